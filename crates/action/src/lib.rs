@@ -1,0 +1,1 @@
+//! gaoler-action (work in progress).

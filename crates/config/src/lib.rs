@@ -1,0 +1,1 @@
+//! gaoler-config (work in progress).

@@ -1,0 +1,1 @@
+//! gaoler-datedetector (work in progress).

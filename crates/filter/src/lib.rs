@@ -1,0 +1,1 @@
+//! gaoler-filter (work in progress).

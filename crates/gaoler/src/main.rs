@@ -1,0 +1,4 @@
+//! The `gaoler` binary (work in progress).
+fn main() {
+    println!("gaoler {}", env!("CARGO_PKG_VERSION"));
+}

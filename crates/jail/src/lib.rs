@@ -1,0 +1,1 @@
+//! gaoler-jail (work in progress).

@@ -1,0 +1,1 @@
+//! gaoler-source (work in progress).

@@ -1,0 +1,1 @@
+//! gaoler-store (work in progress).
