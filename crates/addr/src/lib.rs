@@ -1,0 +1,1 @@
+//! gaoler-addr (work in progress).
