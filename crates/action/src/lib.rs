@@ -1,1 +1,50 @@
-//! gaoler-action (work in progress).
+//! gaoler-action: the runtime of fail2ban's command actions.
+//!
+//! The configuration reader delivers each action of a jail as an
+//! [`ActionSpec`] (name plus raw `[key, value]` pairs, exactly what
+//! fail2ban's client sends in `["multi-set", J, "action", name, ...]`).
+//! [`CommandAction`] turns that into a running action with fail2ban's
+//! lifecycle (start/stop per address family, on-demand start, ban with
+//! check/repair/retry, flush, reload, ban epochs).
+//!
+//! Design decisions:
+//! * **Substitution** ([`subst`]) is split into a trusted, recursive, cached
+//!   *static* step over the action's properties and an untrusted,
+//!   single-pass *dynamic* step over the ticket ([`ActionInfo`]). Dynamic
+//!   values containing shell-special characters never become part of the
+//!   script text: they are passed to `sh -c` as positional arguments and
+//!   bound to `f2bV_*` variables, exactly like fail2ban, so log content can
+//!   never run code.
+//! * **Execution** ([`Executor`]) is synchronous and globally serialised (as
+//!   in fail2ban); commands run in their own session so a timeout can kill
+//!   the whole process group. The executor can carry an argv wrapper, which
+//!   the tests use to run real firewall actions inside private network
+//!   namespaces.
+//! * **No dependency on the jail crate**: [`ActionInfo`] is defined here and
+//!   filled in by the jail; values can be lazy.
+//! * **Python actions** (`*.py`) are refused with
+//!   [`ActionError::PythonAction`], naming jail and action, so that the jail
+//!   can keep its other actions.
+//!
+//! Deliberate differences from fail2ban 1.0.2:
+//! * for family-independent actions the started/"has items" state is kept
+//!   under the family `""` even for IP tickets; fail2ban keys it by the
+//!   ticket's family, which makes its stop+start repair (no `actionrepair`)
+//!   a silent no-op (see `CommandAction::state_family`);
+//! * a lazy ticket value that cannot be computed (e.g. no reverse DNS for
+//!   `<ip-host>`) is substituted as an empty string, not Python's `None`;
+//! * the `banEpoch` attribute is not offered as a `<banEpoch>` tag.
+
+pub mod command;
+pub mod error;
+pub mod exec;
+pub mod info;
+pub mod subst;
+pub mod timevalue;
+
+pub use command::{ActionSpec, CommandAction, InfoFactory, COMMAND_KEYS, DEFAULT_TIMEOUT};
+pub use error::{ActionError, SubstError, TimeValueError};
+pub use exec::{ExecOutcome, Executor, ExitKind};
+pub use info::ActionInfo;
+pub use subst::ShellCommand;
+pub use timevalue::str2seconds;

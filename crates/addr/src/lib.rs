@@ -1,1 +1,447 @@
-//! gaoler-addr (work in progress).
+//! fail2ban's address model (`IPAddr`): a failure ID is either a single IP,
+//! a subnet, or a "raw" string (a DNS name or an arbitrary failure ID).
+//!
+//! Design decisions:
+//! - Parsing never fails: anything that is not a valid address (or has an
+//!   invalid prefix/mask) becomes [`Addr::Raw`], exactly as fail2ban keeps the
+//!   raw text of an address it could not convert. Callers decide whether a raw
+//!   value is acceptable.
+//! - IPv4 and IPv6 parsing use `std::net`, whose grammar matches glibc's
+//!   `inet_pton` for the forms that matter (no octal/short IPv4 forms,
+//!   embedded dotted quad in IPv6).
+//! - `::ffff:a.b.c.d` is folded into IPv4 only when no explicit prefix is
+//!   given, as fail2ban does (an explicit prefix on a mapped address keeps it
+//!   IPv6).
+//! - A prefix equal to the family maximum yields [`Addr::Ip`], so there is one
+//!   representation per value and derived `Eq`/`Hash` agree with the text form.
+//! - A prefix of 0 is kept as `Net(_, 0)` but, like fail2ban's `ntoa`, is
+//!   displayed without the `/0` suffix (fail2ban treats plen 0 as "unset" when
+//!   printing; the string form is what ends up in the database and actions).
+//! - No dependencies: the jail and action crates use this everywhere.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::str::FromStr;
+
+/// Address family of an [`Addr`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Family {
+    Inet4,
+    Inet6,
+}
+
+impl Family {
+    /// fail2ban's `familyStr`: `inet4` / `inet6`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Family::Inet4 => "inet4",
+            Family::Inet6 => "inet6",
+        }
+    }
+
+    /// Maximum prefix length of the family.
+    pub fn max_prefix(self) -> u8 {
+        match self {
+            Family::Inet4 => 32,
+            Family::Inet6 => 128,
+        }
+    }
+}
+
+impl fmt::Display for Family {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A failure ID / ban target.
+///
+/// Ordering: IPv4 before IPv6 before raw strings; within a family by address,
+/// then prefix length.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Addr {
+    /// A single address (IPv4-mapped IPv6 already folded to IPv4).
+    Ip(IpAddr),
+    /// A subnet: network address with host bits cleared, prefix length below
+    /// the family maximum.
+    Net(IpAddr, u8),
+    /// Not an address: a host name or an arbitrary failure ID, kept verbatim.
+    Raw(String),
+}
+
+fn family_of(ip: &IpAddr) -> Family {
+    match ip {
+        IpAddr::V4(_) => Family::Inet4,
+        IpAddr::V6(_) => Family::Inet6,
+    }
+}
+
+/// Clear host bits of `ip` beyond `plen` (plen must be <= family max).
+fn mask(ip: IpAddr, plen: u8) -> IpAddr {
+    match ip {
+        IpAddr::V4(a) => {
+            let bits = u32::from(a);
+            let m = if plen == 0 {
+                0
+            } else {
+                u32::MAX << (32 - u32::from(plen))
+            };
+            IpAddr::V4(Ipv4Addr::from(bits & m))
+        }
+        IpAddr::V6(a) => {
+            let bits = u128::from(a);
+            let m = if plen == 0 {
+                0
+            } else {
+                u128::MAX << (128 - u32::from(plen))
+            };
+            IpAddr::V6(Ipv6Addr::from(bits & m))
+        }
+    }
+}
+
+/// The prefix length a contiguous netmask represents, if it is one.
+fn mask_to_prefix(ip: IpAddr) -> Option<u8> {
+    let (ones, zeros, total) = match ip {
+        IpAddr::V4(a) => {
+            let b = u32::from(a);
+            (b.leading_ones(), b.trailing_zeros(), 32)
+        }
+        IpAddr::V6(a) => {
+            let b = u128::from(a);
+            (b.leading_ones(), b.trailing_zeros(), 128)
+        }
+    };
+    // Contiguous: the ones and the zeros cover every bit (all-zero mask has
+    // ones=0, zeros=total).
+    if ones + zeros == total || (ones == total) {
+        u8::try_from(ones).ok()
+    } else {
+        None
+    }
+}
+
+fn fold_mapped(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(a) => match a.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(a),
+        },
+        v4 => v4,
+    }
+}
+
+fn parse_ip(s: &str, family: Option<Family>) -> Option<IpAddr> {
+    match family {
+        Some(Family::Inet4) => s.parse::<Ipv4Addr>().ok().map(IpAddr::V4),
+        Some(Family::Inet6) => s.parse::<Ipv6Addr>().ok().map(IpAddr::V6),
+        None => s.parse::<IpAddr>().ok(),
+    }
+}
+
+impl Addr {
+    /// Parse like `IPAddr(s)`: strips surrounding `[...]`, folds
+    /// `::ffff:a.b.c.d` to IPv4, reads `a/n` and `a/mask` as subnets (host bits
+    /// masked; a full-length prefix gives a single IP). Anything else is
+    /// [`Addr::Raw`].
+    pub fn parse(s: &str) -> Addr {
+        let inner = if s.len() > 2 && s.starts_with('[') && s.ends_with(']') {
+            &s[1..s.len() - 1]
+        } else {
+            s
+        };
+        let Some((ip, pfx)) = inner.split_once('/') else {
+            return match parse_ip(inner, None) {
+                Some(ip) => Addr::Ip(fold_mapped(ip)),
+                None => Addr::Raw(s.to_string()),
+            };
+        };
+        let plen = if pfx.contains('.') || pfx.contains(':') {
+            match parse_ip(pfx, None).and_then(mask_to_prefix) {
+                Some(p) => p,
+                None => return Addr::Raw(s.to_string()),
+            }
+        } else {
+            match pfx.parse::<u8>() {
+                Ok(p) if !pfx.starts_with('+') => p,
+                _ => return Addr::Raw(s.to_string()),
+            }
+        };
+        Self::with_prefix_inner(ip, plen).unwrap_or_else(|| Addr::Raw(s.to_string()))
+    }
+
+    /// Like `IPAddr(s, cidr)` with an explicit prefix (e.g. a captured `cidr`
+    /// group): either family, host bits masked; no bracket stripping and no
+    /// IPv4-mapped folding. Invalid input (or a prefix above the family
+    /// maximum) gives [`Addr::Raw`].
+    pub fn with_prefix(s: &str, plen: u8) -> Addr {
+        Self::with_prefix_inner(s, plen).unwrap_or_else(|| Addr::Raw(s.to_string()))
+    }
+
+    fn with_prefix_inner(s: &str, plen: u8) -> Option<Addr> {
+        let ip = parse_ip(s, None)?;
+        let max = family_of(&ip).max_prefix();
+        if plen > max {
+            return None;
+        }
+        Some(Self::from_net(ip, plen))
+    }
+
+    /// Build from an address and prefix (host bits are masked; full-length
+    /// prefix gives [`Addr::Ip`]). `plen` is clamped to the family maximum.
+    pub fn from_net(ip: IpAddr, plen: u8) -> Addr {
+        let max = family_of(&ip).max_prefix();
+        if plen >= max {
+            Addr::Ip(ip)
+        } else {
+            Addr::Net(mask(ip, plen), plen)
+        }
+    }
+
+    /// Like `IPAddr(s, FAM_IPv4/FAM_IPv6)`: only the given family is tried,
+    /// no brackets or prefix are accepted. IPv6 input that is IPv4-mapped is
+    /// folded to IPv4. Invalid input gives [`Addr::Raw`].
+    pub fn parse_family(s: &str, family: Family) -> Addr {
+        match parse_ip(s, Some(family)) {
+            Some(ip) => Addr::Ip(fold_mapped(ip)),
+            None => Addr::Raw(s.to_string()),
+        }
+    }
+
+    /// A raw (non-address) value, kept verbatim.
+    pub fn raw(s: impl Into<String>) -> Addr {
+        Addr::Raw(s.into())
+    }
+
+    pub fn family(&self) -> Option<Family> {
+        match self {
+            Addr::Ip(ip) | Addr::Net(ip, _) => Some(family_of(ip)),
+            Addr::Raw(_) => None,
+        }
+    }
+
+    /// A single address or a subnet (not raw).
+    pub fn is_valid(&self) -> bool {
+        !matches!(self, Addr::Raw(_))
+    }
+
+    /// A single address (fail2ban's `isSingle`).
+    pub fn is_ip(&self) -> bool {
+        matches!(self, Addr::Ip(_))
+    }
+
+    /// Prefix length: family maximum for a single IP, `None` for raw values.
+    pub fn prefix_len(&self) -> Option<u8> {
+        match self {
+            Addr::Ip(ip) => Some(family_of(ip).max_prefix()),
+            Addr::Net(_, p) => Some(*p),
+            Addr::Raw(_) => None,
+        }
+    }
+
+    /// The address part (network address for a subnet).
+    pub fn ip(&self) -> Option<IpAddr> {
+        match self {
+            Addr::Ip(ip) | Addr::Net(ip, _) => Some(*ip),
+            Addr::Raw(_) => None,
+        }
+    }
+
+    /// Subnet membership (`IPAddr.contains`): `self` as a network contains
+    /// `other` if they are equal or `other`'s address lies in the network.
+    /// Raw values only "contain" an identical raw value (no DNS here).
+    pub fn contains(&self, other: &Addr) -> bool {
+        if self == other {
+            return true;
+        }
+        match (self, other) {
+            (Addr::Net(net, plen), Addr::Ip(ip) | Addr::Net(ip, _)) => {
+                family_of(net) == family_of(ip) && mask(*ip, *plen) == *net
+            }
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Display for Addr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Addr::Ip(ip) => write!(f, "{ip}"),
+            // plen 0 prints without suffix, as fail2ban's ntoa does.
+            Addr::Net(ip, 0) => write!(f, "{ip}"),
+            Addr::Net(ip, p) => write!(f, "{ip}/{p}"),
+            Addr::Raw(s) => f.write_str(s),
+        }
+    }
+}
+
+impl FromStr for Addr {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Addr, Self::Err> {
+        Ok(Addr::parse(s))
+    }
+}
+
+impl From<IpAddr> for Addr {
+    fn from(ip: IpAddr) -> Addr {
+        Addr::Ip(fold_mapped(ip))
+    }
+}
+
+impl Addr {
+    fn sort_key(&self) -> (u8, u128, u8) {
+        match self {
+            Addr::Ip(IpAddr::V4(a)) => (0, u128::from(u32::from(*a)), 32),
+            Addr::Net(IpAddr::V4(a), p) => (0, u128::from(u32::from(*a)), *p),
+            Addr::Ip(IpAddr::V6(a)) => (1, u128::from(*a), 128),
+            Addr::Net(IpAddr::V6(a), p) => (1, u128::from(*a), *p),
+            Addr::Raw(_) => (2, 0, 0),
+        }
+    }
+}
+
+impl PartialOrd for Addr {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Addr {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        match (self, other) {
+            (Addr::Raw(a), Addr::Raw(b)) => a.cmp(b),
+            _ => self.sort_key().cmp(&other.sort_key()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> Addr {
+        Addr::parse(s)
+    }
+
+    #[test]
+    fn single_addresses() {
+        assert_eq!(p("192.0.2.1"), Addr::Ip("192.0.2.1".parse().unwrap()));
+        assert_eq!(p("192.0.2.1").family(), Some(Family::Inet4));
+        assert!(p("192.0.2.1").is_ip());
+        assert_eq!(p("2001:DB8::1").to_string(), "2001:db8::1");
+        assert_eq!(p("2001:db8::1").family(), Some(Family::Inet6));
+        assert_eq!(p("[2001:db8::1]").to_string(), "2001:db8::1");
+        assert_eq!(
+            p("2001:0db8:0000:0000:0000:0000:0000:0001").to_string(),
+            "2001:db8::1"
+        );
+    }
+
+    #[test]
+    fn mapped_v4_is_folded() {
+        assert_eq!(p("::ffff:192.0.2.7"), p("192.0.2.7"));
+        assert_eq!(p("[::ffff:192.0.2.7]").family(), Some(Family::Inet4));
+        assert_eq!(
+            Addr::parse_family("::ffff:10.0.0.1", Family::Inet6).to_string(),
+            "10.0.0.1"
+        );
+        // explicit prefix keeps IPv6, as fail2ban does
+        assert_eq!(
+            Addr::with_prefix("::ffff:10.0.0.1", 128).family(),
+            Some(Family::Inet6)
+        );
+    }
+
+    #[test]
+    fn raw_values() {
+        for s in [
+            "example.com",
+            "",
+            "1.2.3",
+            "256.1.1.1",
+            "01.2.3.4",
+            "[]",
+            "1.2.3.4/33",
+            "1.2.3.4/x",
+        ] {
+            let a = p(s);
+            assert_eq!(a, Addr::Raw(s.to_string()), "{s}");
+            assert_eq!(a.family(), None);
+            assert!(!a.is_ip());
+            assert_eq!(a.to_string(), s);
+        }
+        assert_eq!(
+            Addr::parse_family("2001:db8::1", Family::Inet4),
+            Addr::raw("2001:db8::1")
+        );
+        assert_eq!(
+            Addr::parse_family("[::1]", Family::Inet6),
+            Addr::raw("[::1]")
+        );
+    }
+
+    #[test]
+    fn subnets() {
+        let n = p("192.0.2.77/24");
+        assert_eq!(n, Addr::Net("192.0.2.0".parse().unwrap(), 24));
+        assert_eq!(n.to_string(), "192.0.2.0/24");
+        assert!(!n.is_ip());
+        assert_eq!(p("192.0.2.77/255.255.255.0"), n);
+        assert_eq!(p("192.0.2.77/32"), p("192.0.2.77"));
+        assert_eq!(p("2001:db8::1/64").to_string(), "2001:db8::/64");
+        assert_eq!(
+            p("2001:db8::1/ffff:ffff:ffff:ffff::").to_string(),
+            "2001:db8::/64"
+        );
+        assert_eq!(p("[2001:db8::1/128]"), p("2001:db8::1"));
+        assert_eq!(p("10.1.2.3/0").to_string(), "0.0.0.0");
+        assert_eq!(p("10.1.2.3/0").prefix_len(), Some(0));
+        // non-contiguous mask is not a prefix
+        assert_eq!(p("10.0.0.0/255.0.255.0"), Addr::raw("10.0.0.0/255.0.255.0"));
+        assert_eq!(Addr::with_prefix("10.1.2.3", 8).to_string(), "10.0.0.0/8");
+        assert_eq!(Addr::with_prefix("10.1.2.3", 40), Addr::raw("10.1.2.3"));
+    }
+
+    #[test]
+    fn containment() {
+        let net = p("192.0.2.0/24");
+        assert!(net.contains(&p("192.0.2.200")));
+        assert!(!net.contains(&p("192.0.3.1")));
+        assert!(net.contains(&p("192.0.2.128/25")));
+        assert!(!p("192.0.2.128/25").contains(&net));
+        assert!(net.contains(&net));
+        assert!(p("1.2.3.4").contains(&p("1.2.3.4")));
+        assert!(!p("1.2.3.4").contains(&p("1.2.3.5")));
+        assert!(!p("::/0").contains(&p("1.2.3.4")));
+        assert!(p("::/0").contains(&p("2001:db8::5")));
+        assert!(p("0.0.0.0/0").contains(&p("8.8.8.8")));
+        assert!(p("host").contains(&p("host")));
+        assert!(!p("host").contains(&p("1.2.3.4")));
+        assert!(p("2001:db8::/32").contains(&p("[2001:db8:1::1]")));
+    }
+
+    #[test]
+    fn ordering_and_fromstr() {
+        let mut v: Vec<Addr> = ["zz", "2001:db8::1", "10.0.0.2", "10.0.0.1", "aa"]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
+        v.sort();
+        let s: Vec<String> = v.iter().map(|a| a.to_string()).collect();
+        assert_eq!(s, ["10.0.0.1", "10.0.0.2", "2001:db8::1", "aa", "zz"]);
+    }
+
+    #[test]
+    fn display_roundtrip() {
+        for s in [
+            "1.2.3.4",
+            "10.0.0.0/8",
+            "2001:db8::/48",
+            "::1",
+            "name.example",
+        ] {
+            assert_eq!(p(s).to_string(), s);
+            assert_eq!(p(&p(s).to_string()), p(s));
+        }
+    }
+}

@@ -1,1 +1,1123 @@
-//! gaoler-filter (work in progress).
+//! A log line → failures, as fail2ban's `Filter.processLine`/`findFailure`.
+//!
+//! Design decisions:
+//! - **Regex engine.** Every filter regex is compiled with PCRE2 through
+//!   `gaoler-matcher`, which reads Python syntax and fixes the dialect gaps
+//!   (§2.8). Python's `$` (end, or before the buffer's final `\n`) is PCRE2's
+//!   default, so the buffer is built exactly as upstream builds it, trailing
+//!   newline included.
+//! - **Lazy common path.** Most log lines match nothing. With `maxlines == 1`
+//!   we derive from each failregex a set of literals one of which any match
+//!   must contain (`gaoler_matcher::literals`). Because the regexes see the
+//!   line *with its date removed*, a literal could straddle the removed date;
+//!   we therefore search for the first or second half of each literal (one
+//!   of the two halves survives intact on either side of the cut). A line
+//!   containing none of them is rejected before date detection, buffer
+//!   building and capture work; surviving lines run only the failregexes
+//!   whose literals were seen. If any failregex has no usable literal the
+//!   prefilter is off.
+//! - **Last date on skipped lines.** Upstream parses the date of every line
+//!   and remembers it for following undated lines. Rejected lines are not
+//!   date-parsed; the most recent one is kept and parsed on demand when a
+//!   later line needs the "last date". (Only the latest is kept: if it has no
+//!   date, older skipped lines are not consulted.) [`FilterSpec::eager_dates`]
+//!   turns the prefilter off for callers that need every date
+//!   (fail2ban-regex's template statistics).
+//! - **Failure data** is a map of group name → [`Value`]; groups that did not
+//!   participate (Python `None`) are simply absent.
+//! - The mlfid cache follows `Filter._mergeFailure` literally (flag bits 1 =
+//!   nofail, 2 = forget, 4 = previous nofail/gained, 8 = gained). Its TTL uses
+//!   the `now` passed in, not the wall clock, so tests are deterministic.
+
+mod dates;
+mod regex;
+mod tags;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
+pub use gaoler_addr::{Addr, Family};
+use gaoler_matcher::Locations;
+
+pub use dates::{DateDetector, DateFinder, DateHit};
+pub use regex::{tuple_lines_buf, TupleLine};
+use regex::{FRegex, Match};
+pub use tags::{glob_to_local_flags, resolve_tags};
+
+/// Errors building a filter. Each carries the offending regex text.
+#[derive(Debug, thiserror::Error)]
+pub enum FilterError {
+    #[error("Cannot add empty regex")]
+    EmptyRegex,
+    #[error("Unable to compile regular expression '{regex}': {message}")]
+    Compile { regex: String, message: String },
+    #[error("No failure-id group in '{regex}'")]
+    NoFailureId { regex: String },
+    #[error("regex match failed for '{regex}': {message}")]
+    Match { regex: String, message: String },
+    #[error("date detector: {0}")]
+    Date(String),
+}
+
+/// `usedns` jail option.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum UseDns {
+    Yes,
+    #[default]
+    Warn,
+    No,
+    Raw,
+}
+
+impl std::str::FromStr for UseDns {
+    type Err = String;
+    fn from_str(s: &str) -> Result<UseDns, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "yes" | "true" | "on" | "1" => Ok(UseDns::Yes),
+            "warn" => Ok(UseDns::Warn),
+            "no" | "false" | "off" | "0" => Ok(UseDns::No),
+            "raw" => Ok(UseDns::Raw),
+            other => Err(format!("invalid usedns value {other:?}")),
+        }
+    }
+}
+
+/// A failure data value.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    Str(String),
+    /// `tuple_X` groups: `(X, tuple_X, ...)`, each possibly absent.
+    Tuple(Vec<Option<String>>),
+    /// `users`: every user seen on one mlfid connection.
+    Set(BTreeSet<String>),
+    /// `matches` / `nofail-matches`: full original lines.
+    Lines(Vec<String>),
+    Int(i64),
+    /// `ip` of a complex failure (fid ≠ ip).
+    Addr(Addr),
+}
+
+impl Value {
+    /// Python truthiness.
+    pub fn is_truthy(&self) -> bool {
+        match self {
+            Value::Str(s) => !s.is_empty(),
+            Value::Tuple(t) => !t.is_empty(),
+            Value::Set(s) => !s.is_empty(),
+            Value::Lines(l) => !l.is_empty(),
+            Value::Int(i) => *i != 0,
+            Value::Addr(_) => true,
+        }
+    }
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Value {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Value::Str(s) => f.write_str(s),
+            Value::Tuple(t) => {
+                let v: Vec<&str> = t.iter().map(|x| x.as_deref().unwrap_or("None")).collect();
+                write!(f, "({})", v.join(", "))
+            }
+            Value::Set(s) => write!(
+                f,
+                "{{{}}}",
+                s.iter().cloned().collect::<Vec<_>>().join(", ")
+            ),
+            Value::Lines(l) => f.write_str(&l.join("\n")),
+            Value::Int(i) => write!(f, "{i}"),
+            Value::Addr(a) => write!(f, "{a}"),
+        }
+    }
+}
+
+pub type Data = BTreeMap<String, Value>;
+
+/// One candidate failure (`[regexIndex, ID, time, data]`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Failure {
+    pub regex_index: usize,
+    /// `None` for a pending mlfid failure (no ID known yet).
+    pub id: Option<Addr>,
+    /// `None` only when no date could be found or assumed (never in server
+    /// mode with `check_find_time`).
+    pub time: Option<f64>,
+    pub data: Data,
+}
+
+impl Failure {
+    /// "Not a failure by itself" (`<F-NOFAIL>`, `<F-MLFGAINED>`).
+    pub fn is_nofail(&self) -> bool {
+        self.data.get("nofail").is_some_and(Value::is_truthy)
+    }
+    pub fn is_pending(&self) -> bool {
+        self.id.is_none()
+    }
+    /// Counts for the jail / samples: has an ID and is not nofail.
+    pub fn is_real(&self) -> bool {
+        !self.is_pending() && !self.is_nofail()
+    }
+    pub fn matches(&self) -> &[String] {
+        match self.data.get("matches") {
+            Some(Value::Lines(l)) => l,
+            _ => &[],
+        }
+    }
+    pub fn get_str(&self, key: &str) -> Option<&str> {
+        self.data.get(key).and_then(Value::as_str)
+    }
+}
+
+/// Everything that configures a filter.
+#[derive(Clone, Debug)]
+pub struct FilterSpec {
+    pub prefregex: Option<String>,
+    pub failregex: Vec<String>,
+    pub ignoreregex: Vec<String>,
+    /// Lines in the multi-line buffer (0 is treated as 1).
+    pub maxlines: usize,
+    /// `None` or `{DEFAULT}`: default templates.
+    pub datepattern: Option<String>,
+    pub logtimezone: Option<String>,
+    pub usedns: UseDns,
+    /// DNS names become raw IDs (fail2ban-regex `--raw`, sample tests).
+    pub return_raw_host: bool,
+    /// Report every matching failregex (fail2ban-regex, tests) rather than
+    /// stopping at the first (server).
+    pub check_all_regex: bool,
+    /// Server-mode time sanity: `Some(findtime)` enables `checkFindTime`.
+    pub check_find_time: Option<f64>,
+    /// Disable the literal prefilter (parse every line's date).
+    pub eager_dates: bool,
+    /// In first-match mode, drop failures whose ID is still unknown (mlfid
+    /// pending) instead of returning them (upstream `ignorePending`).
+    pub ignore_pending: bool,
+}
+
+impl Default for FilterSpec {
+    fn default() -> Self {
+        FilterSpec {
+            prefregex: None,
+            failregex: Vec::new(),
+            ignoreregex: Vec::new(),
+            maxlines: 1,
+            datepattern: None,
+            logtimezone: None,
+            usedns: UseDns::Warn,
+            return_raw_host: false,
+            check_all_regex: false,
+            check_find_time: None,
+            eager_dates: false,
+            ignore_pending: true,
+        }
+    }
+}
+
+/// Detailed outcome of one line (for fail2ban-regex style reporting).
+#[derive(Clone, Debug, Default)]
+pub struct LineOutcome {
+    pub failures: Vec<Failure>,
+    /// Indices of ignoreregexes that hit.
+    pub ignored_by: Vec<usize>,
+    /// The date found on this line, if one was searched and found.
+    pub date: Option<DateHit>,
+    /// The line never got past the literal prefilter.
+    pub prefiltered: bool,
+}
+
+const FAILURE_ID_PRESENTS: [&str; 5] = ["fid", "ip4", "ip6", "dns", "mlfid"];
+
+/// Aho-Corasick over literals, each pattern belonging to a "condition"
+/// (one required literal set of one failregex). Exact and ASCII
+/// case-insensitive literals live in separate automata so exact ones stay
+/// selective.
+struct CondMatcher {
+    exact: Option<(AhoCorasick, Vec<usize>)>,
+    ci: Option<(AhoCorasick, Vec<usize>)>,
+}
+
+impl CondMatcher {
+    fn build(exact: Vec<(Vec<u8>, usize)>, ci: Vec<(Vec<u8>, usize)>) -> Option<CondMatcher> {
+        let one =
+            |pats: Vec<(Vec<u8>, usize)>, ci: bool| -> Option<Option<(AhoCorasick, Vec<usize>)>> {
+                if pats.is_empty() {
+                    return Some(None);
+                }
+                let (pats, map): (Vec<Vec<u8>>, Vec<usize>) = pats.into_iter().unzip();
+                // A DFA: one transition per byte in the overlapping scans, which
+                // run on every line that gets past the cheap `is_match`.
+                let ac = AhoCorasickBuilder::new()
+                    .ascii_case_insensitive(ci)
+                    .match_kind(MatchKind::Standard)
+                    .kind(Some(AhoCorasickKind::DFA))
+                    .build(&pats)
+                    .ok()?;
+                Some(Some((ac, map)))
+            };
+        Some(CondMatcher {
+            exact: one(exact, false)?,
+            ci: one(ci, true)?,
+        })
+    }
+
+    /// Cheap test: does any pattern occur?
+    fn any(&self, text: &str) -> bool {
+        self.exact
+            .iter()
+            .chain(&self.ci)
+            .any(|(ac, _)| ac.is_match(text))
+    }
+
+    /// Mark the conditions whose patterns occur in `text`.
+    fn mark(&self, text: &str, hits: &mut [bool]) {
+        hits.iter_mut().for_each(|h| *h = false);
+        for (ac, map) in self.exact.iter().chain(&self.ci) {
+            for m in ac.find_overlapping_iter(text) {
+                hits[map[m.pattern().as_usize()]] = true;
+            }
+        }
+    }
+}
+
+/// Two-stage literal prefilter (see the module documentation).
+///
+/// Each failregex has a conjunction of required literal sets ("conditions").
+/// Stage 1, on the raw line, tests halves of the literals: a literal can
+/// straddle the date that is removed before matching, and one of its halves
+/// then lies intact on one side. A failregex stays possible only if every one
+/// of its conditions has a half present. Stage 2, on the text the regexes
+/// will see, tests full literals and yields the failregexes to run.
+struct Prefilter {
+    halves: CondMatcher,
+    full: CondMatcher,
+    /// failregex index → its condition ids
+    regex_conds: Vec<Vec<usize>>,
+    /// scratch: condition hits of the current text
+    hits: Vec<bool>,
+}
+
+/// Shortest literal worth a condition: halves of shorter ones are single
+/// bytes and would let almost every line through.
+const MIN_LIT: usize = 3;
+
+impl Prefilter {
+    fn build(failregex: &[FRegex]) -> Option<Prefilter> {
+        let (mut fe, mut fc, mut he, mut hc) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut regex_conds = Vec::with_capacity(failregex.len());
+        let mut ncond = 0usize;
+        for r in failregex {
+            let sets = gaoler_matcher::literals::required_literal_sets(&r.text, false, false)?;
+            let mut conds = Vec::new();
+            for set in sets {
+                if set.iter().any(|l| l.text.len() < MIN_LIT) {
+                    continue; // dropping a conjunct only weakens the test
+                }
+                let c = ncond;
+                ncond += 1;
+                conds.push(c);
+                for l in set {
+                    let n = l.text.len();
+                    let (full, halves) = if l.ci {
+                        (&mut fc, &mut hc)
+                    } else {
+                        (&mut fe, &mut he)
+                    };
+                    halves.push((l.text[..n.div_ceil(2)].to_vec(), c));
+                    halves.push((l.text[n / 2..].to_vec(), c));
+                    full.push((l.text, c));
+                }
+            }
+            if conds.is_empty() {
+                // this failregex could match any line
+                return None;
+            }
+            regex_conds.push(conds);
+        }
+        Some(Prefilter {
+            halves: CondMatcher::build(he, hc)?,
+            full: CondMatcher::build(fe, fc)?,
+            regex_conds,
+            hits: vec![false; ncond],
+        })
+    }
+
+    fn possible(&self, idx: usize) -> bool {
+        self.regex_conds[idx].iter().all(|&c| self.hits[c])
+    }
+
+    /// Stage 1: may any failregex match once the date is removed?
+    fn may_match(&mut self, raw: &str) -> bool {
+        if !self.halves.any(raw) {
+            return false;
+        }
+        self.halves.mark(raw, &mut self.hits);
+        (0..self.regex_conds.len()).any(|i| self.possible(i))
+    }
+
+    /// Stage 2: mark the failregexes whose literals all occur in `text`.
+    fn candidates(&mut self, text: &str, out: &mut [bool]) -> bool {
+        self.full.mark(text, &mut self.hits);
+        let mut any = false;
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = self.possible(i);
+            any |= *o;
+        }
+        any
+    }
+}
+
+/// The mlfid cache: at most 100 entries, 5 minutes TTL, FIFO eviction.
+struct MlfidCache {
+    map: HashMap<String, (Data, f64)>,
+    order: VecDeque<String>,
+}
+
+const MLFID_MAX: usize = 100;
+const MLFID_TTL: f64 = 300.0;
+
+impl MlfidCache {
+    fn new() -> Self {
+        MlfidCache {
+            map: HashMap::new(),
+            order: VecDeque::new(),
+        }
+    }
+    /// Move the live entry's data out (the slot stays, holding an empty
+    /// map, until [`MlfidCache::update`] puts data back or it is unset).
+    fn take(&mut self, k: &str, now: f64) -> Option<Data> {
+        match self.map.get_mut(k) {
+            Some((d, exp)) if *exp > now => Some(std::mem::take(d)),
+            Some(_) => {
+                self.unset(k);
+                None
+            }
+            None => None,
+        }
+    }
+    /// Replace the data of an existing entry, keeping its expiry.
+    fn update(&mut self, k: &str, d: Data) {
+        if let Some(slot) = self.map.get_mut(k) {
+            slot.0 = d;
+        }
+    }
+    fn set(&mut self, k: &str, d: Data, now: f64) {
+        if !self.map.contains_key(k) && self.map.len() >= MLFID_MAX {
+            while let Some(ck) = self.order.pop_front() {
+                let Some((_, exp)) = self.map.remove(&ck) else {
+                    continue;
+                };
+                if exp > now && self.map.len() < MLFID_MAX {
+                    break;
+                }
+            }
+        }
+        if !self.map.contains_key(k) {
+            self.order.push_back(k.to_string());
+        }
+        self.map.insert(k.to_string(), (d, now + MLFID_TTL));
+    }
+    fn unset(&mut self, k: &str) {
+        if self.map.remove(k).is_some() {
+            self.order.retain(|x| x != k);
+        }
+    }
+}
+
+/// A configured filter with its state (multi-line buffer, last date, mlfid
+/// cache).
+pub struct Filter {
+    spec: FilterSpec,
+    prefregex: Option<(FRegex, Locations)>,
+    failregex: Vec<(FRegex, Locations)>,
+    ignoreregex: Vec<(FRegex, Locations)>,
+    prefilter: Option<Prefilter>,
+    cand: Vec<bool>,
+    dates: Box<dyn DateFinder>,
+    buffer: Vec<TupleLine>,
+    last_date: Option<f64>,
+    last_time_text: String,
+    /// Most recent line skipped by the prefilter, date not yet parsed.
+    skipped_line: Option<String>,
+    in_operation: bool,
+    mlfid: MlfidCache,
+}
+
+impl std::fmt::Debug for Filter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Filter").field("spec", &self.spec).finish()
+    }
+}
+
+impl Filter {
+    /// Build a filter using the default date detector.
+    pub fn new(spec: FilterSpec) -> Result<Filter, FilterError> {
+        let dates =
+            dates::default_finder(spec.datepattern.as_deref(), spec.logtimezone.as_deref())?;
+        Self::with_date_finder(spec, dates)
+    }
+
+    /// Build a filter with a caller-supplied date finder.
+    pub fn with_date_finder(
+        spec: FilterSpec,
+        dates: Box<dyn DateFinder>,
+    ) -> Result<Filter, FilterError> {
+        let maxlines = spec.maxlines.max(1);
+        let multiline = maxlines > 1;
+        let prefregex = match spec.prefregex.as_deref() {
+            Some(p) if !p.trim().is_empty() => Some(FRegex::new(p, multiline, spec.usedns)?),
+            _ => None,
+        };
+        let mut failregex = Vec::with_capacity(spec.failregex.len());
+        for f in &spec.failregex {
+            let r = FRegex::new(f, multiline, spec.usedns)?;
+            let has_id = FAILURE_ID_PRESENTS
+                .iter()
+                .any(|g| r.has_group(g) || prefregex.as_ref().is_some_and(|p| p.has_group(g)));
+            if !has_id {
+                return Err(FilterError::NoFailureId { regex: r.text });
+            }
+            failregex.push(r);
+        }
+        let mut ignoreregex = Vec::with_capacity(spec.ignoreregex.len());
+        for i in &spec.ignoreregex {
+            // ignoreregexes are compiled without MULTILINE, as upstream does
+            ignoreregex.push(FRegex::new(i, false, spec.usedns)?);
+        }
+        let prefilter = if maxlines == 1 && !spec.eager_dates && !failregex.is_empty() {
+            Prefilter::build(&failregex)
+        } else {
+            None
+        };
+        let with_locs = |r: FRegex| {
+            let l = r.locations();
+            (r, l)
+        };
+        Ok(Filter {
+            cand: vec![false; failregex.len()],
+            prefregex: prefregex.map(with_locs),
+            failregex: failregex.into_iter().map(with_locs).collect(),
+            ignoreregex: ignoreregex.into_iter().map(with_locs).collect(),
+            prefilter,
+            dates,
+            buffer: Vec::new(),
+            last_date: None,
+            last_time_text: String::new(),
+            skipped_line: None,
+            in_operation: false,
+            mlfid: MlfidCache::new(),
+            spec: FilterSpec { maxlines, ..spec },
+        })
+    }
+
+    pub fn spec(&self) -> &FilterSpec {
+        &self.spec
+    }
+
+    /// Whether the literal prefilter is active.
+    pub fn has_prefilter(&self) -> bool {
+        self.prefilter.is_some()
+    }
+
+    /// Expanded failregex texts (after tag replacement), by index.
+    pub fn failregex_texts(&self) -> Vec<&str> {
+        self.failregex
+            .iter()
+            .map(|(r, _)| r.text.as_str())
+            .collect()
+    }
+
+    pub fn prefregex_text(&self) -> Option<&str> {
+        self.prefregex.as_ref().map(|(r, _)| r.text.as_str())
+    }
+
+    /// Server "operation mode" (the file was read to EOF at least once):
+    /// affects the time sanity checks when `check_find_time` is set.
+    pub fn set_in_operation(&mut self, yes: bool) {
+        self.in_operation = yes;
+    }
+
+    /// Process one log line (without its trailing newline).
+    pub fn process_line(&mut self, line: &str, now: f64) -> Vec<Failure> {
+        self.process_line_detailed(line, now).failures
+    }
+
+    /// Process a pre-split line (journal backends: `("", date_text, msg)`)
+    /// with a known time; no date detection happens.
+    pub fn process_line_with_date(
+        &mut self,
+        tuple: TupleLine,
+        time: f64,
+        now: f64,
+    ) -> Vec<Failure> {
+        self.skipped_line = None;
+        self.last_time_text.clone_from(&tuple.date);
+        self.last_date = Some(time);
+        self.after_date(tuple, Some(time), false, now, None)
+            .failures
+    }
+
+    /// Like [`Filter::process_line`], returning also ignore hits and the date.
+    pub fn process_line_detailed(&mut self, line: &str, now: f64) -> LineOutcome {
+        // Cheap rejection first.
+        let prefiltered = self
+            .prefilter
+            .as_mut()
+            .is_some_and(|pf| !pf.may_match(line));
+        if prefiltered {
+            match &mut self.skipped_line {
+                Some(s) => {
+                    s.clear();
+                    s.push_str(line);
+                }
+                None => self.skipped_line = Some(line.to_string()),
+            }
+            return LineOutcome {
+                prefiltered: true,
+                ..Default::default()
+            };
+        }
+        let hit = self.dates.find(line, now);
+        let mut date: Option<f64> = None;
+        let mut no_date = false;
+        let tuple;
+        match &hit {
+            Some(h)
+                if h.start <= h.end
+                    && h.end <= line.len()
+                    && line.is_char_boundary(h.start)
+                    && line.is_char_boundary(h.end) =>
+            {
+                let m = &line[h.start..h.end];
+                if !m.is_empty() {
+                    self.skipped_line = None;
+                    tuple = TupleLine {
+                        prefix: line[..h.start].to_string(),
+                        date: m.to_string(),
+                        suffix: line[h.end..].to_string(),
+                    };
+                    if let Some(t) = h.time {
+                        date = Some(t);
+                        self.last_time_text = m.to_string();
+                        self.last_date = Some(t);
+                    } else {
+                        tracing::error!("findFailure failed to parse timeText: {m}");
+                    }
+                } else {
+                    self.resolve_skipped(now);
+                    if self.last_date.is_some_and(|d| d > now - 60.0) {
+                        tuple = TupleLine {
+                            prefix: String::new(),
+                            date: self.last_time_text.clone(),
+                            suffix: line.to_string(),
+                        };
+                        date = self.last_date;
+                    } else {
+                        tuple = TupleLine {
+                            prefix: String::new(),
+                            date: String::new(),
+                            suffix: line.to_string(),
+                        };
+                        date = Some(now);
+                    }
+                }
+            }
+            _ => {
+                tuple = TupleLine {
+                    prefix: String::new(),
+                    date: String::new(),
+                    suffix: line.to_string(),
+                };
+            }
+        }
+        let mut tuple = tuple;
+        if date.is_none() {
+            no_date = true;
+            self.resolve_skipped(now);
+            if self.last_date.is_some_and(|d| d > now - 60.0) {
+                tuple = TupleLine {
+                    prefix: String::new(),
+                    date: self.last_time_text.clone(),
+                    suffix: line.to_string(),
+                };
+                date = self.last_date;
+            } else if self.spec.check_find_time.is_some() && self.in_operation {
+                date = Some(now);
+            }
+        }
+        self.after_date(tuple, date, no_date, now, hit)
+    }
+
+    /// Parse the date of the last prefiltered line, if any, so "last date"
+    /// is what it would have been had every line been parsed.
+    fn resolve_skipped(&mut self, now: f64) {
+        let Some(line) = self.skipped_line.take() else {
+            return;
+        };
+        if let Some(h) = self.dates.find(&line, now) {
+            if let (Some(t), Some(m)) = (h.time, line.get(h.start..h.end)) {
+                if !m.is_empty() {
+                    self.last_date = Some(t);
+                    self.last_time_text = m.to_string();
+                }
+            }
+        }
+    }
+
+    fn after_date(
+        &mut self,
+        tuple: TupleLine,
+        mut date: Option<f64>,
+        no_date: bool,
+        now: f64,
+        hit: Option<DateHit>,
+    ) -> LineOutcome {
+        if let (Some(findtime), Some(d)) = (self.spec.check_find_time, date) {
+            if self.in_operation {
+                if (d - now).trunc().abs() > 60.0 {
+                    tracing::warn!("Detected a log entry with odd timestamp; treating it as if it just happened");
+                    date = Some(now);
+                    self.last_date = date;
+                }
+            } else if d < now - findtime {
+                return LineOutcome {
+                    date: hit,
+                    ..Default::default()
+                };
+            }
+        }
+        let mut out = LineOutcome {
+            date: hit,
+            ..Default::default()
+        };
+        match self.find_failure(tuple, date, no_date, now, &mut out.ignored_by) {
+            Ok(f) => out.failures = f,
+            Err(e) => tracing::error!("Failed to process line: {e}"),
+        }
+        out
+    }
+
+    fn find_failure(
+        &mut self,
+        tuple: TupleLine,
+        date: Option<f64>,
+        no_date: bool,
+        now: f64,
+        ignored_by: &mut Vec<usize>,
+    ) -> Result<Vec<Failure>, FilterError> {
+        let mut fail_list = Vec::new();
+        let raw_mode = self.spec.usedns == UseDns::Raw || self.spec.return_raw_host;
+        let maxlines = self.spec.maxlines;
+        let check_all = self.spec.check_all_regex;
+        if maxlines > 1 {
+            self.buffer.push(tuple);
+            if self.buffer.len() > maxlines {
+                let cut = self.buffer.len() - maxlines;
+                self.buffer.drain(..cut);
+            }
+        } else {
+            self.buffer.clear();
+            self.buffer.push(tuple);
+        }
+        let org_buffer = self.buffer.clone();
+        let mut buf: Option<String> = Some(tuple_lines_buf(&org_buffer));
+
+        // Prefilter stage 2: failregexes with a literal in the matched text.
+        if let (Some(pf), Some(b)) = (&mut self.prefilter, &buf) {
+            if !pf.candidates(b, &mut self.cand) {
+                return Ok(fail_list);
+            }
+        }
+
+        let n_ign = self.ignoreregex.len();
+        let early_ignore = n_ign > 0 && n_ign + 2 < self.failregex.len();
+        if early_ignore {
+            let b = buf.clone().unwrap_or_default();
+            if self.ignore_line(&b, &org_buffer, None, ignored_by)? {
+                return Ok(fail_list);
+            }
+        }
+
+        let mut pre_groups: Vec<(String, Value)> = Vec::new();
+        if let Some((pr, locs)) = &mut self.prefregex {
+            let b = buf.as_deref().unwrap_or_default();
+            let Some(m) = pr.search(locs, b, &org_buffer)? else {
+                return Ok(fail_list);
+            };
+            pre_groups = m.groups;
+            if let Some(p) = pre_groups.iter().position(|(k, _)| k == "content") {
+                let (_, v) = pre_groups.remove(p);
+                if let Value::Str(repl) = v {
+                    if !repl.is_empty() {
+                        self.buffer = vec![TupleLine {
+                            prefix: String::new(),
+                            date: String::new(),
+                            suffix: repl,
+                        }];
+                        buf = None;
+                    }
+                }
+            }
+        }
+
+        let use_cand = self.prefilter.is_some();
+        for idx in 0..self.failregex.len() {
+            if use_cand && !self.cand[idx] {
+                continue;
+            }
+            if buf.is_none() {
+                buf = Some(tuple_lines_buf(&self.buffer));
+            }
+            let b = buf.as_deref().unwrap_or_default();
+            let m = {
+                let (fr, locs) = &mut self.failregex[idx];
+                fr.search(locs, b, &org_buffer)?
+            };
+            let Some(m) = m else { continue };
+            let ignored = n_ign > 0 && !early_ignore && {
+                let b = buf.take().unwrap_or_default();
+                self.ignore_line(&b, &org_buffer, Some(&m), ignored_by)?
+            };
+            if ignored {
+                buf = None;
+                if !check_all {
+                    break;
+                }
+                continue;
+            }
+            if no_date {
+                tracing::warn!(
+                    "Found a match but no valid date/time found for {:?}",
+                    org_buffer.last().map(|t| &t.date)
+                );
+                if date.is_none() && self.spec.check_find_time.is_some() {
+                    continue;
+                }
+            }
+            if !check_all || maxlines > 1 {
+                self.buffer = m.unmatched.clone();
+                buf = None;
+            }
+            let Match {
+                groups, matched, ..
+            } = m;
+            let mut fail: Data = pre_groups.iter().cloned().collect();
+            // failregex groups override; `groups` holds only participating ones
+            let id_fallback = ["fid", "ip4", "ip6", "dns"].iter().find_map(|g| {
+                groups
+                    .iter()
+                    .find(|(k, _)| k == g)
+                    .map(|(_, v)| v.to_string())
+            });
+            fail.extend(groups);
+            let matched_lines: Vec<String> = matched.iter().map(TupleLine::full).collect();
+            let mlfid = fail
+                .get("mlfid")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            // The cache entry is the same object as `fail` in Python, so later
+            // changes (mlfpending, ip) must reach the cache too: remember the
+            // key and store `fail` once this regex is done with it.
+            let mut cached_as: Option<String> = None;
+            if let Some(mlfid) = &mlfid {
+                let (merged, aliased) = self.merge_failure(mlfid, fail, &matched_lines, now);
+                fail = merged;
+                if aliased {
+                    cached_as = Some(mlfid.clone());
+                }
+                if fail.get("nofail").is_some_and(Value::is_truthy) && !check_all {
+                    self.store_mlfid(cached_as, &fail, now);
+                    return Ok(fail_list);
+                }
+            } else {
+                let mut ms = match fail.remove("matches") {
+                    Some(Value::Lines(l)) => l,
+                    _ => Vec::new(),
+                };
+                ms.extend(matched_lines);
+                fail.insert("matches".into(), Value::Lines(ms));
+            }
+            let fid_s = fail.get("fid").and_then(Value::as_str).map(str::to_string);
+            let mut kind = IdKind::Default;
+            let mut raw = raw_mode;
+            let ip: Option<String> = if let Some(v) = fail.get("ip4").and_then(Value::as_str) {
+                kind = cidr_kind(&fail, Family::Inet4);
+                raw = true;
+                Some(v.to_string())
+            } else if let Some(v) = fail.get("ip6").and_then(Value::as_str) {
+                kind = cidr_kind(&fail, Family::Inet6);
+                raw = true;
+                Some(v.to_string())
+            } else if let Some(v) = fail.get("dns").and_then(Value::as_str) {
+                Some(v.to_string())
+            } else {
+                raw = true;
+                match &fid_s {
+                    Some(f) => Some(f.clone()),
+                    // no failure-id at all (and no mlfid): first of the id groups
+                    None if mlfid.is_none() => id_fallback,
+                    None => None,
+                }
+            };
+            let fids: Vec<Option<Addr>> = match ip {
+                None => {
+                    fail.insert("mlfpending".into(), Value::Int(1));
+                    if !check_all && self.spec.ignore_pending {
+                        self.store_mlfid(cached_as, &fail, now);
+                        return Ok(fail_list);
+                    }
+                    vec![None]
+                }
+                Some(ip) if raw => {
+                    let make = |s: &str, kind: IdKind| -> Addr {
+                        match kind {
+                            IdKind::Family(f) => Addr::parse_family(s, f),
+                            IdKind::Prefix(p) => Addr::with_prefix(s, p),
+                            IdKind::BadPrefix => Addr::raw(s),
+                            IdKind::Default if raw_mode => Addr::raw(s),
+                            IdKind::Default => Addr::parse(s),
+                        }
+                    };
+                    let id = match &fid_s {
+                        Some(f) if *f != ip => {
+                            fail.insert("ip".into(), Value::Addr(make(&ip, kind)));
+                            make(f, IdKind::Default)
+                        }
+                        _ => make(&ip, kind),
+                    };
+                    vec![Some(id)]
+                }
+                Some(host) => text_to_ip(&host, self.spec.usedns)
+                    .into_iter()
+                    .map(Some)
+                    .collect(),
+            };
+            self.store_mlfid(cached_as, &fail, now);
+            let n = fids.len();
+            for (i, id) in fids.into_iter().enumerate() {
+                let data = if i + 1 == n {
+                    std::mem::take(&mut fail)
+                } else {
+                    fail.clone()
+                };
+                fail_list.push(Failure {
+                    regex_index: idx,
+                    id,
+                    time: date,
+                    data,
+                });
+            }
+            if !check_all {
+                break;
+            }
+        }
+        Ok(fail_list)
+    }
+
+    /// Put the merged data of an mlfid back into the cache (see `cached_as`).
+    fn store_mlfid(&mut self, key: Option<String>, fail: &Data, now: f64) {
+        let Some(k) = key else { return };
+        if self.mlfid.map.contains_key(&k) {
+            self.mlfid.update(&k, fail.clone());
+        } else {
+            self.mlfid.set(&k, fail.clone(), now);
+        }
+    }
+
+    /// `_ignoreLine`: returns whether any ignoreregex hit.
+    fn ignore_line(
+        &mut self,
+        buf: &str,
+        org: &[TupleLine],
+        fail: Option<&Match>,
+        hits: &mut Vec<usize>,
+    ) -> Result<bool, FilterError> {
+        let (buf_owned, org_owned);
+        let (buf, org): (&str, &[TupleLine]) = match fail {
+            Some(m) if self.spec.maxlines > 1 => {
+                buf_owned = tuple_lines_buf(&m.matched);
+                org_owned = m.matched.clone();
+                (&buf_owned, &org_owned)
+            }
+            _ => (buf, org),
+        };
+        let mut found = false;
+        for i in 0..self.ignoreregex.len() {
+            let (r, locs) = &mut self.ignoreregex[i];
+            if r.search(locs, buf, org)?.is_some() {
+                found = true;
+                hits.push(i);
+                if !self.spec.check_all_regex || self.spec.maxlines > 1 {
+                    if let Some(m) = fail {
+                        self.buffer = m.unmatched.clone();
+                    }
+                }
+                if !self.spec.check_all_regex {
+                    break;
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// `Filter._mergeFailure`. Returns the merged data and whether it is the
+    /// cached entry itself (so later changes must be written back).
+    fn merge_failure(
+        &mut self,
+        mlfid: &str,
+        mut fail: Data,
+        matched: &[String],
+        now: f64,
+    ) -> (Data, bool) {
+        let cached = self.mlfid.take(mlfid, now);
+        let mut users: Option<BTreeSet<String>> = None;
+        let mut nf: u8 = 0;
+        if let Some(g) = fail.get("mlfgained").cloned().filter(Value::is_truthy) {
+            nf |= 8 | 1;
+            if !fail.get("nofail").is_some_and(Value::is_truthy) {
+                fail.insert("nofail".into(), g);
+            }
+        } else if fail.get("nofail").is_some_and(Value::is_truthy) {
+            nf |= 1;
+        }
+        if fail.remove("mlfforget").is_some_and(|v| v.is_truthy()) {
+            nf |= 2;
+        }
+        let user = fail.get("user").and_then(Value::as_str).map(str::to_string);
+        let mut aliased = false;
+        if let Some(mut groups) = cached {
+            users = update_users(&mut groups, user.as_deref());
+            if groups.remove("nofail").is_some_and(|v| v.is_truthy()) {
+                nf |= 4;
+            }
+            if groups.remove("mlfgained").is_some_and(|v| v.is_truthy()) {
+                nf |= 4;
+            }
+            if nf & 8 != 0 {
+                groups.remove("mlfpending");
+            }
+            let pending = groups.get("mlfpending").is_some_and(Value::is_truthy);
+            if nf & 4 == 0 && !pending {
+                groups.remove("matches");
+            }
+            for (k, v) in fail {
+                groups.insert(k, v);
+            }
+            fail = groups;
+            if nf & 2 != 0 {
+                self.mlfid.unset(mlfid);
+            } else {
+                aliased = true;
+            }
+        } else if nf & 2 == 0 {
+            users = update_users(&mut fail, user.as_deref());
+            aliased = true;
+        }
+        let pending = fail.remove("mlfpending").is_some_and(|v| v.is_truthy());
+        if pending || users.as_ref().is_some_and(|u| u.len() > 1) {
+            fail.remove("nofail");
+            fail.remove("mlfgained");
+            nf &= !(8 | 1);
+        }
+        if nf & 1 == 0 {
+            let mut m = match fail.remove("nofail-matches") {
+                Some(Value::Lines(l)) => l,
+                _ => Vec::new(),
+            };
+            if let Some(Value::Lines(l)) = fail.get("matches") {
+                m.extend(l.iter().cloned());
+            }
+            if nf & 8 == 0 {
+                m.extend(matched.iter().cloned());
+            }
+            fail.insert("matches".into(), Value::Lines(m));
+        } else if nf & 3 == 1 {
+            let mut m = match fail.remove("nofail-matches") {
+                Some(Value::Lines(l)) => l,
+                _ => Vec::new(),
+            };
+            m.extend(matched.iter().cloned());
+            fail.insert("nofail-matches".into(), Value::Lines(m));
+        }
+        (fail, aliased)
+    }
+}
+
+/// `_updateUsers`: add `user` to the `users` set of `fail`; returns the set.
+fn update_users(fail: &mut Data, user: Option<&str>) -> Option<BTreeSet<String>> {
+    match user {
+        Some(u) if !u.is_empty() => {
+            let mut set = match fail.remove("users") {
+                Some(Value::Set(s)) => s,
+                _ => BTreeSet::new(),
+            };
+            set.insert(u.to_string());
+            fail.insert("users".into(), Value::Set(set.clone()));
+            Some(set)
+        }
+        _ => match fail.get("users") {
+            Some(Value::Set(s)) if !s.is_empty() => Some(s.clone()),
+            _ => None,
+        },
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum IdKind {
+    /// Parse like `IPAddr(s)` (or raw in raw-host mode).
+    Default,
+    Family(Family),
+    Prefix(u8),
+    BadPrefix,
+}
+
+fn cidr_kind(fail: &Data, fam: Family) -> IdKind {
+    match fail.get("cidr").and_then(Value::as_str) {
+        Some(c) if !c.is_empty() => match c.parse::<u8>() {
+            Ok(p) => IdKind::Prefix(p),
+            Err(_) => IdKind::BadPrefix,
+        },
+        _ => IdKind::Family(fam),
+    }
+}
+
+/// `DNSUtils.textToIp`: a literal IP is used as is; otherwise, with `yes`
+/// or `warn`, the name is resolved (all addresses).
+fn text_to_ip(text: &str, usedns: UseDns) -> Vec<Addr> {
+    let lit = Addr::parse(text);
+    if lit.is_ip() && !text.contains('/') {
+        return vec![lit];
+    }
+    if matches!(usedns, UseDns::Yes | UseDns::Warn) {
+        use std::net::ToSocketAddrs;
+        let mut out: Vec<Addr> = match (text, 0u16).to_socket_addrs() {
+            Ok(it) => it.map(|sa| Addr::from(sa.ip())).collect(),
+            Err(_) => Vec::new(),
+        };
+        out.sort();
+        out.dedup();
+        if !out.is_empty() && usedns == UseDns::Warn {
+            tracing::warn!("Determined IP using DNS Lookup: {text} = {out:?}");
+        }
+        return out;
+    }
+    Vec::new()
+}
+
+#[cfg(test)]
+mod tests;
+
+impl Filter {
+    /// The stock date detector, if this filter uses one.
+    pub fn date_detector(&self) -> Option<&DateDetector> {
+        self.dates.as_detector()
+    }
+    pub fn date_detector_mut(&mut self) -> Option<&mut DateDetector> {
+        self.dates.as_detector_mut()
+    }
+}

@@ -1,4 +1,70 @@
-//! The `gaoler` binary (work in progress).
-fn main() {
-    println!("gaoler {}", env!("CARGO_PKG_VERSION"));
+//! The `gaoler` binary: `gaoler server`, `gaoler client`, `gaoler regex`, ….
+//!
+//! Invoked through a link named `fail2ban-server`, `fail2ban-client` or
+//! `fail2ban-regex` it behaves as that subcommand, so existing systemd units
+//! and scripts keep working when the binary is swapped.
+
+mod client;
+
+use std::ffi::OsString;
+use std::path::Path;
+use std::process::ExitCode;
+
+const USAGE: &str = "usage: gaoler <client|server|regex> [OPTIONS] ...\n\n\
+    client   control the server, test or dump a configuration (fail2ban-client)\n\
+    server   run the daemon (fail2ban-server)\n\
+    regex    test filters against log lines (fail2ban-regex)\n";
+
+/// Map the program name to an implied subcommand.
+fn implied_subcommand(argv0: &OsString) -> Option<&'static str> {
+    let name = Path::new(argv0).file_name()?.to_string_lossy().to_string();
+    match name.as_str() {
+        "fail2ban-client" => Some("client"),
+        "fail2ban-server" => Some("server"),
+        "fail2ban-regex" => Some("regex"),
+        _ => None,
+    }
+}
+
+fn main() -> ExitCode {
+    let mut args: Vec<OsString> = std::env::args_os().collect();
+    let argv0 = args.first().cloned().unwrap_or_default();
+    let rest: Vec<OsString> = args.drain(1..).collect();
+    let (sub, rest) = match implied_subcommand(&argv0) {
+        Some(s) => (s.to_string(), rest),
+        None => match rest.split_first() {
+            Some((first, tail)) => (first.to_string_lossy().to_string(), tail.to_vec()),
+            None => {
+                eprint!("{USAGE}");
+                return ExitCode::from(2);
+            }
+        },
+    };
+    init_tracing();
+    match sub.as_str() {
+        "client" => client::main(&argv0, rest),
+        "-h" | "--help" | "help" => {
+            print!("{USAGE}");
+            ExitCode::SUCCESS
+        }
+        "-V" | "--version" | "version" => {
+            println!("gaoler {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+        other => {
+            eprintln!("gaoler: unknown subcommand {other:?}\n{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("GAOLER_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .init();
 }

@@ -1,0 +1,827 @@
+//! [`CommandAction`]: fail2ban's shell-command action and its lifecycle
+//! (§4.4).
+//!
+//! State kept per *family* (`""` for family-independent actions, otherwise
+//! `inet4`/`inet6`), mirroring fail2ban's `__started` dict: bit 1 = started,
+//! bit 2 = "contains items" (something was banned since the last flush).
+//! Start and stop run per family; identical commands for two families run
+//! only once, which is tracked by remembering the last successfully executed
+//! command per operation and family (fail2ban's `_operationExecuted`).
+//!
+//! Substitution results are cached per (command, conditional) and dropped
+//! whenever a property changes, as fail2ban does in `__setattr__`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::error::ActionError;
+use crate::exec::Executor;
+use crate::info::ActionInfo;
+use crate::subst::{
+    replace_dynamic, replace_static, substitute_recursive_tags, ShellCommand, ESCAPED_TAGS,
+};
+use crate::timevalue::{format_seconds, str2seconds};
+
+/// The command keys of an action file, all defaulting to the empty command.
+pub const COMMAND_KEYS: &[&str] = &[
+    "actionstart",
+    "actionban",
+    "actionreban",
+    "actionunban",
+    "actioncheck",
+    "actionrepair",
+    "actionflush",
+    "actionstop",
+    "actionreload",
+];
+
+/// Default command timeout in seconds.
+pub const DEFAULT_TIMEOUT: f64 = 60.0;
+
+const STARTED: u8 = 1;
+const HAS_ITEMS: u8 = 2;
+
+/// One action of a jail as the configuration reader delivers it: the
+/// `["multi-set", jail, "action", name, [[key, value], ...]]` of fail2ban's
+/// client stream.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ActionSpec {
+    pub jail: String,
+    pub name: String,
+    pub properties: Vec<(String, String)>,
+}
+
+impl ActionSpec {
+    /// Whether this names a Python action (`something.py`), which gaoler
+    /// refuses.
+    pub fn is_python(&self) -> bool {
+        self.name.ends_with(".py")
+    }
+}
+
+/// Produces the info of the "empty" ticket used for start/stop/flush/reload
+/// (the jail can fill in `jail.*`, `bantime`, ...).
+pub type InfoFactory = Arc<dyn Fn() -> ActionInfo + Send + Sync>;
+
+/// What to do after each family's execution in `execute_operation`.
+#[derive(Clone, Copy)]
+enum AfterExec {
+    Nothing,
+    Started,
+    Stopped,
+    Flushed,
+}
+
+/// A fail2ban command action.
+pub struct CommandAction {
+    jail: String,
+    name: String,
+    props: BTreeMap<String, String>,
+    timeout: f64,
+    executor: Executor,
+    ipv6_allowed: bool,
+    info_factory: Option<InfoFactory>,
+    /// Families in insertion order with their STARTED/HAS_ITEMS bits.
+    started: Vec<(String, u8)>,
+    /// Recursively substituted properties per conditional.
+    subst_cache: HashMap<String, BTreeMap<String, String>>,
+    /// Final static substitution per (query, conditional).
+    cmd_cache: HashMap<(String, String), String>,
+    /// Last successful command per (operation tag, family).
+    executed: HashMap<&'static str, Vec<(String, String)>>,
+    ban_epoch: u64,
+    shared_epoch: Option<Arc<AtomicU64>>,
+}
+
+impl std::fmt::Debug for CommandAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CommandAction")
+            .field("jail", &self.jail)
+            .field("name", &self.name)
+            .field("started", &self.started)
+            .field("ban_epoch", &self.ban_epoch)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CommandAction {
+    /// Builds the action from the reader's spec. Refuses Python actions and
+    /// invalid `timeout` values.
+    pub fn new(spec: &ActionSpec) -> Result<Self, ActionError> {
+        Self::with_executor(spec, Executor::new())
+    }
+
+    /// Like [`CommandAction::new`] with a specific executor (e.g. one that
+    /// runs commands inside a network namespace).
+    pub fn with_executor(spec: &ActionSpec, executor: Executor) -> Result<Self, ActionError> {
+        if spec.is_python() {
+            return Err(ActionError::PythonAction {
+                jail: spec.jail.clone(),
+                action: spec.name.clone(),
+            });
+        }
+        let mut action = Self {
+            jail: spec.jail.clone(),
+            name: spec.name.clone(),
+            props: BTreeMap::new(),
+            timeout: DEFAULT_TIMEOUT,
+            executor,
+            ipv6_allowed: ipv6_available(),
+            info_factory: None,
+            started: Vec::new(),
+            subst_cache: HashMap::new(),
+            cmd_cache: HashMap::new(),
+            executed: HashMap::new(),
+            ban_epoch: 0,
+            shared_epoch: None,
+        };
+        action.clear_all_params();
+        for (k, v) in &spec.properties {
+            action.set_property(k, v)?;
+        }
+        Ok(action)
+    }
+
+    /// The jail name.
+    pub fn jail(&self) -> &str {
+        &self.jail
+    }
+
+    /// The action name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Replaces the executor.
+    pub fn set_executor(&mut self, executor: Executor) {
+        self.executor = executor;
+    }
+
+    /// Whether IPv6 is allowed (decides whether `inet6` is a family of
+    /// conditional actions). Defaults to whether the host has IPv6.
+    pub fn set_ipv6_allowed(&mut self, allowed: bool) {
+        self.ipv6_allowed = allowed;
+    }
+
+    /// Sets the factory of the dummy ticket info for start/stop/flush/reload.
+    pub fn set_info_factory(&mut self, factory: InfoFactory) {
+        self.info_factory = Some(factory);
+    }
+
+    /// Shares the ban epoch counter with the jail (fail2ban keeps one per
+    /// jail's actions, so a repair of one action causes re-bans for all).
+    pub fn set_shared_epoch(&mut self, epoch: Arc<AtomicU64>) {
+        self.shared_epoch = Some(epoch);
+    }
+
+    /// The ban epoch of this action: tickets banned with an older epoch
+    /// must be re-banned ([`CommandAction::reban`]).
+    pub fn ban_epoch(&self) -> u64 {
+        self.ban_epoch
+    }
+
+    /// Increments the ban epoch (of the jail, if shared, and this action).
+    pub fn invalidate_ban_epoch(&mut self) {
+        self.ban_epoch = match &self.shared_epoch {
+            Some(shared) => shared.fetch_add(1, Ordering::SeqCst) + 1,
+            None => self.ban_epoch + 1,
+        };
+    }
+
+    /// The command timeout.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_secs_f64(self.timeout.max(0.0))
+    }
+
+    /// A property's raw value.
+    pub fn property(&self, key: &str) -> Option<&str> {
+        self.props.get(key).map(String::as_str)
+    }
+
+    /// All properties (raw values, including the defaulted command keys).
+    pub fn properties(&self) -> &BTreeMap<String, String> {
+        &self.props
+    }
+
+    /// Sets one property as fail2ban's `CommandAction.__setattr__` does:
+    /// `timeout` is evaluated as a time value, `bantime` is ignored, private
+    /// names (`_x`) are not properties. Clears the substitution caches.
+    pub fn set_property(&mut self, key: &str, value: &str) -> Result<(), ActionError> {
+        match key {
+            "bantime" => return Ok(()),
+            "timeout" => {
+                let secs = str2seconds(value).map_err(|e| ActionError::InvalidTimeout {
+                    jail: self.jail.clone(),
+                    action: self.name.clone(),
+                    value: value.to_string(),
+                    reason: e.reason,
+                })?;
+                self.timeout = secs;
+                self.props.insert(key.to_string(), format_seconds(secs));
+            }
+            k if k.starts_with('_') => return Ok(()),
+            _ => {
+                self.props.insert(key.to_string(), value.to_string());
+            }
+        }
+        self.clear_caches();
+        Ok(())
+    }
+
+    /// Removes a property (fail2ban `__delattr__`).
+    pub fn remove_property(&mut self, key: &str) {
+        self.props.remove(key);
+        self.clear_caches();
+    }
+
+    /// Re-parameterises the action for `fail2ban-client reload`: command
+    /// keys and timeout go back to their defaults, other properties stay
+    /// unless overridden, then `properties` are applied. Call
+    /// [`CommandAction::reload`] afterwards to run `actionreload`. The
+    /// started families are kept (the action keeps its identity).
+    pub fn reconfigure(&mut self, properties: &[(String, String)]) -> Result<(), ActionError> {
+        self.clear_all_params();
+        for (k, v) in properties {
+            self.set_property(k, v)?;
+        }
+        Ok(())
+    }
+
+    fn clear_all_params(&mut self) {
+        self.timeout = DEFAULT_TIMEOUT;
+        self.props
+            .insert("timeout".to_string(), format_seconds(DEFAULT_TIMEOUT));
+        for k in COMMAND_KEYS {
+            self.props.insert(k.to_string(), String::new());
+        }
+        self.clear_caches();
+    }
+
+    fn clear_caches(&mut self) {
+        self.subst_cache.clear();
+        self.cmd_cache.clear();
+        self.executed.clear();
+    }
+
+    fn bool_prop(&self, key: &str) -> Option<bool> {
+        self.props.get(key).map(|v| {
+            matches!(
+                v.trim().to_ascii_lowercase().as_str(),
+                "1" | "true" | "yes" | "on"
+            )
+        })
+    }
+
+    fn has_cond_section(&self) -> bool {
+        self.props.keys().any(|k| is_conditional_family_key(k))
+    }
+
+    /// The families this action handles: `["inet4", "inet6"]` (inet6 only
+    /// if allowed) when it has `key?family=…` properties, a `families`
+    /// property if given, else `[""]`.
+    pub fn families(&self) -> Vec<String> {
+        if let Some(v) = self.props.get("families") {
+            let fams: Vec<String> = v
+                .split(|c: char| c == ',' || c.is_whitespace())
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect();
+            if !fams.is_empty() {
+                return fams;
+            }
+        }
+        if self.has_cond_section() {
+            if self.ipv6_allowed {
+                vec!["inet4".into(), "inet6".into()]
+            } else {
+                vec!["inet4".into()]
+            }
+        } else {
+            vec![String::new()]
+        }
+    }
+
+    /// Whether start runs per family just before its first ban (explicit
+    /// `actionstart_on_demand`, else true iff there are conditional keys).
+    pub fn start_on_demand(&self) -> bool {
+        self.bool_prop("actionstart_on_demand")
+            .unwrap_or_else(|| self.has_cond_section())
+    }
+
+    /// `actionrepair_on_unban`.
+    pub fn repair_on_unban(&self) -> bool {
+        self.bool_prop("actionrepair_on_unban").unwrap_or(false)
+    }
+
+    /// `norestored`: restored tickets (after a restart) must not be banned
+    /// with this action. The jail checks this.
+    pub fn norestored(&self) -> bool {
+        self.bool_prop("norestored").unwrap_or(false)
+    }
+
+    /// Whether the action has an `actionflush` (then the jail flushes
+    /// instead of unbanning each ticket).
+    pub fn has_flush(&self) -> bool {
+        self.props.get("actionflush").is_some_and(|v| !v.is_empty())
+    }
+
+    /// Whether `actionprolong` is set and not blank.
+    pub fn is_prolongable(&self) -> bool {
+        self.props
+            .get("actionprolong")
+            .is_some_and(|v| !v.trim().is_empty())
+    }
+
+    /// Families that are currently started, in start order.
+    pub fn started_families(&self) -> Vec<String> {
+        self.started
+            .iter()
+            .filter(|(_, v)| *v != 0)
+            .map(|(f, _)| f.clone())
+            .collect()
+    }
+
+    fn started_get(&self, family: &str) -> u8 {
+        self.started
+            .iter()
+            .find(|(f, _)| f == family)
+            .map_or(0, |(_, v)| *v)
+    }
+
+    fn started_set(&mut self, family: &str, value: u8) {
+        match self.started.iter_mut().find(|(f, _)| f == family) {
+            Some(slot) => slot.1 = value,
+            None => self.started.push((family.to_string(), value)),
+        }
+    }
+
+    /// The family under which a ticket's state is kept.
+    ///
+    /// Deliberate deviation from fail2ban: for a family-independent action
+    /// (no `?family=` keys, no `families`), fail2ban keys the state by the
+    /// ticket's family (`inet4`) although start ran for `''`. Its
+    /// stop+start repair then stops nothing (`inet4` was never started) and
+    /// skips the start (same command already executed for `''`), so the
+    /// repair silently does nothing. Keeping the state under `''` makes the
+    /// repair work and changes nothing else observable: the static step has
+    /// no conditional keys to choose from, and the dynamic `<family>` still
+    /// comes from the ticket.
+    fn state_family(&self, info: &ActionInfo) -> String {
+        if self.props.contains_key("families") || self.has_cond_section() {
+            info.family()
+        } else {
+            String::new()
+        }
+    }
+
+    fn op_error(&self, message: String) -> ActionError {
+        ActionError::Operation {
+            jail: self.jail.clone(),
+            action: self.name.clone(),
+            message,
+        }
+    }
+
+    fn subst_error(&self, source: crate::error::SubstError) -> ActionError {
+        ActionError::Substitution {
+            jail: self.jail.clone(),
+            action: self.name.clone(),
+            source,
+        }
+    }
+
+    /// The static step for `query` (e.g. `<actionban>`), cached.
+    fn replace_tag(&mut self, query: &str, conditional: &str) -> Result<String, ActionError> {
+        if !query.contains('<') {
+            return Ok(query.to_string());
+        }
+        let key = (query.to_string(), conditional.to_string());
+        if let Some(v) = self.cmd_cache.get(&key) {
+            return Ok(v.clone());
+        }
+        if !self.subst_cache.contains_key(conditional) {
+            let sub = substitute_recursive_tags(&self.props, conditional, ESCAPED_TAGS)
+                .map_err(|e| self.subst_error(e))?;
+            self.subst_cache.insert(conditional.to_string(), sub);
+        }
+        let sub = &self.subst_cache[conditional];
+        let value = replace_static(query, sub, conditional).map_err(|e| self.subst_error(e))?;
+        self.cmd_cache.insert(key, value.clone());
+        Ok(value)
+    }
+
+    /// fail2ban `_getOperation`: static step with the family's conditional,
+    /// then `<family>` (only) as a dynamic tag.
+    fn get_operation(&mut self, tag: &str, family: &str) -> Result<String, ActionError> {
+        let cond = conditional_for(family);
+        let cmd = self.replace_tag(tag, &cond)?;
+        if family.is_empty() || !cmd.contains('<') {
+            return Ok(cmd);
+        }
+        let info = ActionInfo::new().with("family", family);
+        Ok(replace_dynamic(&cmd, &info).script)
+    }
+
+    fn executed_by_others(&self, tag: &'static str, family: &str) -> Vec<String> {
+        self.executed
+            .get(tag)
+            .map(|v| {
+                v.iter()
+                    .filter(|(f, _)| f != family)
+                    .map(|(_, c)| c.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Records (`Some`) or forgets (`None`: this family and every family
+    /// with the same command) the last executed command of an operation.
+    fn set_executed(&mut self, tag: &'static str, family: &str, cmd: Option<String>) {
+        let entry = self.executed.entry(tag).or_default();
+        match cmd.filter(|c| !c.is_empty()) {
+            Some(cmd) => match entry.iter_mut().find(|(f, _)| f == family) {
+                Some(slot) => slot.1 = cmd,
+                None => entry.push((family.to_string(), cmd)),
+            },
+            None => {
+                if let Some(pos) = entry.iter().position(|(f, _)| f == family) {
+                    let (_, old) = entry.remove(pos);
+                    entry.retain(|(_, c)| *c != old);
+                }
+            }
+        }
+    }
+
+    fn dummy_info(&self, family: &str) -> ActionInfo {
+        let mut info = match &self.info_factory {
+            Some(f) => f(),
+            None => {
+                let mut i = ActionInfo::new();
+                i.set("ip", "")
+                    .set("fid", "")
+                    .set("failures", "0")
+                    .set("matches", "")
+                    .set("restored", "0")
+                    .set("bancount", "0")
+                    .set("jail.name", self.jail.clone());
+                i
+            }
+        };
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0);
+        info.set_time(now).set("family", family);
+        info
+    }
+
+    fn exec(&self, cmd: &ShellCommand) -> bool {
+        self.executor.execute(cmd, self.timeout()).success()
+    }
+
+    /// fail2ban `_executeOperation`: runs a family-aware operation (start,
+    /// stop, flush, reload) for the given families, or all started ones.
+    fn execute_operation(
+        &mut self,
+        tag: &'static str,
+        operation: &str,
+        families: Option<Vec<String>>,
+        after: AfterExec,
+    ) -> Result<bool, ActionError> {
+        let families = families.unwrap_or_else(|| self.started_families());
+        let mut res = true;
+        let mut err = String::from("'Script error'");
+        for fam in families {
+            let cmd = match self.get_operation(tag, &fam) {
+                Ok(c) => c,
+                Err(e) => {
+                    res = false;
+                    err = e.to_string();
+                    continue;
+                }
+            };
+            let mut ret = true;
+            if !cmd.is_empty() && !self.executed_by_others(tag, &fam).contains(&cmd) {
+                let real = replace_dynamic(&cmd, &self.dummy_info(&fam));
+                ret = self.exec(&real);
+                res &= ret;
+            }
+            match after {
+                AfterExec::Nothing => {}
+                AfterExec::Started => {
+                    if ret {
+                        self.set_executed("<actionstop>", &fam, None);
+                        self.started_set(&fam, STARTED);
+                    }
+                }
+                AfterExec::Stopped => {
+                    if ret {
+                        self.set_executed("<actionstart>", &fam, None);
+                    }
+                }
+                AfterExec::Flushed => {
+                    let v = self.started_get(&fam);
+                    if ret && v != 0 {
+                        self.started_set(&fam, v & !HAS_ITEMS);
+                    }
+                }
+            }
+            self.set_executed(tag, &fam, ret.then_some(cmd));
+        }
+        if !res {
+            return Err(self.op_error(format!(
+                "Error {operation} action {}/{}: {err}",
+                self.jail, self.name
+            )));
+        }
+        Ok(res)
+    }
+
+    /// Jail start: runs `actionstart` for every family, unless the action
+    /// starts on demand (then nothing happens until the first ban).
+    pub fn start(&mut self) -> Result<(), ActionError> {
+        self.start_family(None, false).map(|_| ())
+    }
+
+    fn start_family(&mut self, family: Option<&str>, force: bool) -> Result<bool, ActionError> {
+        if self.start_on_demand() {
+            if !force {
+                return Ok(true);
+            }
+        } else if !force && family.is_some_and(|f| self.started_get(f) != 0) {
+            return Ok(true);
+        }
+        let families = match family {
+            Some(f) => vec![f.to_string()],
+            None => self.families(),
+        };
+        self.execute_operation(
+            "<actionstart>",
+            "starting",
+            Some(families),
+            AfterExec::Started,
+        )
+    }
+
+    /// Jail stop: runs `actionstop` for every started family.
+    pub fn stop(&mut self) -> Result<(), ActionError> {
+        self.stop_family(None).map(|_| ())
+    }
+
+    fn stop_family(&mut self, family: Option<&str>) -> Result<bool, ActionError> {
+        let families = match family {
+            None => {
+                let fams = self.started_families();
+                if fams.is_empty() {
+                    return Ok(true);
+                }
+                self.started.clear();
+                fams
+            }
+            Some(f) => {
+                if !self.started.iter().any(|(x, _)| x == f) {
+                    return Ok(true);
+                }
+                self.started_set(f, 0);
+                vec![f.to_string()]
+            }
+        };
+        self.execute_operation(
+            "<actionstop>",
+            "stopping",
+            Some(families),
+            AfterExec::Stopped,
+        )
+    }
+
+    /// Bans a ticket: starts its family on demand, runs `actionban` (with
+    /// the check/repair/retry logic). Only a successful ban marks the family
+    /// as holding items (fail2ban raises before setting the flag).
+    pub fn ban(&mut self, info: &ActionInfo) -> Result<(), ActionError> {
+        self.ban_with("<actionban>", info)
+    }
+
+    /// Re-bans a ticket (after a repair invalidated the ban epoch):
+    /// `actionreban` if defined, else `actionban`.
+    pub fn reban(&mut self, info: &ActionInfo) -> Result<(), ActionError> {
+        let tag = if self.props.get("actionreban").is_some_and(|v| !v.is_empty()) {
+            "<actionreban>"
+        } else {
+            "<actionban>"
+        };
+        self.ban_with(tag, info)
+    }
+
+    fn ban_with(&mut self, tag: &str, info: &ActionInfo) -> Result<(), ActionError> {
+        let family = self.state_family(info);
+        if self.start_on_demand() && self.started_get(&family) == 0 {
+            self.start_family(Some(&family), true)?;
+        }
+        if !self.process_cmd(tag, info)? {
+            return Err(self.op_error(format!(
+                "Error banning {}",
+                info.get("ip").unwrap_or_default()
+            )));
+        }
+        let v = self.started_get(&family);
+        self.started_set(&family, v | STARTED | HAS_ITEMS);
+        Ok(())
+    }
+
+    /// Prolongs a ban with `actionprolong`; a no-op if not prolongable.
+    pub fn prolong(&mut self, info: &ActionInfo) -> Result<(), ActionError> {
+        if !self.is_prolongable() {
+            return Ok(());
+        }
+        if !self.process_cmd("<actionprolong>", info)? {
+            return Err(self.op_error(format!(
+                "Error prolonging {}",
+                info.get("ip").unwrap_or_default()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Unbans a ticket, only if its family has had a ban since the last
+    /// flush/stop.
+    pub fn unban(&mut self, info: &ActionInfo) -> Result<(), ActionError> {
+        let family = self.state_family(info);
+        if self.started_get(&family) & HAS_ITEMS != 0 && !self.process_cmd("<actionunban>", info)? {
+            return Err(self.op_error(format!(
+                "Error unbanning {}",
+                info.get("ip").unwrap_or_default()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Runs `actionflush` once per started family holding items. Returns
+    /// `Ok(true)` when there was nothing to flush or the flush succeeded.
+    /// The jail should use it only when [`CommandAction::has_flush`].
+    pub fn flush(&mut self) -> Result<bool, ActionError> {
+        let families: Vec<String> = self
+            .started
+            .iter()
+            .filter(|(_, v)| v & (STARTED | HAS_ITEMS) == STARTED | HAS_ITEMS)
+            .map(|(f, _)| f.clone())
+            .collect();
+        if families.is_empty() {
+            return Ok(true);
+        }
+        self.execute_operation(
+            "<actionflush>",
+            "flushing",
+            Some(families),
+            AfterExec::Flushed,
+        )
+    }
+
+    /// Runs `actionreload` for every started family.
+    pub fn reload(&mut self) -> Result<(), ActionError> {
+        self.execute_operation("<actionreload>", "reloading", None, AfterExec::Nothing)
+            .map(|_| ())
+    }
+
+    /// Runs the invariant check (with repair) for every started family;
+    /// families that cannot be restored are marked not started. Returns
+    /// whether all were sane.
+    pub fn consistency_check(&mut self) -> Result<bool, ActionError> {
+        let mut ret = true;
+        if self.props.get("actioncheck").is_some_and(|v| !v.is_empty()) {
+            for (fam, started) in self.started.clone() {
+                if started != 0 && self.invariant_check(&fam, false, true)? != 1 {
+                    self.started_set(&fam, 0);
+                    self.set_executed("<actionstart>", &fam, None);
+                    ret = false;
+                }
+            }
+        }
+        Ok(ret)
+    }
+
+    /// fail2ban `_invariantCheck`. Returns 1 (sane or restored), 0 (could
+    /// not restore) or -1 (broken, repair not wanted: unban without
+    /// `actionrepair_on_unban`).
+    fn invariant_check(
+        &mut self,
+        family: &str,
+        is_unban: bool,
+        force_start: bool,
+    ) -> Result<i32, ActionError> {
+        if !force_start && !self.started.iter().any(|(f, _)| f == family) {
+            return Ok(1);
+        }
+        let check = ShellCommand::plain(self.get_operation("<actioncheck>", family)?);
+        if check.is_empty() || self.exec(&check) {
+            return Ok(1);
+        }
+        if is_unban && !self.repair_on_unban() {
+            tracing::error!("Invariant check failed. Unban is impossible.");
+            return Ok(-1);
+        }
+        tracing::error!("Invariant check failed. Trying to restore a sane environment");
+        self.invalidate_ban_epoch();
+        let repair = ShellCommand::plain(self.get_operation("<actionrepair>", family)?);
+        if !repair.is_empty() {
+            if !self.exec(&repair) {
+                self.started_set(family, 0);
+                tracing::error!("Unable to restore environment");
+                return Ok(0);
+            }
+            self.started_set(family, STARTED);
+        } else {
+            // No repair command: restart the family. An error in stop is
+            // ignored (start and the check afterwards decide).
+            if let Err(e) = self.stop_family(Some(family)) {
+                tracing::debug!("ignoring stop error during repair: {e}");
+            }
+            let force = force_start || !self.start_on_demand();
+            self.start_family(Some(family), force)?;
+        }
+        if self.started_get(family) != 0 && !self.exec(&check) {
+            tracing::error!("Unable to restore environment");
+            return Ok(0);
+        }
+        Ok(1)
+    }
+
+    /// The fully substituted command that `tag` (e.g. `"<actionban>"`)
+    /// would run for `info` (static step with the info's family, then the
+    /// dynamic step), without running it. For diagnostics and tests.
+    pub fn render(&mut self, tag: &str, info: &ActionInfo) -> Result<ShellCommand, ActionError> {
+        let cond = conditional_for(&info.family());
+        let cmd = self.replace_tag(tag, &cond)?;
+        Ok(replace_dynamic(&cmd, info))
+    }
+
+    /// fail2ban `_processCmd`: static + dynamic substitution and execution,
+    /// retried once after a failed attempt; before the retry the invariant
+    /// check (and repair) runs if `actioncheck` is set.
+    fn process_cmd(&mut self, tag: &str, info: &ActionInfo) -> Result<bool, ActionError> {
+        let family = self.state_family(info);
+        let cond = conditional_for(&info.family());
+        let is_unban = tag == "<actionunban>";
+        let mut attempts = 0;
+        loop {
+            if attempts > 0
+                && self.props.get("actioncheck").is_some_and(|v| !v.is_empty())
+                && self.invariant_check(&family, is_unban, !is_unban)? != 1
+            {
+                return Ok(false);
+            }
+            let cmd = self.replace_tag(tag, &cond)?;
+            let real = replace_dynamic(&cmd, info);
+            let ok = self.exec(&real);
+            attempts += 1;
+            if ok || attempts > 1 {
+                return Ok(ok);
+            }
+        }
+    }
+}
+
+/// `^(\w+)\?(family)=(.*)$`
+fn is_conditional_family_key(key: &str) -> bool {
+    match key.split_once("?family=") {
+        Some((base, _)) => {
+            !base.is_empty() && base.chars().all(|c| c.is_alphanumeric() || c == '_')
+        }
+        None => false,
+    }
+}
+
+fn conditional_for(family: &str) -> String {
+    if family.is_empty() {
+        String::new()
+    } else {
+        format!("family={family}")
+    }
+}
+
+/// Whether the host has IPv6 addresses (fail2ban asks for its own
+/// addresses; any configured IPv6 address means "allowed").
+fn ipv6_available() -> bool {
+    std::fs::read_to_string("/proc/net/if_inet6").is_ok_and(|s| !s.trim().is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn action_is_send_and_sync() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<CommandAction>();
+        assert_send_sync::<ActionInfo>();
+    }
+
+    #[test]
+    fn conditional_key_pattern() {
+        assert!(is_conditional_family_key("blocktype?family=inet6"));
+        assert!(!is_conditional_family_key("?family=inet6"));
+        assert!(!is_conditional_family_key("a-b?family=inet6"));
+        assert!(!is_conditional_family_key("blocktype"));
+    }
+}

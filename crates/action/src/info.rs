@@ -1,0 +1,327 @@
+//! The ticket information handed to an action (fail2ban's `ActionInfo`).
+//!
+//! fail2ban passes a lazy mapping: values such as reverse DNS (`ip-host`) or
+//! the matches merged from the database (`ipmatches`) are only computed when a
+//! command actually uses the tag. [`ActionInfo`] keeps that property: each tag
+//! holds either a ready string or a closure that is evaluated at most once.
+//!
+//! This crate deliberately does not depend on the jail crate: the jail builds
+//! an `ActionInfo` from its ticket and fills in what it knows. The tags
+//! fail2ban defines (§4.3): `ip`, `family`, `ip-rev`, `ip-host`, `fid`
+//! (set by [`ActionInfo::for_id`]); `failures`, `time`, `bantime`,
+//! `bancount`, `matches`, `restored`, `ipmatches`, `ipjailmatches`,
+//! `ipfailures`, `ipjailfailures`, `raw-ticket`, `jail.name`, `jail.banned`,
+//! `jail.banned_total`, `jail.found`, `jail.found_total` (set by the jail,
+//! the database-backed ones best as lazy values); filter captures via
+//! [`ActionInfo::set_data`] for `<F-NAME>`. Missing tags stay literal in the
+//! command (as in fail2ban), missing `<F-*>` tags become empty.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::{Arc, OnceLock};
+
+type LazyFn = Arc<dyn Fn() -> Option<String> + Send + Sync>;
+
+#[derive(Clone)]
+enum Slot {
+    Ready(String),
+    Lazy {
+        compute: LazyFn,
+        cell: Arc<OnceLock<Option<String>>>,
+    },
+}
+
+/// Tag values of one ticket (or of the dummy ticket used for start/stop).
+#[derive(Clone, Default)]
+pub struct ActionInfo {
+    tags: BTreeMap<String, Slot>,
+    /// Ticket data captured by the filter, keyed by fail2ban's option name
+    /// (lower case, `id` → `fid`, `port` → `fport`); used for `<F-NAME>`.
+    data: BTreeMap<String, String>,
+}
+
+impl fmt::Debug for ActionInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut m = f.debug_map();
+        for (k, v) in &self.tags {
+            match v {
+                Slot::Ready(s) => m.entry(k, s),
+                Slot::Lazy { cell, .. } => match cell.get() {
+                    Some(v) => m.entry(k, v),
+                    None => m.entry(k, &"<lazy>"),
+                },
+            };
+        }
+        m.entry(&"F-*", &self.data);
+        m.finish()
+    }
+}
+
+impl ActionInfo {
+    /// An empty info: every tag is missing.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Info for a ticket whose ID is `id` (usually an IP address): sets
+    /// `ip`, `fid`, `family` (`inet4`/`inet6`, empty for non-IP IDs) and the
+    /// lazily computed `ip-rev` and `ip-host`.
+    pub fn for_id(id: &str) -> Self {
+        let mut info = Self::new();
+        info.set("ip", id).set("fid", id);
+        let addr: Option<IpAddr> = id.parse().ok();
+        let family = match addr {
+            Some(IpAddr::V4(_)) => "inet4",
+            Some(IpAddr::V6(_)) => "inet6",
+            None => "",
+        };
+        info.set("family", family);
+        info.set("ip-rev", addr.map(ptr_name).unwrap_or_default());
+        info.set_lazy("ip-host", move || addr.and_then(reverse_dns));
+        info
+    }
+
+    /// Sets a tag to a ready value.
+    pub fn set(&mut self, tag: impl Into<String>, value: impl Into<String>) -> &mut Self {
+        self.tags.insert(tag.into(), Slot::Ready(value.into()));
+        self
+    }
+
+    /// Builder form of [`ActionInfo::set`].
+    pub fn with(mut self, tag: impl Into<String>, value: impl Into<String>) -> Self {
+        self.set(tag, value);
+        self
+    }
+
+    /// Sets a tag whose value is computed on first use (at most once, also
+    /// across clones). `None` means "no value": the tag stays literal.
+    pub fn set_lazy<F>(&mut self, tag: impl Into<String>, compute: F) -> &mut Self
+    where
+        F: Fn() -> Option<String> + Send + Sync + 'static,
+    {
+        self.tags.insert(
+            tag.into(),
+            Slot::Lazy {
+                compute: Arc::new(compute),
+                cell: Arc::new(OnceLock::new()),
+            },
+        );
+        self
+    }
+
+    /// Sets `time` from float seconds, formatted like Python's `repr(float)`.
+    pub fn set_time(&mut self, secs: f64) -> &mut Self {
+        self.set("time", py_float(secs))
+    }
+
+    /// Sets `failures` (the ticket's failure count).
+    pub fn set_failures(&mut self, n: u64) -> &mut Self {
+        self.set("failures", n.to_string())
+    }
+
+    /// Sets `bantime` (seconds; fail2ban passes an int).
+    pub fn set_bantime(&mut self, secs: i64) -> &mut Self {
+        self.set("bantime", secs.to_string())
+    }
+
+    /// Sets `bancount`.
+    pub fn set_bancount(&mut self, n: u64) -> &mut Self {
+        self.set("bancount", n.to_string())
+    }
+
+    /// Sets `matches` from the ticket's lines (joined with `\n`).
+    pub fn set_matches<S: AsRef<str>>(&mut self, lines: &[S]) -> &mut Self {
+        let joined: Vec<&str> = lines.iter().map(AsRef::as_ref).collect();
+        self.set("matches", joined.join("\n"))
+    }
+
+    /// Sets `restored` (`1` for tickets restored from the database).
+    pub fn set_restored(&mut self, restored: bool) -> &mut Self {
+        self.set("restored", if restored { "1" } else { "0" })
+    }
+
+    /// Removes a tag.
+    pub fn remove(&mut self, tag: &str) -> &mut Self {
+        self.tags.remove(tag);
+        self
+    }
+
+    /// Sets filter-captured ticket data for `<F-NAME>` tags. `name` is
+    /// normalised the way fail2ban maps capture names (lower case,
+    /// `id` → `fid`, `port` → `fport`).
+    pub fn set_data(&mut self, name: &str, value: impl Into<String>) -> &mut Self {
+        self.data.insert(map_tag_to_option(name), value.into());
+        self
+    }
+
+    /// The value of a tag, computing it if lazy.
+    pub fn get(&self, tag: &str) -> Option<String> {
+        match self.tags.get(tag)? {
+            Slot::Ready(s) => Some(s.clone()),
+            Slot::Lazy { compute, cell } => cell.get_or_init(|| compute()).clone(),
+        }
+    }
+
+    /// Whether a tag is present (without computing it).
+    pub fn contains(&self, tag: &str) -> bool {
+        self.tags.contains_key(tag)
+    }
+
+    /// Filter-captured ticket data by normalised option name.
+    pub fn data(&self, name: &str) -> Option<&str> {
+        self.data.get(name).map(String::as_str)
+    }
+
+    /// The ticket's family (`inet4`, `inet6`, or empty).
+    pub fn family(&self) -> String {
+        self.get("family").unwrap_or_default()
+    }
+}
+
+/// fail2ban's `mapTag2Opt`: capture-group name to ticket-data key.
+pub fn map_tag_to_option(tag: &str) -> String {
+    let lower = tag.to_lowercase();
+    match lower.as_str() {
+        "id" => "fid".to_string(),
+        "port" => "fport".to_string(),
+        _ => lower,
+    }
+}
+
+/// `IPAddr.getPTR('')`: the reversed address with a trailing dot, e.g.
+/// `4.3.2.1.` or 32 reversed nibbles for IPv6.
+pub fn ptr_name(addr: IpAddr) -> String {
+    let parts: Vec<String> = match addr {
+        IpAddr::V4(a) => a.octets().iter().rev().map(|o| o.to_string()).collect(),
+        IpAddr::V6(a) => a
+            .octets()
+            .iter()
+            .flat_map(|b| [b >> 4, b & 0xf])
+            .rev()
+            .map(|n| format!("{n:x}"))
+            .collect(),
+    };
+    format!("{}.", parts.join("."))
+}
+
+/// Formats a float like Python's `repr`: integral values keep a `.0`.
+pub fn py_float(v: f64) -> String {
+    if v.is_finite() && v.fract() == 0.0 && v.abs() < 1e16 {
+        format!("{v:.1}")
+    } else {
+        format!("{v}")
+    }
+}
+
+/// Reverse DNS of an address (`getnameinfo` with `NI_NAMEREQD`).
+fn reverse_dns(addr: IpAddr) -> Option<String> {
+    let mut host = [0 as libc::c_char; 1025];
+    // SAFETY: the sockaddr structs are fully initialised (zeroed, then the
+    // family/address/port set) and their exact sizes are passed; `host` is a
+    // writable buffer whose length is passed.
+    let rc = unsafe {
+        match addr {
+            IpAddr::V4(a) => {
+                let mut sa: libc::sockaddr_in = std::mem::zeroed();
+                sa.sin_family = libc::AF_INET as libc::sa_family_t;
+                sa.sin_addr.s_addr = u32::from_ne_bytes(a.octets());
+                libc::getnameinfo(
+                    &sa as *const _ as *const libc::sockaddr,
+                    std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+                    host.as_mut_ptr(),
+                    host.len() as libc::socklen_t,
+                    std::ptr::null_mut(),
+                    0,
+                    libc::NI_NAMEREQD,
+                )
+            }
+            IpAddr::V6(a) => {
+                let mut sa: libc::sockaddr_in6 = std::mem::zeroed();
+                sa.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+                sa.sin6_addr.s6_addr = a.octets();
+                libc::getnameinfo(
+                    &sa as *const _ as *const libc::sockaddr,
+                    std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t,
+                    host.as_mut_ptr(),
+                    host.len() as libc::socklen_t,
+                    std::ptr::null_mut(),
+                    0,
+                    libc::NI_NAMEREQD,
+                )
+            }
+        }
+    };
+    if rc != 0 {
+        return None;
+    }
+    // SAFETY: on success getnameinfo wrote a NUL-terminated string into host.
+    let s = unsafe { std::ffi::CStr::from_ptr(host.as_ptr()) };
+    Some(s.to_string_lossy().into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn for_id_sets_family_and_ptr() {
+        let i = ActionInfo::for_id("192.0.2.7");
+        assert_eq!(i.family(), "inet4");
+        assert_eq!(i.get("ip-rev").unwrap(), "7.2.0.192.");
+        let i = ActionInfo::for_id("2001:db8::1");
+        assert_eq!(i.family(), "inet6");
+        let rev = i.get("ip-rev").unwrap();
+        assert!(rev.starts_with("1.0.0.0."), "{rev}");
+        assert!(rev.ends_with("8.b.d.0.1.0.0.2."), "{rev}");
+        assert_eq!(ActionInfo::for_id("user@x").family(), "");
+    }
+
+    #[test]
+    fn lazy_values_are_computed_once() {
+        let n = Arc::new(AtomicUsize::new(0));
+        let n2 = n.clone();
+        let mut i = ActionInfo::new();
+        i.set_lazy("x", move || {
+            n2.fetch_add(1, Ordering::SeqCst);
+            Some("v".into())
+        });
+        assert_eq!(n.load(Ordering::SeqCst), 0);
+        assert_eq!(i.get("x").as_deref(), Some("v"));
+        assert_eq!(i.clone().get("x").as_deref(), Some("v"));
+        assert_eq!(n.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn data_names_are_mapped() {
+        let mut i = ActionInfo::new();
+        i.set_data("ID", "a")
+            .set_data("PORT", "22")
+            .set_data("User", "bob");
+        assert_eq!(i.data("fid"), Some("a"));
+        assert_eq!(i.data("fport"), Some("22"));
+        assert_eq!(i.data("user"), Some("bob"));
+    }
+
+    #[test]
+    fn typed_setters() {
+        let mut i = ActionInfo::new();
+        i.set_failures(3)
+            .set_bantime(600)
+            .set_bancount(2)
+            .set_matches(&["a", "b"])
+            .set_restored(true);
+        assert_eq!(i.get("failures").as_deref(), Some("3"));
+        assert_eq!(i.get("bantime").as_deref(), Some("600"));
+        assert_eq!(i.get("bancount").as_deref(), Some("2"));
+        assert_eq!(i.get("matches").as_deref(), Some("a\nb"));
+        assert_eq!(i.get("restored").as_deref(), Some("1"));
+    }
+
+    #[test]
+    fn python_float_repr() {
+        assert_eq!(py_float(1700000000.0), "1700000000.0");
+        assert_eq!(py_float(1.5), "1.5");
+    }
+}

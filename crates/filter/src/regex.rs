@@ -1,0 +1,281 @@
+//! One compiled filter regex (failregex, ignoreregex or prefregex) and the
+//! result of searching it on a line buffer: group values (with `alt_`/`tuple_`
+//! post-processing) and the split of the buffer into matched and unmatched
+//! lines (`<SKIPLINES>` lines count as unmatched).
+
+use gaoler_matcher::{Locations, Options, Regex};
+
+use crate::{tags, FilterError, UseDns, Value};
+
+/// A line of the buffer: (text before date, date text, text after date).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TupleLine {
+    pub prefix: String,
+    pub date: String,
+    pub suffix: String,
+}
+
+impl TupleLine {
+    /// The full original line.
+    pub fn full(&self) -> String {
+        let mut s = String::with_capacity(self.prefix.len() + self.date.len() + self.suffix.len());
+        s.push_str(&self.prefix);
+        s.push_str(&self.date);
+        s.push_str(&self.suffix);
+        s
+    }
+    /// The line without its date, as the regexes see it.
+    pub fn without_date(&self) -> String {
+        let mut s = String::with_capacity(self.prefix.len() + self.suffix.len());
+        s.push_str(&self.prefix);
+        s.push_str(&self.suffix);
+        s
+    }
+}
+
+/// `"\n".join(prefix+suffix) + "\n"`.
+pub fn tuple_lines_buf(lines: &[TupleLine]) -> String {
+    let mut s = String::new();
+    for (i, l) in lines.iter().enumerate() {
+        if i > 0 {
+            s.push('\n');
+        }
+        s.push_str(&l.prefix);
+        s.push_str(&l.suffix);
+    }
+    s.push('\n');
+    s
+}
+
+#[derive(Debug)]
+pub struct FRegex {
+    /// Text after tag replacement (what errors and fail2ban-regex show).
+    pub text: String,
+    pub re: Regex,
+    /// (group index, name) of named groups.
+    names: Vec<(usize, String)>,
+    /// Sorted `(group name, target)` lists for alt_/tuple_ groups.
+    alt: Vec<(String, String)>,
+    tuple: Vec<(String, String)>,
+    skiplines: Vec<usize>,
+}
+
+/// Result of a successful search.
+#[derive(Debug, Default)]
+pub struct Match {
+    /// Named groups that took part in the match (None groups are dropped),
+    /// after alt_/tuple_ post-processing.
+    pub groups: Vec<(String, Value)>,
+    pub matched: Vec<TupleLine>,
+    pub unmatched: Vec<TupleLine>,
+}
+
+/// `^(alt_|tuple_)(.*?)(?:_\d+)?$`
+fn complex_name(k: &str) -> Option<(bool, String)> {
+    let (is_alt, rest) = if let Some(r) = k.strip_prefix("alt_") {
+        (true, r)
+    } else if let Some(r) = k.strip_prefix("tuple_") {
+        (false, r)
+    } else {
+        return None;
+    };
+    let base = match rest.rfind('_') {
+        Some(p) if p + 1 < rest.len() && rest[p + 1..].bytes().all(|b| b.is_ascii_digit()) => {
+            &rest[..p]
+        }
+        _ => rest,
+    };
+    Some((is_alt, tags::map_tag_to_opt(base)))
+}
+
+impl FRegex {
+    pub fn new(value: &str, multiline: bool, usedns: UseDns) -> Result<FRegex, FilterError> {
+        let resolved = tags::resolve_tags(value, usedns);
+        if resolved.trim_start().is_empty() {
+            return Err(FilterError::EmptyRegex);
+        }
+        let text = tags::glob_to_local_flags(&resolved);
+        let re = Regex::new_pcre2(
+            &text,
+            Options {
+                multi_line: multiline,
+                case_insensitive: false,
+            },
+        )
+        .map_err(|e| FilterError::Compile {
+            regex: text.clone(),
+            message: e.to_string(),
+        })?;
+        let mut names = Vec::new();
+        let mut alt = Vec::new();
+        let mut tuple = Vec::new();
+        let mut skip = Vec::new();
+        for (i, n) in re.capture_names().iter().enumerate() {
+            let Some(n) = n else { continue };
+            names.push((i, n.clone()));
+            if n.len() > 4 {
+                if let Some((is_alt, target)) = complex_name(n) {
+                    if is_alt {
+                        alt.push((n.clone(), target));
+                    } else {
+                        tuple.push((n.clone(), target));
+                    }
+                }
+            }
+            if let Some(num) = n.strip_prefix("skiplines") {
+                if let Ok(k) = num.parse::<usize>() {
+                    skip.push((k, i));
+                }
+            }
+        }
+        alt.sort();
+        tuple.sort();
+        skip.sort();
+        // Python stops at the first missing skiplinesN.
+        let mut skiplines = Vec::new();
+        for (want, (k, i)) in skip.into_iter().enumerate() {
+            if k != want {
+                break;
+            }
+            skiplines.push(i);
+        }
+        Ok(FRegex {
+            text,
+            re,
+            names,
+            alt,
+            tuple,
+            skiplines,
+        })
+    }
+
+    pub fn has_group(&self, name: &str) -> bool {
+        self.names.iter().any(|(_, n)| n == name)
+    }
+
+    pub fn locations(&self) -> Locations {
+        self.re.locations()
+    }
+
+    /// Search `buf` (built from `org` unless replaced by content) and split
+    /// `org` into matched/unmatched lines.
+    pub fn search(
+        &self,
+        locs: &mut Locations,
+        buf: &str,
+        org: &[TupleLine],
+    ) -> Result<Option<Match>, FilterError> {
+        let hit = self
+            .re
+            .captures_read_at(locs, buf, 0)
+            .map_err(|e| FilterError::Match {
+                regex: self.text.clone(),
+                message: e.to_string(),
+            })?;
+        if !hit {
+            return Ok(None);
+        }
+        let mut groups: Vec<(String, Value)> = Vec::with_capacity(self.names.len());
+        for (i, n) in &self.names {
+            if let Some((s, e)) = locs.get(*i) {
+                groups.push((n.clone(), Value::Str(buf[s..e].to_string())));
+            }
+        }
+        self.post_process(&mut groups, locs, buf);
+        let (matched, unmatched) = if org.len() <= 1 {
+            (org.to_vec(), Vec::new())
+        } else {
+            let (ms, me) = locs.get(0).unwrap_or((0, 0));
+            let start = buf[..(ms + 1).min(buf.len())]
+                .rfind('\n')
+                .map(|p| p + 1)
+                .unwrap_or(0);
+            let end = match buf[me.saturating_sub(1)..].find('\n') {
+                Some(p) => me.saturating_sub(1) + p + 1,
+                None => buf.len(),
+            };
+            let c1 = buf[..start]
+                .bytes()
+                .filter(|&b| b == b'\n')
+                .count()
+                .min(org.len());
+            let c2 = buf[..end]
+                .bytes()
+                .filter(|&b| b == b'\n')
+                .count()
+                .min(org.len())
+                .max(c1);
+            let mut matched: Vec<TupleLine> = org[c1..c2].to_vec();
+            let mut unmatched: Vec<TupleLine> = org[..c1].to_vec();
+            let skipped = self.skipped_lines(locs, buf);
+            let mut n = 0usize;
+            for sk in &skipped {
+                if let Some(m) = matched[n.min(matched.len())..]
+                    .iter()
+                    .position(|t| t.without_date() == *sk)
+                {
+                    unmatched.push(matched.remove(n + m));
+                    n += m;
+                }
+            }
+            unmatched.extend_from_slice(&org[c2..]);
+            (matched, unmatched)
+        };
+        Ok(Some(Match {
+            groups,
+            matched,
+            unmatched,
+        }))
+    }
+
+    fn skipped_lines(&self, locs: &Locations, buf: &str) -> Vec<String> {
+        let mut s = String::new();
+        for &i in &self.skiplines {
+            if let Some((a, b)) = locs.get(i) {
+                s.push_str(&buf[a..b]);
+            }
+        }
+        // Python's str.splitlines(False) (for our purposes: on \n and \r\n)
+        s.lines().map(str::to_string).collect()
+    }
+
+    fn post_process(&self, groups: &mut Vec<(String, Value)>, locs: &Locations, buf: &str) {
+        let get = |locs: &Locations, name: &str| -> Option<String> {
+            self.names
+                .iter()
+                .find(|(_, n)| n == name)
+                .and_then(|(i, _)| locs.get(*i))
+                .map(|(s, e)| buf[s..e].to_string())
+        };
+        for (k, n) in &self.alt {
+            let v = get(locs, k);
+            let cur_truthy = groups.iter().any(|(g, v)| g == n && v.is_truthy());
+            if let Some(v) = v {
+                if !v.is_empty() && !cur_truthy {
+                    set(groups, n, Value::Str(v));
+                }
+            }
+        }
+        for (k, n) in &self.tuple {
+            let v = get(locs, k);
+            let cur = groups.iter().find(|(g, _)| g == n).map(|(_, v)| v.clone());
+            let t = match cur {
+                Some(Value::Tuple(mut t)) => {
+                    t.push(v);
+                    t
+                }
+                Some(other) => vec![other.as_str().map(str::to_string), v],
+                None => vec![None, v],
+            };
+            set(groups, n, Value::Tuple(t));
+        }
+    }
+}
+
+fn set(groups: &mut Vec<(String, Value)>, name: &str, v: Value) {
+    if let Some(slot) = groups.iter_mut().find(|(g, _)| g == name) {
+        slot.1 = v;
+    } else {
+        groups.push((name.to_string(), v));
+    }
+}

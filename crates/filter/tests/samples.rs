@@ -1,0 +1,471 @@
+//! Upstream sample logs against the fully expanded regexes of the stock jails
+//! (golden dump of the reference reader), default filter options only.
+//!
+//! For each `logs/<name>` with a jail `<name>` in the golden dump, lines are
+//! checked while the active option set is the default one (`{}` possibly with
+//! `test.*` keys); blocks for other modes are skipped because the golden
+//! dump only holds default expansions. Lines follow the upstream rules: one
+//! real failure exactly, `host`/`user`/`users`/`attempts`/`dns`/`ip4`/`ip6`
+//! and `time` compared.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use gaoler_filter::{Filter, FilterSpec, UseDns, Value};
+use serde_json::Value as J;
+
+const NOW: f64 = 1124013600.0;
+const TZ: &str = "CET-01CEST-02,M3.5.0,M10.5.0";
+
+fn upstream() -> PathBuf {
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/fail2ban-upstream"
+    ))
+}
+
+#[derive(Default, Clone, Debug)]
+struct JailRegexes {
+    prefregex: Option<String>,
+    failregex: Vec<String>,
+    ignoreregex: Vec<String>,
+    maxlines: usize,
+    datepattern: Option<String>,
+    usedns: Option<String>,
+}
+
+fn load_golden() -> BTreeMap<String, JailRegexes> {
+    let text = std::fs::read_to_string(upstream().join("golden/dump-all-jails.jsonl"))
+        .expect("golden dump");
+    let mut out: BTreeMap<String, JailRegexes> = BTreeMap::new();
+    for line in text.lines() {
+        let Ok(J::Array(a)) = serde_json::from_str::<J>(line) else {
+            continue;
+        };
+        let (Some(cmd), Some(jail), Some(key)) = (
+            a.first().and_then(J::as_str),
+            a.get(1).and_then(J::as_str),
+            a.get(2).and_then(J::as_str),
+        ) else {
+            continue;
+        };
+        let e = out.entry(jail.to_string()).or_default();
+        let strs = |v: Option<&J>| -> Vec<String> {
+            match v {
+                Some(J::Array(x)) => x
+                    .iter()
+                    .filter_map(|s| s.as_str().map(str::to_string))
+                    .collect(),
+                Some(J::String(s)) => vec![s.clone()],
+                _ => vec![],
+            }
+        };
+        match (cmd, key) {
+            ("multi-set" | "set", "addfailregex") => e.failregex.extend(strs(a.get(3))),
+            ("multi-set" | "set", "addignoreregex") => e.ignoreregex.extend(strs(a.get(3))),
+            ("set", "prefregex") => e.prefregex = a.get(3).and_then(J::as_str).map(str::to_string),
+            ("set", "datepattern") => {
+                e.datepattern = a.get(3).and_then(J::as_str).map(str::to_string)
+            }
+            ("set", "usedns") => e.usedns = a.get(3).and_then(J::as_str).map(str::to_string),
+            ("set", "maxlines") => {
+                e.maxlines = a
+                    .get(3)
+                    .and_then(|v| v.as_u64().or_else(|| v.as_str()?.parse().ok()))
+                    .unwrap_or(1) as usize
+            }
+            _ => {}
+        }
+    }
+    out.retain(|_, v| !v.failregex.is_empty());
+    out
+}
+
+fn build_filter(j: &JailRegexes) -> Filter {
+    build_filter_with(j, std::env::var_os("GAOLER_NO_PREFILTER").is_some())
+}
+
+fn build_filter_with(j: &JailRegexes, eager_dates: bool) -> Filter {
+    let spec = FilterSpec {
+        prefregex: j.prefregex.clone(),
+        failregex: j.failregex.clone(),
+        ignoreregex: j.ignoreregex.clone(),
+        maxlines: j.maxlines.max(1),
+        datepattern: j.datepattern.clone(),
+        usedns: j
+            .usedns
+            .as_deref()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(UseDns::Warn),
+        return_raw_host: true,
+        check_all_regex: true,
+        eager_dates,
+        ..Default::default()
+    };
+    let mut f = Filter::new(spec).expect("filter builds");
+    f.date_detector_mut()
+        .expect("stock detector")
+        .set_local_timezone(TZ)
+        .expect("tz");
+    // `%ExY` is built from the real clock's year, as upstream's is
+    f.date_detector_mut()
+        .expect("stock detector")
+        .set_reference_year(Some(real_year()));
+    f
+}
+
+fn real_year() -> i32 {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let mut y = 1970;
+    while days_from_civil(y + 1, 1, 1) * 86400 <= secs {
+        y += 1;
+    }
+    y as i32
+}
+
+// --- local time → Unix time in the test zone (EU rules, CET/CEST) ---
+
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146097 + doe - 719468
+}
+
+fn last_sunday_utc_1am(y: i64, m: i64) -> i64 {
+    // last day of month m
+    let next = if m == 12 {
+        days_from_civil(y + 1, 1, 1)
+    } else {
+        days_from_civil(y, m + 1, 1)
+    };
+    let last = next - 1;
+    let wd = (last + 4).rem_euclid(7); // 0 = Sunday
+    (last - wd) * 86400 + 3600
+}
+
+fn local_to_unix(s: &str) -> Option<f64> {
+    let (date, time) = s.split_once('T')?;
+    let mut d = date.split('-').map(|x| x.parse::<i64>());
+    let (y, mo, da) = (d.next()?.ok()?, d.next()?.ok()?, d.next()?.ok()?);
+    let (hms, frac) = match time.split_once('.') {
+        Some((a, b)) => (a, format!("0.{b}").parse::<f64>().ok()?),
+        None => (time, 0.0),
+    };
+    let mut t = hms.split(':').map(|x| x.parse::<i64>());
+    let (h, mi, se) = (t.next()?.ok()?, t.next()?.ok()?, t.next()?.ok()?);
+    let naive = days_from_civil(y, mo, da) * 86400 + h * 3600 + mi * 60 + se;
+    let (dst_start, dst_end) = (last_sunday_utc_1am(y, 3), last_sunday_utc_1am(y, 10));
+    let as_summer = naive - 7200;
+    let utc = if as_summer >= dst_start && as_summer < dst_end {
+        as_summer
+    } else {
+        naive - 3600
+    };
+    Some(utc as f64 + frac)
+}
+
+fn eval_cond(expr: &str, name: &str) -> bool {
+    // The corpus uses only these forms, evaluated for the default options.
+    let e: String = expr.chars().filter(|c| !c.is_whitespace()).collect();
+    if let Some(rest) = e.strip_prefix("name==") {
+        return rest.trim_matches('\'') == name;
+    }
+    if e.starts_with("opts.get('mode')!=") {
+        return true;
+    }
+    if e.starts_with("opts.get('mode')==") {
+        return false;
+    }
+    panic!("unsupported condition {expr:?}");
+}
+
+/// `mode = X` in a section of an INI file (first match; `None` section = any).
+fn ini_mode(path: &std::path::Path, section: Option<&str>) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let mut cur = String::new();
+    for l in text.lines() {
+        let l = l.trim_end();
+        if let Some(sec) = l.strip_prefix('[').and_then(|x| x.strip_suffix(']')) {
+            cur = sec.to_string();
+            continue;
+        }
+        if section.is_some_and(|s| s != cur) {
+            continue;
+        }
+        if let Some(v) = l
+            .strip_prefix("mode")
+            .map(str::trim_start)
+            .and_then(|x| x.strip_prefix('='))
+        {
+            return Some(v.trim().to_string());
+        }
+    }
+    None
+}
+
+/// Modes (filter default, jail's effective) for a jail: the golden dump
+/// holds the jail's expansion, the samples' `{}` means the filter default.
+fn modes(name: &str) -> (Option<String>, Option<String>) {
+    let cfg = upstream().join("config");
+    let filter_default = ini_mode(&cfg.join("filter.d").join(format!("{name}.conf")), None);
+    let jail = ini_mode(&cfg.join("jail.conf"), Some(name))
+        .or_else(|| ini_mode(&cfg.join("jail.conf"), Some("DEFAULT")));
+    (filter_default, jail)
+}
+
+/// Does a filterOptions value (object or list) include the option set the
+/// golden expansion corresponds to?
+fn includes_default(v: &J, name: &str) -> bool {
+    let (filter_default, jail_mode) = modes(name);
+    let sets: Vec<&J> = match v {
+        J::Array(a) => a.iter().collect(),
+        o => vec![o],
+    };
+    sets.iter().any(|s| {
+        let Some(o) = s.as_object() else { return false };
+        if let Some(c) = o.get("test.condition").and_then(J::as_str) {
+            if !eval_cond(c, name) {
+                return false;
+            }
+        }
+        if !o.keys().all(|k| k.starts_with("test.") || k == "mode") {
+            return false;
+        }
+        // the option set's effective mode must be the jail's
+        let mode = o
+            .get("mode")
+            .and_then(J::as_str)
+            .map(str::to_string)
+            .or(filter_default.clone());
+        filter_default.is_none() || mode == jail_mode
+    })
+}
+
+#[derive(Default, Debug)]
+struct Tally {
+    checked: usize,
+    passed: usize,
+    failures: Vec<String>,
+}
+
+fn check_file(name: &str, j: &JailRegexes, t: &mut Tally) {
+    let Ok(text) = std::fs::read_to_string(upstream().join("logs").join(name)) else {
+        return;
+    };
+    if text.lines().any(|l| l.contains("fileOptions:")) {
+        return;
+    }
+    let mut f = build_filter(j);
+    // before any filterOptions the filter defaults apply
+    let (fd, jm) = modes(name);
+    let mut active = fd.is_none() || fd == jm;
+    let mut pending: Option<J> = None;
+    for line in text.lines() {
+        if let Some(rest) = line
+            .trim_start_matches('#')
+            .trim_start()
+            .strip_prefix("filterOptions:")
+        {
+            active = includes_default(
+                &serde_json::from_str(rest.trim()).expect("filterOptions json"),
+                name,
+            );
+            pending = None;
+            continue;
+        }
+        if line.starts_with('#') {
+            let body = line.trim_start_matches('#').trim_start();
+            if let Some(js) = body.strip_prefix("failJSON:") {
+                pending = Some(
+                    serde_json::from_str(js.trim())
+                        .unwrap_or_else(|e| panic!("{name}: bad failJSON {js}: {e}")),
+                );
+            }
+            continue;
+        }
+        if line.trim().is_empty() {
+            continue;
+        }
+        let expect = pending
+            .take()
+            .unwrap_or_else(|| serde_json::json!({"match": false}));
+        if !active {
+            continue;
+        }
+        let fails: Vec<_> = f
+            .process_line(line, NOW)
+            .into_iter()
+            .filter(|x| x.is_real())
+            .collect();
+        if let Some(c) = expect.get("constraint").and_then(J::as_str) {
+            if !eval_cond(c, name) {
+                continue;
+            }
+        }
+        t.checked += 1;
+        let want_match = expect.get("match").and_then(J::as_bool).unwrap_or(false);
+        let mut problems = Vec::new();
+        if fails.is_empty() {
+            if want_match {
+                problems.push("no match".to_string());
+            }
+        } else if !want_match {
+            problems.push(format!("unexpected match {:?}", fails[0].id));
+        } else if fails.len() != 1 {
+            problems.push(format!("{} failures", fails.len()));
+        } else {
+            let fl = &fails[0];
+            let obj = expect.as_object().cloned().unwrap_or_default();
+            for (k, v) in obj {
+                if matches!(k.as_str(), "time" | "match" | "desc" | "constraint") {
+                    continue;
+                }
+                let got: Option<J> = match k.as_str() {
+                    "host" => Some(J::String(
+                        fl.get_str("host").map(str::to_string).unwrap_or_else(|| {
+                            fl.id.as_ref().map(|a| a.to_string()).unwrap_or_default()
+                        }),
+                    )),
+                    "attempts" => Some(J::from(fl.matches().len())),
+                    _ => fl.data.get(&k).map(|x| match x {
+                        Value::Set(s) => J::Array(s.iter().cloned().map(J::String).collect()),
+                        Value::Lines(l) => J::Array(l.iter().cloned().map(J::String).collect()),
+                        other => J::String(other.to_string()),
+                    }),
+                };
+                let want = match &v {
+                    J::Array(a) => {
+                        let mut a: Vec<String> = a
+                            .iter()
+                            .map(|x| {
+                                x.as_str()
+                                    .map(str::to_string)
+                                    .unwrap_or_else(|| x.to_string())
+                            })
+                            .collect();
+                        a.sort();
+                        J::Array(a.into_iter().map(J::String).collect())
+                    }
+                    J::Number(n) if k == "attempts" => J::from(n.as_u64().unwrap_or(0) as usize),
+                    other => other.clone(),
+                };
+                if got.as_ref() != Some(&want) {
+                    problems.push(format!("{k}: want {want} got {got:?}"));
+                }
+            }
+            if let Some(ts) = expect.get("time").and_then(J::as_str) {
+                let want = local_to_unix(ts);
+                let ok = matches!((want, fl.time), (Some(a), Some(b)) if (a - b).abs() < 1e-6);
+                if !ok {
+                    problems.push(format!("time: want {ts} ({want:?}) got {:?}", fl.time));
+                }
+            }
+        }
+        if problems.is_empty() {
+            t.passed += 1;
+        } else {
+            t.failures
+                .push(format!("{name}: {line}\n    {}", problems.join("; ")));
+        }
+    }
+}
+
+#[test]
+fn local_time_helper() {
+    // 2005-08-14 12:00:00 CEST is the upstream test clock
+    assert_eq!(local_to_unix("2005-08-14T12:00:00"), Some(NOW));
+    assert_eq!(local_to_unix("2005-01-01T01:00:00"), Some(1104537600.0));
+}
+
+#[test]
+fn stock_filter_samples() {
+    let golden = load_golden();
+    assert!(golden.len() > 50, "golden dump not loaded");
+    let mut per_file: Vec<(String, usize, usize)> = Vec::new();
+    let mut total = Tally::default();
+    for (name, j) in &golden {
+        let mut t = Tally::default();
+        check_file(name, j, &mut t);
+        if t.checked > 0 {
+            per_file.push((name.clone(), t.passed, t.checked));
+        }
+        total.checked += t.checked;
+        total.passed += t.passed;
+        total.failures.extend(t.failures);
+    }
+    for (n, p, c) in &per_file {
+        if p != c {
+            eprintln!("{n}: {p}/{c}");
+        }
+    }
+    for f in total.failures.iter().take(60) {
+        eprintln!("FAIL {f}");
+    }
+    eprintln!(
+        "samples: {}/{} annotations passed over {} files",
+        total.passed,
+        total.checked,
+        per_file.len()
+    );
+    assert!(
+        total.checked > 500,
+        "too few annotations checked: {}",
+        total.checked
+    );
+    assert!(
+        total.failures.is_empty(),
+        "{} of {} sample lines failed",
+        total.failures.len(),
+        total.checked
+    );
+}
+
+/// The literal prefilter must never change a result: run every sample line
+/// (all option blocks) through a filter with and without it.
+#[test]
+fn prefilter_changes_nothing() {
+    let golden = load_golden();
+    let mut lines_checked = 0usize;
+    let mut with_prefilter = 0usize;
+    // every filter sees every sample file: mostly lines that must be rejected
+    let mut text = String::new();
+    let mut names: Vec<_> = std::fs::read_dir(upstream().join("logs"))
+        .expect("logs dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file())
+        .collect();
+    names.sort();
+    for p in names {
+        text.push_str(&std::fs::read_to_string(p).unwrap_or_default());
+        text.push('\n');
+    }
+    for (name, j) in &golden {
+        let mut lazy = build_filter_with(j, false);
+        let mut eager = build_filter_with(j, true);
+        assert!(!eager.has_prefilter());
+        if lazy.has_prefilter() {
+            with_prefilter += 1;
+        }
+        for line in text
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        {
+            let a = lazy.process_line(line, NOW);
+            let b = eager.process_line(line, NOW);
+            assert_eq!(a, b, "{name}: {line}");
+            lines_checked += 1;
+        }
+    }
+    eprintln!(
+        "prefilter: {with_prefilter} of {} filters use it; {lines_checked} lines compared",
+        golden.len()
+    );
+    assert!(lines_checked > 500);
+}
