@@ -9,26 +9,18 @@
 //! entered the test namespaces). Namespaces are deleted by an RAII guard,
 //! also when a test panics.
 //!
-//! The action properties come from Debian's `fail2ban-client -d` run on a
-//! temporary copy of the upstream configuration (see
-//! [`fail2ban_action_properties`]); that is the only place to change when
-//! these tests switch to gaoler's own configuration reader.
+//! The action properties come from gaoler's own configuration reader run on
+//! a temporary copy of the upstream configuration (see
+//! [`action_properties`]); the namespaces come from `gaoler-testkit`.
 //!
-//! Requirements: root, `ip`, `iptables`, `ip6tables`, `nft`,
-//! `fail2ban-client`, `python3`. A missing requirement FAILS the test.
+//! Requirements: root, `ip`, `iptables`, `ip6tables`, `nft`. A missing
+//! requirement FAILS the test.
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::fd::AsRawFd;
 use std::path::Path;
-use std::process::Command;
-use std::time::Duration;
 
 use gaoler_action::{ActionInfo, ActionSpec, CommandAction, Executor};
+use gaoler_testkit::{TestNet, CLIENT4, CLIENT6, SERVER4, SERVER6};
 
-const SERVER4: &str = "192.0.2.1";
-const CLIENT4: &str = "192.0.2.2";
-const SERVER6: &str = "2001:db8::1";
-const CLIENT6: &str = "2001:db8::2";
 const BANNED_PORT: u16 = 5060;
 const OTHER_PORT: u16 = 5061;
 
@@ -37,222 +29,17 @@ fn require_environment() {
         .with_test_writer()
         .with_max_level(tracing::Level::INFO)
         .try_init();
-    // SAFETY: geteuid has no preconditions.
-    let euid = unsafe { libc::geteuid() };
-    assert_eq!(
-        euid, 0,
-        "netns firewall tests need root (to create network namespaces)"
-    );
-    for tool in [
-        "ip",
-        "iptables",
-        "ip6tables",
-        "nft",
-        "fail2ban-client",
-        "python3",
-    ] {
-        let found = std::env::var_os("PATH")
-            .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
-            .unwrap_or(false);
-        assert!(found, "netns firewall tests need `{tool}` in PATH");
-    }
+    gaoler_testkit::require_root_and_tools(&["ip", "iptables", "ip6tables", "nft"]);
 }
 
-fn run(args: &[&str]) -> String {
-    let out = Command::new(args[0])
-        .args(&args[1..])
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {args:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{args:?} failed: {}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+fn executor(net: &TestNet) -> Executor {
+    Executor::with_wrapper(net.server_wrapper())
 }
 
-/// A pair of namespaces joined by a veth; deleted on drop.
-struct TestNet {
-    server: String,
-    client: String,
-}
-
-impl TestNet {
-    fn new(tag: &str) -> Self {
-        remove_stale_namespaces();
-        let pid = std::process::id();
-        let net = TestNet {
-            server: format!("gaoler-t-{pid}-{tag}-srv"),
-            client: format!("gaoler-t-{pid}-{tag}-cli"),
-        };
-        // Guard exists before anything is created, so a failure below still
-        // cleans up.
-        run(&["ip", "netns", "add", &net.server]);
-        run(&["ip", "netns", "add", &net.client]);
-        // Interface names must be unique while the pair is being created;
-        // keep them within IFNAMSIZ (15).
-        let vs = format!("g{}{tag}s", pid % 100_000);
-        let vc = format!("g{}{tag}c", pid % 100_000);
-        run(&[
-            "ip",
-            "link",
-            "add",
-            &vs,
-            "netns",
-            &net.server,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            &vc,
-            "netns",
-            &net.client,
-        ]);
-        for (ns, dev, a4, a6) in [
-            (&net.server, &vs, SERVER4, SERVER6),
-            (&net.client, &vc, CLIENT4, CLIENT6),
-        ] {
-            net.ns(ns, &["ip", "link", "set", "lo", "up"]);
-            net.ns(ns, &["ip", "addr", "add", &format!("{a4}/24"), "dev", dev]);
-            net.ns(
-                ns,
-                &[
-                    "ip",
-                    "-6",
-                    "addr",
-                    "add",
-                    &format!("{a6}/64"),
-                    "dev",
-                    dev,
-                    "nodad",
-                ],
-            );
-            net.ns(ns, &["ip", "link", "set", dev, "up"]);
-        }
-        net
-    }
-
-    /// Runs a command inside namespace `ns` and returns stdout.
-    fn ns(&self, ns: &str, args: &[&str]) -> String {
-        let mut v = vec!["ip", "netns", "exec", ns];
-        v.extend_from_slice(args);
-        run(&v)
-    }
-
-    fn in_server(&self, args: &[&str]) -> String {
-        self.ns(&self.server, args)
-    }
-
-    fn executor(&self) -> Executor {
-        Executor::with_wrapper(["ip", "netns", "exec", self.server.as_str()])
-    }
-
-    /// Everything the firewall has in the server namespace.
-    fn ruleset(&self) -> String {
-        format!(
-            "{}\n{}\n{}",
-            self.in_server(&["iptables-save"]),
-            self.in_server(&["ip6tables-save"]),
-            self.in_server(&["nft", "list", "ruleset"])
-        )
-    }
-
-    /// Listeners on the server for both test ports (dual-stack sockets,
-    /// created inside the server namespace).
-    fn listen(&self) -> Vec<TcpListener> {
-        in_netns(&self.server, || {
-            [BANNED_PORT, OTHER_PORT]
-                .iter()
-                .map(|p| {
-                    TcpListener::bind(SocketAddr::from(([0u16; 8], *p)))
-                        .unwrap_or_else(|e| panic!("bind [::]:{p}: {e}"))
-                })
-                .collect()
-        })
-    }
-
-    /// Whether a TCP connection from the client to `addr:port` succeeds.
-    fn reachable(&self, addr: &str, port: u16) -> bool {
-        let target: SocketAddr = SocketAddr::new(addr.parse().expect("address"), port);
-        in_netns(&self.client, move || {
-            TcpStream::connect_timeout(&target, Duration::from_millis(1500)).is_ok()
-        })
-    }
-
-    /// Waits until the link works (IPv6 may need a moment).
-    fn wait_ready(&self) {
-        for _ in 0..50 {
-            if self.reachable(SERVER4, BANNED_PORT) && self.reachable(SERVER6, BANNED_PORT) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!("test network not ready");
-    }
-}
-
-impl Drop for TestNet {
-    fn drop(&mut self) {
-        for ns in [&self.server, &self.client] {
-            // Deleting the namespace also removes its veth end and firewall.
-            let _ = Command::new("ip").args(["netns", "del", ns]).status();
-        }
-    }
-}
-
-/// Deletes test namespaces left behind by test processes that were killed
-/// before their guards ran (only `gaoler-t-<pid>-*` of dead pids).
-fn remove_stale_namespaces() {
-    let Ok(out) = Command::new("ip").args(["netns", "list"]).output() else {
-        return;
-    };
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let Some(name) = line.split_whitespace().next() else {
-            continue;
-        };
-        let Some(rest) = name.strip_prefix("gaoler-t-") else {
-            continue;
-        };
-        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
-            continue;
-        };
-        if !Path::new(&format!("/proc/{pid}")).exists() {
-            let _ = Command::new("ip").args(["netns", "del", name]).status();
-        }
-    }
-}
-
-/// Runs `f` on a new thread that has entered network namespace `ns`
-/// (setns affects only the calling thread; sockets keep their namespace).
-fn in_netns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let path = Path::new("/run/netns").join(ns);
-    std::thread::spawn(move || {
-        let file =
-            std::fs::File::open(&path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
-        // SAFETY: the fd is a valid namespace file for the duration of the
-        // call; only this thread's network namespace changes.
-        let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-        assert_eq!(
-            rc,
-            0,
-            "setns {}: {}",
-            path.display(),
-            std::io::Error::last_os_error()
-        );
-        f()
-    })
-    .join()
-    .expect("netns thread panicked")
-}
-
-/// The action property list fail2ban's client sends for `banaction` in a
-/// jail named `jail` (port 5060, tcp): runs Debian's `fail2ban-client -d`
-/// on a temporary copy of the upstream configuration and parses the
-/// `["multi-set", jail, "action", ...]` line.
-///
-/// Later this will switch to gaoler's own configuration reader.
-fn fail2ban_action_properties(banaction: &str, jail: &str) -> ActionSpec {
+/// The action property list the configuration reader produces for
+/// `banaction` in a jail named `jail` (port 5060, tcp), read from a
+/// temporary copy of the upstream configuration.
+fn action_properties(banaction: &str, jail: &str) -> ActionSpec {
     let upstream =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fail2ban-upstream/config");
     assert!(
@@ -262,7 +49,7 @@ fn fail2ban_action_properties(banaction: &str, jail: &str) -> ActionSpec {
     );
     let tmp = tempfile::tempdir().expect("tempdir");
     let cfg = tmp.path().join("cfg");
-    run(&[
+    gaoler_testkit::run(&[
         "cp",
         "-r",
         upstream.to_str().expect("utf-8 path"),
@@ -279,26 +66,9 @@ fn fail2ban_action_properties(banaction: &str, jail: &str) -> ActionSpec {
         ),
     )
     .expect("jail.d file");
-    let dump = run(&["fail2ban-client", "-c", cfg.to_str().expect("utf-8"), "-d"]);
-    // The dump is Python repr; let Python turn the stream lines into JSON.
-    let mut conv = Command::new("python3")
-        .args([
-            "-c",
-            "import ast,json,sys\nfor l in sys.stdin:\n  l=l.strip()\n  if l.startswith('['): print(json.dumps(ast.literal_eval(l)))",
-        ])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("python3");
-    {
-        use std::io::Write;
-        let mut stdin = conv.stdin.take().expect("stdin");
-        stdin.write_all(dump.as_bytes()).expect("write dump");
-    }
-    let out = conv.wait_with_output().expect("python3 output");
-    assert!(out.status.success(), "converting the dump failed");
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let v: serde_json::Value = serde_json::from_str(line).expect("json line");
+    let read = gaoler_config::read_config(&cfg, gaoler_config::ReadMode::Test, &Default::default())
+        .expect("read config");
+    for v in &read.stream {
         if v[0] == "multi-set" && v[1] == jail && v[2] == "action" {
             let properties = v[4]
                 .as_array()
@@ -319,7 +89,7 @@ fn fail2ban_action_properties(banaction: &str, jail: &str) -> ActionSpec {
             };
         }
     }
-    panic!("no action for jail {jail} in the fail2ban-client dump:\n{dump}");
+    panic!("no action for jail {jail} in the stream");
 }
 
 /// Which kind of stock action.
@@ -354,14 +124,14 @@ fn banned_in_firewall(net: &TestNet, kind: Kind, name: &str, addr: &str) -> bool
 fn scenario(tag: &str, banaction: &str, kind: Kind, allports: bool) {
     require_environment();
     let jail = format!("gt{tag}");
-    let spec = fail2ban_action_properties(banaction, &jail);
+    let spec = action_properties(banaction, &jail);
     assert_eq!(spec.name, banaction);
 
     let net = TestNet::new(tag);
-    let _listeners = net.listen();
-    net.wait_ready();
+    let _listeners = net.listen_tcp(&[BANNED_PORT, OTHER_PORT]);
+    net.wait_tcp_ready(BANNED_PORT);
 
-    let mut action = CommandAction::with_executor(&spec, net.executor()).expect("action");
+    let mut action = CommandAction::with_executor(&spec, executor(&net)).expect("action");
     action.set_ipv6_allowed(true);
     assert!(
         action.start_on_demand(),
@@ -380,16 +150,16 @@ fn scenario(tag: &str, banaction: &str, kind: Kind, allports: bool) {
     action.ban(&c4).expect("ban v4");
     assert!(banned_in_firewall(&net, kind, &jail, CLIENT4));
     assert!(
-        !net.reachable(SERVER4, BANNED_PORT),
+        !net.tcp_reachable(SERVER4, BANNED_PORT),
         "v4 banned port still open"
     );
     assert_eq!(
-        net.reachable(SERVER4, OTHER_PORT),
+        net.tcp_reachable(SERVER4, OTHER_PORT),
         !allports,
         "other port reachability (allports={allports})"
     );
     assert!(
-        net.reachable(SERVER6, BANNED_PORT),
+        net.tcp_reachable(SERVER6, BANNED_PORT),
         "v6 blocked by a v4 ban"
     );
 
@@ -397,26 +167,26 @@ fn scenario(tag: &str, banaction: &str, kind: Kind, allports: bool) {
     action.ban(&c6).expect("ban v6");
     assert!(banned_in_firewall(&net, kind, &jail, CLIENT6));
     assert!(
-        !net.reachable(SERVER6, BANNED_PORT),
+        !net.tcp_reachable(SERVER6, BANNED_PORT),
         "v6 banned port still open"
     );
-    assert_eq!(net.reachable(SERVER6, OTHER_PORT), !allports);
+    assert_eq!(net.tcp_reachable(SERVER6, OTHER_PORT), !allports);
 
     // Unban IPv4: traffic flows again, IPv6 stays banned.
     action.unban(&c4).expect("unban v4");
     assert!(!banned_in_firewall(&net, kind, &jail, CLIENT4));
     assert!(
-        net.reachable(SERVER4, BANNED_PORT),
+        net.tcp_reachable(SERVER4, BANNED_PORT),
         "v4 still blocked after unban"
     );
-    assert!(net.reachable(SERVER4, OTHER_PORT));
-    assert!(!net.reachable(SERVER6, BANNED_PORT));
+    assert!(net.tcp_reachable(SERVER4, OTHER_PORT));
+    assert!(!net.tcp_reachable(SERVER6, BANNED_PORT));
 
     // Flush: removes the remaining IPv6 ban.
     assert!(action.has_flush());
     action.flush().expect("flush");
     assert!(
-        net.reachable(SERVER6, BANNED_PORT),
+        net.tcp_reachable(SERVER6, BANNED_PORT),
         "v6 still blocked after flush"
     );
 
@@ -431,22 +201,22 @@ fn scenario(tag: &str, banaction: &str, kind: Kind, allports: bool) {
             "repair must invalidate the epoch"
         );
         assert!(banned_in_firewall(&net, kind, &jail, CLIENT4));
-        assert!(!net.reachable(SERVER4, BANNED_PORT));
+        assert!(!net.tcp_reachable(SERVER4, BANNED_PORT));
         // The inet6 family lost its set too; its next ban repairs it.
         action.ban(&c6).expect("ban v6 after repair");
         assert!(banned_in_firewall(&net, kind, &jail, CLIENT6));
-        assert!(!net.reachable(SERVER6, BANNED_PORT));
+        assert!(!net.tcp_reachable(SERVER6, BANNED_PORT));
     } else {
         action.ban(&c4).expect("ban again");
-        assert!(!net.reachable(SERVER4, BANNED_PORT));
+        assert!(!net.tcp_reachable(SERVER4, BANNED_PORT));
     }
 
     // Stop: everything of ours is gone, traffic flows.
     action.stop().expect("stop");
     let rules = net.ruleset();
     assert!(!rules.contains("f2b-"), "leftovers after stop:\n{rules}");
-    assert!(net.reachable(SERVER4, BANNED_PORT));
-    assert!(net.reachable(SERVER6, BANNED_PORT));
+    assert!(net.tcp_reachable(SERVER4, BANNED_PORT));
+    assert!(net.tcp_reachable(SERVER6, BANNED_PORT));
 }
 
 #[test]
@@ -473,9 +243,9 @@ fn nftables_allports_in_netns() {
 #[test]
 fn hostile_ip_value_is_data_in_netns() {
     require_environment();
-    let spec = fail2ban_action_properties("nftables-multiport", "gte");
+    let spec = action_properties("nftables-multiport", "gte");
     let net = TestNet::new("e");
-    let mut action = CommandAction::with_executor(&spec, net.executor()).expect("action");
+    let mut action = CommandAction::with_executor(&spec, executor(&net)).expect("action");
     action.set_ipv6_allowed(true);
     let dir = tempfile::tempdir().expect("tempdir");
     let marker = dir.path().join("pwned");

@@ -1,0 +1,307 @@
+//! Test support shared by the firewall and end-to-end tests.
+//!
+//! [`TestNet`] creates two private network namespaces ("server" and
+//! "client") joined by a veth pair with TEST-NET addresses only
+//! (192.0.2.0/24 and 2001:db8::/64). Everything a test does to a firewall
+//! runs inside those namespaces (`ip netns exec`, or threads that entered
+//! them with `setns`), so the host's firewall and network are never touched
+//! and no traffic leaves the machine. Namespaces are deleted by `Drop`, also
+//! when a test panics, and leftovers of killed test runs are removed the
+//! next time a `TestNet` is created.
+//!
+//! Missing root or tools make a test FAIL with a clear message: a firewall
+//! test that silently passes would prove nothing.
+
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub const SERVER4: &str = "192.0.2.1";
+pub const CLIENT4: &str = "192.0.2.2";
+pub const SERVER6: &str = "2001:db8::1";
+pub const CLIENT6: &str = "2001:db8::2";
+
+/// Fail unless running as root with `tools` in PATH.
+pub fn require_root_and_tools(tools: &[&str]) {
+    // SAFETY: geteuid has no preconditions.
+    let euid = unsafe { libc::geteuid() };
+    assert_eq!(euid, 0, "network namespace tests need root");
+    for tool in tools {
+        let found = std::env::var_os("PATH")
+            .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
+            .unwrap_or(false);
+        assert!(found, "this test needs `{tool}` in PATH (see .ci/run)");
+    }
+}
+
+/// Run a command; panic with its stderr unless it succeeds. Returns stdout.
+pub fn run(args: &[&str]) -> String {
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {args:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A pair of namespaces joined by a veth; deleted on drop.
+pub struct TestNet {
+    pub server: String,
+    pub client: String,
+}
+
+impl TestNet {
+    /// `tag` must be short (it goes into interface names, max 15 chars).
+    pub fn new(tag: &str) -> Self {
+        remove_stale_namespaces();
+        let pid = std::process::id();
+        let net = TestNet {
+            server: format!("gaoler-t-{pid}-{tag}-srv"),
+            client: format!("gaoler-t-{pid}-{tag}-cli"),
+        };
+        run(&["ip", "netns", "add", &net.server]);
+        run(&["ip", "netns", "add", &net.client]);
+        let vs = format!("g{}{tag}s", pid % 100_000);
+        let vc = format!("g{}{tag}c", pid % 100_000);
+        run(&[
+            "ip",
+            "link",
+            "add",
+            &vs,
+            "netns",
+            &net.server,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &vc,
+            "netns",
+            &net.client,
+        ]);
+        for (ns, dev, a4, a6) in [
+            (&net.server, &vs, SERVER4, SERVER6),
+            (&net.client, &vc, CLIENT4, CLIENT6),
+        ] {
+            net.ns(ns, &["ip", "link", "set", "lo", "up"]);
+            net.ns(ns, &["ip", "addr", "add", &format!("{a4}/24"), "dev", dev]);
+            net.ns(
+                ns,
+                &[
+                    "ip",
+                    "-6",
+                    "addr",
+                    "add",
+                    &format!("{a6}/64"),
+                    "dev",
+                    dev,
+                    "nodad",
+                ],
+            );
+            net.ns(ns, &["ip", "link", "set", dev, "up"]);
+        }
+        net
+    }
+
+    /// Run a command inside namespace `ns` and return stdout.
+    pub fn ns(&self, ns: &str, args: &[&str]) -> String {
+        let mut v = vec!["ip", "netns", "exec", ns];
+        v.extend_from_slice(args);
+        run(&v)
+    }
+
+    pub fn in_server(&self, args: &[&str]) -> String {
+        self.ns(&self.server, args)
+    }
+
+    /// The argv prefix that runs a program in the server namespace.
+    pub fn server_wrapper(&self) -> Vec<String> {
+        vec![
+            "ip".into(),
+            "netns".into(),
+            "exec".into(),
+            self.server.clone(),
+        ]
+    }
+
+    /// Everything the firewall has in the server namespace.
+    pub fn ruleset(&self) -> String {
+        format!(
+            "{}\n{}\n{}",
+            self.in_server(&["iptables-save"]),
+            self.in_server(&["ip6tables-save"]),
+            self.in_server(&["nft", "list", "ruleset"])
+        )
+    }
+
+    /// TCP listeners on the server for `ports` (dual-stack).
+    pub fn listen_tcp(&self, ports: &[u16]) -> Vec<TcpListener> {
+        let ports = ports.to_vec();
+        in_netns(&self.server, move || {
+            ports
+                .iter()
+                .map(|p| {
+                    TcpListener::bind(SocketAddr::from(([0u16; 8], *p)))
+                        .unwrap_or_else(|e| panic!("bind [::]:{p}: {e}"))
+                })
+                .collect()
+        })
+    }
+
+    /// A UDP echo service on the server (dual-stack) for `port`, running
+    /// until the returned guard is dropped.
+    pub fn udp_echo(&self, port: u16) -> UdpEcho {
+        let sock = in_netns(&self.server, move || {
+            UdpSocket::bind(SocketAddr::from(([0u16; 8], port)))
+                .unwrap_or_else(|e| panic!("bind udp {port}: {e}"))
+        });
+        sock.set_read_timeout(Some(Duration::from_millis(100)))
+            .expect("timeout");
+        let stop = Arc::new(AtomicBool::new(false));
+        let s2 = stop.clone();
+        let handle = std::thread::spawn(move || {
+            let mut buf = [0u8; 1500];
+            while !s2.load(Ordering::Relaxed) {
+                if let Ok((n, from)) = sock.recv_from(&mut buf) {
+                    let _ = sock.send_to(&buf[..n], from);
+                }
+            }
+        });
+        UdpEcho {
+            stop,
+            handle: Some(handle),
+        }
+    }
+
+    /// Whether a TCP connection from the client to `addr:port` succeeds.
+    pub fn tcp_reachable(&self, addr: &str, port: u16) -> bool {
+        let target = SocketAddr::new(addr.parse().expect("address"), port);
+        in_netns(&self.client, move || {
+            TcpStream::connect_timeout(&target, Duration::from_millis(1500)).is_ok()
+        })
+    }
+
+    /// Whether a UDP datagram from the client to `addr:port` gets its echo.
+    pub fn udp_reachable(&self, addr: &str, port: u16) -> bool {
+        let target = SocketAddr::new(addr.parse().expect("address"), port);
+        in_netns(&self.client, move || {
+            let bind: SocketAddr = if target.is_ipv6() {
+                SocketAddr::from(([0u16; 8], 0))
+            } else {
+                SocketAddr::from(([0u8; 4], 0))
+            };
+            let Ok(s) = UdpSocket::bind(bind) else {
+                return false;
+            };
+            let _ = s.set_read_timeout(Some(Duration::from_millis(300)));
+            let mut buf = [0u8; 64];
+            for _ in 0..3 {
+                if s.send_to(b"OPTIONS sip:probe SIP/2.0\r\n", target).is_err() {
+                    return false;
+                }
+                if let Ok((n, _)) = s.recv_from(&mut buf) {
+                    return n > 0;
+                }
+            }
+            false
+        })
+    }
+
+    /// Wait until the link answers on `port` over TCP (IPv6 may need a moment).
+    pub fn wait_tcp_ready(&self, port: u16) {
+        for _ in 0..50 {
+            if self.tcp_reachable(SERVER4, port) && self.tcp_reachable(SERVER6, port) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("test network not ready");
+    }
+
+    /// Wait until the UDP echo on `port` answers over IPv4 and IPv6.
+    pub fn wait_udp_ready(&self, port: u16) {
+        for _ in 0..50 {
+            if self.udp_reachable(SERVER4, port) && self.udp_reachable(SERVER6, port) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("test network not ready (udp {port})");
+    }
+}
+
+impl Drop for TestNet {
+    fn drop(&mut self) {
+        for ns in [&self.server, &self.client] {
+            // Deleting the namespace also removes its veth end and firewall.
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
+    }
+}
+
+/// A running UDP echo service; stopped on drop.
+pub struct UdpEcho {
+    stop: Arc<AtomicBool>,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for UdpEcho {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// Delete test namespaces of dead test processes (`gaoler-t-<pid>-*`).
+pub fn remove_stale_namespaces() {
+    let Ok(out) = Command::new("ip").args(["netns", "list"]).output() else {
+        return;
+    };
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Some(name) = line.split_whitespace().next() else {
+            continue;
+        };
+        let Some(rest) = name.strip_prefix("gaoler-t-") else {
+            continue;
+        };
+        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = Command::new("ip").args(["netns", "del", name]).status();
+        }
+    }
+}
+
+/// Run `f` on a new thread that has entered network namespace `ns`
+/// (setns affects only the calling thread; sockets keep their namespace).
+pub fn in_netns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let path = Path::new("/run/netns").join(ns);
+    std::thread::spawn(move || {
+        let file =
+            std::fs::File::open(&path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+        // SAFETY: the fd is a valid namespace file for the duration of the
+        // call; only this thread's network namespace changes.
+        let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(
+            rc,
+            0,
+            "setns {}: {}",
+            path.display(),
+            std::io::Error::last_os_error()
+        );
+        f()
+    })
+    .join()
+    .expect("netns thread panicked")
+}
