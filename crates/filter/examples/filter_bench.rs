@@ -13,6 +13,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         std::process::exit(2);
     };
     let eager = args.iter().any(|a| a == "--eager");
+    let print = args.iter().any(|a| a == "--print-matched");
     let golden = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../../../shared/fail2ban-upstream/golden/dump-all-jails.jsonl"
@@ -68,6 +69,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         if o.failures.iter().any(|x| x.is_real()) {
             matched += 1;
+            if print {
+                println!("{line}");
+            }
         }
     }
     let dt = t0.elapsed().as_secs_f64();

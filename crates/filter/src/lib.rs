@@ -7,15 +7,18 @@
 //!   default, so the buffer is built exactly as upstream builds it, trailing
 //!   newline included.
 //! - **Lazy common path.** Most log lines match nothing. With `maxlines == 1`
-//!   we derive from each failregex a set of literals one of which any match
-//!   must contain (`gaoler_matcher::literals`). Because the regexes see the
-//!   line *with its date removed*, a literal could straddle the removed date;
-//!   we therefore search for the first or second half of each literal (one
-//!   of the two halves survives intact on either side of the cut). A line
-//!   containing none of them is rejected before date detection, buffer
-//!   building and capture work; surviving lines run only the failregexes
-//!   whose literals were seen. If any failregex has no usable literal the
-//!   prefilter is off.
+//!   we derive from each failregex its most selective set of literals one of
+//!   which any match must contain (`gaoler_matcher::literals`). Because the
+//!   regexes see the line *with its date removed*, a literal could straddle
+//!   the removed date, so stage 1 (on the raw line, before date detection)
+//!   looks for the first or second *half* of each literal: one of the two
+//!   survives intact on either side of the cut. Stage 2 (after date removal)
+//!   looks for the full literals before the prefregex and failregexes run.
+//!   Both stages are sound: `tests/samples.rs` checks that results with and
+//!   without the prefilter are identical. If any failregex has no usable
+//!   literal the prefilter is off. Tracking *which* failregex may match was
+//!   tried and dropped: the overlapping scans cost more than the PCRE2 calls
+//!   they saved (PCRE2 JIT rejects non-matching anchored regexes quickly).
 //! - **Last date on skipped lines.** Upstream parses the date of every line
 //!   and remembers it for following undated lines. Rejected lines are not
 //!   date-parsed; the most recent one is kept and parsed on demand when a
@@ -223,7 +226,9 @@ impl Default for FilterSpec {
 #[derive(Clone, Debug, Default)]
 pub struct LineOutcome {
     pub failures: Vec<Failure>,
-    /// Indices of ignoreregexes that hit.
+    /// Indices of ignoreregexes that hit. With the prefilter active, lines
+    /// that cannot match any failregex never reach the ignoreregexes, so no
+    /// hit is recorded for them (use `eager_dates` for full statistics).
     pub ignored_by: Vec<usize>,
     /// The date found on this line, if one was searched and found.
     pub date: Option<DateHit>,
@@ -233,142 +238,84 @@ pub struct LineOutcome {
 
 const FAILURE_ID_PRESENTS: [&str; 5] = ["fid", "ip4", "ip6", "dns", "mlfid"];
 
-/// Aho-Corasick over literals, each pattern belonging to a "condition"
-/// (one required literal set of one failregex). Exact and ASCII
-/// case-insensitive literals live in separate automata so exact ones stay
-/// selective.
-struct CondMatcher {
-    exact: Option<(AhoCorasick, Vec<usize>)>,
-    ci: Option<(AhoCorasick, Vec<usize>)>,
-}
-
-impl CondMatcher {
-    fn build(exact: Vec<(Vec<u8>, usize)>, ci: Vec<(Vec<u8>, usize)>) -> Option<CondMatcher> {
-        let one =
-            |pats: Vec<(Vec<u8>, usize)>, ci: bool| -> Option<Option<(AhoCorasick, Vec<usize>)>> {
-                if pats.is_empty() {
-                    return Some(None);
-                }
-                let (pats, map): (Vec<Vec<u8>>, Vec<usize>) = pats.into_iter().unzip();
-                // A DFA: one transition per byte in the overlapping scans, which
-                // run on every line that gets past the cheap `is_match`.
-                let ac = AhoCorasickBuilder::new()
-                    .ascii_case_insensitive(ci)
-                    .match_kind(MatchKind::Standard)
-                    .kind(Some(AhoCorasickKind::DFA))
-                    .build(&pats)
-                    .ok()?;
-                Some(Some((ac, map)))
-            };
-        Some(CondMatcher {
-            exact: one(exact, false)?,
-            ci: one(ci, true)?,
-        })
-    }
-
-    /// Cheap test: does any pattern occur?
-    fn any(&self, text: &str) -> bool {
-        self.exact
-            .iter()
-            .chain(&self.ci)
-            .any(|(ac, _)| ac.is_match(text))
-    }
-
-    /// Mark the conditions whose patterns occur in `text`.
-    fn mark(&self, text: &str, hits: &mut [bool]) {
-        hits.iter_mut().for_each(|h| *h = false);
-        for (ac, map) in self.exact.iter().chain(&self.ci) {
-            for m in ac.find_overlapping_iter(text) {
-                hits[map[m.pattern().as_usize()]] = true;
-            }
-        }
-    }
-}
-
 /// Two-stage literal prefilter (see the module documentation).
 ///
-/// Each failregex has a conjunction of required literal sets ("conditions").
-/// Stage 1, on the raw line, tests halves of the literals: a literal can
-/// straddle the date that is removed before matching, and one of its halves
-/// then lies intact on one side. A failregex stays possible only if every one
-/// of its conditions has a half present. Stage 2, on the text the regexes
-/// will see, tests full literals and yields the failregexes to run.
+/// For every failregex we take its most selective required literal set
+/// (every match contains one of its literals). Stage 1, on the raw line,
+/// looks for the *halves* of those literals: a literal can straddle the date
+/// that is removed before matching, and one of its halves then lies intact on
+/// one side. Stage 2, on the date-stripped text the regexes will see, looks
+/// for the full literals. A line failing either stage cannot match any
+/// failregex. Both are single `is_match` scans of DFA-based Aho-Corasick
+/// automata (exact and ASCII-case-insensitive literals kept apart so exact
+/// ones stay selective). Which failregex might match is not tracked: PCRE2's
+/// own start-of-match optimisations reject the others quickly, and per-regex
+/// bookkeeping (overlapping scans) cost more than it saved.
 struct Prefilter {
-    halves: CondMatcher,
-    full: CondMatcher,
-    /// failregex index → its condition ids
-    regex_conds: Vec<Vec<usize>>,
-    /// scratch: condition hits of the current text
-    hits: Vec<bool>,
+    halves: Vec<AhoCorasick>,
+    full: Vec<AhoCorasick>,
 }
 
-/// Shortest literal worth a condition: halves of shorter ones are single
-/// bytes and would let almost every line through.
+/// Shortest literal worth using: halves of shorter ones are single bytes
+/// and would let almost every line through.
 const MIN_LIT: usize = 3;
+
+fn automata(pats: &[Vec<Vec<u8>>; 2]) -> Option<Vec<AhoCorasick>> {
+    let mut out = Vec::new();
+    for (k, p) in pats.iter().enumerate() {
+        if p.is_empty() {
+            continue;
+        }
+        out.push(
+            AhoCorasickBuilder::new()
+                .ascii_case_insensitive(k == 1)
+                .match_kind(MatchKind::LeftmostFirst)
+                .kind(Some(AhoCorasickKind::DFA))
+                .build(p)
+                .ok()?,
+        );
+    }
+    Some(out)
+}
 
 impl Prefilter {
     fn build(failregex: &[FRegex]) -> Option<Prefilter> {
-        let (mut fe, mut fc, mut he, mut hc) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        let mut regex_conds = Vec::with_capacity(failregex.len());
-        let mut ncond = 0usize;
+        let mut full: [Vec<Vec<u8>>; 2] = [Vec::new(), Vec::new()];
+        let mut halves: [Vec<Vec<u8>>; 2] = [Vec::new(), Vec::new()];
         for r in failregex {
             let sets = gaoler_matcher::literals::required_literal_sets(&r.text, false, false)?;
-            let mut conds = Vec::new();
-            for set in sets {
-                if set.iter().any(|l| l.text.len() < MIN_LIT) {
-                    continue; // dropping a conjunct only weakens the test
-                }
-                let c = ncond;
-                ncond += 1;
-                conds.push(c);
-                for l in set {
-                    let n = l.text.len();
-                    let (full, halves) = if l.ci {
-                        (&mut fc, &mut hc)
-                    } else {
-                        (&mut fe, &mut he)
-                    };
-                    halves.push((l.text[..n.div_ceil(2)].to_vec(), c));
-                    halves.push((l.text[n / 2..].to_vec(), c));
-                    full.push((l.text, c));
-                }
+            // most selective set: longest shortest literal, then fewest
+            let best = sets
+                .into_iter()
+                .filter(|s| s.iter().all(|l| l.text.len() >= MIN_LIT))
+                .max_by_key(|s| {
+                    (
+                        s.iter().map(|l| l.text.len()).min().unwrap_or(0),
+                        std::cmp::Reverse(s.len()),
+                    )
+                })?;
+            for l in best {
+                let n = l.text.len();
+                let k = usize::from(l.ci);
+                halves[k].push(l.text[..n.div_ceil(2)].to_vec());
+                halves[k].push(l.text[n / 2..].to_vec());
+                full[k].push(l.text);
             }
-            if conds.is_empty() {
-                // this failregex could match any line
-                return None;
-            }
-            regex_conds.push(conds);
         }
         Some(Prefilter {
-            halves: CondMatcher::build(he, hc)?,
-            full: CondMatcher::build(fe, fc)?,
-            regex_conds,
-            hits: vec![false; ncond],
+            halves: automata(&halves)?,
+            full: automata(&full)?,
         })
     }
 
-    fn possible(&self, idx: usize) -> bool {
-        self.regex_conds[idx].iter().all(|&c| self.hits[c])
-    }
-
     /// Stage 1: may any failregex match once the date is removed?
-    fn may_match(&mut self, raw: &str) -> bool {
-        if !self.halves.any(raw) {
-            return false;
-        }
-        self.halves.mark(raw, &mut self.hits);
-        (0..self.regex_conds.len()).any(|i| self.possible(i))
+    fn may_match(&self, raw: &str) -> bool {
+        self.halves.iter().any(|ac| ac.is_match(raw))
     }
 
-    /// Stage 2: mark the failregexes whose literals all occur in `text`.
-    fn candidates(&mut self, text: &str, out: &mut [bool]) -> bool {
-        self.full.mark(text, &mut self.hits);
-        let mut any = false;
-        for (i, o) in out.iter_mut().enumerate() {
-            *o = self.possible(i);
-            any |= *o;
-        }
-        any
+    /// Stage 2: may any failregex match this date-stripped text?
+    fn may_match_stripped(&self, text: &str) -> bool {
+        self.full.iter().any(|ac| ac.is_match(text))
     }
 }
 
@@ -437,7 +384,6 @@ pub struct Filter {
     failregex: Vec<(FRegex, Locations)>,
     ignoreregex: Vec<(FRegex, Locations)>,
     prefilter: Option<Prefilter>,
-    cand: Vec<bool>,
     dates: Box<dyn DateFinder>,
     buffer: Vec<TupleLine>,
     last_date: Option<f64>,
@@ -499,7 +445,6 @@ impl Filter {
             (r, l)
         };
         Ok(Filter {
-            cand: vec![false; failregex.len()],
             prefregex: prefregex.map(with_locs),
             failregex: failregex.into_iter().map(with_locs).collect(),
             ignoreregex: ignoreregex.into_iter().map(with_locs).collect(),
@@ -728,8 +673,8 @@ impl Filter {
         let mut buf: Option<String> = Some(tuple_lines_buf(&org_buffer));
 
         // Prefilter stage 2: failregexes with a literal in the matched text.
-        if let (Some(pf), Some(b)) = (&mut self.prefilter, &buf) {
-            if !pf.candidates(b, &mut self.cand) {
+        if let (Some(pf), Some(b)) = (&self.prefilter, &buf) {
+            if !pf.may_match_stripped(b) {
                 return Ok(fail_list);
             }
         }
@@ -746,7 +691,7 @@ impl Filter {
         let mut pre_groups: Vec<(String, Value)> = Vec::new();
         if let Some((pr, locs)) = &mut self.prefregex {
             let b = buf.as_deref().unwrap_or_default();
-            let Some(m) = pr.search(locs, b, &org_buffer)? else {
+            let Some(m) = pr.search(locs, b, &org_buffer, false)? else {
                 return Ok(fail_list);
             };
             pre_groups = m.groups;
@@ -765,18 +710,14 @@ impl Filter {
             }
         }
 
-        let use_cand = self.prefilter.is_some();
         for idx in 0..self.failregex.len() {
-            if use_cand && !self.cand[idx] {
-                continue;
-            }
             if buf.is_none() {
                 buf = Some(tuple_lines_buf(&self.buffer));
             }
             let b = buf.as_deref().unwrap_or_default();
             let m = {
                 let (fr, locs) = &mut self.failregex[idx];
-                fr.search(locs, b, &org_buffer)?
+                fr.search(locs, b, &org_buffer, true)?
             };
             let Some(m) = m else { continue };
             let ignored = n_ign > 0 && !early_ignore && {
@@ -860,7 +801,18 @@ impl Filter {
                 match &fid_s {
                     Some(f) => Some(f.clone()),
                     // no failure-id at all (and no mlfid): first of the id groups
-                    None if mlfid.is_none() => id_fallback,
+                    None if mlfid.is_none() => match id_fallback {
+                        Some(v) => Some(v),
+                        None => {
+                            // upstream raises "No group found" here, logs it
+                            // and goes on with the next failregex
+                            tracing::error!(
+                                "No group found using {:?}",
+                                self.failregex[idx].0.text
+                            );
+                            continue;
+                        }
+                    },
                     None => None,
                 }
             };
@@ -949,7 +901,7 @@ impl Filter {
         let mut found = false;
         for i in 0..self.ignoreregex.len() {
             let (r, locs) = &mut self.ignoreregex[i];
-            if r.search(locs, buf, org)?.is_some() {
+            if r.search(locs, buf, org, false)?.is_some() {
                 found = true;
                 hits.push(i);
                 if !self.spec.check_all_regex || self.spec.maxlines > 1 {

@@ -158,12 +158,14 @@ impl FRegex {
     }
 
     /// Search `buf` (built from `org` unless replaced by content) and split
-    /// `org` into matched/unmatched lines.
+    /// `org` into matched/unmatched lines (only when `want_lines`; otherwise
+    /// both stay empty, saving the copies).
     pub fn search(
         &self,
         locs: &mut Locations,
         buf: &str,
         org: &[TupleLine],
+        want_lines: bool,
     ) -> Result<Option<Match>, FilterError> {
         let hit = self
             .re
@@ -182,7 +184,9 @@ impl FRegex {
             }
         }
         self.post_process(&mut groups, locs, buf);
-        let (matched, unmatched) = if org.len() <= 1 {
+        let (matched, unmatched) = if !want_lines {
+            (Vec::new(), Vec::new())
+        } else if org.len() <= 1 {
             (org.to_vec(), Vec::new())
         } else {
             let (ms, me) = locs.get(0).unwrap_or((0, 0));

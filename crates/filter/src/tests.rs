@@ -449,3 +449,36 @@ fn journal_lines_skip_date_detection() {
         ["2005-08-14T10:00:00 failure from 192.0.2.1"]
     );
 }
+
+#[test]
+fn match_without_any_id_group_is_skipped() {
+    // upstream: "No group found", the regex is skipped, the next one runs
+    let mut f = filter(FilterSpec {
+        check_all_regex: true,
+        ..spec(&[r"^ denied(?: from <ADDR>)?$", r"^ (?P<fid>denied)$"])
+    });
+    let r = f.process_line("@1 denied", NOW);
+    assert_eq!(ids(&r), ["denied"]);
+    assert_eq!(r[0].regex_index, 1);
+}
+
+#[test]
+fn prefregex_groups_survive_unmatched_failregex_groups() {
+    // the failregex's unmatched `ip4` must not hide the prefregex's one
+    let s = FilterSpec {
+        prefregex: Some(r"^ auth\(<ADDR>\): <F-CONTENT>.+</F-CONTENT>$".into()),
+        ..spec(&[r"^mismatch(?: from <ADDR>)?$"])
+    };
+    let mut f = filter(s);
+    assert_eq!(
+        ids(&f.process_line("@1 auth(192.0.2.110): mismatch", NOW)),
+        ["192.0.2.110"]
+    );
+}
+
+#[test]
+fn filter_can_move_between_threads() {
+    fn assert_send<T: Send>() {}
+    assert_send::<Filter>();
+    assert_send::<Failure>();
+}

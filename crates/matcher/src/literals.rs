@@ -143,7 +143,7 @@ fn class_set(cls: &Class) -> Option<Set> {
     let others = chars.len() - ascii.len();
     if ascii.len() == 2
         && ascii[0].is_ascii_alphabetic()
-        && ascii[0].to_ascii_lowercase() == ascii[1].to_ascii_lowercase()
+        && ascii[0].eq_ignore_ascii_case(&ascii[1])
         && ascii[0] != ascii[1]
         && chars
             .iter()
