@@ -52,28 +52,9 @@ impl ShellCommand {
     }
 }
 
-/// Finds the next `<name>` (regex `<([^ <>]+)>`) at or after byte `from`.
-/// Returns (start, end, name).
-pub(crate) fn find_tag(s: &str, from: usize) -> Option<(usize, usize, &str)> {
-    let bytes = s.as_bytes();
-    let mut i = from;
-    while i < bytes.len() {
-        if bytes[i] == b'<' {
-            let mut j = i + 1;
-            while j < bytes.len() && !matches!(bytes[j], b' ' | b'<' | b'>') {
-                j += 1;
-            }
-            if j > i + 1 && j < bytes.len() && bytes[j] == b'>' {
-                return Some((i, j + 1, &s[i + 1..j]));
-            }
-            // No match starting here; the next candidate is the next '<'.
-            i = j;
-            continue;
-        }
-        i += 1;
-    }
-    None
-}
+/// Finds the next `<name>` (regex `<([^ <>]+)>`) at or after byte `from`:
+/// (start, end, name). The configuration reader's tag scanner.
+pub(crate) use gaoler_config::tags::find_tag;
 
 /// Replaces every tag in one left-to-right pass (like `re.sub`): replaced
 /// text is not rescanned. `f` returns `None` to keep the tag literally.
@@ -205,69 +186,28 @@ fn is_shell_special(c: char) -> bool {
 
 /// `substituteRecursiveTags`: resolves tags inside the property values,
 /// preferring `tag?<conditional>`. Tags in `ignore` are neither resolved nor
-/// used. Unknown tags stay.
+/// used. Unknown tags stay. The algorithm is the configuration reader's
+/// (the same function fail2ban uses at config time and at run time).
 pub fn substitute_recursive_tags(
     input: &BTreeMap<String, String>,
     conditional: &str,
     ignore: &[&str],
 ) -> Result<BTreeMap<String, String>, SubstError> {
-    let mut tags = input.clone();
-    let keys: Vec<String> = input.keys().cloned().collect();
-    let mut done: std::collections::HashSet<String> = Default::default();
-    let mut rep_counts: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
-    loop {
-        let mut rep_flag = false;
-        for tag in &keys {
-            if ignore.contains(&tag.as_str()) || done.contains(tag) {
-                continue;
-            }
-            let orgval = tags.get(tag).cloned().unwrap_or_default();
-            let mut value = orgval.clone();
-            let mut rplc = rep_counts.get(tag).cloned().unwrap_or_default();
-            let mut m = find_tag(&value, 0).map(|(s, e, n)| (s, e, n.to_string()));
-            while let Some((start, end, rtag)) = m {
-                if ignore.contains(&rtag.as_str()) {
-                    m = find_tag(&value, end).map(|(s, e, n)| (s, e, n.to_string()));
-                    continue;
-                }
-                if rtag == *tag || rplc.get(&rtag).copied().unwrap_or(1) > MAX_TAG_REPLACE_COUNT {
-                    return Err(SubstError::SelfReference {
-                        tag: tag.clone(),
-                        found: rtag,
-                        value,
-                    });
-                }
-                let mut repl = None;
-                if !conditional.is_empty() {
-                    repl = tags.get(&format!("{rtag}?{conditional}"));
-                }
-                if repl.is_none() {
-                    repl = tags.get(&rtag);
-                }
-                let Some(repl) = repl.cloned() else {
-                    m = find_tag(&value, end).map(|(s, e, n)| (s, e, n.to_string()));
-                    continue;
-                };
-                value = value.replace(&format!("<{rtag}>"), &repl);
-                *rplc.entry(rtag).or_insert(0) += 1;
-                m = find_tag(&value, start).map(|(s, e, n)| (s, e, n.to_string()));
-            }
-            if orgval != value {
-                if find_tag(&value, 0).is_some() {
-                    rep_counts.insert(tag.clone(), rplc);
-                    rep_flag = true;
-                }
-                tags.insert(tag.clone(), value.clone());
-            }
-            if !value.contains('<') {
-                done.insert(tag.clone());
-            }
+    let tags: indexmap::IndexMap<String, String> =
+        input.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let ignore: std::collections::HashSet<String> = ignore.iter().map(|s| s.to_string()).collect();
+    match gaoler_config::tags::substitute_recursive_tags(&tags, conditional, &ignore, |_| Ok(None))
+    {
+        Ok(out) => Ok(out.into_iter().collect()),
+        Err(gaoler_config::ConfigError::TagRecursion { tag, found, value }) => {
+            Err(SubstError::SelfReference { tag, found, value })
         }
-        if !rep_flag {
-            break;
-        }
+        Err(e) => Err(SubstError::SelfReference {
+            tag: String::new(),
+            found: String::new(),
+            value: e.to_string(),
+        }),
     }
-    Ok(tags)
 }
 
 /// The static step's final replacement (`replaceTag` with a property map):

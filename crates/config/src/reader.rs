@@ -541,7 +541,7 @@ fn py_json_dumps(map: &IndexMap<String, String>) -> String {
 }
 
 enum ActionEntry {
-    Reader(DefinitionReader),
+    Reader(Box<DefinitionReader>),
     Python(Command),
 }
 
@@ -786,7 +786,7 @@ fn read_jail_inner(
         reader
             .get_options(&jail.opts, false)
             .map_err(|e| e.context(format!("Error in action definition {act:?}")))?;
-        jail.actions.push(ActionEntry::Reader(reader));
+        jail.actions.push(ActionEntry::Reader(Box::new(reader)));
     }
     if jail.actions.is_empty() {
         tracing::warn!("No actions were defined for {name}");
@@ -1179,6 +1179,115 @@ pub fn read_filter_stream(
     f.get_options(&Vars::new(), true)?;
     f.get_options(&Vars::new(), false)?;
     f.convert_filter()
+}
+
+/// Read a filter given as a file path outside any `filter.d` (fail2ban-regex's
+/// "foreign file"): `DIR/NAME.conf` (or `.local`) with its `.local`, `NAME.d/`
+/// and includes, options `opts` as bracket options. Returns the filter's
+/// part of the stream, like [`read_filter_stream`].
+pub fn read_filter_file_stream(
+    path: &Path,
+    opts: &[(String, String)],
+    jail: &str,
+    backend: &str,
+) -> Result<Vec<Command>, ConfigError> {
+    let dir = path.parent().unwrap_or_else(|| Path::new("."));
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let file = path
+        .file_name()
+        .map(|f| f.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let stem = file
+        .strip_suffix(".conf")
+        .or_else(|| file.strip_suffix(".local"))
+        .unwrap_or(&file)
+        .to_string();
+    let tree = ConfigTree::new(dir)?;
+    let cfg = tree.read(&stem)?.ok_or_else(|| not_found(&tree, &stem))?;
+    let init: Vars = opts
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::Str(v.clone())))
+        .collect();
+    let mut f = DefinitionReader {
+        kind: Kind::Filter,
+        cfg,
+        file: stem.clone(),
+        name: stem,
+        jail: jail.to_string(),
+        init_opts: init,
+        opts: Vars::new(),
+        p_opts: Vars::new(),
+        def_cache: RefCell::new(HashMap::new()),
+    };
+    f.apply_auto_options(backend);
+    f.get_options(&Vars::new(), true)?;
+    f.get_options(&Vars::new(), false)?;
+    f.convert_filter()
+}
+
+/// Filter-related commands of a jail's stream (what fail2ban-regex applies).
+const JAIL_FILTER_KEYS: &[&str] = &[
+    "prefregex",
+    "addfailregex",
+    "addignoreregex",
+    "maxlines",
+    "datepattern",
+    "usedns",
+    "addjournalmatch",
+    "logtimezone",
+    "logencoding",
+];
+
+/// Read jail `jail` of `jail.conf` (with `jail.local` and `jail.d/`) as if it
+/// were enabled, with `extra` options set in its section (`name[opt=val]`),
+/// and return its `filter` value and the filter-related part of its stream
+/// (filter options plus jail-level `maxlines`, `datepattern`,
+/// `logtimezone`, …). `Ok(None)` when there is no such jail section.
+pub fn read_jail_filter_stream(
+    basedir: &Path,
+    jail: &str,
+    extra: &[(String, String)],
+) -> Result<Option<(String, Vec<Command>)>, ConfigError> {
+    let tree = ConfigTree::new(basedir)?;
+    let Some(jail_cfg) = tree.read("jail")? else {
+        return Ok(None);
+    };
+    if jail == "INCLUDES" || jail == "DEFAULT" || !jail_cfg.has_section(jail) {
+        return Ok(None);
+    }
+    let mut jcfg: ConfigSet = (*jail_cfg).clone();
+    jcfg.set_default("fail2ban_version", FAIL2BAN_VERSION);
+    jcfg.set_default("fail2ban_confpath", &tree.basedir.to_string_lossy());
+    let mut opts = vec![("enabled".to_string(), "true".to_string())];
+    opts.extend(extra.iter().cloned());
+    jcfg.merge_section(jail, &opts, "");
+    let j = read_jail(&tree, &mut jcfg, jail)?;
+    if let Some(e) = &j.config_error {
+        return Err(ConfigError::Jail {
+            jail: jail.to_string(),
+            message: e.clone(),
+        });
+    }
+    let filter = j
+        .opts
+        .get("filter")
+        .map(Value::to_py_string)
+        .unwrap_or_default();
+    let stream = j
+        .convert(true)?
+        .into_iter()
+        .filter(|c| {
+            matches!(c.first().and_then(Json::as_str), Some("set" | "multi-set"))
+                && c.get(2)
+                    .and_then(Json::as_str)
+                    .is_some_and(|k| JAIL_FILTER_KEYS.contains(&k))
+        })
+        .collect();
+    Ok(Some((filter, stream)))
 }
 
 #[cfg(test)]
