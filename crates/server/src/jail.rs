@@ -1,0 +1,1656 @@
+//! One jail at run time: fail2ban's `Jail`, its `Filter` thread and its
+//! `Actions` thread.
+//!
+//! Design decisions:
+//! - **Two plain threads per jail**, as in fail2ban. The filter thread owns
+//!   the log source and the compiled [`Filter`]; the actions thread owns
+//!   nothing but the loop. Everything the transmitter must see or change
+//!   lives in [`Jail`] behind small mutexes, each guarding one concern:
+//!   `conf` (filter settings), `fail` (FailManager + ignore list), `bans`
+//!   (BanManager + the queue of tickets to ban), `actions` (the
+//!   CommandActions), `inc` (bantime.increment). No code path holds two of
+//!   them at once (the database lock is only ever taken innermost), so
+//!   there is no lock order to get wrong, and a slow action never blocks
+//!   `status`.
+//! - **A ban reaches the actions at once**: queuing a ticket notifies the
+//!   actions thread's condition variable; the thread otherwise sleeps until
+//!   the next end of ban, at most 2 s (fail2ban's wake-up).
+//! - **Settings changed at run time** (`set J addfailregex`, `addlogpath`,
+//!   ...) bump `conf.generation`; the filter thread rebuilds its Filter and
+//!   re-syncs its paths when it sees a new generation, so the transmitter
+//!   never touches the thread's private state.
+//! - **Time** comes from the injected [`Clock`]; only waiting uses real
+//!   time.
+//! - **Manual bans** (`set J banip`) run the ban in the caller's thread,
+//!   like fail2ban, so the reply carries the number of new bans.
+
+use std::collections::{BTreeSet, VecDeque};
+use std::net::{IpAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use gaoler_action::{ActionInfo, ActionSpec, CommandAction};
+use gaoler_addr::Addr;
+use gaoler_filter::{Filter, FilterSpec, TupleLine, UseDns};
+use gaoler_jail::{
+    already_banned_level, is_permanent, AddBan, AlreadyBannedLevel, BanManager, BanTimeIncrement,
+    FailManager, IgnoreList, Resolver, RestoreRule, Ticket, BAN_PER_ROUND, UNBAN_PER_CHECK,
+};
+use gaoler_source::{
+    FileSource, JournalOptions, JournalSource, JournalStart, Position, SourceOptions, StartAt,
+};
+use gaoler_store::Store;
+use serde_json::{json, Map, Value as Json};
+
+use crate::log::{level, time2str, Logger};
+use crate::Clock;
+
+/// Positions are written to the database at least this often.
+const POSITION_INTERVAL: Duration = Duration::from_secs(10);
+/// The filter thread's longest blocking wait, which bounds stop latency.
+const FILTER_POLL: Duration = Duration::from_millis(250);
+/// The actions thread's longest sleep (fail2ban's 2 s unban check).
+const ACTIONS_MAX_SLEEP: f64 = 2.0;
+
+/// What every jail shares with the server.
+pub(crate) struct Ctx {
+    pub logger: Arc<Logger>,
+    pub clock: Arc<dyn Clock>,
+    pub db: Mutex<Option<Store>>,
+    pub journalctl: Option<PathBuf>,
+}
+
+impl Ctx {
+    pub fn log(&self, l: i32, name: &str, msg: impl AsRef<str>) {
+        self.logger.log(l, name, msg.as_ref());
+    }
+    pub fn db(&self) -> MutexGuard<'_, Option<Store>> {
+        lock(&self.db)
+    }
+    pub fn has_db(&self) -> bool {
+        self.db().is_some()
+    }
+}
+
+/// Locks, recovering from a poisoned mutex: a panicking action thread must
+/// not take the whole server down with it.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Name resolution through the system resolver (`getaddrinfo`).
+pub(crate) struct SystemResolver;
+
+impl Resolver for SystemResolver {
+    fn resolve(&self, name: &str) -> Vec<IpAddr> {
+        match (name, 0u16).to_socket_addrs() {
+            Ok(it) => {
+                let mut v: Vec<IpAddr> = it.map(|sa| sa.ip()).collect();
+                v.dedup();
+                v
+            }
+            Err(_) => Vec::new(),
+        }
+    }
+}
+
+/// The host's own addresses for `ignoreself`: interface addresses plus
+/// the resolutions of localhost and the host name.
+fn self_ips() -> Vec<IpAddr> {
+    let mut out: Vec<IpAddr> = Vec::new();
+    // SAFETY: getifaddrs allocates a list that we walk read-only and free
+    // with freeifaddrs; every pointer is checked for null before use.
+    unsafe {
+        let mut ifap: *mut libc::ifaddrs = std::ptr::null_mut();
+        if libc::getifaddrs(&mut ifap) == 0 {
+            let mut p = ifap;
+            while !p.is_null() {
+                let sa = (*p).ifa_addr;
+                if !sa.is_null() {
+                    match (*sa).sa_family as i32 {
+                        libc::AF_INET => {
+                            let sin = &*(sa as *const libc::sockaddr_in);
+                            out.push(IpAddr::from(
+                                u32::from_be(sin.sin_addr.s_addr).to_be_bytes(),
+                            ));
+                        }
+                        libc::AF_INET6 => {
+                            let sin6 = &*(sa as *const libc::sockaddr_in6);
+                            out.push(IpAddr::from(sin6.sin6_addr.s6_addr));
+                        }
+                        _ => {}
+                    }
+                }
+                p = (*p).ifa_next;
+            }
+            libc::freeifaddrs(ifap);
+        }
+    }
+    out.extend(SystemResolver.resolve("localhost"));
+    out.push(IpAddr::from([127, 0, 0, 1]));
+    out.push(IpAddr::from(std::net::Ipv6Addr::LOCALHOST));
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Filter-side settings, as the transmitter sets them.
+#[derive(Debug, Clone)]
+pub(crate) struct FilterConf {
+    pub prefregex: Option<String>,
+    pub failregex: Vec<String>,
+    pub ignoreregex: Vec<String>,
+    pub maxlines: usize,
+    pub datepattern: Option<String>,
+    pub logtimezone: Option<String>,
+    pub usedns: String,
+    pub findtime: f64,
+    pub logpaths: Vec<(String, StartAt)>,
+    pub journalmatches: Vec<Vec<String>>,
+    pub encoding: String,
+    pub ignorecommand: String,
+    pub generation: u64,
+}
+
+impl Default for FilterConf {
+    fn default() -> Self {
+        FilterConf {
+            prefregex: None,
+            failregex: Vec::new(),
+            ignoreregex: Vec::new(),
+            maxlines: 1,
+            datepattern: None,
+            logtimezone: None,
+            usedns: "warn".into(),
+            findtime: 600.0,
+            logpaths: Vec::new(),
+            journalmatches: Vec::new(),
+            encoding: "auto".into(),
+            ignorecommand: String::new(),
+            generation: 0,
+        }
+    }
+}
+
+impl FilterConf {
+    pub fn spec(&self) -> FilterSpec {
+        FilterSpec {
+            prefregex: self.prefregex.clone(),
+            failregex: self.failregex.clone(),
+            ignoreregex: self.ignoreregex.clone(),
+            maxlines: self.maxlines.max(1),
+            datepattern: self.datepattern.clone(),
+            logtimezone: self.logtimezone.clone(),
+            usedns: self.usedns.parse().unwrap_or(UseDns::Warn),
+            check_find_time: Some(self.findtime),
+            ..FilterSpec::default()
+        }
+    }
+}
+
+pub(crate) struct FailState {
+    pub fm: FailManager,
+    pub ignore: IgnoreList,
+}
+
+pub(crate) struct BanState {
+    pub bm: BanManager,
+    pub queue: VecDeque<Ticket>,
+}
+
+pub(crate) struct ActionEntry {
+    pub name: String,
+    pub action: CommandAction,
+    /// Added while the jail runs: its properties arrive in later commands,
+    /// so it is started before its first use (or when a reload commits).
+    pub needs_start: bool,
+}
+
+/// Reload bookkeeping (`reload` begin → stream → end).
+#[derive(Default)]
+pub(crate) struct ReloadState {
+    /// Actions not (yet) named again by the new stream.
+    pub stale_actions: BTreeSet<String>,
+}
+
+/// One jail.
+pub struct Jail {
+    pub(crate) name: String,
+    pub(crate) backend: String,
+    pub(crate) ctx: Arc<Ctx>,
+    pub(crate) conf: Mutex<FilterConf>,
+    pub(crate) fail: Mutex<FailState>,
+    pub(crate) bans: Mutex<BanState>,
+    wake: Condvar,
+    pub(crate) actions: Mutex<Vec<ActionEntry>>,
+    pub(crate) inc: Mutex<BanTimeIncrement>,
+    /// `bantime.*` values as set, for `get J bantime.X`.
+    pub(crate) ban_extra: Mutex<Map<String, Json>>,
+    active: AtomicBool,
+    started: AtomicBool,
+    pub(crate) idle: AtomicBool,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    pub(crate) reload: Mutex<Option<ReloadState>>,
+    /// Files the filter thread tracks (for `status`).
+    files: Mutex<Vec<String>>,
+    /// Python actions that were refused (their later settings are ignored).
+    pub(crate) refused: Mutex<BTreeSet<String>>,
+    /// Set once the actions thread has run the actions' `start`; bans
+    /// from other threads (`set J banip`) wait for it, because an
+    /// `actionstart` after a ban would reset the action's state and lose
+    /// the ban's unban.
+    actions_ready: Mutex<bool>,
+    actions_ready_cv: Condvar,
+    /// Time of the last action consistency check.
+    last_check: Mutex<f64>,
+}
+
+fn json_to_string(v: &Json) -> String {
+    match v {
+        Json::String(s) => s.clone(),
+        Json::Null => String::new(),
+        Json::Array(a) => a.iter().map(json_to_string).collect::<Vec<_>>().join("\n"),
+        other => other.to_string(),
+    }
+}
+
+fn filter_value_to_json(v: &gaoler_filter::Value) -> Json {
+    use gaoler_filter::Value as V;
+    match v {
+        V::Str(s) => Json::String(s.clone()),
+        V::Tuple(t) => Json::Array(
+            t.iter()
+                .map(|x| x.clone().map(Json::String).unwrap_or(Json::Null))
+                .collect(),
+        ),
+        V::Set(s) => Json::Array(s.iter().cloned().map(Json::String).collect()),
+        V::Lines(l) => Json::Array(l.iter().cloned().map(Json::String).collect()),
+        V::Int(i) => json!(i),
+        V::Addr(a) => Json::String(a.to_string()),
+    }
+}
+
+/// fail2ban's `seconds2str`-like short duration (`1w 2d`, `10m`, `30s`).
+pub(crate) fn seconds2str(sec: f64) -> String {
+    let mut s = sec.max(0.0).round() as i64;
+    if s == 0 {
+        return "0s".into();
+    }
+    let mut parts = Vec::new();
+    for (unit, len) in [
+        ("w", 604800),
+        ("d", 86400),
+        ("h", 3600),
+        ("m", 60),
+        ("s", 1),
+    ] {
+        if s >= len {
+            parts.push(format!("{}{unit}", s / len));
+            s %= len;
+        }
+        if parts.len() == 3 {
+            break;
+        }
+    }
+    parts.join(" ")
+}
+
+/// `sh -c` quoting for one value substituted into `ignorecommand`.
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+fn run_ignore_command(template: &str, id: &str, ticket: Option<&Ticket>) -> bool {
+    let mut cmd = template.replace("<ip>", &shell_quote(id));
+    cmd = cmd.replace("<fid>", &shell_quote(id));
+    if let Some(t) = ticket {
+        for (k, v) in &t.data {
+            let tag = format!("<F-{}>", k.to_ascii_uppercase());
+            cmd = cmd.replace(&tag, &shell_quote(&json_to_string(v)));
+        }
+    }
+    std::process::Command::new("/bin/sh")
+        .arg("-c")
+        .arg(&cmd)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .map(|s| s.code() == Some(0))
+        .unwrap_or(false)
+}
+
+impl Jail {
+    pub(crate) fn new(name: &str, backend: &str, ctx: Arc<Ctx>) -> Arc<Jail> {
+        let mut ignore = IgnoreList::new();
+        ignore.set_self_ips(self_ips());
+        Arc::new(Jail {
+            name: name.to_owned(),
+            backend: backend.to_owned(),
+            ctx,
+            conf: Mutex::new(FilterConf::default()),
+            fail: Mutex::new(FailState {
+                fm: FailManager::new(3, 600.0, 0),
+                ignore,
+            }),
+            bans: Mutex::new(BanState {
+                bm: BanManager::new(600.0),
+                queue: VecDeque::new(),
+            }),
+            wake: Condvar::new(),
+            actions: Mutex::new(Vec::new()),
+            inc: Mutex::new(BanTimeIncrement::default()),
+            ban_extra: Mutex::new(Map::new()),
+            active: AtomicBool::new(false),
+            started: AtomicBool::new(false),
+            idle: AtomicBool::new(false),
+            threads: Mutex::new(Vec::new()),
+            reload: Mutex::new(None),
+            files: Mutex::new(Vec::new()),
+            refused: Mutex::new(BTreeSet::new()),
+            actions_ready: Mutex::new(false),
+            actions_ready_cv: Condvar::new(),
+            last_check: Mutex::new(0.0),
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    pub fn backend(&self) -> &str {
+        &self.backend
+    }
+    pub fn is_journal(&self) -> bool {
+        self.backend.split('[').next().unwrap_or("").trim() == "systemd"
+    }
+    pub fn is_alive(&self) -> bool {
+        self.active.load(Ordering::SeqCst)
+    }
+
+    fn log(&self, l: i32, logger: &str, msg: impl AsRef<str>) {
+        self.ctx.log(l, logger, msg);
+    }
+
+    pub(crate) fn bump_generation(&self) {
+        lock(&self.conf).generation += 1;
+    }
+
+    // ------------------------------------------------------------------
+    // lifecycle
+
+    /// Starts the filter and actions threads, then queues the bans restored
+    /// from the database (fail2ban's `Jail.start`).
+    pub(crate) fn start(self: &Arc<Self>) {
+        if self.started.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        self.active.store(true, Ordering::SeqCst);
+        let mut threads = lock(&self.threads);
+        let j = Arc::clone(self);
+        match std::thread::Builder::new()
+            .name(format!("f2b/f.{}", self.name))
+            .spawn(move || j.filter_loop())
+        {
+            Ok(h) => threads.push(h),
+            Err(e) => self.log(
+                level::ERROR,
+                "fail2ban.jail",
+                format!("Cannot start filter thread of jail '{}': {e}", self.name),
+            ),
+        }
+        let j = Arc::clone(self);
+        match std::thread::Builder::new()
+            .name(format!("f2b/a.{}", self.name))
+            .spawn(move || j.actions_loop())
+        {
+            Ok(h) => threads.push(h),
+            Err(e) => self.log(
+                level::ERROR,
+                "fail2ban.jail",
+                format!("Cannot start actions thread of jail '{}': {e}", self.name),
+            ),
+        }
+        drop(threads);
+        self.restore_current_bans();
+        self.log(
+            level::INFO,
+            "fail2ban.jail",
+            format!("Jail '{}' started", self.name),
+        );
+    }
+
+    /// Signals both threads to stop (first half of a stop).
+    pub(crate) fn signal_stop(&self) {
+        self.active.store(false, Ordering::SeqCst);
+        let _g = lock(&self.bans);
+        self.wake.notify_all();
+    }
+
+    /// Waits for the threads (second half of a stop).
+    pub(crate) fn join(&self) {
+        let threads: Vec<JoinHandle<()>> = lock(&self.threads).drain(..).collect();
+        let had = !threads.is_empty();
+        for h in threads {
+            let _ = h.join();
+        }
+        if had || self.started.load(Ordering::SeqCst) {
+            self.log(
+                level::INFO,
+                "fail2ban.jail",
+                format!("Jail '{}' stopped", self.name),
+            );
+        }
+    }
+
+    fn restore_current_bans(&self) {
+        let now = self.ctx.clock.now();
+        let bantime = lock(&self.bans).bm.ban_time();
+        let inc = lock(&self.inc).clone();
+        let maxmatches = lock(&self.fail).fm.max_matches();
+        let rows = {
+            let db = self.ctx.db();
+            let Some(db) = db.as_ref() else { return };
+            match db.current_bans(
+                &self.name,
+                &RestoreRule::new(bantime, &inc),
+                maxmatches,
+                now,
+            ) {
+                Ok(r) => r,
+                Err(e) => {
+                    self.log(
+                        level::ERROR,
+                        "fail2ban.jail",
+                        format!("Jail '{}': cannot restore bans: {e}", self.name),
+                    );
+                    return;
+                }
+            }
+        };
+        let mut tickets = Vec::new();
+        for t in rows {
+            if self.is_ignored(&t.id, None, now) {
+                continue;
+            }
+            tickets.push(t);
+        }
+        if !tickets.is_empty() {
+            let mut b = lock(&self.bans);
+            b.queue.extend(tickets);
+            self.wake.notify_all();
+        }
+    }
+
+    // ------------------------------------------------------------------
+    // ignore check and failures
+
+    /// The ignore check; logs `[J] Ignore <id> by <reason>` on a hit.
+    pub(crate) fn is_ignored(&self, id: &str, ticket: Option<&Ticket>, now: f64) -> bool {
+        let cmd = lock(&self.conf).ignorecommand.clone();
+        let reason = {
+            let mut f = lock(&self.fail);
+            let runner = |i: &str, t: Option<&Ticket>| run_ignore_command(&cmd, i, t);
+            let command: Option<&dyn gaoler_jail::IgnoreCommand> = if cmd.trim().is_empty() {
+                None
+            } else {
+                Some(&runner)
+            };
+            f.ignore.check(id, ticket, now, &SystemResolver, command)
+        };
+        match reason {
+            Some(r) => {
+                self.log(
+                    level::INFO,
+                    "fail2ban.filter",
+                    format!("[{}] Ignore {id} by {r}", self.name),
+                );
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// One failure found by the filter (fail2ban's `processLineAndAdd`).
+    fn add_failure_ticket(&self, mut ticket: Ticket, count: u32, now: f64) {
+        // A failure in the future is one that happens now.
+        if ticket.time > now {
+            ticket.time = now;
+        }
+        let id = ticket.id.clone();
+        let time = ticket.time;
+        if self.is_ignored(&id, Some(&ticket), now) {
+            return;
+        }
+        self.log(
+            level::INFO,
+            "fail2ban.filter",
+            format!("[{}] Found {id} - {}", self.name, time2str(time)),
+        );
+        let inc = lock(&self.inc).clone();
+        let history = if inc.enabled {
+            self.ctx
+                .db()
+                .as_ref()
+                .and_then(|db| db.ban_history(&id, Some(&self.name), false).ok().flatten())
+        } else {
+            None
+        };
+        let to_ban = {
+            let mut f = lock(&self.fail);
+            let retry = f.fm.add_failure(ticket, count);
+            let mut ban = retry >= f.fm.max_retry();
+            if inc.enabled {
+                if let Some(k) = f.fm.apply_history(&id, time, history.as_ref(), &inc) {
+                    ban |= k.ban;
+                }
+            }
+            let t = if ban { f.fm.to_ban(Some(&id)) } else { None };
+            f.fm.service(now, false);
+            t
+        };
+        if let Some(t) = to_ban {
+            self.queue_ticket(t);
+        }
+    }
+
+    /// Hands a ticket to the actions thread and wakes it.
+    pub(crate) fn queue_ticket(&self, t: Ticket) {
+        let mut b = lock(&self.bans);
+        b.queue.push_back(t);
+        self.wake.notify_all();
+    }
+
+    /// `set J attempt ip [msg...]`: one failure now, counting
+    /// `len(msgs) or 1` attempts. Returns the jail's failure count for
+    /// the id afterwards (0 when it was handed over for a ban).
+    pub(crate) fn add_attempt(&self, ip: &str, msgs: &[String]) -> u32 {
+        let now = self.ctx.clock.now();
+        let id = Addr::parse(ip).to_string();
+        let mut t = Ticket::new(id.clone(), now).with_matches(msgs.to_vec());
+        let count = (msgs.len() as u32).max(1);
+        t.failures = count;
+        self.add_failure_ticket(t, count, now);
+        lock(&self.fail).fm.get(&id).map_or(0, |t| t.retry)
+    }
+
+    // ------------------------------------------------------------------
+    // filter thread
+
+    fn filter_loop(self: Arc<Self>) {
+        if self.is_journal() {
+            self.journal_loop();
+        } else {
+            self.file_loop();
+        }
+    }
+
+    fn build_filter(&self, conf: &FilterConf) -> Option<Filter> {
+        match Filter::new(conf.spec()) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                self.log(
+                    level::ERROR,
+                    "fail2ban.filter",
+                    format!("[{}] Unable to compile filter: {e}", self.name),
+                );
+                None
+            }
+        }
+    }
+
+    fn stored_positions(&self) -> Vec<Position> {
+        let db = self.ctx.db();
+        let Some(db) = db.as_ref() else {
+            return Vec::new();
+        };
+        let paths = db.log_paths(Some(&self.name)).unwrap_or_default();
+        paths
+            .into_iter()
+            .filter_map(|p| {
+                let pos = db.log_position(&self.name, &p).ok().flatten()?;
+                Some(Position {
+                    path: PathBuf::from(&p),
+                    first_line_hash: pos.hash.unwrap_or_default(),
+                    pos: pos.pos.max(0.0) as u64,
+                })
+            })
+            .collect()
+    }
+
+    fn save_positions(&self, src: &FileSource) {
+        let db = self.ctx.db();
+        let Some(db) = db.as_ref() else { return };
+        for p in src.positions() {
+            let path = p.path.to_string_lossy();
+            if let Err(e) = db.update_log(&self.name, &path, p.pos, Some(&p.first_line_hash)) {
+                self.log(
+                    level::ERROR,
+                    "fail2ban.filter",
+                    format!("[{}] cannot save position of {path}: {e}", self.name),
+                );
+            }
+        }
+    }
+
+    fn sync_paths(
+        &self,
+        src: &mut FileSource,
+        applied: &mut Vec<String>,
+        want: &[(String, StartAt)],
+    ) {
+        for old in applied.clone() {
+            if !want.iter().any(|(p, _)| *p == old) {
+                src.remove_path(&old);
+                applied.retain(|p| *p != old);
+                self.log(
+                    level::INFO,
+                    "fail2ban.filter",
+                    format!("Removed logfile: '{old}'"),
+                );
+            }
+        }
+        let stored = self.stored_positions();
+        for (p, start) in want {
+            if applied.contains(p) {
+                continue;
+            }
+            match src.add_path(p, *start, &stored) {
+                Ok(added) => {
+                    let positions = src.positions();
+                    for a in added {
+                        let (pos, hash) = positions
+                            .iter()
+                            .find(|x| x.path == a)
+                            .map(|x| (x.pos, x.first_line_hash.clone()))
+                            .unwrap_or((0, String::new()));
+                        self.log(
+                            level::INFO,
+                            "fail2ban.filter",
+                            format!(
+                                "Added logfile: '{}' (pos = {pos}, hash = {hash})",
+                                a.display()
+                            ),
+                        );
+                    }
+                    if let Some(db) = self.ctx.db().as_ref() {
+                        for x in src.positions().iter().filter(|x| Path::new(p) == x.path) {
+                            let _ = db.add_log(
+                                &self.name,
+                                &x.path.to_string_lossy(),
+                                x.pos,
+                                Some(&x.first_line_hash),
+                            );
+                        }
+                    }
+                }
+                Err(e) => self.log(
+                    level::ERROR,
+                    "fail2ban.filter",
+                    format!("[{}] cannot watch {p}: {e}", self.name),
+                ),
+            }
+            applied.push(p.clone());
+        }
+        *lock(&self.files) = src
+            .paths()
+            .iter()
+            .map(|p| p.to_string_lossy().into_owned())
+            .collect();
+    }
+
+    fn file_loop(&self) {
+        let backend =
+            gaoler_source::Backend::parse(&self.backend).unwrap_or(gaoler_source::Backend::Polling);
+        let conf = lock(&self.conf).clone();
+        let mut src = match FileSource::new(SourceOptions {
+            backend,
+            encoding: conf.encoding.clone(),
+            ..SourceOptions::default()
+        }) {
+            Ok(s) => s,
+            Err(e) => {
+                self.log(
+                    level::ERROR,
+                    "fail2ban.filter",
+                    format!("[{}] cannot create log source: {e}", self.name),
+                );
+                return;
+            }
+        };
+        // Head start without a stored position: skip to now - findtime.
+        {
+            let findtime = conf.findtime;
+            let clock = Arc::clone(&self.ctx.clock);
+            let mut dd = gaoler_datedetector::DateDetector::new(conf.datepattern.as_deref()).ok();
+            src.set_head_seek(Some(Box::new(move |probe| {
+                let dd = dd.as_mut()?;
+                let now = clock.now();
+                gaoler_source::seek_to_time(probe, now - findtime, |line| {
+                    dd.find(line, now).and_then(|h| h.time)
+                })
+                .ok()
+            })));
+        }
+        let mut generation = conf.generation;
+        let mut filter = self.build_filter(&conf);
+        let mut applied = Vec::new();
+        self.sync_paths(&mut src, &mut applied, &conf.logpaths);
+        let mut last_save = Instant::now();
+        let mut encoding = conf.encoding.clone();
+        while self.is_alive() {
+            // Idle includes a reload in progress: the settings are being
+            // replaced, so neither read lines nor re-sync paths until the
+            // reload commits (a path removed and re-added mid-reload would
+            // lose its position).
+            if self.idle.load(Ordering::SeqCst) {
+                std::thread::sleep(FILTER_POLL);
+                continue;
+            }
+            {
+                let c = lock(&self.conf);
+                if c.generation != generation {
+                    let c = c.clone();
+                    generation = c.generation;
+                    filter = self.build_filter(&c);
+                    if c.encoding != encoding {
+                        encoding = c.encoding.clone();
+                        if let Err(e) = src.set_encoding(&encoding) {
+                            self.log(level::ERROR, "fail2ban.filter", format!("{e}"));
+                        }
+                    }
+                    self.sync_paths(&mut src, &mut applied, &c.logpaths);
+                }
+            }
+            let lines = match src.poll(FILTER_POLL) {
+                Ok(l) => l,
+                Err(e) => {
+                    self.log(
+                        level::ERROR,
+                        "fail2ban.filter",
+                        format!("[{}] {e}", self.name),
+                    );
+                    std::thread::sleep(FILTER_POLL);
+                    continue;
+                }
+            };
+            if let Some(f) = filter.as_mut() {
+                for line in &lines {
+                    if !self.is_alive() {
+                        break;
+                    }
+                    let now = self.ctx.clock.now();
+                    f.set_in_operation(!line.catching_up);
+                    let fails = f.process_line(&line.text, now);
+                    self.handle_failures(fails, now);
+                }
+            }
+            if last_save.elapsed() >= POSITION_INTERVAL {
+                self.save_positions(&src);
+                last_save = Instant::now();
+                lock(&self.fail).fm.service(self.ctx.clock.now(), false);
+            }
+        }
+        self.save_positions(&src);
+    }
+
+    fn journal_loop(&self) {
+        let conf = lock(&self.conf).clone();
+        let findtime = Duration::from_secs_f64(conf.findtime.max(0.0));
+        let saved = self
+            .ctx
+            .db()
+            .as_ref()
+            .and_then(|db| db.journal_position(&self.name).ok().flatten());
+        let mut opts = JournalOptions::new(JournalStart::resume(saved, findtime));
+        opts.matches = conf.journalmatches.clone();
+        if let Some(j) = &self.ctx.journalctl {
+            opts.journalctl = j.clone();
+        }
+        opts.encoding = conf.encoding.clone();
+        opts.not_before = std::time::SystemTime::now().checked_sub(findtime);
+        let (_, bopts) = crate::split_backend(&self.backend);
+        match gaoler_source::journal_args_from_options(&bopts) {
+            Ok(a) => opts.extra_args = a,
+            Err(e) => self.log(
+                level::ERROR,
+                "fail2ban.filter",
+                format!("[{}] {e}", self.name),
+            ),
+        }
+        let mut src = match JournalSource::spawn(opts) {
+            Ok(s) => s,
+            Err(e) => {
+                self.log(
+                    level::ERROR,
+                    "fail2ban.filter",
+                    format!("[{}] cannot read the journal: {e}", self.name),
+                );
+                return;
+            }
+        };
+        let mut generation = conf.generation;
+        let mut filter = self.build_filter(&conf);
+        let mut last_save = Instant::now();
+        while self.is_alive() {
+            {
+                let c = lock(&self.conf);
+                if c.generation != generation {
+                    generation = c.generation;
+                    let c = c.clone();
+                    filter = self.build_filter(&c);
+                }
+            }
+            let lines = match src.poll(FILTER_POLL) {
+                Ok(l) => l,
+                Err(e) => {
+                    self.log(
+                        level::ERROR,
+                        "fail2ban.filter",
+                        format!("[{}] {e}", self.name),
+                    );
+                    std::thread::sleep(FILTER_POLL);
+                    continue;
+                }
+            };
+            if self.idle.load(Ordering::SeqCst) {
+                continue;
+            }
+            if let Some(f) = filter.as_mut() {
+                for line in lines {
+                    let now = self.ctx.clock.now();
+                    f.set_in_operation(!line.catching_up);
+                    let tuple = TupleLine {
+                        prefix: String::new(),
+                        date: format!("{} ", line.iso_time),
+                        suffix: line.text,
+                    };
+                    let fails = f.process_line_with_date(tuple, line.time, now);
+                    self.handle_failures(fails, now);
+                }
+            }
+            if last_save.elapsed() >= POSITION_INTERVAL {
+                self.save_journal_position(&src);
+                last_save = Instant::now();
+            }
+        }
+        self.save_journal_position(&src);
+        src.stop();
+    }
+
+    fn save_journal_position(&self, src: &JournalSource) {
+        if let (Some(p), Some(db)) = (src.position(), self.ctx.db().as_ref()) {
+            let _ = db.update_journal(&self.name, p.time, &p.iso_time);
+        }
+    }
+
+    fn handle_failures(&self, fails: Vec<gaoler_filter::Failure>, now: f64) {
+        for f in fails {
+            if !f.is_real() {
+                continue;
+            }
+            let Some(id) = f.id.as_ref() else { continue };
+            let mut data = Map::new();
+            for (k, v) in &f.data {
+                if k != "matches" {
+                    data.insert(k.clone(), filter_value_to_json(v));
+                }
+            }
+            let t = Ticket::new(id.to_string(), f.time.unwrap_or(now))
+                .with_matches(f.matches().to_vec())
+                .with_data(data);
+            self.add_failure_ticket(t, 1, now);
+        }
+    }
+
+    // ------------------------------------------------------------------
+    // actions thread
+
+    fn actions_loop(&self) {
+        {
+            let mut acts = lock(&self.actions);
+            for a in acts.iter_mut() {
+                self.start_action(a);
+            }
+        }
+        *lock(&self.actions_ready) = true;
+        self.actions_ready_cv.notify_all();
+        while self.is_alive() {
+            if self.idle.load(Ordering::SeqCst) {
+                let g = lock(&self.bans);
+                let _ = self.wake.wait_timeout(g, Duration::from_millis(500));
+                continue;
+            }
+            let tickets: Vec<Ticket> = {
+                let mut b = lock(&self.bans);
+                let n = b.queue.len().min(BAN_PER_ROUND);
+                b.queue.drain(..n).collect()
+            };
+            if !tickets.is_empty() {
+                self.check_ban(tickets);
+            }
+            self.check_unban();
+            let g = lock(&self.bans);
+            if g.queue.is_empty() && self.is_alive() {
+                let now = self.ctx.clock.now();
+                let wait = (g.bm.next_unban_time() - now).clamp(0.01, ACTIONS_MAX_SLEEP);
+                let _ = self.wake.wait_timeout(g, Duration::from_secs_f64(wait));
+            }
+        }
+        self.flush_bans(false, true);
+        self.stop_actions();
+    }
+
+    fn start_action(&self, a: &mut ActionEntry) {
+        a.needs_start = false;
+        if let Err(e) = a.action.start() {
+            self.log(
+                level::ERROR,
+                "fail2ban.actions",
+                format!(
+                    "Failed to start jail '{}' action '{}': {e}",
+                    self.name, a.name
+                ),
+            );
+        }
+    }
+
+    /// Starts the actions added since the jail started.
+    fn start_pending_actions(&self, acts: &mut [ActionEntry]) {
+        for a in acts.iter_mut().filter(|a| a.needs_start) {
+            self.start_action(a);
+        }
+    }
+
+    fn stop_actions(&self) {
+        let mut acts = lock(&self.actions);
+        for a in acts.iter_mut().rev() {
+            if let Err(e) = a.action.stop() {
+                self.log(
+                    level::ERROR,
+                    "fail2ban.actions",
+                    format!(
+                        "Failed to stop jail '{}' action '{}': {e}",
+                        self.name, a.name
+                    ),
+                );
+            }
+        }
+    }
+
+    /// The tags of one ticket for the actions (fail2ban's `ActionInfo`).
+    fn action_info(&self, t: &Ticket, jail_bantime: f64) -> ActionInfo {
+        let mut info = ActionInfo::for_id(&t.id);
+        info.set_time(t.time)
+            .set_failures(t.failures as u64)
+            .set_bantime(t.ban_time_or(jail_bantime) as i64)
+            .set_bancount(t.ban_count as u64)
+            .set_matches(&t.matches)
+            .set_restored(t.restored);
+        for (k, v) in &t.data {
+            info.set_data(k, json_to_string(v));
+        }
+        if let Some(Json::String(ip)) = t.data.get("ip") {
+            info.set("ip", ip.clone());
+        }
+        let (banned, banned_total) = {
+            let b = lock(&self.bans);
+            (b.bm.size(), b.bm.ban_total())
+        };
+        let (found, found_total) = {
+            let f = lock(&self.fail);
+            (f.fm.size(), f.fm.fail_total())
+        };
+        info.set("jail.banned", banned.to_string())
+            .set("jail.banned_total", banned_total.to_string())
+            .set("jail.found", found.to_string())
+            .set("jail.found_total", found_total.to_string());
+        // History-based tags: read lazily, only if an action uses them.
+        for (tag, all, matches) in [
+            ("ipmatches", true, true),
+            ("ipjailmatches", false, true),
+            ("ipfailures", true, false),
+            ("ipjailfailures", false, false),
+        ] {
+            let ctx = Arc::clone(&self.ctx);
+            let id = t.id.clone();
+            let jail = self.name.clone();
+            info.set_lazy(tag, move || {
+                let db = ctx.db();
+                let m = db
+                    .as_ref()?
+                    .bans_merged(&id, if all { None } else { Some(&jail) })
+                    .ok()
+                    .flatten()?;
+                Some(if matches {
+                    m.matches.join("\n")
+                } else {
+                    m.failures.to_string()
+                })
+            });
+        }
+        info
+    }
+
+    /// Waits (while the jail runs) until the actions have been started.
+    fn wait_actions_ready(&self) {
+        let mut ready = lock(&self.actions_ready);
+        while !*ready && self.is_alive() {
+            ready = self
+                .actions_ready_cv
+                .wait_timeout(ready, Duration::from_millis(100))
+                .map(|r| r.0)
+                .unwrap_or_else(|p| p.into_inner().0);
+        }
+    }
+
+    /// Bans tickets (fail2ban's `__checkBan`); returns the number of new
+    /// bans.
+    pub(crate) fn check_ban(&self, tickets: Vec<Ticket>) -> usize {
+        self.wait_actions_ready();
+        let mut cnt = 0;
+        for ticket in tickets {
+            let now = self.ctx.clock.now();
+            let id = ticket.id.clone();
+            let restored = ticket.restored;
+            let new_time = ticket.time;
+            let (outcome, bantime) = {
+                let mut b = lock(&self.bans);
+                (b.bm.add_ban_ticket(ticket, now), b.bm.ban_time())
+            };
+            match outcome {
+                AddBan::Added => {
+                    cnt += 1;
+                    self.log(
+                        level::NOTICE,
+                        "fail2ban.actions",
+                        format!(
+                            "[{}] {}Ban {id}",
+                            self.name,
+                            if restored { "Restore " } else { "" }
+                        ),
+                    );
+                    let Some(mut t) = lock(&self.bans).bm.get(&id).cloned() else {
+                        continue;
+                    };
+                    if !restored {
+                        self.ban_found(&mut t, bantime, now);
+                        if let Some(bt) = lock(&self.bans).bm.get_mut(&id) {
+                            bt.ban_time = t.ban_time;
+                            bt.ban_count = t.ban_count;
+                            bt.restored = t.restored;
+                        }
+                    }
+                    let info = self.action_info(&t, bantime);
+                    {
+                        let mut acts = lock(&self.actions);
+                        self.start_pending_actions(&mut acts);
+                        for a in acts.iter_mut() {
+                            if t.restored && a.action.norestored() {
+                                continue;
+                            }
+                            if let Err(e) = a.action.ban(&info) {
+                                self.log(
+                                    level::ERROR,
+                                    "fail2ban.actions",
+                                    format!(
+                                        "Failed to execute ban jail '{}' action '{}' info '{info:?}': {e}",
+                                        self.name, a.name
+                                    ),
+                                );
+                            }
+                        }
+                    }
+                    if let Some(bt) = lock(&self.bans).bm.get_mut(&id) {
+                        bt.banned = true;
+                    }
+                }
+                AddBan::Expired => self.log(
+                    level::INFO,
+                    "fail2ban.actions",
+                    format!("[{}] Ignore {id}, expired bantime", self.name),
+                ),
+                AddBan::AlreadyBanned { .. } => {
+                    let since = lock(&self.bans)
+                        .bm
+                        .get(&id)
+                        .map_or(0.0, |old| new_time - old.time);
+                    let l = match already_banned_level(since) {
+                        AlreadyBannedLevel::Debug => level::DEBUG,
+                        AlreadyBannedLevel::Notice => level::NOTICE,
+                        AlreadyBannedLevel::Warning => level::WARNING,
+                    };
+                    self.log(
+                        l,
+                        "fail2ban.actions",
+                        format!("[{}] {id} already banned", self.name),
+                    );
+                    // Long after the ban the address should not get
+                    // through: check that the firewall still has it
+                    // (at most every 3 s).
+                    if since > 3.0 {
+                        self.consistency_check(now);
+                    }
+                }
+            }
+        }
+        cnt
+    }
+
+    fn consistency_check(&self, now: f64) {
+        {
+            let mut last = lock(&self.last_check);
+            if now <= *last + 3.0 {
+                return;
+            }
+            *last = now;
+        }
+        let mut acts = lock(&self.actions);
+        for a in acts.iter_mut() {
+            if let Err(e) = a.action.consistency_check() {
+                self.log(
+                    level::ERROR,
+                    "fail2ban.actions",
+                    format!(
+                        "[{}] consistency check of '{}' failed: {e}",
+                        self.name, a.name
+                    ),
+                );
+            }
+        }
+    }
+
+    /// The observer's `banFound`: bantime.increment, then the database
+    /// row. Works on a copy of the ticket, written back by the caller.
+    fn ban_found(&self, t: &mut Ticket, bantime: f64, now: f64) {
+        let inc = lock(&self.inc).clone();
+        let db = self.ctx.db();
+        let Some(db) = db.as_ref() else { return };
+        if inc.enabled && !is_permanent(t.ban_time_or(bantime)) {
+            let history = db
+                .ban_history(&t.id, Some(&self.name), inc.overall_jails)
+                .ok()
+                .flatten();
+            let mut rng = || rand_unit();
+            match inc.apply_to_ban(t, bantime, history.as_ref(), &mut rng) {
+                Ok(o) if o.increased => {
+                    let end = t.end_of_ban(bantime);
+                    self.log(
+                        level::NOTICE,
+                        "fail2ban.observer",
+                        format!(
+                            "[{}] Increase Ban {} ({} # {} -> {})",
+                            self.name,
+                            t.id,
+                            t.ban_count,
+                            seconds2str(o.new_ban_time),
+                            time2str(end)
+                        ),
+                    );
+                }
+                Ok(_) => {}
+                Err(e) => self.log(
+                    level::ERROR,
+                    "fail2ban.observer",
+                    format!("[{}] bantime.increment failed: {e}", self.name),
+                ),
+            }
+        }
+        if t.restored || t.end_of_ban(bantime) < now {
+            return;
+        }
+        if let Err(e) = db.add_ban(&self.name, t, bantime) {
+            self.log(
+                level::ERROR,
+                "fail2ban.database",
+                format!("[{}] cannot store ban of {}: {e}", self.name, t.id),
+            );
+        }
+    }
+
+    fn check_unban(&self) {
+        let now = self.ctx.clock.now();
+        let (list, bantime) = {
+            let mut b = lock(&self.bans);
+            (b.bm.unban_list(now, UNBAN_PER_CHECK), b.bm.ban_time())
+        };
+        for t in list {
+            self.unban_ticket(&t, bantime, None, Some("Unban"));
+        }
+    }
+
+    /// Runs the actions' unban for one ticket (all actions, or the given
+    /// indexes), logging `[J] <verb> <id>` if `verb` is given.
+    fn unban_ticket(&self, t: &Ticket, bantime: f64, only: Option<&[usize]>, verb: Option<&str>) {
+        if let Some(v) = verb {
+            self.log(
+                level::NOTICE,
+                "fail2ban.actions",
+                format!("[{}] {v} {}", self.name, t.id),
+            );
+        }
+        let info = self.action_info(t, bantime);
+        let mut acts = lock(&self.actions);
+        for (i, a) in acts.iter_mut().enumerate() {
+            if only.is_some_and(|o| !o.contains(&i)) {
+                continue;
+            }
+            if let Err(e) = a.action.unban(&info) {
+                self.log(
+                    level::ERROR,
+                    "fail2ban.actions",
+                    format!(
+                        "Failed to execute unban jail '{}' action '{}' info '{info:?}': {e}",
+                        self.name, a.name
+                    ),
+                );
+            }
+        }
+    }
+
+    /// Flushes all bans (jail stop, `unban --all`): `actionflush` where an
+    /// action has one, per-ticket unban for the others. Returns the count.
+    pub(crate) fn flush_bans(&self, db: bool, stop: bool) -> usize {
+        let (list, bantime) = {
+            let mut b = lock(&self.bans);
+            (b.bm.flush(), b.bm.ban_time())
+        };
+        let unban_with = self.flush_actions(None);
+        if db {
+            if let Some(db) = self.ctx.db().as_ref() {
+                let _ = db.del_ban(&self.name, &[]);
+            }
+        }
+        let verb = if stop { "Repeal Ban" } else { "Unban" };
+        for t in &list {
+            self.unban_ticket(t, bantime, Some(&unban_with), Some(verb));
+        }
+        list.len()
+    }
+
+    /// Runs `actionflush` of the selected actions (all if `None`) and
+    /// returns the indexes of those that still need per-ticket unbans.
+    fn flush_actions(&self, only: Option<&BTreeSet<String>>) -> Vec<usize> {
+        let mut unban_with = Vec::new();
+        let mut acts = lock(&self.actions);
+        for (i, a) in acts.iter_mut().enumerate() {
+            if only.is_some_and(|o| !o.contains(&a.name)) {
+                continue;
+            }
+            if a.action.has_flush() {
+                self.log(
+                    level::NOTICE,
+                    "fail2ban.actions",
+                    format!("[{}] Flush ticket(s) with {}", self.name, a.name),
+                );
+                match a.action.flush() {
+                    Ok(true) => continue,
+                    Ok(false) => {}
+                    Err(e) => self.log(
+                        level::ERROR,
+                        "fail2ban.actions",
+                        format!(
+                            "Failed to flush bans in jail '{}' action '{}': {e}",
+                            self.name, a.name
+                        ),
+                    ),
+                }
+            }
+            unban_with.push(i);
+        }
+        unban_with
+    }
+
+    /// `set J banip ip...`: bans at once (no ignore check); returns the
+    /// number of new bans.
+    pub(crate) fn ban_ips(&self, ips: &[String]) -> usize {
+        let now = self.ctx.clock.now();
+        let tickets = ips
+            .iter()
+            .map(|ip| Ticket::manual(Addr::parse(ip).to_string(), now))
+            .collect();
+        self.check_ban(tickets)
+    }
+
+    /// `set J unbanip` / `unban`: removes the bans (and their database
+    /// rows). Addresses that are not banned are an error unless
+    /// `if_exists`.
+    pub(crate) fn unban_ips(&self, ips: &[String], if_exists: bool) -> Result<usize, Vec<String>> {
+        let mut cnt = 0;
+        let mut missed = Vec::new();
+        let bantime = lock(&self.bans).bm.ban_time();
+        for ip in ips {
+            let removed = lock(&self.bans).bm.remove_banned(ip, &SystemResolver);
+            if let Some(db) = self.ctx.db().as_ref() {
+                let mut ids: Vec<&str> = vec![ip.as_str()];
+                ids.extend(removed.iter().map(|t| t.id.as_str()));
+                let _ = db.del_ban(&self.name, &ids);
+            }
+            if removed.is_empty() {
+                self.log(
+                    level::MSG,
+                    "fail2ban.actions",
+                    format!("{ip} is not banned"),
+                );
+                if !if_exists {
+                    missed.push(ip.clone());
+                }
+                continue;
+            }
+            for t in &removed {
+                self.unban_ticket(t, bantime, None, Some("Unban"));
+                cnt += 1;
+            }
+        }
+        if missed.is_empty() {
+            Ok(cnt)
+        } else {
+            Err(missed)
+        }
+    }
+
+    // ------------------------------------------------------------------
+    // actions management
+
+    /// `set J addaction A`: creates a command action from its name; the
+    /// properties follow with `multi-set J action A ...`. A Python action
+    /// is refused (logged, and reported to the caller), the jail keeps its
+    /// other actions.
+    pub(crate) fn add_action(&self, name: &str) -> Result<(), String> {
+        if let Some(r) = lock(&self.reload).as_mut() {
+            if r.stale_actions.remove(name) {
+                // Same action named again by a reload: keep its identity.
+                return Ok(());
+            }
+        }
+        let spec = ActionSpec {
+            jail: self.name.clone(),
+            name: name.to_owned(),
+            properties: Vec::new(),
+        };
+        match CommandAction::new(&spec) {
+            Ok(mut a) => {
+                let jail = self.name.clone();
+                a.set_info_factory(Arc::new(move || {
+                    ActionInfo::new().with("name", jail.clone())
+                }));
+                let mut acts = lock(&self.actions);
+                if acts.iter().any(|e| e.name == name) {
+                    return Err(format!("Action {name} already exists"));
+                }
+                // Once the actions thread has started the actions, a new
+                // one has to be started by us, after its properties came.
+                let needs_start = *lock(&self.actions_ready) && self.is_alive();
+                acts.push(ActionEntry {
+                    name: name.to_owned(),
+                    action: a,
+                    needs_start,
+                });
+                Ok(())
+            }
+            Err(e) => {
+                self.log(
+                    level::ERROR,
+                    "fail2ban.actions",
+                    format!("Failed to add action to jail '{}': {e}", self.name),
+                );
+                Err(e.to_string())
+            }
+        }
+    }
+
+    /// `set J delaction A`: flush/unban its bans, stop it, drop it.
+    pub(crate) fn del_action(&self, name: &str) -> bool {
+        let only: BTreeSet<String> = [name.to_owned()].into();
+        self.retire_actions(&only)
+    }
+
+    /// Unbans the current tickets with the given actions (flush where
+    /// possible), stops and removes them. Bans stay in the BanManager.
+    fn retire_actions(&self, names: &BTreeSet<String>) -> bool {
+        if names.is_empty() {
+            return false;
+        }
+        if self.is_alive() {
+            let unban_with = self.flush_actions(Some(names));
+            let (tickets, bantime) = {
+                let b = lock(&self.bans);
+                (b.bm.tickets().cloned().collect::<Vec<_>>(), b.bm.ban_time())
+            };
+            for t in &tickets {
+                self.unban_ticket(t, bantime, Some(&unban_with), None);
+            }
+        }
+        let mut acts = lock(&self.actions);
+        let mut found = false;
+        let mut keep = Vec::new();
+        for mut a in acts.drain(..) {
+            if names.contains(&a.name) {
+                found = true;
+                if self.is_alive() {
+                    if let Err(e) = a.action.stop() {
+                        self.log(
+                            level::ERROR,
+                            "fail2ban.actions",
+                            format!(
+                                "Failed to stop jail '{}' action '{}': {e}",
+                                self.name, a.name
+                            ),
+                        );
+                    }
+                }
+            } else {
+                keep.push(a);
+            }
+        }
+        *acts = keep;
+        found
+    }
+
+    pub(crate) fn with_action<R>(
+        &self,
+        name: &str,
+        f: impl FnOnce(&mut CommandAction) -> R,
+    ) -> Option<R> {
+        let mut acts = lock(&self.actions);
+        acts.iter_mut()
+            .find(|a| a.name == name)
+            .map(|a| f(&mut a.action))
+    }
+
+    pub(crate) fn action_names(&self) -> Vec<String> {
+        lock(&self.actions).iter().map(|a| a.name.clone()).collect()
+    }
+
+    // ------------------------------------------------------------------
+    // reload
+
+    /// Reload begin: the filter lists are cleared (the stream sets them
+    /// again), actions are marked stale until named again.
+    pub(crate) fn reload_begin(&self) {
+        self.idle.store(true, Ordering::SeqCst);
+        {
+            let mut c = lock(&self.conf);
+            c.failregex.clear();
+            c.ignoreregex.clear();
+            c.prefregex = None;
+            c.logpaths.clear();
+            c.journalmatches.clear();
+        }
+        lock(&self.fail).ignore.clear();
+        let stale = self.action_names().into_iter().collect();
+        *lock(&self.reload) = Some(ReloadState {
+            stale_actions: stale,
+        });
+    }
+
+    pub(crate) fn in_reload(&self) -> bool {
+        lock(&self.reload).is_some()
+    }
+
+    /// Reload commit: stale actions go, kept ones run `actionreload`.
+    pub(crate) fn reload_end(&self) {
+        let Some(state) = lock(&self.reload).take() else {
+            return;
+        };
+        self.retire_actions(&state.stale_actions);
+        if self.is_alive() {
+            let mut acts = lock(&self.actions);
+            // New actions are started, the kept ones reloaded.
+            let fresh: Vec<bool> = acts.iter().map(|a| a.needs_start).collect();
+            self.start_pending_actions(&mut acts);
+            for (a, fresh) in acts.iter_mut().zip(fresh) {
+                if fresh {
+                    continue;
+                }
+                if let Err(e) = a.action.reload() {
+                    self.log(
+                        level::ERROR,
+                        "fail2ban.actions",
+                        format!(
+                            "Failed to reload jail '{}' action '{}': {e}",
+                            self.name, a.name
+                        ),
+                    );
+                }
+            }
+        }
+        self.bump_generation();
+        self.idle.store(false, Ordering::SeqCst);
+    }
+
+    // ------------------------------------------------------------------
+    // status
+
+    pub(crate) fn file_list(&self) -> Vec<String> {
+        let files = lock(&self.files).clone();
+        if !files.is_empty() {
+            return files;
+        }
+        lock(&self.conf)
+            .logpaths
+            .iter()
+            .map(|(p, _)| p.clone())
+            .collect()
+    }
+
+    pub(crate) fn journal_match_strings(&self) -> Vec<String> {
+        lock(&self.conf)
+            .journalmatches
+            .iter()
+            .map(|m| m.join(" "))
+            .collect()
+    }
+
+    /// `status J [flavor]`: `[("Filter", …), ("Actions", …)]`, or for the
+    /// `stats` flavor `[backend, [failed cur, tot], [banned cur, tot]]`.
+    pub(crate) fn status(&self, flavor: &str) -> Json {
+        if flavor == "stats" {
+            return self.stats();
+        }
+        let (cur_failed, tot_failed) = {
+            let f = lock(&self.fail);
+            (f.fm.size(), f.fm.fail_total())
+        };
+        let mut filter = vec![
+            json!(["Currently failed", cur_failed]),
+            json!(["Total failed", tot_failed]),
+        ];
+        if self.is_journal() {
+            filter.push(json!([
+                "Journal matches",
+                [self.journal_match_strings().join(" + ")]
+            ]));
+        } else {
+            filter.push(json!(["File list", self.file_list()]));
+        }
+        let (cur, total, list) = {
+            let b = lock(&self.bans);
+            (b.bm.size(), b.bm.ban_total(), b.bm.ban_list())
+        };
+        let mut actions = vec![
+            json!(["Currently banned", cur]),
+            json!(["Total banned", total]),
+        ];
+        if flavor != "short" {
+            actions.push(json!(["Banned IP list", list]));
+        }
+        json!([["Filter", filter], ["Actions", actions]])
+    }
+
+    /// `stats` row: `[backend, [failed cur, tot], [banned cur, tot]]`.
+    pub(crate) fn stats(&self) -> Json {
+        let (cf, tf) = {
+            let f = lock(&self.fail);
+            (f.fm.size(), f.fm.fail_total())
+        };
+        let (cb, tb) = {
+            let b = lock(&self.bans);
+            (b.bm.size(), b.bm.ban_total())
+        };
+        json!([self.backend, [cf, tf], [cb, tb]])
+    }
+
+    pub(crate) fn ban_list(&self) -> Vec<String> {
+        lock(&self.bans).bm.ban_list()
+    }
+
+    /// `get J banip --with-time` lines.
+    pub(crate) fn ban_list_with_time(&self) -> Vec<String> {
+        lock(&self.bans)
+            .bm
+            .ban_list_with_time()
+            .into_iter()
+            .map(|e| {
+                format!(
+                    "{} \t{} + {} = {}",
+                    e.id,
+                    time2str(e.time),
+                    e.ban_time as i64,
+                    time2str(e.end_of_ban)
+                )
+            })
+            .collect()
+    }
+}
+
+/// A number in [0, 1) for `bantime.rndtime` (no cryptographic need: it
+/// only blurs unban times).
+fn rand_unit() -> f64 {
+    use std::collections::hash_map::RandomState;
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    (h.finish() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds2str_short_forms() {
+        assert_eq!(seconds2str(600.0), "10m");
+        assert_eq!(seconds2str(1200.0), "20m");
+        assert_eq!(
+            seconds2str(86400.0 * 2.0 + 3600.0 * 7.0 + 900.0),
+            "2d 7h 15m"
+        );
+        assert_eq!(seconds2str(59.0), "59s");
+    }
+
+    #[test]
+    fn rand_is_in_range() {
+        for _ in 0..100 {
+            let r = rand_unit();
+            assert!((0.0..1.0).contains(&r));
+        }
+    }
+}

@@ -1,0 +1,379 @@
+//! gaoler-server: the daemon's runtime, fail2ban-server without the
+//! socket.
+//!
+//! The front end (`gaoler server`, crates/client) owns the socket and the
+//! process; it creates a [`Server`] and passes every request to
+//! [`Server::handle`], which is fail2ban's `Transmitter`: the same command
+//! set, results shaped like fail2ban's Python values (tuples and lists as
+//! JSON arrays, dicts as objects), errors carrying fail2ban's exception
+//! class names ([`CommandError::kind`]).
+//!
+//! Modules:
+//! - [`transmitter`]: command dispatch (`ping` … `reload`, `set`/`get`);
+//! - [`jail`]: one jail's filter and actions threads;
+//! - [`log`]: the server log in fail2ban's format (self-contained).
+//!
+//! Time is injected through [`Clock`] ([`ServerOptions::clock`]); the real
+//! one reads the system clock. Waiting always uses real time.
+//!
+//! # Result shapes (JSON for fail2ban's Python values)
+//!
+//! | command | result |
+//! |---|---|
+//! | `ping` | `"pong"` |
+//! | `status` | `[["Number of jail", n], ["Jail list", "a, b"]]` |
+//! | `status J [basic\|short]` | `[["Filter", [["Currently failed", n], ["Total failed", n], ["File list", [...]]]], ["Actions", [["Currently banned", n], ["Total banned", n], ["Banned IP list", [...]]]]]` (`short`: no IP list; systemd jails: `["Journal matches", ["A + B"]]`) |
+//! | `status J stats` | `[backend, [failed, total], [banned, total]]` |
+//! | `status --all [flavor]` | the `status` pairs plus a dict `{jail: status}` as last element; `stats` flavor: the dict alone |
+//! | `stats` | `{jail: [backend, [failed, total], [banned, total]]}` |
+//! | `banned` | `[{jail: [ips]}, ...]`; `banned ip...`: `[[jails], ...]` |
+//! | `unban ...`, `set J banip`, `set J unbanip` | count |
+//! | `get J banned [ip...]` | list / `1`/`0` / list of `1`/`0` |
+//! | `get J banip [--with-time]` | list of ids / of `ip \tstart + bantime = end` |
+//! | `get J datepattern` | `[pattern, name]` or `[null, "Default Detectors"]` |
+//! | `reload ...` | `"OK"` |
+//! | `flushlogs` | `"rolled over"` (file) or `"flushed"` |
+//!
+//! `set` answers with the matching `get` outside streams and null inside
+//! (`server-stream`, `reload`). A failing command inside a stream ends
+//! the stream (as in fail2ban) and is logged; the exception is a Python
+//! action, which is logged and skipped so the jail keeps its other
+//! actions.
+
+pub mod jail;
+pub mod log;
+pub mod transmitter;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+pub use jail::Jail;
+pub use log::Logger;
+
+use jail::{lock, Ctx};
+
+/// The source of "now" for every jail decision.
+pub trait Clock: Send + Sync {
+    /// Seconds since the epoch.
+    fn now(&self) -> f64;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> f64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0)
+    }
+}
+
+/// Options the `gaoler server` front end passes in.
+#[derive(Clone, Default)]
+pub struct ServerOptions {
+    pub socket: PathBuf,
+    pub pidfile: PathBuf,
+    pub loglevel: Option<String>,
+    pub logtarget: Option<String>,
+    pub syslogsocket: Option<String>,
+    /// The clock for jail decisions; `None` means [`SystemClock`].
+    pub clock: Option<Arc<dyn Clock>>,
+    /// The `journalctl` binary for `backend = systemd` jails; `None` means
+    /// `journalctl` from `PATH` (tests point this at a fake).
+    pub journalctl: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for ServerOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerOptions")
+            .field("socket", &self.socket)
+            .field("pidfile", &self.pidfile)
+            .field("loglevel", &self.loglevel)
+            .field("logtarget", &self.logtarget)
+            .field("syslogsocket", &self.syslogsocket)
+            .field("clock", &self.clock.as_ref().map(|_| "custom"))
+            .field("journalctl", &self.journalctl)
+            .finish()
+    }
+}
+
+/// Errors starting the server.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("invalid log level {0:?}")]
+    LogLevel(String),
+    #[error(transparent)]
+    Log(#[from] log::LogError),
+}
+
+/// Errors of one command, mirroring fail2ban's exception classes.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    /// `UnknownJailException`: the client prints
+    /// `Sorry but the jail 'X' does not exist`.
+    #[error("{0}")]
+    UnknownJail(String),
+    /// `DuplicateJailException`.
+    #[error("{0}")]
+    DuplicateJail(String),
+    /// `ValueError` (bad value, `not banned: [...]`).
+    #[error("{0}")]
+    Invalid(String),
+    /// `Exception` (e.g. `Invalid command`).
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl CommandError {
+    /// fail2ban's exception class name.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            CommandError::UnknownJail(_) => "UnknownJailException",
+            CommandError::DuplicateJail(_) => "DuplicateJailException",
+            CommandError::Invalid(_) => "ValueError",
+            CommandError::Failed(_) => "Exception",
+        }
+    }
+}
+
+/// fail2ban's `backend[opt=v, ...]` split.
+pub(crate) fn split_backend(value: &str) -> (String, Vec<(String, String)>) {
+    let v = value.trim();
+    if let (Some(open), true) = (v.find('['), v.ends_with(']')) {
+        let opts = v[open + 1..v.len() - 1]
+            .split(',')
+            .filter_map(|kv| {
+                let (k, val) = kv.split_once('=')?;
+                Some((k.trim().to_owned(), val.trim().to_owned()))
+            })
+            .collect();
+        (v[..open].trim().to_owned(), opts)
+    } else {
+        (v.to_owned(), Vec::new())
+    }
+}
+
+/// Server-level settings that are not the logger's.
+pub(crate) struct Settings {
+    pub dbfile: Option<String>,
+    pub dbpurgeage: f64,
+    pub dbmaxmatches: usize,
+    pub allowipv6: String,
+    pub loglevel: String,
+}
+
+/// The server: jails plus the transmitter.
+pub struct Server {
+    pub(crate) ctx: Arc<Ctx>,
+    pub(crate) jails: Mutex<Vec<Arc<Jail>>>,
+    pub(crate) settings: Mutex<Settings>,
+    /// Serialises jail-list changes (add/start/stop/reload).
+    pub(crate) admin: Mutex<()>,
+    /// Jails of a running reload that the new stream did not name (yet).
+    pub(crate) reload_untouched: Mutex<Option<std::collections::BTreeSet<String>>>,
+    stopping: AtomicBool,
+    /// Set when a shutdown begins (makes it idempotent); `stopping` is set
+    /// only once the jails are down, so a front end that exits as soon as
+    /// it sees `is_stopping()` never cuts an `actionstop` short.
+    shutting_down: AtomicBool,
+    stop_cv: (Mutex<bool>, Condvar),
+    #[allow(dead_code)]
+    opts: ServerOptions,
+    purge_stop: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("jails", &self.jail_names())
+            .field("stopping", &self.is_stopping())
+            .finish()
+    }
+}
+
+impl Server {
+    /// Creates the server with its logger set from the options; no jails,
+    /// no database until the stream sets `dbfile`.
+    pub fn new(opts: ServerOptions) -> Result<Arc<Server>, ServerError> {
+        let logger = Arc::new(Logger::new());
+        let mut loglevel = "INFO".to_owned();
+        if let Some(l) = &opts.loglevel {
+            let n = log::parse_level(l).ok_or_else(|| ServerError::LogLevel(l.clone()))?;
+            logger.set_level(n);
+            loglevel = l.to_ascii_uppercase();
+        }
+        if let Some(s) = &opts.syslogsocket {
+            logger.set_syslog_socket(s)?;
+        }
+        if let Some(t) = &opts.logtarget {
+            logger.set_target(t)?;
+        }
+        log::install_tracing_bridge(&logger);
+        let clock = opts
+            .clock
+            .clone()
+            .unwrap_or_else(|| Arc::new(SystemClock) as Arc<dyn Clock>);
+        let ctx = Arc::new(Ctx {
+            logger,
+            clock,
+            db: Mutex::new(None),
+            journalctl: opts.journalctl.clone(),
+        });
+        let purge_stop = Arc::new(AtomicBool::new(false));
+        let server = Arc::new(Server {
+            ctx,
+            jails: Mutex::new(Vec::new()),
+            settings: Mutex::new(Settings {
+                dbfile: None,
+                dbpurgeage: gaoler_store::DEFAULT_PURGE_AGE,
+                dbmaxmatches: gaoler_store::DEFAULT_MAX_MATCHES,
+                allowipv6: "auto".into(),
+                loglevel,
+            }),
+            admin: Mutex::new(()),
+            reload_untouched: Mutex::new(None),
+            stopping: AtomicBool::new(false),
+            shutting_down: AtomicBool::new(false),
+            stop_cv: (Mutex::new(false), Condvar::new()),
+            opts,
+            purge_stop: Arc::clone(&purge_stop),
+        });
+        server.spawn_purger(purge_stop);
+        server.ctx.log(
+            log::level::INFO,
+            "fail2ban.server",
+            format!("Starting Fail2ban v{} (gaoler)", transmitter::VERSION),
+        );
+        Ok(server)
+    }
+
+    /// Hourly `dbpurgeage` purge, on its own thread (holds only a weak
+    /// reference to the context so it never keeps a dropped server alive).
+    fn spawn_purger(&self, stop: Arc<AtomicBool>) {
+        let ctx = Arc::downgrade(&self.ctx);
+        let _ = std::thread::Builder::new()
+            .name("f2b/purge".into())
+            .spawn(move || {
+                let mut waited = Duration::ZERO;
+                while !stop.load(Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(500));
+                    waited += Duration::from_millis(500);
+                    if waited < Duration::from_secs(3600) {
+                        continue;
+                    }
+                    waited = Duration::ZERO;
+                    let Some(ctx) = ctx.upgrade() else { return };
+                    let now = ctx.clock.now();
+                    let res = ctx.db().as_ref().map(|db| db.purge(now));
+                    if let Some(Err(e)) = res {
+                        ctx.log(log::level::ERROR, "fail2ban.database", format!("{e}"));
+                    }
+                }
+            });
+    }
+
+    /// The logger (for the front end's own messages).
+    pub fn logger(&self) -> &Arc<Logger> {
+        &self.ctx.logger
+    }
+
+    /// Whether `stop` was requested (or [`Server::shutdown`] ran).
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+
+    /// Blocks until the server is stopping, or `timeout` passes; returns
+    /// [`Server::is_stopping`].
+    pub fn wait_stopping(&self, timeout: Option<Duration>) -> bool {
+        let (m, cv) = &self.stop_cv;
+        let mut g = lock(m);
+        match timeout {
+            None => {
+                while !*g {
+                    g = cv.wait(g).unwrap_or_else(|p| p.into_inner());
+                }
+            }
+            Some(t) => {
+                let deadline = std::time::Instant::now() + t;
+                while !*g {
+                    let now = std::time::Instant::now();
+                    if now >= deadline {
+                        break;
+                    }
+                    g = cv
+                        .wait_timeout(g, deadline - now)
+                        .map(|r| r.0)
+                        .unwrap_or_else(|p| p.into_inner().0);
+                }
+            }
+        }
+        *g
+    }
+
+    /// Stops every jail (their actions' `actionstop` in reverse order),
+    /// closes the database and sets the stopping flag. Idempotent.
+    pub fn shutdown(&self) {
+        if self.shutting_down.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        self.ctx.log(
+            log::level::INFO,
+            "fail2ban.server",
+            "Shutdown in progress...",
+        );
+        self.stop_all_jails();
+        self.purge_stop.store(true, Ordering::SeqCst);
+        *self.ctx.db() = None;
+        self.ctx
+            .log(log::level::INFO, "fail2ban.server", "Exiting Fail2ban");
+        self.stopping.store(true, Ordering::SeqCst);
+        let (m, cv) = &self.stop_cv;
+        *lock(m) = true;
+        cv.notify_all();
+    }
+
+    pub(crate) fn jail_names(&self) -> Vec<String> {
+        lock(&self.jails).iter().map(|j| j.name.clone()).collect()
+    }
+
+    pub(crate) fn jail(&self, name: &str) -> Result<Arc<Jail>, CommandError> {
+        lock(&self.jails)
+            .iter()
+            .find(|j| j.name == name)
+            .cloned()
+            .ok_or_else(|| CommandError::UnknownJail(name.to_owned()))
+    }
+
+    /// Stops all jails: first signal all, then wait for all, so their
+    /// stops run in parallel.
+    pub(crate) fn stop_all_jails(&self) {
+        let _g = lock(&self.admin);
+        self.ctx
+            .log(log::level::INFO, "fail2ban.server", "Stopping all jails");
+        let jails: Vec<Arc<Jail>> = lock(&self.jails).drain(..).collect();
+        for j in &jails {
+            j.signal_stop();
+        }
+        for j in &jails {
+            j.join();
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.purge_stop.store(true, Ordering::SeqCst);
+        let jails: Vec<Arc<Jail>> = lock(&self.jails).drain(..).collect();
+        for j in &jails {
+            j.signal_stop();
+        }
+        for j in &jails {
+            j.join();
+        }
+    }
+}

@@ -1,0 +1,654 @@
+//! The server log, in fail2ban's format (spec §5.4).
+//!
+//! Self-contained on purpose: the jail runtime only calls
+//! [`Logger::log`] with a level, a logger name (`fail2ban.actions`, ...)
+//! and a message; where the line goes (file, stdout, stderr, syslog,
+//! journal) and how it looks is decided here.
+//!
+//! Design decisions:
+//! - **One line format, three layouts.** The default (file, STDOUT,
+//!   STDERR) is `asctime name-padded-to-24[pid]: LEVEL-padded-to-7 msg`,
+//!   which the stock `recidive` filter reads back. `[padding=0]` drops the
+//!   padding; SYSLOG drops the time and the padding (syslog adds its own
+//!   time stamp) and sends `<PRI>` with facility `daemon`, as fail2ban's
+//!   `SysLogHandler` does.
+//! - **SYSTEMD-JOURNAL** is written to stderr in the syslog layout: under
+//!   systemd, stderr of the service ends up in the journal anyway, and we
+//!   avoid linking libsystemd.
+//! - **Files are opened in append mode and reopened by `flushlogs`**, so
+//!   logrotate's rename + `flushlogs` (or SIGUSR1) works without
+//!   `copytruncate`.
+//! - **Writes never fail the caller**: a log line that cannot be written is
+//!   dropped (there is nowhere better to report it).
+//! - **`tracing` events of the other crates** (action execution errors,
+//!   source warnings) are forwarded by [`install_tracing_bridge`] to the
+//!   most recently created logger, under fail2ban-like logger names.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// fail2ban's level numbers (Python `logging` plus its own NOTICE, MSG,
+/// TRACEDEBUG and HEAVYDEBUG).
+pub mod level {
+    pub const CRITICAL: i32 = 50;
+    pub const ERROR: i32 = 40;
+    pub const WARNING: i32 = 30;
+    pub const NOTICE: i32 = 25;
+    pub const INFO: i32 = 20;
+    pub const MSG: i32 = 18;
+    pub const DEBUG: i32 = 10;
+    pub const TRACEDEBUG: i32 = 7;
+    pub const HEAVYDEBUG: i32 = 5;
+}
+
+/// Parses a `loglevel` value: a name (any case, fail2ban's aliases) or a
+/// number.
+pub fn parse_level(value: &str) -> Option<i32> {
+    let v = value.trim();
+    if let Ok(n) = v.parse::<i32>() {
+        return Some(n);
+    }
+    Some(match v.to_ascii_uppercase().as_str() {
+        "CRITICAL" | "FATAL" => level::CRITICAL,
+        "ERROR" => level::ERROR,
+        "WARNING" | "WARN" => level::WARNING,
+        "NOTICE" => level::NOTICE,
+        "INFO" => level::INFO,
+        "MSG" => level::MSG,
+        "DEBUG" => level::DEBUG,
+        "TRACEDEBUG" | "TRACE" => level::TRACEDEBUG,
+        "HEAVYDEBUG" | "HEAVY" => level::HEAVYDEBUG,
+        _ => return None,
+    })
+}
+
+/// The level name printed in a line (`Level N` for unnamed numbers, as
+/// Python does).
+pub fn level_name(l: i32) -> String {
+    match l {
+        level::CRITICAL => "CRITICAL".into(),
+        level::ERROR => "ERROR".into(),
+        level::WARNING => "WARNING".into(),
+        level::NOTICE => "NOTICE".into(),
+        level::INFO => "INFO".into(),
+        level::MSG => "MSG".into(),
+        level::DEBUG => "DEBUG".into(),
+        level::TRACEDEBUG => "TRACEDEBUG".into(),
+        level::HEAVYDEBUG => "HEAVYDEBUG".into(),
+        n => format!("Level {n}"),
+    }
+}
+
+/// syslog severity for a level (fail2ban's priority map).
+fn syslog_severity(l: i32) -> u8 {
+    if l >= level::CRITICAL {
+        2
+    } else if l >= level::ERROR {
+        3
+    } else if l >= level::WARNING {
+        4
+    } else if l >= level::NOTICE {
+        5
+    } else if l >= level::MSG {
+        6
+    } else {
+        7
+    }
+}
+
+/// `LOG_DAEMON`.
+const FACILITY_DAEMON: u8 = 3;
+
+/// Errors of [`Logger::set_target`].
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error("cannot open log file {path}: {source}")]
+    File {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot use syslog socket {path}: {source}")]
+    Syslog {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+enum Sink {
+    File {
+        path: PathBuf,
+        file: File,
+    },
+    Stdout,
+    Stderr,
+    Syslog {
+        sock: UnixDatagram,
+    },
+    /// SYSTEMD-JOURNAL: syslog layout on stderr.
+    Journal,
+}
+
+struct State {
+    sink: Sink,
+    /// The target as set (without `[options]`), for `get logtarget`.
+    target: String,
+    syslogsocket: String,
+    padding: bool,
+}
+
+/// The server's logger. Cheap to share (`Arc`); every method takes `&self`.
+pub struct Logger {
+    level: AtomicI32,
+    state: Mutex<State>,
+    pid: u32,
+}
+
+impl std::fmt::Debug for Logger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Logger")
+            .field("level", &self.level())
+            .field("target", &self.target())
+            .finish()
+    }
+}
+
+/// Splits `target[opt=v, ...]` into the target and its options.
+fn split_options(value: &str) -> (String, Vec<(String, String)>) {
+    let v = value.trim();
+    if let (Some(open), true) = (v.find('['), v.ends_with(']')) {
+        let opts = v[open + 1..v.len() - 1]
+            .split(',')
+            .filter_map(|kv| {
+                let (k, val) = kv.split_once('=')?;
+                Some((k.trim().to_owned(), val.trim().to_owned()))
+            })
+            .collect();
+        (v[..open].trim().to_owned(), opts)
+    } else {
+        (v.to_owned(), Vec::new())
+    }
+}
+
+fn resolve_syslog_socket(value: &str) -> PathBuf {
+    if value.is_empty() || value.eq_ignore_ascii_case("auto") {
+        PathBuf::from("/dev/log")
+    } else {
+        PathBuf::from(value)
+    }
+}
+
+fn open_syslog(path: &Path) -> Result<UnixDatagram, LogError> {
+    let sock = UnixDatagram::unbound().map_err(|source| LogError::Syslog {
+        path: path.to_owned(),
+        source,
+    })?;
+    sock.connect(path).map_err(|source| LogError::Syslog {
+        path: path.to_owned(),
+        source,
+    })?;
+    Ok(sock)
+}
+
+fn open_append(path: &Path) -> Result<File, LogError> {
+    if let Some(dir) = path.parent() {
+        if !dir.as_os_str().is_empty() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+    }
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|source| LogError::File {
+            path: path.to_owned(),
+            source,
+        })
+}
+
+impl Logger {
+    /// A logger writing to STDERR at INFO, which is where fail2ban logs
+    /// until the configuration sets a target.
+    pub fn new() -> Logger {
+        Logger {
+            level: AtomicI32::new(level::INFO),
+            state: Mutex::new(State {
+                sink: Sink::Stderr,
+                target: "STDERR".into(),
+                syslogsocket: "auto".into(),
+                padding: true,
+            }),
+            pid: std::process::id(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn level(&self) -> i32 {
+        self.level.load(Ordering::Relaxed)
+    }
+    pub fn set_level(&self, l: i32) {
+        self.level.store(l, Ordering::Relaxed);
+    }
+    /// Whether a message at `l` would be written.
+    pub fn enabled(&self, l: i32) -> bool {
+        l >= self.level()
+    }
+
+    /// The target as set (`/var/log/fail2ban.log`, `STDOUT`, `SYSLOG`...).
+    pub fn target(&self) -> String {
+        self.lock().target.clone()
+    }
+    pub fn syslog_socket(&self) -> String {
+        self.lock().syslogsocket.clone()
+    }
+
+    /// Sets `syslogsocket`; reconnects when the target is SYSLOG.
+    pub fn set_syslog_socket(&self, value: &str) -> Result<(), LogError> {
+        let target = {
+            let mut st = self.lock();
+            st.syslogsocket = value.trim().to_owned();
+            st.target.clone()
+        };
+        if target == "SYSLOG" {
+            self.set_target(&target)?;
+        }
+        Ok(())
+    }
+
+    /// Sets `logtarget`: a file path, `STDOUT`, `STDERR`, `SYSLOG` or
+    /// `SYSTEMD-JOURNAL`, optionally followed by `[padding=0]`.
+    pub fn set_target(&self, value: &str) -> Result<(), LogError> {
+        let (target, opts) = split_options(value);
+        let upper = target.to_ascii_uppercase();
+        let mut padding = upper != "SYSLOG" && upper != "SYSTEMD-JOURNAL";
+        for (k, v) in &opts {
+            if k == "padding" {
+                padding = !matches!(v.as_str(), "0" | "false" | "no" | "off");
+            }
+        }
+        let socket = self.lock().syslogsocket.clone();
+        let (sink, target) = match upper.as_str() {
+            "STDOUT" => (Sink::Stdout, upper),
+            "STDERR" => (Sink::Stderr, upper),
+            "SYSLOG" => {
+                let path = resolve_syslog_socket(&socket);
+                (
+                    Sink::Syslog {
+                        sock: open_syslog(&path)?,
+                    },
+                    upper,
+                )
+            }
+            "SYSTEMD-JOURNAL" => (Sink::Journal, upper),
+            _ => {
+                let path = PathBuf::from(&target);
+                (
+                    Sink::File {
+                        file: open_append(&path)?,
+                        path,
+                    },
+                    target,
+                )
+            }
+        };
+        let mut st = self.lock();
+        st.sink = sink;
+        st.target = target;
+        st.padding = padding;
+        Ok(())
+    }
+
+    /// `flushlogs`: reopens a log file (after logrotate moved it) and
+    /// returns `rolled over`; for the other targets flushes and returns
+    /// `flushed`.
+    pub fn flush_logs(&self) -> &'static str {
+        let mut st = self.lock();
+        let target = st.target.clone();
+        let ret = match &mut st.sink {
+            Sink::File { path, file } => {
+                let _ = file.flush();
+                match open_append(path) {
+                    Ok(f) => *file = f,
+                    Err(e) => eprintln!("{e}"),
+                }
+                "rolled over"
+            }
+            Sink::Stdout => {
+                let _ = std::io::stdout().flush();
+                "flushed"
+            }
+            _ => {
+                let _ = std::io::stderr().flush();
+                "flushed"
+            }
+        };
+        drop(st);
+        let what = if ret == "rolled over" {
+            "rollover"
+        } else {
+            "flush"
+        };
+        self.log(
+            level::INFO,
+            "fail2ban.server",
+            &format!("{what} performed on {target}"),
+        );
+        ret
+    }
+
+    /// Formats one line without the trailing newline (exposed for tests).
+    pub fn format_line(&self, l: i32, name: &str, msg: &str, time: SystemTime) -> String {
+        let padding = self.lock().padding;
+        format_record(l, name, self.pid, msg, Some(time), padding)
+    }
+
+    /// Writes one message if `l` is enabled.
+    pub fn log(&self, l: i32, name: &str, msg: &str) {
+        if !self.enabled(l) {
+            return;
+        }
+        let now = SystemTime::now();
+        let mut st = self.lock();
+        let padding = st.padding;
+        match &mut st.sink {
+            Sink::File { file, .. } => {
+                let mut line = format_record(l, name, self.pid, msg, Some(now), padding);
+                line.push('\n');
+                let _ = file.write_all(line.as_bytes());
+            }
+            Sink::Stdout => {
+                let line = format_record(l, name, self.pid, msg, Some(now), padding);
+                let _ = writeln!(std::io::stdout().lock(), "{line}");
+            }
+            Sink::Stderr => {
+                let line = format_record(l, name, self.pid, msg, Some(now), padding);
+                let _ = writeln!(std::io::stderr().lock(), "{line}");
+            }
+            Sink::Journal => {
+                let line = format_record(l, name, self.pid, msg, None, false);
+                let _ = writeln!(std::io::stderr().lock(), "{line}");
+            }
+            Sink::Syslog { sock, .. } => {
+                let pri = (FACILITY_DAEMON << 3) | syslog_severity(l);
+                let line = format!(
+                    "<{pri}>{}\0",
+                    format_record(l, name, self.pid, msg, None, false)
+                );
+                let _ = sock.send(line.as_bytes());
+            }
+        }
+    }
+}
+
+impl Default for Logger {
+    fn default() -> Self {
+        Logger::new()
+    }
+}
+
+/// `%(asctime)s %(name)-24s[%(process)d]: %(levelname)-7s %(message)s`,
+/// or without time / padding.
+fn format_record(
+    l: i32,
+    name: &str,
+    pid: u32,
+    msg: &str,
+    time: Option<SystemTime>,
+    padding: bool,
+) -> String {
+    let lname = level_name(l);
+    let head = match time {
+        Some(t) => format!("{} ", asctime(t)),
+        None => String::new(),
+    };
+    if padding {
+        format!("{head}{name:<24}[{pid}]: {lname:<7} {msg}")
+    } else {
+        format!("{head}{name}[{pid}]: {lname} {msg}")
+    }
+}
+
+/// Local time `YYYY-mm-dd HH:MM:SS` of epoch seconds (fail2ban's
+/// `MyTime.time2str`).
+pub fn time2str(t: f64) -> String {
+    let (tm, _) = local_tm(t);
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+        tm.tm_year + 1900,
+        tm.tm_mon + 1,
+        tm.tm_mday,
+        tm.tm_hour,
+        tm.tm_min,
+        tm.tm_sec
+    )
+}
+
+/// Python logging's asctime: `YYYY-mm-dd HH:MM:SS,mmm` in local time.
+pub fn asctime(t: SystemTime) -> String {
+    let secs = t
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0);
+    let (_, ms) = local_tm(secs);
+    format!("{},{:03}", time2str(secs.floor()), ms)
+}
+
+fn local_tm(t: f64) -> (libc::tm, u32) {
+    let secs = t.floor();
+    let ms = (((t - secs) * 1000.0) as u32).min(999);
+    let tt = secs as libc::time_t;
+    // SAFETY: `tm` is plain data, fully written by localtime_r on success;
+    // on failure it stays zeroed, which formats as a harmless bogus date.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    unsafe {
+        libc::localtime_r(&tt, &mut tm);
+    }
+    (tm, ms)
+}
+
+// ---------------------------------------------------------------------
+// tracing bridge
+
+static CURRENT: OnceLock<RwLock<Weak<Logger>>> = OnceLock::new();
+
+fn current() -> &'static RwLock<Weak<Logger>> {
+    CURRENT.get_or_init(|| RwLock::new(Weak::new()))
+}
+
+/// Makes `logger` the receiver of the `tracing` events of the other gaoler
+/// crates, and installs the (process-wide) bridge the first time.
+pub fn install_tracing_bridge(logger: &Arc<Logger>) {
+    if let Ok(mut w) = current().write() {
+        *w = Arc::downgrade(logger);
+    }
+    static INSTALLED: OnceLock<()> = OnceLock::new();
+    INSTALLED.get_or_init(|| {
+        // Fails if the embedding program installed its own subscriber:
+        // then that one gets the events, which is what it asked for.
+        let _ = tracing::subscriber::set_global_default(Bridge);
+    });
+}
+
+struct Bridge;
+
+/// Logger name for a tracing target (module path).
+fn bridge_name(target: &str) -> &'static str {
+    if target.starts_with("gaoler_action") {
+        "fail2ban.utils"
+    } else if target.starts_with("gaoler_filter")
+        || target.starts_with("gaoler_source")
+        || target.starts_with("gaoler_datedetector")
+    {
+        "fail2ban.filter"
+    } else if target.starts_with("gaoler_store") {
+        "fail2ban.database"
+    } else {
+        "fail2ban.server"
+    }
+}
+
+fn bridge_level(l: &tracing::Level) -> i32 {
+    match *l {
+        tracing::Level::ERROR => level::ERROR,
+        tracing::Level::WARN => level::WARNING,
+        tracing::Level::INFO => level::INFO,
+        tracing::Level::DEBUG => level::DEBUG,
+        tracing::Level::TRACE => level::HEAVYDEBUG,
+    }
+}
+
+struct MessageVisitor(String);
+
+impl tracing::field::Visit for MessageVisitor {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        use std::fmt::Write as _;
+        if field.name() == "message" {
+            let _ = write!(self.0, "{value:?}");
+        } else {
+            let _ = write!(self.0, " {}={value:?}", field.name());
+        }
+    }
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        if field.name() == "message" {
+            self.0.push_str(value);
+        } else {
+            self.0.push_str(&format!(" {}={value}", field.name()));
+        }
+    }
+}
+
+impl tracing::Subscriber for Bridge {
+    fn enabled(&self, meta: &tracing::Metadata<'_>) -> bool {
+        let l = bridge_level(meta.level());
+        current()
+            .read()
+            .ok()
+            .and_then(|w| w.upgrade())
+            .is_some_and(|lg| lg.enabled(l))
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        let Some(lg) = current().read().ok().and_then(|w| w.upgrade()) else {
+            return;
+        };
+        let meta = event.metadata();
+        let mut v = MessageVisitor(String::new());
+        event.record(&mut v);
+        lg.log(bridge_level(meta.level()), bridge_name(meta.target()), &v.0);
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn levels_parse_and_print() {
+        assert_eq!(parse_level("notice"), Some(25));
+        assert_eq!(parse_level("HEAVYDEBUG"), Some(5));
+        assert_eq!(parse_level("17"), Some(17));
+        assert_eq!(parse_level("bogus"), None);
+        assert_eq!(level_name(25), "NOTICE");
+        assert_eq!(level_name(17), "Level 17");
+    }
+
+    #[test]
+    fn default_format_is_fail2bans() {
+        let l = format_record(
+            level::NOTICE,
+            "fail2ban.actions",
+            9843,
+            "[sshd] Ban 192.0.2.7",
+            None,
+            true,
+        );
+        assert_eq!(
+            l,
+            "fail2ban.actions        [9843]: NOTICE  [sshd] Ban 192.0.2.7"
+        );
+        let l = format_record(level::NOTICE, "fail2ban.actions", 1, "x", None, false);
+        assert_eq!(l, "fail2ban.actions[1]: NOTICE x");
+        let full = format_record(
+            level::INFO,
+            "fail2ban.filter",
+            1,
+            "m",
+            Some(SystemTime::now()),
+            true,
+        );
+        // 2026-11-25 15:31:52,712 + space
+        let b = full.as_bytes();
+        assert_eq!(b[4], b'-');
+        assert_eq!(b[19], b',');
+        assert_eq!(b[23], b' ');
+    }
+
+    #[test]
+    fn file_target_appends_and_rolls_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f2b.log");
+        let lg = Logger::new();
+        lg.set_target(p.to_str().unwrap()).unwrap();
+        lg.log(level::NOTICE, "fail2ban.actions", "[j] Ban 1.2.3.4");
+        lg.log(level::DEBUG, "fail2ban.actions", "hidden");
+        std::fs::rename(&p, dir.path().join("f2b.log.1")).unwrap();
+        assert_eq!(lg.flush_logs(), "rolled over");
+        lg.log(level::WARNING, "fail2ban.server", "after");
+        let old = std::fs::read_to_string(dir.path().join("f2b.log.1")).unwrap();
+        assert!(old.contains("NOTICE  [j] Ban 1.2.3.4"), "{old}");
+        assert!(!old.contains("hidden"));
+        let new = std::fs::read_to_string(&p).unwrap();
+        assert!(new.contains("WARNING after"), "{new}");
+        assert_eq!(lg.target(), p.to_str().unwrap());
+    }
+
+    #[test]
+    fn syslog_target_sends_datagrams() {
+        let dir = tempfile::tempdir().unwrap();
+        let sp = dir.path().join("log.sock");
+        let rx = UnixDatagram::bind(&sp).unwrap();
+        let lg = Logger::new();
+        lg.set_syslog_socket(sp.to_str().unwrap()).unwrap();
+        lg.set_target("SYSLOG").unwrap();
+        lg.log(level::NOTICE, "fail2ban.actions", "[j] Ban 1.2.3.4");
+        let mut buf = [0u8; 512];
+        let n = rx.recv(&mut buf).unwrap();
+        let s = String::from_utf8_lossy(&buf[..n]);
+        let pid = std::process::id();
+        assert_eq!(
+            s,
+            format!("<29>fail2ban.actions[{pid}]: NOTICE [j] Ban 1.2.3.4\0")
+        );
+    }
+
+    #[test]
+    fn padding_option() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.log");
+        let lg = Logger::new();
+        lg.set_target(&format!("{}[padding=0]", p.display()))
+            .unwrap();
+        assert_eq!(lg.target(), p.to_str().unwrap());
+        lg.log(level::ERROR, "fail2ban.server", "boom");
+        let s = std::fs::read_to_string(&p).unwrap();
+        assert!(s.contains(&format!(
+            " fail2ban.server[{}]: ERROR boom",
+            std::process::id()
+        )));
+    }
+}
