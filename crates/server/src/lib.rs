@@ -377,3 +377,43 @@ impl Drop for Server {
         }
     }
 }
+
+/// Apply a configuration stream to a throw-away server without starting
+/// anything — no jail is started, no database opened, no log written — and
+/// return one message per command the server refuses. This is what
+/// `client -t` uses to catch what fail2ban's server would only find at
+/// start: invalid regexes, regexes without a failure id, Python actions,
+/// invalid values.
+pub fn check_stream(stream: &[Vec<serde_json::Value>]) -> Vec<String> {
+    let opts = ServerOptions {
+        loglevel: Some("CRITICAL".into()),
+        logtarget: Some("STDERR".into()),
+        ..ServerOptions::default()
+    };
+    let server = match Server::new(opts) {
+        Ok(s) => s,
+        Err(e) => return vec![e.to_string()],
+    };
+    let mut problems = Vec::new();
+    for cmd in stream {
+        let word = |i: usize| cmd.get(i).and_then(|v| v.as_str()).unwrap_or("");
+        let skip = match word(0) {
+            "start" | "config-error" => true,
+            "set" => matches!(
+                word(1),
+                "dbfile" | "logtarget" | "syslogsocket" | "loglevel"
+            ),
+            _ => false,
+        };
+        if skip {
+            continue;
+        }
+        if let Err(e) = server.handle(cmd) {
+            let shown = serde_json::to_string(cmd).unwrap_or_default();
+            let shown: String = shown.chars().take(200).collect();
+            problems.push(format!("{e} (in command {shown})"));
+        }
+    }
+    server.shutdown();
+    problems
+}

@@ -1,0 +1,60 @@
+//! `check_stream`: what `client -t` asks the server before anything runs.
+
+use serde_json::json;
+
+fn stream(failregex: &str, action: Vec<serde_json::Value>) -> Vec<Vec<serde_json::Value>> {
+    vec![
+        vec![json!("add"), json!("j"), json!("polling")],
+        vec![
+            json!("set"),
+            json!("j"),
+            json!("addfailregex"),
+            json!(failregex),
+        ],
+        vec![json!("set"), json!("j"), json!("maxretry"), json!(3)],
+        action,
+        vec![
+            json!("set"),
+            json!("dbfile"),
+            json!("/nonexistent/dir/never-opened.sqlite3"),
+        ],
+        vec![json!("start"), json!("j")],
+    ]
+}
+
+fn noop_action() -> Vec<serde_json::Value> {
+    vec![json!("set"), json!("j"), json!("addaction"), json!("dummy")]
+}
+
+#[test]
+fn a_valid_stream_has_no_problems() {
+    let p = gaoler_server::check_stream(&stream("^auth failure from <HOST>$", noop_action()));
+    assert!(p.is_empty(), "{p:?}");
+}
+
+#[test]
+fn invalid_regex_is_reported_with_its_text() {
+    let p = gaoler_server::check_stream(&stream("^auth (failure from <HOST>$", noop_action()));
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(p[0].contains("auth (failure"), "{p:?}");
+}
+
+#[test]
+fn regex_without_failure_id_is_reported() {
+    let p = gaoler_server::check_stream(&stream("^auth failure$", noop_action()));
+    assert_eq!(p.len(), 1, "{p:?}");
+}
+
+#[test]
+fn python_action_is_reported() {
+    let act = vec![
+        json!("set"),
+        json!("j"),
+        json!("addaction"),
+        json!("smtp"),
+        json!("/etc/fail2ban/action.d/smtp.py"),
+        json!("{}"),
+    ];
+    let p = gaoler_server::check_stream(&stream("^x from <HOST>$", act));
+    assert!(p.iter().any(|m| m.contains("smtp")), "{p:?}");
+}
