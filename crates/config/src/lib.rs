@@ -78,3 +78,23 @@ impl ConfigError {
         }
     }
 }
+
+/// The configuration directory used when `-c` is not given: `/etc/fail2ban`
+/// when the program runs under a fail2ban name (`fail2ban-client`, …, the
+/// drop-in use), `/etc/gaoler` (gaoler's own tree) otherwise.
+pub fn default_basedir(argv0: &std::ffi::OsStr) -> std::path::PathBuf {
+    let name = std::path::Path::new(argv0)
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    if name.starts_with("fail2ban-") {
+        "/etc/fail2ban".into()
+    } else {
+        "/etc/gaoler".into()
+    }
+}
+
+/// [`default_basedir`] for the running program.
+pub fn default_basedir_for_this_program() -> std::path::PathBuf {
+    default_basedir(&std::env::args_os().next().unwrap_or_default())
+}

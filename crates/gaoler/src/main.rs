@@ -4,7 +4,7 @@
 //! `fail2ban-regex` it behaves as that subcommand, so existing systemd units
 //! and scripts keep working when the binary is swapped.
 
-mod client;
+mod server;
 
 use std::ffi::OsString;
 use std::path::Path;
@@ -13,7 +13,8 @@ use std::process::ExitCode;
 const USAGE: &str = "usage: gaoler <client|server|regex> [OPTIONS] ...\n\n\
     client   control the server, test or dump a configuration (fail2ban-client)\n\
     server   run the daemon (fail2ban-server)\n\
-    regex    test filters against log lines (fail2ban-regex)\n";
+    regex    test filters against log lines (fail2ban-regex)\n\
+    test-samples  run annotated sample logs against their filters\n";
 
 /// Map the program name to an implied subcommand.
 fn implied_subcommand(argv0: &OsString) -> Option<&'static str> {
@@ -40,9 +41,16 @@ fn main() -> ExitCode {
             }
         },
     };
-    init_tracing();
+    // The server logs through its own logger (gaoler_server installs a
+    // tracing bridge into it); every other tool logs to stderr.
+    if sub != "server" {
+        init_tracing();
+    }
     match sub.as_str() {
-        "client" => client::main(&argv0, rest),
+        "client" => gaoler_client::main(&argv0, rest),
+        "server" => server::main(&argv0, rest),
+        "regex" => gaoler_tools::regex_main(&argv0, rest),
+        "test-samples" => gaoler_tools::test_samples_main(&argv0, rest),
         "-h" | "--help" | "help" => {
             print!("{USAGE}");
             ExitCode::SUCCESS

@@ -161,3 +161,25 @@ fn missing_base_directory() {
     assert!(!out.status.success());
     assert!(format!("{}{}", stdout(&out), stderr(&out)).contains("/nonexistent/gaoler-conf"));
 }
+
+#[test]
+fn invalid_regex() {
+    assert_fails(
+        &[(
+            "jail.d/bad.local",
+            "[sshd]\nenabled = true\nbackend = polling\nlogpath = @LOG@\nfailregex = ^Failed (password from <HOST>$\n",
+        )],
+        &["^Failed (password from", "sshd"],
+    );
+}
+
+#[test]
+fn regex_without_host_group() {
+    assert_fails(
+        &[(
+            "jail.d/bad.local",
+            "[sshd]\nenabled = true\nbackend = polling\nlogpath = @LOG@\nprefregex =\nfailregex = ^Failed password$\n",
+        )],
+        &["sshd"],
+    );
+}

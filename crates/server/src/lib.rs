@@ -411,7 +411,11 @@ pub fn check_stream(stream: &[Vec<serde_json::Value>]) -> Vec<String> {
         if let Err(e) = server.handle(cmd) {
             let shown = serde_json::to_string(cmd).unwrap_or_default();
             let shown: String = shown.chars().take(200).collect();
-            problems.push(format!("{e} (in command {shown})"));
+            let jail = match word(0) {
+                "set" | "multi-set" | "add" if cmd.len() > 2 => format!("jail '{}': ", word(1)),
+                _ => String::new(),
+            };
+            problems.push(format!("{jail}{e} (in command {shown})"));
         }
     }
     server.shutdown();

@@ -1,0 +1,444 @@
+//! The server side: bind the control socket, serve connections, clean up.
+//!
+//! Design decisions:
+//! - **A thread per connection, bounded.** Requests are rare and cheap
+//!   (the client opens one connection per command), so plain threads are
+//!   simpler than an event loop; the bound ([`ServeOptions::max_connections`])
+//!   keeps a misbehaving local client from exhausting threads. Beyond it a
+//!   connection gets an error reply and is closed.
+//! - **Polling for stop.** The accept loop and the connection threads wake
+//!   up at least every [`POLL`] to check the stop condition, so a `stop`
+//!   command or a signal ends the server promptly without any cross-thread
+//!   wake-up machinery.
+//! - **Taking over a socket path.** An existing socket that answers a ping
+//!   belongs to a live server: we refuse ("Server already running"), even
+//!   with `force`, since two servers would fight over the firewall. One
+//!   that refuses connections is stale and is removed. One that accepts but
+//!   does not answer (a hung server, or a foreign protocol such as Python
+//!   fail2ban's pickle) is only removed with `force`, as is a path that is
+//!   not a socket at all.
+//! - **Removal on exit** only if the path is still the socket we created
+//!   (same device and inode), so a forced successor's socket survives.
+
+use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::{Client, ClientError, Response, MAX_CONNECTIONS, MAX_REQUEST};
+
+/// How often blocked accept and read calls wake up to check for stop.
+const POLL: Duration = Duration::from_millis(100);
+
+/// How long a connection may take to answer the ping that decides whether
+/// an existing socket belongs to a live server.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How long a reply may wait for the peer to read it.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long to wait, at shutdown, for connections still being served.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The request handler: command words in, response out.
+pub type Handler = Arc<dyn Fn(&[Value]) -> Response + Send + Sync>;
+
+/// Where and how to listen.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub socket: PathBuf,
+    /// Remove an existing socket path that is not a live gaoler server
+    /// (fail2ban's `-x`).
+    pub force: bool,
+    pub max_connections: usize,
+    pub max_request: usize,
+}
+
+impl ServeOptions {
+    pub fn new(socket: impl Into<PathBuf>) -> ServeOptions {
+        ServeOptions {
+            socket: socket.into(),
+            force: false,
+            max_connections: MAX_CONNECTIONS,
+            max_request: MAX_REQUEST,
+        }
+    }
+}
+
+/// Why the server could not listen.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("Server already running ({0} answers)")]
+    AlreadyRunning(PathBuf),
+    #[error("Fail2ban seems to be already running: {path} exists ({why}); use -x to remove it")]
+    Exists { path: PathBuf, why: String },
+    #[error("cannot create socket directory {path}: {source}")]
+    Dir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot remove old socket {path}: {source}")]
+    Remove {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("Unable to bind socket {path}: {source}")]
+    Bind {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("socket {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A bound control socket, not yet serving. Binding early lets the caller
+/// report "already running" before daemonising or starting jails.
+#[derive(Debug)]
+pub struct Listener {
+    listener: UnixListener,
+    opts: ServeOptions,
+    /// (device, inode) of the socket file we created.
+    ident: (u64, u64),
+}
+
+impl Listener {
+    /// Bind the socket described by `opts` (see the module doc for how an
+    /// existing path is treated).
+    pub fn bind(opts: ServeOptions) -> Result<Listener, ServeError> {
+        let path = opts.socket.clone();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            create_dir_0755(dir).map_err(|source| ServeError::Dir {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        clear_path(&path, opts.force)?;
+        // The umask is process-wide; narrowing it around bind() closes the
+        // window in which the fresh socket would otherwise be connectable
+        // by anyone. The chmod afterwards makes the mode independent of it.
+        // SAFETY: umask has no memory-safety preconditions.
+        let old = unsafe { libc::umask(0o077) };
+        let bound = UnixListener::bind(&path);
+        // SAFETY: as above.
+        unsafe { libc::umask(old) };
+        let listener = bound.map_err(|source| ServeError::Bind {
+            path: path.clone(),
+            source,
+        })?;
+        let io = |source| ServeError::Io {
+            path: path.clone(),
+            source,
+        };
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+        let meta = std::fs::symlink_metadata(&path).map_err(io)?;
+        listener.set_nonblocking(true).map_err(io)?;
+        Ok(Listener {
+            listener,
+            ident: (meta.dev(), meta.ino()),
+            opts,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.opts.socket
+    }
+
+    /// The listening descriptor (to keep it open across daemonisation).
+    pub fn raw_fd(&self) -> std::os::fd::RawFd {
+        self.listener.as_raw_fd()
+    }
+
+    /// Serve until `stop()` returns true, then stop accepting, remove the
+    /// socket and give running requests a moment to finish.
+    pub fn run(self, handler: Handler, stop: impl Fn() -> bool) -> Result<(), ServeError> {
+        let shutting_down = Arc::new(AtomicBool::new(false));
+        let active = Arc::new(AtomicUsize::new(0));
+        while !stop() {
+            if !wait_readable(self.listener.as_raw_fd(), POLL) {
+                continue;
+            }
+            match self.listener.accept() {
+                Ok((stream, _)) => {
+                    let slot = Slot::take(&active, self.opts.max_connections);
+                    let Some(slot) = slot else {
+                        tracing::warn!("too many control connections; refusing one");
+                        refuse(stream);
+                        continue;
+                    };
+                    let handler = handler.clone();
+                    let down = shutting_down.clone();
+                    let max = self.opts.max_request;
+                    let spawned = std::thread::Builder::new()
+                        .name("gaoler-conn".into())
+                        .spawn(move || {
+                            let _slot = slot;
+                            serve_connection(stream, &*handler, &down, max);
+                        });
+                    if let Err(e) = spawned {
+                        tracing::error!("cannot start a connection thread: {e}");
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    tracing::error!("accept on {}: {e}", self.opts.socket.display());
+                    std::thread::sleep(POLL);
+                }
+            }
+        }
+        shutting_down.store(true, Ordering::SeqCst);
+        // Dropping the listener removes the socket before we wait, so a
+        // successor can bind while the last replies are written.
+        drop(self);
+        let deadline = Instant::now() + DRAIN_TIMEOUT;
+        while active.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        let path = &self.opts.socket;
+        if let Ok(meta) = std::fs::symlink_metadata(path) {
+            if (meta.dev(), meta.ino()) == self.ident {
+                if let Err(e) = std::fs::remove_file(path) {
+                    tracing::warn!("cannot remove socket {}: {e}", path.display());
+                }
+            }
+        }
+    }
+}
+
+/// Bind, serve until `stop()`, clean up: [`Listener::bind`] + [`Listener::run`].
+pub fn serve(
+    opts: ServeOptions,
+    handler: Handler,
+    stop: impl Fn() -> bool,
+) -> Result<(), ServeError> {
+    Listener::bind(opts)?.run(handler, stop)
+}
+
+/// Create `dir` (and missing parents) with mode 0755. The mode is set
+/// explicitly because the server runs under umask 077, which would
+/// otherwise make the directory 0700 and hide even a world-readable file
+/// in it; an existing directory is left as it is.
+pub(crate) fn create_dir_0755(dir: &Path) -> std::io::Result<()> {
+    if dir.exists() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent().filter(|d| !d.as_os_str().is_empty()) {
+        create_dir_0755(parent)?;
+    }
+    match std::fs::DirBuilder::new().mode(0o755).create(dir) {
+        Ok(()) => std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)),
+        // Created concurrently by someone else: fine.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Make `path` free for bind(), or explain why it is not.
+fn clear_path(path: &Path, force: bool) -> Result<(), ServeError> {
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => {
+            return Err(ServeError::Io {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
+    };
+    let remove = |why: &str| {
+        tracing::warn!("removing {} ({why})", path.display());
+        std::fs::remove_file(path).map_err(|source| ServeError::Remove {
+            path: path.to_path_buf(),
+            source,
+        })
+    };
+    if !meta.file_type().is_socket() {
+        if force {
+            return remove("not a socket, forced");
+        }
+        return Err(ServeError::Exists {
+            path: path.to_path_buf(),
+            why: "not a socket".into(),
+        });
+    }
+    match Client::connect(path, Some(PROBE_TIMEOUT)) {
+        Err(_) => remove("stale socket: nothing listens"),
+        Ok(mut c) => match c.send(&[Value::from("ping")]) {
+            // Any well-formed reply, even an error, is a live gaoler.
+            Ok(_) | Err(ClientError::Remote(_)) => {
+                Err(ServeError::AlreadyRunning(path.to_path_buf()))
+            }
+            Err(e) if force => remove(&format!("no answer to ping ({e}), forced")),
+            Err(e) => Err(ServeError::Exists {
+                path: path.to_path_buf(),
+                why: format!("a listener does not answer: {e}"),
+            }),
+        },
+    }
+}
+
+/// Wait until `fd` is readable or `timeout` passes.
+fn wait_readable(fd: std::os::fd::RawFd, timeout: Duration) -> bool {
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ms = timeout.as_millis().min(i32::MAX as u128) as libc::c_int;
+    // SAFETY: one valid pollfd, count 1.
+    let n = unsafe { libc::poll(&mut pfd, 1, ms) };
+    n > 0
+}
+
+/// A counted connection slot, released on drop.
+struct Slot(Arc<AtomicUsize>);
+
+impl Slot {
+    fn take(active: &Arc<AtomicUsize>, max: usize) -> Option<Slot> {
+        let mut cur = active.load(Ordering::SeqCst);
+        loop {
+            if cur >= max {
+                return None;
+            }
+            match active.compare_exchange(cur, cur + 1, Ordering::SeqCst, Ordering::SeqCst) {
+                Ok(_) => return Some(Slot(active.clone())),
+                Err(now) => cur = now,
+            }
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+fn refuse(mut stream: UnixStream) {
+    let _ = stream.set_nonblocking(false);
+    let _ = stream.set_write_timeout(Some(POLL));
+    let line = Response::protocol_error("too many connections").to_line();
+    let _ = stream.write_all(format!("{line}\n").as_bytes());
+}
+
+/// Serve one connection: read lines, answer each, until EOF, an I/O
+/// error, an over-long line or shutdown.
+fn serve_connection(
+    mut stream: UnixStream,
+    handler: &(dyn Fn(&[Value]) -> Response + Send + Sync),
+    shutting_down: &AtomicBool,
+    max_request: usize,
+) {
+    // Linux does not pass O_NONBLOCK on to accepted sockets, but be sure:
+    // the read timeout below is what paces this loop.
+    // The write timeout drops a peer that sends requests but never reads
+    // the answers, instead of blocking this thread (and its slot) forever.
+    if stream.set_nonblocking(false).is_err()
+        || stream.set_read_timeout(Some(POLL)).is_err()
+        || stream.set_write_timeout(Some(WRITE_TIMEOUT)).is_err()
+    {
+        return;
+    }
+    let mut pending: Vec<u8> = Vec::new();
+    let mut chunk = [0u8; 16 * 1024];
+    let mut eof = false;
+    loop {
+        if let Some(pos) = pending.iter().position(|&b| b == b'\n') {
+            let mut line: Vec<u8> = pending.drain(..=pos).collect();
+            line.pop();
+            if line.last() == Some(&b'\r') {
+                line.pop();
+            }
+            if line.len() > max_request {
+                answer(&mut stream, &too_long(max_request));
+                return;
+            }
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let resp = handle_line(&line, handler);
+            if !answer(&mut stream, &resp) {
+                return;
+            }
+            continue;
+        }
+        if pending.len() > max_request {
+            answer(&mut stream, &too_long(max_request));
+            return;
+        }
+        if eof {
+            // A last request without its newline is still answered.
+            if !pending.iter().all(u8::is_ascii_whitespace) {
+                let resp = handle_line(&pending, handler);
+                answer(&mut stream, &resp);
+            }
+            return;
+        }
+        if shutting_down.load(Ordering::SeqCst) {
+            return;
+        }
+        match stream.read(&mut chunk) {
+            Ok(0) => eof = true,
+            Ok(n) => pending.extend_from_slice(&chunk[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock
+                        | std::io::ErrorKind::TimedOut
+                        | std::io::ErrorKind::Interrupted
+                ) => {}
+            Err(_) => return,
+        }
+    }
+}
+
+fn too_long(max: usize) -> Response {
+    Response::protocol_error(format!("request longer than {max} bytes"))
+}
+
+fn handle_line(line: &[u8], handler: &(dyn Fn(&[Value]) -> Response + Send + Sync)) -> Response {
+    match crate::decode_request(line) {
+        Err(msg) => Response::protocol_error(msg),
+        Ok(cmd) => {
+            // A bug in one command must not take the connection thread (or,
+            // with panic=abort, the server) down with it.
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler(&cmd))) {
+                Ok(r) => r,
+                Err(_) => {
+                    tracing::error!("command {cmd:?} panicked");
+                    Response::Error(crate::RemoteError::new(
+                        "Exception",
+                        "internal error while executing the command",
+                    ))
+                }
+            }
+        }
+    }
+}
+
+/// Write one response line; false when the peer is gone.
+fn answer(stream: &mut UnixStream, resp: &Response) -> bool {
+    let mut line = resp.to_line();
+    line.push('\n');
+    stream.write_all(line.as_bytes()).is_ok()
+}

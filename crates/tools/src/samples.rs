@@ -1,0 +1,1111 @@
+//! `gaoler test-samples`: fail2ban's sample-log test (`samplestestcase.py`)
+//! as a command for filter authors.
+//!
+//! Every sample file named after a filter is run through that filter with
+//! the rules of the upstream test (spec §8):
+//! - `# failJSON: {…}` describes the *next physical line*; other comment and
+//!   blank lines are skipped; a log line without failJSON must not match.
+//! - `# filterOptions: {…}|[{…},…]` switches to one filter configuration per
+//!   option set (merged over `# fileOptions`); `test.condition` disables the
+//!   block, `test.filter-name` names the configuration, `test.prefix-line` is
+//!   prepended to journal lines; `logtype: journal` lines carry no date and
+//!   are processed with the test clock as their time.
+//! - `# addFILE: "name"` appends another sample file (same directory) to the
+//!   run, with the filter configurations still active.
+//! - A configuration, once built, is cached by name (filter + options repr)
+//!   and keeps its state (multi-line buffer, mlfid cache) across blocks and
+//!   files, as upstream's test does.
+//! - Checks: exactly one real failure (pending and `nofail` results are
+//!   dropped but mark their regex as used), every failJSON key except
+//!   `time`/`match`/`desc`/`constraint` equal to the failure data (missing
+//!   `host` falls back to the ID, `attempts` is the number of matched lines,
+//!   lists compared sorted), `time` equal to the failJSON local time in the
+//!   test zone; at the end every failregex of every configuration must have
+//!   been hit (by index in that configuration or by identical text in any),
+//!   and no failregex may have a greedy catch-all before `<HOST>` unless it
+//!   is hard-anchored (upstream's `RE_WRONG_GREED`).
+//! - The clock is fixed at 1124013600 (2005-08-14 12:00:00 CEST) in the zone
+//!   `CET-01CEST-02,M3.5.0,M10.5.0`; `%ExY` is built from the real year, as
+//!   upstream's is.
+//!
+//! Unlike upstream, which stops a file at its first failing assertion, the
+//! runner checks every line and reports each failure with file:line, what
+//! was expected and what was found.
+//!
+//! Filters are looked up in `--config DIR/filter.d`, then in each
+//! `--filter-dir`. Upstream's test filters (`test-config/filter.d/zzz-*`)
+//! include `common.conf` by a path relative to fail2ban's source layout; when
+//! such an include of a filter from a `--filter-dir` does not exist, the
+//! runner reads a private copy of that filter whose missing includes point
+//! to the file of the same name in `--config DIR/filter.d`.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{anyhow, Context, Result};
+use clap::Parser;
+use gaoler_filter::{Failure, Filter, FilterSpec, TupleLine, UseDns, Value};
+use serde_json::{json, Value as J};
+
+use crate::load::{filter_spec_string, py_dict_repr, FilterParts};
+use crate::pyexpr::{self, PyVal};
+
+/// The test clock: 2005-08-14 12:00:00 CEST.
+pub const TEST_NOW: f64 = 1124013600.0;
+/// `TEST_NOW` as the UTC ISO text journal lines carry.
+const TEST_NOW_STR: &str = "2005-08-14T10:00:00";
+/// The test time zone.
+pub const TEST_TZ: &str = "CET-01CEST-02,M3.5.0,M10.5.0";
+
+#[derive(Parser, Debug)]
+#[command(
+    about = "Run annotated sample logs (failJSON) against fail2ban filters",
+    long_about = "Run annotated sample logs against their filters with the rules of \
+fail2ban's sample test: each sample file is named after its filter. Prints every \
+failing annotation and a final 'N passed, M failed' line; exits non-zero on failure."
+)]
+struct Args {
+    /// Sample files or directories of sample files (file name = filter name)
+    #[arg(required = true)]
+    samples: Vec<PathBuf>,
+    /// Configuration directory whose filter.d holds the filters
+    #[arg(short = 'c', long = "config", default_value = "/etc/fail2ban")]
+    config: PathBuf,
+    /// Additional filter.d directories (searched after the configuration's)
+    #[arg(long = "filter-dir")]
+    filter_dirs: Vec<PathBuf>,
+    /// Write the per-annotation report as JSON to FILE
+    #[arg(long = "json", value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Also print passing checks
+    #[arg(short, long)]
+    verbose: bool,
+    /// Also require a sample file for every filter of the configuration's
+    /// filter.d (except *common.conf), as upstream's test does
+    #[arg(long)]
+    require_all: bool,
+}
+
+/// Entry point of `gaoler test-samples`.
+pub fn test_samples_main(argv0: &OsString, rest: Vec<OsString>) -> ExitCode {
+    let args = match Args::try_parse_from(crate::args_with_argv0(argv0, rest, "test-samples")) {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = e.print();
+            return crate::exit(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let opts = RunOptions {
+        config: args.config.clone(),
+        filter_dirs: args.filter_dirs.clone(),
+        require_all: args.require_all,
+    };
+    let report = crate::with_log_level("critical", || run(&args.samples, &opts));
+    let report = match report {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("ERROR: {e:#}");
+            return crate::exit(255);
+        }
+    };
+    for c in &report.checks {
+        if !c.passed {
+            println!("FAIL {}", c.describe());
+        } else if args.verbose {
+            println!("ok   {}", c.describe());
+        }
+    }
+    if let Some(p) = &args.json {
+        let v = report.to_json();
+        let text = serde_json::to_string_pretty(&v).unwrap_or_default();
+        if let Err(e) = std::fs::write(p, text + "\n") {
+            eprintln!("ERROR: cannot write {}: {e}", p.display());
+            return crate::exit(255);
+        }
+    }
+    let (p, f) = report.counts();
+    println!(
+        "{} sample files, {} filter configurations, {} annotated lines",
+        report.files, report.configurations, report.annotations
+    );
+    println!("{p} passed, {f} failed");
+    if f == 0 {
+        ExitCode::SUCCESS
+    } else {
+        crate::exit(1)
+    }
+}
+
+/// Where filters come from.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    pub config: PathBuf,
+    pub filter_dirs: Vec<PathBuf>,
+    /// Every filter of `config/filter.d` (except `*common.conf`) must have a
+    /// sample file among the given ones.
+    pub require_all: bool,
+}
+
+/// One checked item: a sample line under one filter configuration, or a
+/// per-filter condition (regex without samples, greedy regex, load error).
+#[derive(Clone, Debug)]
+pub struct Check {
+    pub file: PathBuf,
+    pub line: usize,
+    /// Filter configuration name (`sshd{'mode': 'aggressive'}`).
+    pub config: String,
+    pub text: String,
+    pub expected: String,
+    pub got: String,
+    pub passed: bool,
+    pub problem: Option<String>,
+}
+
+impl Check {
+    fn describe(&self) -> String {
+        let mut s = format!("{}:{} [{}]", self.file.display(), self.line, self.config);
+        if let Some(p) = &self.problem {
+            s.push_str(&format!(": {p}"));
+        }
+        if !self.text.is_empty() {
+            s.push_str(&format!("\n     line:     {}", self.text));
+        }
+        if !self.expected.is_empty() {
+            s.push_str(&format!("\n     expected: {}", self.expected));
+        }
+        if !self.got.is_empty() {
+            s.push_str(&format!("\n     got:      {}", self.got));
+        }
+        s
+    }
+}
+
+/// The outcome of a run.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub checks: Vec<Check>,
+    pub files: usize,
+    pub configurations: usize,
+    /// failJSON lines met (each may be checked under several configurations).
+    pub annotations: usize,
+}
+
+impl Report {
+    pub fn counts(&self) -> (usize, usize) {
+        let p = self.checks.iter().filter(|c| c.passed).count();
+        (p, self.checks.len() - p)
+    }
+    pub fn failures(&self) -> impl Iterator<Item = &Check> {
+        self.checks.iter().filter(|c| !c.passed)
+    }
+    pub fn to_json(&self) -> J {
+        let (p, f) = self.counts();
+        json!({
+            "passed": p,
+            "failed": f,
+            "files": self.files,
+            "configurations": self.configurations,
+            "annotations": self.annotations,
+            "checks": self.checks.iter().map(|c| json!({
+                "file": c.file.display().to_string(),
+                "line": c.line,
+                "filter": c.config,
+                "text": c.text,
+                "expected": c.expected,
+                "got": c.got,
+                "passed": c.passed,
+                "problem": c.problem,
+            })).collect::<Vec<_>>(),
+        })
+    }
+}
+
+/// Run the given sample files / directories.
+pub fn run(paths: &[PathBuf], opts: &RunOptions) -> Result<Report> {
+    let mut report = Report::default();
+    let mut files: Vec<PathBuf> = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut v: Vec<PathBuf> = std::fs::read_dir(p)
+                .with_context(|| format!("reading {}", p.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.is_file())
+                .collect();
+            v.sort();
+            files.extend(v);
+        } else if p.is_file() {
+            files.push(p.clone());
+        } else {
+            return Err(anyhow!("no such sample file or directory: {}", p.display()));
+        }
+    }
+    let mut runner = Runner::new(opts.clone());
+    let mut tested: BTreeSet<String> = BTreeSet::new();
+    for f in &files {
+        let Some(name) = f.file_name().map(|n| n.to_string_lossy().to_string()) else {
+            continue;
+        };
+        if runner.find_filter(&name).is_none() {
+            // e.g. `sshd-journal`, only read through `addFILE`
+            continue;
+        }
+        tested.insert(name.clone());
+        report.files += 1;
+        runner.run_test(f, &name, &mut report);
+    }
+    if opts.require_all {
+        let fd = opts.config.join("filter.d");
+        if let Ok(rd) = std::fs::read_dir(&fd) {
+            let mut names: Vec<String> = rd
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().to_string())
+                .filter(|n| n.ends_with(".conf") && !n.ends_with("common.conf"))
+                .map(|n| n.trim_end_matches(".conf").to_string())
+                .filter(|n| !n.starts_with('.'))
+                .collect();
+            names.sort();
+            for n in names {
+                let ok = tested.contains(&n);
+                report.checks.push(Check {
+                    file: fd.join(format!("{n}.conf")),
+                    line: 0,
+                    config: n.clone(),
+                    text: String::new(),
+                    expected: String::new(),
+                    got: String::new(),
+                    passed: ok,
+                    problem: (!ok).then(|| "no sample log file for this filter".to_string()),
+                });
+            }
+        }
+    }
+    report.configurations = runner.configurations;
+    Ok(report)
+}
+
+/// A built filter configuration and the failregex indices hit so far.
+struct Config {
+    filter: Filter,
+    regexes: Vec<String>,
+    used: BTreeSet<usize>,
+}
+
+struct Runner {
+    opts: RunOptions,
+    year: i32,
+    configurations: usize,
+    /// Staged copies of extra filter dirs (see module docs).
+    staged: HashMap<PathBuf, tempfile::TempDir>,
+}
+
+/// Result of processing one sample file test (upstream: one test method).
+struct TestState {
+    /// Configurations by name, in creation order.
+    filters: Vec<(String, Result<Config, String>)>,
+    used_texts: BTreeSet<String>,
+}
+
+impl Runner {
+    fn new(opts: RunOptions) -> Runner {
+        Runner {
+            opts,
+            year: crate::current_year(),
+            configurations: 0,
+            staged: HashMap::new(),
+        }
+    }
+
+    /// `(basedir, is_extra_dir)` holding `filter.d/NAME.conf`.
+    fn find_filter(&self, name: &str) -> Option<(PathBuf, bool)> {
+        let main = self.opts.config.join("filter.d");
+        if main.join(format!("{name}.conf")).is_file()
+            || main.join(format!("{name}.local")).is_file()
+        {
+            return Some((self.opts.config.clone(), false));
+        }
+        for d in &self.opts.filter_dirs {
+            if d.join(format!("{name}.conf")).is_file() {
+                return Some((d.clone(), true));
+            }
+        }
+        None
+    }
+
+    fn read_stream(&mut self, name: &str, fopts: &[(String, String)]) -> Result<FilterParts> {
+        let (dir, extra) = self
+            .find_filter(name)
+            .ok_or_else(|| anyhow!("no filter {name:?}"))?;
+        let spec = filter_spec_string(name, fopts);
+        if !extra {
+            let s = gaoler_config::reader::read_filter_stream(&dir, &spec, "jail", "auto")
+                .with_context(|| format!("reading filter {spec}"))?;
+            return Ok(FilterParts::from_stream(&s));
+        }
+        // An extra filter.d: its parent is the base directory.
+        let base = dir.parent().map(Path::to_path_buf).unwrap_or_default();
+        let first = if dir.file_name().is_some_and(|n| n == "filter.d") {
+            gaoler_config::reader::read_filter_stream(&base, &spec, "jail", "auto")
+        } else {
+            gaoler_config::reader::read_filter_file_stream(
+                &dir.join(format!("{name}.conf")),
+                fopts,
+                "jail",
+                "auto",
+            )
+        };
+        match first {
+            Ok(s) => Ok(FilterParts::from_stream(&s)),
+            Err(first_err) => {
+                let staged = self.stage(&dir)?;
+                gaoler_config::reader::read_filter_stream(&staged, &spec, "jail", "auto")
+                    .map(|s| FilterParts::from_stream(&s))
+                    .map_err(|e| anyhow!("reading filter {spec}: {first_err}; with includes resolved against {}: {e}", self.opts.config.display()))
+            }
+        }
+    }
+
+    /// Copy `dir` to a private `filter.d`, pointing missing includes to the
+    /// files of the same name in the configuration's `filter.d`.
+    fn stage(&mut self, dir: &Path) -> Result<PathBuf> {
+        if let Some(t) = self.staged.get(dir) {
+            return Ok(t.path().to_path_buf());
+        }
+        let tmp = tempfile::tempdir().context("creating a temporary directory")?;
+        let fd = tmp.path().join("filter.d");
+        std::fs::create_dir_all(&fd)?;
+        let main_fd = std::path::absolute(self.opts.config.join("filter.d"))
+            .context("resolving the configuration directory")?;
+        for e in std::fs::read_dir(dir)?.filter_map(|e| e.ok()) {
+            let p = e.path();
+            if !p.is_file() {
+                continue;
+            }
+            let text = std::fs::read_to_string(&p).unwrap_or_default();
+            let fixed = rewrite_includes(&text, dir, &main_fd);
+            std::fs::write(fd.join(e.file_name()), fixed)?;
+        }
+        let out = tmp.path().to_path_buf();
+        self.staged.insert(dir.to_path_buf(), tmp);
+        Ok(out)
+    }
+
+    fn build(&mut self, name: &str, fopts: &[(String, String)]) -> Result<Config, String> {
+        let parts = self
+            .read_stream(name, fopts)
+            .map_err(|e| format!("{e:#}"))?;
+        let spec = FilterSpec {
+            prefregex: parts.prefregex,
+            failregex: parts.failregex,
+            ignoreregex: parts.ignoreregex,
+            maxlines: parts.maxlines.unwrap_or(1).max(1),
+            datepattern: parts.datepattern,
+            usedns: UseDns::Warn,
+            return_raw_host: true,
+            check_all_regex: true,
+            check_find_time: None,
+            ..Default::default()
+        };
+        let mut filter = Filter::new(spec).map_err(|e| e.to_string())?;
+        if let Some(d) = filter.date_detector_mut() {
+            d.set_local_timezone(TEST_TZ).map_err(|e| e.to_string())?;
+            d.set_reference_year(Some(self.year));
+        }
+        let regexes = filter
+            .failregex_texts()
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        self.configurations += 1;
+        Ok(Config {
+            filter,
+            regexes,
+            used: BTreeSet::new(),
+        })
+    }
+
+    /// One upstream test method: the sample file of filter `name` plus the
+    /// files it adds.
+    fn run_test(&mut self, first: &Path, name: &str, report: &mut Report) {
+        let dir = first.parent().map(Path::to_path_buf).unwrap_or_default();
+        let mut filenames: Vec<PathBuf> = vec![first.to_path_buf()];
+        let mut st = TestState {
+            filters: Vec::new(),
+            used_texts: BTreeSet::new(),
+        };
+        // (config name, index into st.filters, merged options)
+        let mut active: Vec<(String, usize, serde_json::Map<String, J>)> = Vec::new();
+        let mut common: serde_json::Map<String, J> = serde_json::Map::new();
+        let mut i = 0;
+        while i < filenames.len() {
+            let file = filenames[i].clone();
+            i += 1;
+            let text = match std::fs::read(&file) {
+                Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+                Err(e) => {
+                    report
+                        .checks
+                        .push(fail_check(&file, 0, name, format!("cannot read: {e}")));
+                    continue;
+                }
+            };
+            let lines: Vec<&str> = text.split_inclusive('\n').collect();
+            let mut ignore_block = false;
+            let mut ln = 0usize;
+            while ln < lines.len() {
+                let raw = lines[ln];
+                ln += 1;
+                let line = raw.trim_end_matches('\n');
+                let mut faildata: serde_json::Map<String, J> = serde_json::Map::new();
+                let mut data_line = line;
+                let mut data_ln = ln;
+                let mut annotated = false;
+                if let Some((kind, body)) = directive(line) {
+                    let parsed: J = match serde_json::from_str(body) {
+                        Ok(v) => v,
+                        Err(e) => {
+                            report.checks.push(fail_check(
+                                &file,
+                                ln,
+                                name,
+                                format!("bad JSON in {kind}: {e}"),
+                            ));
+                            continue;
+                        }
+                    };
+                    match kind {
+                        "fileOptions" => {
+                            common = parsed.as_object().cloned().unwrap_or_default();
+                            continue;
+                        }
+                        "filterOptions" => {
+                            active.clear();
+                            ignore_block = false;
+                            let sets: Vec<J> = match parsed {
+                                J::Array(a) => a,
+                                o => vec![o],
+                            };
+                            for set in sets {
+                                let mut o = common.clone();
+                                for (k, v) in set.as_object().cloned().unwrap_or_default() {
+                                    o.insert(k, v);
+                                }
+                                if let Some(c) = o.get("test.condition").and_then(J::as_str) {
+                                    if !c.is_empty() {
+                                        match eval_cond(c, name, &o) {
+                                            Ok(b) => ignore_block = !b,
+                                            Err(e) => {
+                                                report.checks.push(fail_check(&file, ln, name, e));
+                                                ignore_block = true;
+                                            }
+                                        }
+                                    }
+                                }
+                                if ignore_block {
+                                    continue;
+                                }
+                                let fopts: Vec<(String, String)> = o
+                                    .iter()
+                                    .filter(|(k, _)| !k.starts_with("test."))
+                                    .map(|(k, v)| (k.clone(), json_text(v)))
+                                    .collect();
+                                let cname = match o.get("test.filter-name").and_then(J::as_str) {
+                                    Some(n) if !n.is_empty() => format!("{name}{n}"),
+                                    _ if fopts.is_empty() => name.to_string(),
+                                    _ => format!("{name}{}", py_dict_repr(&fopts)),
+                                };
+                                let idx = self.get_config(&mut st, &cname, name, &fopts);
+                                active.push((cname, idx, o));
+                            }
+                            continue;
+                        }
+                        "addFILE" => {
+                            match parsed.as_str() {
+                                Some(f) => filenames.push(dir.join(f)),
+                                None => report.checks.push(fail_check(
+                                    &file,
+                                    ln,
+                                    name,
+                                    "addFILE needs a string".into(),
+                                )),
+                            }
+                            continue;
+                        }
+                        _ => {
+                            // failJSON: the next physical line is the sample
+                            faildata = parsed.as_object().cloned().unwrap_or_default();
+                            annotated = true;
+                            let Some(next) = lines.get(ln) else { break };
+                            ln += 1;
+                            data_line = next.trim_end_matches('\n');
+                            data_ln = ln;
+                        }
+                    }
+                } else if ignore_block || line.starts_with('#') || line.trim().is_empty() {
+                    continue;
+                }
+                if ignore_block {
+                    continue;
+                }
+                if annotated {
+                    report.annotations += 1;
+                }
+                if active.is_empty() {
+                    let idx = self.get_config(&mut st, name, name, &[]);
+                    active.push((name.to_string(), idx, serde_json::Map::new()));
+                }
+                let mut sample = data_line.trim_end_matches(['\r', '\n']).to_string();
+                for (cname, idx, o) in &active {
+                    if let Some(c) = faildata.get("constraint").and_then(J::as_str) {
+                        if !c.is_empty() {
+                            match eval_cond(c, name, o) {
+                                Ok(true) => {}
+                                Ok(false) => continue,
+                                Err(e) => {
+                                    report.checks.push(fail_check(&file, data_ln, cname, e));
+                                    continue;
+                                }
+                            }
+                        }
+                    }
+                    let check = check_line(
+                        &mut st,
+                        *idx,
+                        cname,
+                        o,
+                        &mut sample,
+                        &faildata,
+                        &file,
+                        data_ln,
+                    );
+                    report.checks.push(check);
+                }
+            }
+        }
+        // every failregex of every configuration needs a sample
+        for (cname, cfg) in &st.filters {
+            let Ok(cfg) = cfg else { continue };
+            for (k, r) in cfg.regexes.iter().enumerate() {
+                let ok = cfg.used.contains(&k) || st.used_texts.contains(r);
+                report.checks.push(Check {
+                    file: first.to_path_buf(),
+                    line: 0,
+                    config: cname.clone(),
+                    text: String::new(),
+                    expected: if ok {
+                        String::new()
+                    } else {
+                        format!("a sample for failregex {}: {r}", k + 1)
+                    },
+                    got: String::new(),
+                    passed: ok,
+                    problem: (!ok).then(|| format!("Regex has no samples: {}", k + 1)),
+                });
+            }
+        }
+    }
+
+    /// Index of the configuration `cname` in `st`, building it on first use.
+    fn get_config(
+        &mut self,
+        st: &mut TestState,
+        cname: &str,
+        name: &str,
+        fopts: &[(String, String)],
+    ) -> usize {
+        if let Some(i) = st.filters.iter().position(|(n, _)| n == cname) {
+            return i;
+        }
+        let mut built = self.build(name, fopts);
+        if let Ok(cfg) = &built {
+            if let Some(bad) = cfg.regexes.iter().find(|r| wrong_greed(r)) {
+                built = Err(format!(
+                    "failregex contains a greedy catch-all before <HOST> that is not hard-anchored at end: {bad}"
+                ));
+            }
+        }
+        st.filters.push((cname.to_string(), built));
+        st.filters.len() - 1
+    }
+}
+
+/// `^#+ ?(failJSON|fileOptions|filterOptions|addFILE):(.+)$`.
+fn directive(line: &str) -> Option<(&str, &str)> {
+    let rest = line.trim_start_matches('#');
+    if rest.len() == line.len() {
+        return None;
+    }
+    let rest = rest.strip_prefix(' ').unwrap_or(rest);
+    for kind in ["failJSON", "fileOptions", "filterOptions", "addFILE"] {
+        if let Some(body) = rest.strip_prefix(kind).and_then(|r| r.strip_prefix(':')) {
+            let body = body.trim_end_matches('\r');
+            if body.is_empty() {
+                return None;
+            }
+            return Some((kind, body));
+        }
+    }
+    None
+}
+
+fn json_text(v: &J) -> String {
+    match v {
+        J::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn eval_cond(expr: &str, name: &str, opts: &serde_json::Map<String, J>) -> Result<bool, String> {
+    let mut vars = BTreeMap::new();
+    vars.insert("name".to_string(), PyVal::Str(name.to_string()));
+    vars.insert(
+        "opts".to_string(),
+        pyexpr::from_json(&J::Object(opts.clone())),
+    );
+    pyexpr::eval_bool(expr, &vars).map_err(|e| format!("cannot evaluate {expr:?}: {e}"))
+}
+
+fn fail_check(file: &Path, line: usize, config: &str, problem: String) -> Check {
+    Check {
+        file: file.to_path_buf(),
+        line,
+        config: config.to_string(),
+        text: String::new(),
+        expected: String::new(),
+        got: String::new(),
+        passed: false,
+        problem: Some(problem),
+    }
+}
+
+/// A failure's value for a failJSON key, as JSON (lists sorted).
+fn got_value(f: &Failure, key: &str) -> J {
+    match f.data.get(key) {
+        Some(v) => value_json(v),
+        None => match key {
+            "host" => {
+                f.id.as_ref()
+                    .map(|a| J::String(a.to_string()))
+                    .unwrap_or(J::Null)
+            }
+            "attempts" => J::from(f.matches().len()),
+            _ => J::Null,
+        },
+    }
+}
+
+fn value_json(v: &Value) -> J {
+    let sorted = |mut v: Vec<String>| {
+        v.sort();
+        J::Array(v.into_iter().map(J::String).collect())
+    };
+    match v {
+        Value::Str(s) => J::String(s.clone()),
+        Value::Int(i) => J::from(*i),
+        Value::Addr(a) => J::String(a.to_string()),
+        Value::Set(s) => sorted(s.iter().cloned().collect()),
+        Value::Lines(l) => sorted(l.clone()),
+        Value::Tuple(t) => J::Array(
+            t.iter()
+                .map(|x| x.clone().map(J::String).unwrap_or(J::Null))
+                .collect(),
+        ),
+    }
+}
+
+fn sort_json(v: &J) -> J {
+    match v {
+        J::Array(a) => {
+            let mut items: Vec<J> = a.iter().map(sort_json).collect();
+            items.sort_by_key(|x| x.to_string());
+            J::Array(items)
+        }
+        other => other.clone(),
+    }
+}
+
+fn json_eq(got: &J, want: &J) -> bool {
+    match (got, want) {
+        (J::Array(_), J::Array(_)) => sort_json(got) == sort_json(want),
+        (J::Number(a), J::Number(b)) => a.as_f64() == b.as_f64(),
+        _ => got == want,
+    }
+}
+
+fn summarize(f: &Failure, regexes: &[String]) -> String {
+    let mut m = serde_json::Map::new();
+    m.insert(
+        "host".into(),
+        f.id.as_ref()
+            .map(|a| J::String(a.to_string()))
+            .unwrap_or(J::Null),
+    );
+    m.insert(
+        "time".into(),
+        f.time.map(|t| J::String(local_iso(t))).unwrap_or(J::Null),
+    );
+    for (k, v) in &f.data {
+        if k == "matches" {
+            m.insert("attempts".into(), J::from(f.matches().len()));
+            continue;
+        }
+        m.insert(k.clone(), value_json(v));
+    }
+    let re = regexes.get(f.regex_index).map(String::as_str).unwrap_or("");
+    format!(
+        "{} (failregex {}: {})",
+        J::Object(m),
+        f.regex_index + 1,
+        shorten(re, 80)
+    )
+}
+
+fn shorten(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        let t: String = s.chars().take(n - 3).collect();
+        format!("{t}...")
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn check_line(
+    st: &mut TestState,
+    idx: usize,
+    cname: &str,
+    opts: &serde_json::Map<String, J>,
+    sample: &mut String,
+    faildata: &serde_json::Map<String, J>,
+    file: &Path,
+    line_no: usize,
+) -> Check {
+    let expected = if faildata.is_empty() {
+        r#"{"match": false}"#.to_string()
+    } else {
+        J::Object(faildata.clone()).to_string()
+    };
+    let mut check = Check {
+        file: file.to_path_buf(),
+        line: line_no,
+        config: cname.to_string(),
+        text: sample.clone(),
+        expected,
+        got: String::new(),
+        passed: false,
+        problem: None,
+    };
+    let (cfg, used_texts) = match st.filters.get_mut(idx) {
+        Some((_, Ok(c))) => (c, &mut st.used_texts),
+        Some((_, Err(e))) => {
+            check.problem = Some(format!("filter configuration failed: {e}"));
+            return check;
+        }
+        None => {
+            check.problem = Some("internal: unknown configuration".into());
+            return check;
+        }
+    };
+    let journal = opts.get("logtype").and_then(J::as_str) == Some("journal");
+    let results = if journal {
+        if let Some(p) = opts.get("test.prefix-line").and_then(J::as_str) {
+            if !p.is_empty() {
+                // upstream prepends to its loop variable, so the prefix
+                // stays for the following configurations too
+                sample.insert_str(0, p);
+                check.text.clone_from(sample);
+            }
+        }
+        let tuple = TupleLine {
+            prefix: String::new(),
+            date: TEST_NOW_STR.to_string(),
+            suffix: sample.clone(),
+        };
+        cfg.filter.process_line_with_date(tuple, TEST_NOW, TEST_NOW)
+    } else {
+        cfg.filter.process_line(sample, TEST_NOW)
+    };
+    let mut found: Vec<Failure> = Vec::new();
+    for f in results {
+        if f.id.is_none() || f.is_nofail() {
+            cfg.used.insert(f.regex_index);
+            if let Some(r) = cfg.regexes.get(f.regex_index) {
+                used_texts.insert(r.clone());
+            }
+            continue;
+        }
+        found.push(f);
+    }
+    let want_match = faildata
+        .get("match")
+        .map(|v| match v {
+            J::Bool(b) => *b,
+            J::Null => false,
+            J::String(s) => !s.is_empty(),
+            J::Number(n) => n.as_f64().is_some_and(|x| x != 0.0),
+            _ => true,
+        })
+        .unwrap_or(false);
+    check.got = if found.is_empty() {
+        "no match".to_string()
+    } else {
+        found
+            .iter()
+            .map(|f| summarize(f, &cfg.regexes))
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    if found.is_empty() {
+        if want_match {
+            check.problem = Some("Line not matched when should have".into());
+        } else {
+            check.passed = true;
+            check.got.clear();
+        }
+        return check;
+    }
+    if !want_match {
+        check.problem = Some("Line matched when shouldn't have".into());
+        return check;
+    }
+    if found.len() != 1 {
+        let ids: Vec<String> = found
+            .iter()
+            .map(|f| (f.regex_index + 1).to_string())
+            .collect();
+        check.problem = Some(format!("Multiple regexs matched [{}]", ids.join(", ")));
+        return check;
+    }
+    let f = &found[0];
+    let mut problems = Vec::new();
+    for (k, v) in faildata {
+        if matches!(k.as_str(), "time" | "match" | "desc" | "constraint") {
+            continue;
+        }
+        let got = got_value(f, k);
+        if !json_eq(&got, v) {
+            problems.push(format!("{k}: expected {v}, got {got}"));
+        }
+    }
+    if let Some(t) = faildata.get("time").and_then(J::as_str) {
+        match (local_to_unix(t), f.time) {
+            (Some(want), Some(got)) if (want - got).abs() < 1e-6 => {}
+            (want, got) => problems.push(format!(
+                "time: expected {t} ({}), got {}",
+                want.map(|w| w.to_string())
+                    .unwrap_or_else(|| "unparsable".into()),
+                got.map(|g| format!("{} ({g})", local_iso(g)))
+                    .unwrap_or_else(|| "no time".into())
+            )),
+        }
+    }
+    cfg.used.insert(f.regex_index);
+    if let Some(r) = cfg.regexes.get(f.regex_index) {
+        used_texts.insert(r.clone());
+    }
+    if problems.is_empty() {
+        check.passed = true;
+    } else {
+        check.problem = Some(problems.join("; "));
+    }
+    check
+}
+
+fn test_tz() -> Option<jiff::tz::TimeZone> {
+    jiff::tz::TimeZone::posix(TEST_TZ).ok()
+}
+
+/// failJSON time (`YYYY-mm-ddTHH:MM:SS[.ffffff]`, local in the test zone)
+/// → Unix time, like upstream's `mktime` (DST folds take the earlier time).
+pub fn local_to_unix(s: &str) -> Option<f64> {
+    // strptime("%Y-%m-%dT%H:%M:%S[.%f]"): fields other than the year may
+    // have one or two digits (the corpus has `2005-03-7T02:09:33`).
+    let (date, time) = s.split_once('T')?;
+    let (hms, frac) = match time.split_once('.') {
+        Some((a, b)) => (a, Some(b)),
+        None => (time, None),
+    };
+    let num = |x: &str, max_len: usize| -> Option<i64> {
+        (!x.is_empty() && x.len() <= max_len && x.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| x.parse().ok())
+            .flatten()
+    };
+    let d: Vec<&str> = date.split('-').collect();
+    let t: Vec<&str> = hms.split(':').collect();
+    if d.len() != 3 || t.len() != 3 {
+        return None;
+    }
+    let dt = jiff::civil::DateTime::new(
+        i16::try_from(num(d[0], 4)?).ok()?,
+        i8::try_from(num(d[1], 2)?).ok()?,
+        i8::try_from(num(d[2], 2)?).ok()?,
+        i8::try_from(num(t[0], 2)?).ok()?,
+        i8::try_from(num(t[1], 2)?).ok()?,
+        i8::try_from(num(t[2], 2)?).ok()?,
+        0,
+    )
+    .ok()?;
+    let tz = test_tz()?;
+    let ts = tz.to_ambiguous_zoned(dt).compatible().ok()?.timestamp();
+    let micros = match frac {
+        Some(f) => format!("{f:0<6}")
+            .parse::<u32>()
+            .ok()
+            .filter(|_| f.len() <= 6 && num(f, 6).is_some())?,
+        None => 0,
+    };
+    Some(ts.as_second() as f64 + f64::from(micros) / 1e6)
+}
+
+/// Unix time → local ISO text in the test zone (for messages).
+fn local_iso(t: f64) -> String {
+    let Some(tz) = test_tz() else {
+        return t.to_string();
+    };
+    let secs = t.floor();
+    let micros = ((t - secs) * 1e6).round() as i64;
+    match jiff::Timestamp::from_second(secs as i64) {
+        Ok(ts) => {
+            let z = ts.to_zoned(tz);
+            let base = z.strftime("%Y-%m-%dT%H:%M:%S").to_string();
+            if micros > 0 {
+                format!("{base}.{micros:06}")
+            } else {
+                base
+            }
+        }
+        Err(_) => t.to_string(),
+    }
+}
+
+/// Upstream's `RE_WRONG_GREED`: a greedy `.*`/`.+` before `<HOST>` when the
+/// regex is not hard-anchored at its end.
+fn wrong_greed(regex: &str) -> bool {
+    static RE: std::sync::OnceLock<Option<gaoler_matcher::Regex>> = std::sync::OnceLock::new();
+    RE.get_or_init(|| {
+        let host = gaoler_filter::resolve_tags("<HOST>", UseDns::Yes);
+        let pat = format!(
+            r"\.[+\*](?!\?)[^\$\^]*{}.*(?:\.[+\*].*|[^\$])$",
+            regex::escape(&host)
+        );
+        gaoler_matcher::Regex::new(&pat, gaoler_matcher::Options::default()).ok()
+    })
+    .as_ref()
+    .is_some_and(|r| r.is_match(regex).unwrap_or(false))
+}
+
+/// Rewrite `[INCLUDES] before/after` entries that do not exist relative to
+/// `dir` to the file of the same name in `fallback_dir`, when that exists.
+fn rewrite_includes(text: &str, dir: &Path, fallback_dir: &Path) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut in_includes = false;
+    let mut in_value = false;
+    for line in text.split_inclusive('\n') {
+        let body = line.trim_end_matches(['\n', '\r']);
+        let eol = &line[body.len()..];
+        let t = body.trim();
+        if t.starts_with('[') && t.ends_with(']') {
+            in_includes = t == "[INCLUDES]";
+            in_value = false;
+            out.push_str(line);
+            continue;
+        }
+        if !in_includes {
+            out.push_str(line);
+            continue;
+        }
+        let continuation = in_value && body.starts_with([' ', '\t']) && !t.is_empty();
+        let (head, value) = if continuation {
+            let indent = &body[..body.len() - body.trim_start().len()];
+            (indent.to_string(), t)
+        } else if let Some((k, v)) = body.split_once(['=', ':']) {
+            let k_t = k.trim();
+            in_value = k_t == "before" || k_t == "after";
+            if !in_value {
+                out.push_str(line);
+                continue;
+            }
+            (format!("{} = ", k_t), v.trim())
+        } else {
+            in_value = false;
+            out.push_str(line);
+            continue;
+        };
+        let fixed = if !value.is_empty() && !value.contains('%') && !dir.join(value).exists() {
+            let base = Path::new(value).file_name().map(|n| fallback_dir.join(n));
+            match base {
+                Some(b) if b.exists() => b.display().to_string(),
+                _ => value.to_string(),
+            }
+        } else {
+            value.to_string()
+        };
+        out.push_str(&head);
+        out.push_str(&fixed);
+        out.push_str(eol);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_times() {
+        assert_eq!(local_to_unix("2005-08-14T12:00:00"), Some(TEST_NOW));
+        assert_eq!(local_to_unix("2005-01-01T01:00:00"), Some(1104537600.0));
+        assert_eq!(local_to_unix("2005-01-01T01:00:00.5"), Some(1104537600.5));
+        assert_eq!(
+            local_to_unix("2005-03-7T02:09:33"),
+            local_to_unix("2005-03-07T02:09:33")
+        );
+        assert_eq!(local_to_unix("2005-03-07 02:09:33"), None);
+        assert_eq!(local_iso(TEST_NOW), "2005-08-14T12:00:00");
+    }
+
+    #[test]
+    fn directives() {
+        assert_eq!(directive("# failJSON: {}"), Some(("failJSON", " {}")));
+        assert_eq!(directive("#failJSON:{}"), Some(("failJSON", "{}")));
+        assert_eq!(directive("##  failJSON: {}"), None);
+        assert_eq!(directive("# addFILE: \"x\""), Some(("addFILE", " \"x\"")));
+        assert_eq!(directive("x # failJSON: {}"), None);
+    }
+
+    #[test]
+    fn greed() {
+        let host = gaoler_filter::resolve_tags("<HOST>", UseDns::Yes);
+        assert!(wrong_greed(&format!(
+            "greedy .* test{host} test not hard-anchored"
+        )));
+        assert!(wrong_greed(&format!(
+            "greedy .+ test{host} test vary .* anchored$"
+        )));
+        assert!(!wrong_greed(&format!(
+            "greedy .* test{host} test no catch-all, hard-anchored$"
+        )));
+        assert!(!wrong_greed(&format!(
+            "non-greedy .*? test{host} test not hard-anchored"
+        )));
+        assert!(!wrong_greed(&format!(
+            "non-greedy .+? test{host} test vary catch-all .* anchored$"
+        )));
+    }
+
+    #[test]
+    fn includes_rewritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let fb = tempfile::tempdir().unwrap();
+        std::fs::write(fb.path().join("common.conf"), "").unwrap();
+        let t = "[INCLUDES]\nbefore = ../../x/common.conf\nafter = missing.local\n[Definition]\nbefore = ../../x/common.conf\n";
+        let r = rewrite_includes(t, dir.path(), fb.path());
+        assert!(r.contains(&format!(
+            "before = {}",
+            fb.path().join("common.conf").display()
+        )));
+        assert!(r.contains("after = missing.local"));
+        assert!(r.ends_with("[Definition]\nbefore = ../../x/common.conf\n"));
+    }
+}
