@@ -472,6 +472,32 @@ fn julian_from_week(year: i64, week: i64, weekday: i64, week_starts_monday: bool
     }
 }
 
+/// Whether [`groups_to_time`] reads a group of this name (the others, such
+/// as `f`, `_sep` or user groups, carry no part of the timestamp).
+pub(crate) fn is_field(name: &str) -> bool {
+    matches!(
+        name,
+        "y" | "Y"
+            | "m"
+            | "B"
+            | "b"
+            | "d"
+            | "H"
+            | "I"
+            | "p"
+            | "M"
+            | "S"
+            | "A"
+            | "a"
+            | "w"
+            | "j"
+            | "U"
+            | "W"
+            | "z"
+            | "Z"
+    )
+}
+
 /// What a date match contributes, with `default_tz` = `logtimezone` in
 /// minutes east of UTC.
 pub(crate) fn groups_to_time(

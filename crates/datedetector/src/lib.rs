@@ -31,6 +31,15 @@
 //!   a wall time in a DST gap moves forward; in a fold glibc's answer depends
 //!   on its previous call, and we take the earlier (DST) instant, which is
 //!   what a log read in order mostly gets.
+//! - **Cheap per line.** Every template keeps its own PCRE2 capture storage
+//!   (no allocation per search; a candidate that may be overwritten by a
+//!   later search of the same template is copied out). The local view of
+//!   `now` is cached for repeated clock values. Conversions are memoised
+//!   per template on the text of the groups they read (`%f` is ignored by
+//!   the conversion and left out, `now` is part of the key when the date
+//!   lacks a year, month or day): consecutive lines mostly share their
+//!   second, so calendar and time zone work happens once per second of log.
+//!   Changing a time zone drops the memos.
 //! - Checked against the reference: `tests/samples.rs` runs the annotated
 //!   upstream sample logs; `examples/detect.rs` prints what the detector
 //!   finds per stdin line, for differential runs against fail2ban itself.
@@ -45,7 +54,7 @@ mod template;
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 
-use gaoler_matcher::{Captures, Options, Regex};
+use gaoler_matcher::{Locations, Options, Regex};
 use jiff::tz::TimeZone;
 
 pub use convert::ConversionFailure;
@@ -100,10 +109,16 @@ struct Pos {
     here: Option<char>,
 }
 
-#[derive(Clone, Debug)]
 struct Slot {
     tpl: Template,
     regex: Option<Regex>,
+    /// Capture storage of the last search of `regex`, reused between lines.
+    locs: Option<Locations>,
+    /// Named groups the conversion reads: (group index, name).
+    fields: Vec<(usize, String)>,
+    /// Last conversion of this template: key (see [`DateDetector::convert`])
+    /// and result.
+    memo: Option<Memo>,
     /// Lines won (fail2ban's per-detector `hits`).
     hits: u64,
     /// Successful searches, winner or not (fail2ban's per-template `hits`).
@@ -112,10 +127,135 @@ struct Slot {
     distance: usize,
 }
 
+impl Clone for Slot {
+    fn clone(&self) -> Slot {
+        Slot {
+            tpl: self.tpl.clone(),
+            regex: self.regex.clone(),
+            locs: self.regex.as_ref().map(Regex::locations),
+            fields: self.fields.clone(),
+            memo: self.memo.clone(),
+            hits: self.hits,
+            matched: self.matched,
+            last_used: self.last_used,
+            distance: self.distance,
+        }
+    }
+}
+
+impl std::fmt::Debug for Slot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Slot")
+            .field("tpl", &self.tpl)
+            .field("regex", &self.regex)
+            .field("hits", &self.hits)
+            .field("matched", &self.matched)
+            .field("last_used", &self.last_used)
+            .field("distance", &self.distance)
+            .finish()
+    }
+}
+
 impl Slot {
+    fn new(tpl: Template, regex: Option<Regex>) -> Slot {
+        let mut s = Slot {
+            tpl,
+            regex: None,
+            locs: None,
+            fields: Vec::new(),
+            memo: None,
+            hits: 0,
+            matched: 0,
+            last_used: 0.0,
+            distance: FAR,
+        };
+        s.set_regex(regex);
+        s
+    }
+
+    fn set_regex(&mut self, regex: Option<Regex>) {
+        self.locs = regex.as_ref().map(Regex::locations);
+        self.fields = regex
+            .as_ref()
+            .map(|re| {
+                re.capture_names()
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(g, n)| {
+                        let n = n.as_deref()?;
+                        convert::is_field(n).then(|| (g, n.to_string()))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        self.memo = None;
+        self.regex = regex;
+    }
+
     fn weight(&self) -> f64 {
         self.hits as f64 * self.tpl.weight / self.distance.max(1) as f64
     }
+}
+
+/// A memoised conversion: the `(name, text)` pairs it read, flattened
+/// (`name \x01 text \x02` each), `now` when it mattered, and the result.
+#[derive(Clone)]
+struct Memo {
+    key: String,
+    now: Option<u64>,
+    result: Result<f64, ConversionFailure>,
+}
+
+impl Memo {
+    /// Does this memo hold the conversion of `pairs` (at `now`)? Compares
+    /// in place, so a hit costs no key building.
+    fn matches(&self, pairs: &[(&str, &str)], now: Option<u64>) -> bool {
+        if self.now != now {
+            return false;
+        }
+        let mut rest = self.key.as_str();
+        for (name, v) in pairs {
+            let Some(r) = rest
+                .strip_prefix(name)
+                .and_then(|r| r.strip_prefix('\u{1}'))
+                .and_then(|r| r.strip_prefix(v))
+                .and_then(|r| r.strip_prefix('\u{2}'))
+            else {
+                return false;
+            };
+            rest = r;
+        }
+        rest.is_empty()
+    }
+
+    fn set(
+        &mut self,
+        pairs: &[(&str, &str)],
+        now: Option<u64>,
+        r: &Result<f64, ConversionFailure>,
+    ) {
+        self.key.clear();
+        for (name, v) in pairs {
+            self.key.push_str(name);
+            self.key.push('\u{1}');
+            self.key.push_str(v);
+            self.key.push('\u{2}');
+        }
+        self.now = now;
+        self.result.clone_from(r);
+    }
+}
+
+/// Where the group spans of a winning match live: in the template's own
+/// reusable [`Locations`] (the common case, no allocation), or copied out
+/// because the template was searched again after this candidate was found.
+enum Spans {
+    Slot,
+    Owned(Vec<Option<(usize, usize)>>),
+}
+
+fn copy_spans(l: &Locations) -> Vec<Option<(usize, usize)>> {
+    (0..l.len()).map(|i| l.get(i)).collect()
 }
 
 const FAR: usize = 0x7fff_ffff;
@@ -140,6 +280,9 @@ pub struct DateDetector {
     last_idx: usize,
     first_unused: usize,
     last_failure: Option<ConversionFailure>,
+    /// `now` (its bits) of the previous call and its local view, which
+    /// stays the same for a whole batch of lines read with one clock value.
+    local_now: Option<(u64, Option<LocalNow>)>,
 }
 
 impl DateDetector {
@@ -154,14 +297,7 @@ impl DateDetector {
                 pattern: tpl.pattern.clone().unwrap_or_else(|| tpl.name.clone()),
                 message,
             })?;
-            slots.push(Slot {
-                tpl,
-                regex: Some(regex),
-                hits: 0,
-                matched: 0,
-                last_used: 0.0,
-                distance: FAR,
-            });
+            slots.push(Slot::new(tpl, Some(regex)));
         }
         Ok(DateDetector {
             slots,
@@ -183,6 +319,7 @@ impl DateDetector {
             last_idx: FAR,
             first_unused: 0,
             last_failure: None,
+            local_now: None,
         })
     }
 
@@ -190,6 +327,7 @@ impl DateDetector {
     /// `UTC+0200`, `GMT-0100`, `CET` (a fixed offset, no DST). `None`
     /// restores system local time.
     pub fn set_timezone(&mut self, logtimezone: Option<&str>) -> Result<(), Error> {
+        self.forget_conversions();
         self.default_tz = match logtimezone {
             None => None,
             Some(z) => Some(convert::parse_zone(z).map_err(|e| Error::TimeZone {
@@ -203,6 +341,7 @@ impl DateDetector {
     /// Replace the system local time zone, with a POSIX TZ string such as
     /// `CET-01CEST-02,M3.5.0,M10.5.0` or an IANA name such as `Europe/Paris`.
     pub fn set_local_timezone(&mut self, posix_tz: &str) -> Result<(), Error> {
+        self.forget_conversions();
         self.local_tz = TimeZone::posix(posix_tz)
             .or_else(|e| TimeZone::get(posix_tz).map_err(|_| e))
             .map_err(|e| Error::TimeZone {
@@ -225,20 +364,38 @@ impl DateDetector {
         }
     }
 
+    /// Drop cached conversions and the cached local "now" (the zone they
+    /// were computed for changes).
+    fn forget_conversions(&mut self) {
+        self.local_now = None;
+        for s in &mut self.slots {
+            s.memo = None;
+        }
+    }
+
     /// Find the date in `line`; `now` is the current Unix time.
     pub fn find(&mut self, line: &str, now: f64) -> Option<DateHit> {
         self.last_failure = None;
-        let local_now = LocalNow::new(now, &self.local_tz);
+        let local_now = match self.local_now {
+            Some((bits, n)) if bits == now.to_bits() => n,
+            _ => {
+                let n = LocalNow::new(now, &self.local_tz);
+                self.local_now = Some((now.to_bits(), n));
+                n
+            }
+        };
         let year = self.reference_year.or(local_now.map(|n| n.year()));
         if let Some(y) = year {
             self.ensure_exy(y);
         }
-        let (idx, caps) = self.match_time(line, now)?;
-        let (start, end) = caps.get(1).or_else(|| caps.get(0).map(|(s, _)| (s, s)))?;
+        let (idx, spans) = self.match_time(line, now)?;
+        let (start, end) = self
+            .span(idx, &spans, 1)
+            .or_else(|| self.span(idx, &spans, 0).map(|(s, _)| (s, s)))?;
         let time = if start == end {
             None
         } else {
-            match self.convert(idx, line, &caps, local_now.as_ref()) {
+            match self.convert(idx, line, &spans, now, local_now.as_ref()) {
                 Ok(t) => Some(t),
                 Err(e) => {
                     self.last_failure = Some(e);
@@ -295,7 +452,7 @@ impl DateDetector {
                 // The pattern compiled before with other year digits; a
                 // failure here would be a PCRE2 limit, so the template just
                 // stops matching rather than poisoning the detector.
-                s.regex = compile(&s.tpl.regex, &exy).ok();
+                s.set_regex(compile(&s.tpl.regex, &exy).ok());
             }
         }
         self.exy = exy;
@@ -303,35 +460,57 @@ impl DateDetector {
 
     /// Search template `i` in `line[from..to]` (Python's `search(line, pos,
     /// endpos)`: look-behind still sees before `from`, `$` matches at `to`).
-    fn search(&mut self, i: usize, line: &str, from: usize, to: usize) -> Option<Captures> {
+    /// On a match the spans are in the slot's `locs`; returns group 0's
+    /// character span.
+    fn search(
+        &mut self,
+        i: usize,
+        idx: &CharIdx,
+        line: &str,
+        from: usize,
+        to: usize,
+    ) -> Option<(usize, usize)> {
         let slot = &mut self.slots[i];
-        let re = slot.regex.as_ref()?;
+        let (Some(re), Some(locs)) = (slot.regex.as_ref(), slot.locs.as_mut()) else {
+            return None;
+        };
         let to = to.min(line.len());
         if from > to || !line.is_char_boundary(from) || !line.is_char_boundary(to) {
             return None;
         }
-        let caps = re.captures_at(&line[..to], from).ok().flatten()?;
+        if !re.captures_read_at(locs, &line[..to], from).ok()? {
+            return None;
+        }
         slot.matched += 1;
-        Some(caps)
+        let (s, e) = locs.get(0).unwrap_or((0, 0));
+        Some((idx.to_char(s), idx.to_char(e)))
+    }
+
+    /// Span of group `g` of the winning match of template `i`.
+    fn span(&self, i: usize, spans: &Spans, g: usize) -> Option<(usize, usize)> {
+        match spans {
+            Spans::Slot => self.slots.get(i)?.locs.as_ref()?.get(g),
+            Spans::Owned(v) => v.get(g).copied().flatten(),
+        }
     }
 
     /// fail2ban's `matchTime`: returns the winning template index (after
     /// reordering) and its match. Positions remembered between lines are
     /// character indexes, as in Python, so that lines with multi-byte
     /// characters before the date compare the same way.
-    fn match_time(&mut self, line: &str, now: f64) -> Option<(usize, Captures)> {
+    fn match_time(&mut self, line: &str, now: f64) -> Option<(usize, Spans)> {
         let idx = CharIdx::new(line);
         let n = self.slots.len();
         // (match, start, end) in characters, template index.
-        let mut found: Option<(Captures, usize, usize, usize)> = None;
+        let mut found: Option<(Spans, usize, usize, usize)> = None;
         let mut skip = usize::MAX;
-        let mut winner: Option<(usize, Captures)> = None;
+        let mut winner: Option<(usize, Spans, (usize, usize))> = None;
         let i = self.last_idx;
         if i < n {
             let anchored = self.slots[i].tpl.anchored();
             let m = if anchored {
                 skip = i;
-                self.search(i, line, 0, line.len())
+                self.search(i, &idx, line, 0, line.len())
             } else {
                 let (d, e) = (self.last_pos.at, self.last_end.at);
                 let same_left = idx.before(d) == self.last_pos.before
@@ -341,18 +520,20 @@ impl DateDetector {
                     || (idx.before(e) == self.last_end.before
                         && !self.last_end.before.is_some_and(char::is_alphanumeric));
                 if same_left && same_right {
-                    self.search(i, line, idx.to_byte(d), idx.to_byte(e))
+                    self.search(i, &idx, line, idx.to_byte(d), idx.to_byte(e))
                 } else {
                     skip = i;
-                    self.search(i, line, 0, line.len())
+                    self.search(i, &idx, line, 0, line.len())
                 }
             };
-            if let Some(c) = m {
-                let (s, e) = idx.span0(&c);
+            if let Some((s, e)) = m {
                 if n == 1 || anchored || (s == self.last_pos.at && e == self.last_end.at) {
-                    winner = Some((i, c));
+                    winner = Some((i, Spans::Slot, (s, e)));
                 } else {
-                    found = Some((c, s, e, i));
+                    // The loop below may search this template again and
+                    // overwrite its spans: keep a copy.
+                    let spans = self.slots[i].locs.as_ref().map(copy_spans)?;
+                    found = Some((Spans::Owned(spans), s, e, i));
                 }
             }
         }
@@ -363,39 +544,37 @@ impl DateDetector {
                     i += 1;
                     continue;
                 }
-                if let Some(c) = self.search(i, line, 0, line.len()) {
-                    let (s, e) = idx.span0(&c);
+                if let Some((s, e)) = self.search(i, &idx, line, 0, line.len()) {
                     let slot = &self.slots[i];
                     if i + 1 >= n || slot.tpl.anchored() {
-                        winner = Some((i, c));
+                        winner = Some((i, Spans::Slot, (s, e)));
                         break;
                     }
                     if s == 0 && slot.hits > 0 && self.slots[i + 1].matched == 0 {
-                        winner = Some((i, c));
+                        winner = Some((i, Spans::Slot, (s, e)));
                         break;
                     }
                     if s > slot.distance || s > self.last_pos.at {
                         // Possibly a date inside the message: keep the
                         // leftmost such candidate and look further.
                         if !matches!(found, Some(ref f) if f.1 <= s) {
-                            found = Some((c, s, e, i));
+                            found = Some((Spans::Slot, s, e, i));
                         }
                         i += 1;
                         continue;
                     }
-                    winner = Some((i, c));
+                    winner = Some((i, Spans::Slot, (s, e)));
                     break;
                 }
                 i += 1;
             }
             if winner.is_none() {
-                if let Some((c, _, _, i)) = found {
-                    winner = Some((i, c));
+                if let Some((c, s, e, i)) = found {
+                    winner = Some((i, c, (s, e)));
                 }
             }
         }
-        let (mut i, caps) = winner?;
-        let (s, e) = idx.span0(&caps);
+        let (mut i, spans, (s, e)) = winner?;
         let slot = &mut self.slots[i];
         slot.hits += 1;
         slot.last_used = now;
@@ -417,7 +596,7 @@ impl DateDetector {
             i = self.reorder(i);
         }
         self.last_idx = i;
-        Some((i, caps))
+        Some((i, spans))
     }
 
     /// Move a winning template towards the front (fail2ban's bubble-up).
@@ -449,30 +628,58 @@ impl DateDetector {
         pos
     }
 
+    /// Turn the winning match of template `idx` into a timestamp.
+    ///
+    /// Pattern templates are memoised per template: the key is the text of
+    /// every group the conversion reads (not `%f`, which it ignores) plus
+    /// `now` when the date lacks a year, month or day (then the result
+    /// depends on the clock). Consecutive log lines mostly repeat the same
+    /// second, so the calendar and time zone work is done once per second
+    /// of log rather than once per line.
     fn convert(
+        &mut self,
+        idx: usize,
+        line: &str,
+        spans: &Spans,
+        now_raw: f64,
+        now: Option<&LocalNow>,
+    ) -> Result<f64, ConversionFailure> {
+        match self.convert_with(idx, line, spans, now_raw, now) {
+            Converted::Memo(r) | Converted::Plain(r) => r,
+            Converted::New(r, memo) => {
+                self.slots[idx].memo = Some(memo);
+                r
+            }
+        }
+    }
+
+    fn convert_with(
         &self,
         idx: usize,
         line: &str,
-        caps: &Captures,
+        spans: &Spans,
+        now_raw: f64,
         now: Option<&LocalNow>,
-    ) -> Result<f64, ConversionFailure> {
+    ) -> Converted {
+        let text = |g: usize| self.span(idx, spans, g).and_then(|(s, e)| line.get(s..e));
         let slot = &self.slots[idx];
-        let text = |g: usize| caps.get(g).map(|(s, e)| &line[s..e]);
-        match slot.tpl.kind {
+        Converted::Plain(match slot.tpl.kind {
             Kind::Epoch { long, group } => {
                 let raw = text(group).unwrap_or("");
                 let v = convert::ascii_digits(raw);
-                let mut t: f64 = v
-                    .parse()
-                    .map_err(|_| ConversionFailure::Invalid(format!("bad epoch {raw:?}")))?;
-                if long && v.len() >= 13 {
-                    t /= if v.len() >= 16 && !v.contains('.') {
-                        1e6
-                    } else {
-                        1e3
-                    };
-                }
-                Ok(t)
+                v.parse::<f64>()
+                    .map_err(|_| ConversionFailure::Invalid(format!("bad epoch {raw:?}")))
+                    .map(|t| {
+                        if long && v.len() >= 13 {
+                            t / if v.len() >= 16 && !v.contains('.') {
+                                1e6
+                            } else {
+                                1e3
+                            }
+                        } else {
+                            t
+                        }
+                    })
             }
             Kind::Tai64n => {
                 let v = text(1).unwrap_or("");
@@ -482,19 +689,67 @@ impl DateDetector {
                     .map_err(|_| ConversionFailure::Invalid(format!("bad TAI64N {v:?}")))
             }
             Kind::Pattern => {
-                let re = slot.regex.as_ref().ok_or_else(|| {
-                    ConversionFailure::Invalid("template not compiled".to_string())
-                })?;
-                let groups: Vec<(&str, &str)> = re
-                    .capture_names()
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(g, name)| Some((name.as_deref()?, text(g)?)))
-                    .collect();
-                convert::groups_to_time(&groups, self.default_tz, &self.local_tz, now)
+                if slot.regex.is_none() {
+                    return Converted::Plain(Err(ConversionFailure::Invalid(
+                        "template not compiled".to_string(),
+                    )));
+                }
+                // Groups the conversion reads, in group order (later ones
+                // override earlier ones), on the stack for the usual few.
+                const INLINE: usize = 16;
+                let mut inline: [(&str, &str); INLINE] = [("", ""); INLINE];
+                let mut spill: Vec<(&str, &str)> = Vec::new();
+                let mut n = 0;
+                let (mut has_y, mut has_m, mut has_d) = (false, false, false);
+                for (g, name) in &slot.fields {
+                    let Some(v) = text(*g) else { continue };
+                    match name.as_str() {
+                        "y" | "Y" => has_y = true,
+                        "m" | "b" | "B" => has_m = true,
+                        "d" => has_d = true,
+                        _ => {}
+                    }
+                    if n < INLINE {
+                        inline[n] = (name.as_str(), v);
+                    } else {
+                        if spill.is_empty() {
+                            spill.extend_from_slice(&inline);
+                        }
+                        spill.push((name.as_str(), v));
+                    }
+                    n += 1;
+                }
+                let now_key = (!(has_y && has_m && has_d)).then(|| now_raw.to_bits());
+                let groups = if n <= INLINE {
+                    &inline[..n]
+                } else {
+                    &spill[..]
+                };
+                return match &slot.memo {
+                    Some(m) if m.matches(groups, now_key) => Converted::Memo(m.result.clone()),
+                    _ => {
+                        let r =
+                            convert::groups_to_time(groups, self.default_tz, &self.local_tz, now);
+                        let mut memo = Memo {
+                            key: String::new(),
+                            now: None,
+                            result: Ok(0.0),
+                        };
+                        memo.set(groups, now_key, &r);
+                        Converted::New(r, memo)
+                    }
+                };
             }
-        }
+        })
     }
+}
+
+/// Outcome of [`DateDetector::convert_with`]: from the memo, freshly
+/// computed (to be memoised under the key just built), or not memoisable.
+enum Converted {
+    Memo(Result<f64, ConversionFailure>),
+    New(Result<f64, ConversionFailure>, Memo),
+    Plain(Result<f64, ConversionFailure>),
 }
 
 /// Character-index view of a line (Python indexes strings by code point;
@@ -553,12 +808,6 @@ impl<'a> CharIdx<'a> {
             return None;
         }
         self.at(ci - 1)
-    }
-
-    /// Group 0 span in characters.
-    fn span0(&self, c: &Captures) -> (usize, usize) {
-        let (s, e) = c.get(0).unwrap_or((0, 0));
-        (self.to_char(s), self.to_char(e))
     }
 }
 

@@ -639,3 +639,33 @@ fn positions_are_remembered_in_characters() {
     assert_eq!(span(b, &h), "2005-01-24 21:59:59");
     assert_eq!(dd.last_pos.at, 3);
 }
+
+/// The per-template conversion memo must give what a fresh detector gives,
+/// also when only `now` (which decides the year of a year-less date) or
+/// the sub-seconds (ignored) change between lines.
+#[test]
+fn conversion_memo_matches_fresh_detector() {
+    let lines = [
+        "Jan  1 00:00:00 host sshd[1]: a",
+        "Jan  1 00:00:00 host sshd[2]: b",
+        "Dec 31 23:59:59 host sshd[3]: c",
+        "2026-01-01 00:00:00.000001 x",
+        "2026-01-01 00:00:00.999999 x",
+        "2026-01-01 00:00:01.5 x",
+    ];
+    let nows = [NOW, NOW, 1767225600.0, 1767225600.0, NOW + 0.5];
+    let mut reused = detector(None);
+    for now in nows {
+        for l in lines {
+            let got = reused.find(l, now).and_then(|h| h.time);
+            let want = detector(None).find(l, now).and_then(|h| h.time);
+            assert_eq!(got, want, "{l} at {now}");
+        }
+    }
+    // a changed time zone is not served from the memo
+    let l = "2026-01-01 00:00:00 x";
+    let before = reused.find(l, NOW).and_then(|h| h.time);
+    reused.set_timezone(Some("UTC+0300")).expect("zone");
+    let after = reused.find(l, NOW).and_then(|h| h.time);
+    assert_ne!(before, after);
+}

@@ -35,7 +35,12 @@ impl TupleLine {
 
 /// `"\n".join(prefix+suffix) + "\n"`.
 pub fn tuple_lines_buf(lines: &[TupleLine]) -> String {
-    let mut s = String::new();
+    // sized up front: growing a String by pushes reallocates several times
+    let n: usize = lines
+        .iter()
+        .map(|l| l.prefix.len() + l.suffix.len() + 1)
+        .sum();
+    let mut s = String::with_capacity(n.max(1));
     for (i, l) in lines.iter().enumerate() {
         if i > 0 {
             s.push('\n');

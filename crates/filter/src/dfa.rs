@@ -1,0 +1,301 @@
+//! Stage-2 prefilter: one lazy DFA over the date-stripped line that says
+//! which failregexes *may* match it.
+//!
+//! Each failregex `F` becomes one pattern of a multi-pattern lazy DFA
+//! (`regex-automata`'s hybrid engine), searched anchored at the start of
+//! the buffer. With a prefregex `A<F-CONTENT>.+</F-CONTENT>$` the pattern
+//! is `A (?s:.*) F` (the failregex runs on the content, which here ends
+//! the line), or `A F` when `F` starts with `^` (the content starts where
+//! `A` ends); without one it is `(?s:.*) F`, or `F` when anchored ("starts
+//! with `^`" means every match does: `^a|b` is not anchored). Anchored
+//! patterns let the search stop as soon as no pattern can match any more,
+//! which for most lines is a few bytes past the prefix. Every pattern is
+//! *relaxed* so that its language contains the exact (PCRE2, Python-syntax)
+//! one:
+//! - the text goes through [`Target::Relaxed`] (look-arounds dropped,
+//!   back-references widened to `(?s:.*)`, conditionals to alternations);
+//! - in the syntax tree every remaining assertion (`^`, `$`, `\b`, …) is
+//!   dropped (zero-width, so dropping only allows more) and capture groups
+//!   are flattened;
+//! - every character class gains all non-ASCII characters, so differences
+//!   between the engines' Unicode tables (PCRE2's UCP `\w` has `\p{No}`,
+//!   Rust's has `\p{Mc}`, case folding of `K`/`ſ`, …) cannot make the
+//!   relaxed form reject a line the exact one accepts; ASCII stays precise,
+//!   which is what makes it selective, and the DFA stays small.
+//!
+//! A line whose pattern set is empty cannot match any failregex; otherwise
+//! only the failregexes in the set are run through PCRE2 (the others cannot
+//! match). Unless the prefregex ends with its content group `(?P<content>
+//! .+)` (and possibly `$`), the content is not known to end the line and no
+//! DFA is built (the literal prefilter stays). Should a search fail at run
+//! time (the engine is not configured to give up, but the API allows it),
+//! every failregex is run.
+//!
+//! [`Target::Relaxed`]: gaoler_matcher::python::Target::Relaxed
+
+use gaoler_matcher::python::{translate, Target};
+use regex_automata::hybrid::dfa::{Cache, DFA};
+use regex_automata::nfa::thompson::{self, WhichCaptures};
+use regex_automata::{Anchored, Input, MatchKind, PatternSet};
+use regex_syntax::hir::{Class, ClassBytesRange, ClassUnicodeRange, Hir, HirKind, Look};
+
+/// Up to this many failregexes a line that may match runs all of them.
+const FEW: usize = 3;
+
+/// See the module documentation.
+pub(crate) struct CandidateDfa {
+    dfa: DFA,
+    cache: Cache,
+    set: PatternSet,
+    anchored: bool,
+}
+
+fn parse(pattern: &str) -> Option<Hir> {
+    let relaxed = translate(pattern, Target::Relaxed)?;
+    regex_syntax::ParserBuilder::new()
+        .build()
+        .parse(&relaxed.pattern)
+        .ok()
+}
+
+/// The relaxed superset form of a syntax tree (see the module docs).
+fn relax(h: &Hir) -> Hir {
+    match h.kind() {
+        HirKind::Empty | HirKind::Look(_) => Hir::empty(),
+        HirKind::Literal(_) => h.clone(),
+        HirKind::Class(Class::Unicode(c)) => {
+            let mut c = c.clone();
+            c.union(&regex_syntax::hir::ClassUnicode::new([
+                ClassUnicodeRange::new('\u{80}', char::MAX),
+            ]));
+            Hir::class(Class::Unicode(c))
+        }
+        HirKind::Class(Class::Bytes(c)) => {
+            let mut c = c.clone();
+            c.union(&regex_syntax::hir::ClassBytes::new([ClassBytesRange::new(
+                0x80, 0xff,
+            )]));
+            Hir::class(Class::Bytes(c))
+        }
+        HirKind::Capture(c) => relax(&c.sub),
+        HirKind::Repetition(r) => Hir::repetition(regex_syntax::hir::Repetition {
+            min: r.min,
+            max: r.max,
+            greedy: r.greedy,
+            sub: Box::new(relax(&r.sub)),
+        }),
+        HirKind::Concat(v) => Hir::concat(v.iter().map(relax).collect()),
+        HirKind::Alternation(v) => Hir::alternation(v.iter().map(relax).collect()),
+    }
+}
+
+fn any_text() -> Hir {
+    // (?s:.*)
+    Hir::repetition(regex_syntax::hir::Repetition {
+        min: 0,
+        max: None,
+        greedy: true,
+        sub: Box::new(Hir::class(Class::Unicode(
+            regex_syntax::hir::ClassUnicode::new([ClassUnicodeRange::new('\0', char::MAX)]),
+        ))),
+    })
+}
+
+/// The prefregex split at its content group: the relaxed part before it,
+/// and whether it starts with `^`. `None` unless the content group is
+/// `.+` at the very end (optionally followed by `$`) so that the content
+/// runs to the end of the line; checked on the text because the relaxed
+/// translation drops look-aheads that could follow it.
+fn split_prefregex(pref: &str) -> Option<(Hir, bool)> {
+    if !(pref.ends_with("(?P<content>.+)$") || pref.ends_with("(?P<content>.+)")) {
+        return None;
+    }
+    let h = parse(pref)?;
+    let HirKind::Concat(items) = h.kind() else {
+        return None;
+    };
+    let pos = items.iter().position(
+        |x| matches!(x.kind(), HirKind::Capture(c) if c.name.as_deref() == Some("content")),
+    )?;
+    if let HirKind::Capture(c) = items[pos].kind() {
+        if c.sub.properties().minimum_len().unwrap_or(0) == 0 {
+            return None;
+        }
+    }
+    if !items[pos + 1..]
+        .iter()
+        .all(|x| matches!(x.kind(), HirKind::Look(_)))
+    {
+        return None;
+    }
+    let anchored = matches!(
+        items.first().map(Hir::kind),
+        Some(HirKind::Look(Look::Start))
+    );
+    let before = Hir::concat(items[..pos].iter().map(relax).collect());
+    Some((before, anchored))
+}
+
+impl CandidateDfa {
+    /// `prefregex` only when it has a content group (otherwise the
+    /// failregexes see the whole line and it does not matter here). `None`
+    /// when some regex cannot be analysed or the DFA cannot be built.
+    pub(crate) fn build(prefregex: Option<&str>, failregex: &[&str]) -> Option<CandidateDfa> {
+        let (prefix, anchored) = match prefregex {
+            Some(p) => {
+                let (h, a) = split_prefregex(p)?;
+                (Some(h), a)
+            }
+            None => (None, false),
+        };
+        let mut hirs = Vec::with_capacity(failregex.len());
+        // A failregex starting with `^` (not MULTILINE here) matches only at
+        // the start of what it runs on: right after the prefregex prefix,
+        // or at the start of the line. Anchoring it keeps the DFA's states
+        // few and lets a search stop as soon as every pattern is dead.
+        for f in failregex {
+            let exact = parse(f)?;
+            // `^` must begin *every* match (`^a|b` does not anchor `b`)
+            let at_start = exact.properties().look_set_prefix().contains(Look::Start);
+            let fr = relax(&exact);
+            hirs.push(match &prefix {
+                Some(p) if at_start => Hir::concat(vec![p.clone(), fr]),
+                Some(p) => Hir::concat(vec![p.clone(), any_text(), fr]),
+                None if at_start => fr,
+                None => Hir::concat(vec![any_text(), fr]),
+            });
+        }
+        // Without a prefregex every pattern carries its own unanchored
+        // prefix (`(?s:.*)`) unless it starts with `^`.
+        let anchored = prefix.is_none() || anchored;
+        let nfa = thompson::Compiler::new()
+            .configure(
+                thompson::Config::new()
+                    .which_captures(WhichCaptures::None)
+                    .shrink(true),
+            )
+            .build_many_from_hir(&hirs)
+            .ok()?;
+        let dfa = DFA::builder()
+            .configure(
+                // The cache grows on demand up to this bound, and is cleared
+                // (not given up) when full; with ASCII-precise classes the
+                // stock filters need a few hundred KiB, and a server holds
+                // one per jail.
+                DFA::config()
+                    .match_kind(MatchKind::All)
+                    .cache_capacity(1 << 20),
+            )
+            .build_from_nfa(nfa)
+            .ok()?;
+        let cache = dfa.create_cache();
+        let set = PatternSet::new(dfa.pattern_len());
+        Some(CandidateDfa {
+            dfa,
+            cache,
+            set,
+            anchored,
+        })
+    }
+
+    /// Run over `text` (the buffer the regexes will see). Returns `false`
+    /// when no failregex can match; otherwise [`CandidateDfa::may_match`]
+    /// tells which may.
+    pub(crate) fn scan(&mut self, text: &str) -> bool {
+        self.set.clear();
+        let input = Input::new(text)
+            .anchored(if self.anchored {
+                Anchored::Yes
+            } else {
+                Anchored::No
+            })
+            .earliest(true);
+        // Most lines match nothing: a plain search (the engine's fast loop,
+        // stopping at the first match state) settles those; the slower
+        // overlapping search that collects every candidate runs only when
+        // something matched.
+        match self.dfa.try_search_fwd(&mut self.cache, &input) {
+            Ok(None) => return false,
+            Ok(Some(_)) => {}
+            Err(_) => return self.all(),
+        }
+        if self.set.capacity() <= FEW {
+            // With this few failregexes, running the non-candidates through
+            // PCRE2 costs less than the overlapping search that rules
+            // them out.
+            return self.all();
+        }
+        let input = input.earliest(false);
+        match self
+            .dfa
+            .try_which_overlapping_matches(&mut self.cache, &input, &mut self.set)
+        {
+            Ok(()) => !self.set.is_empty(),
+            Err(_) => self.all(),
+        }
+    }
+
+    /// Every failregex is a candidate.
+    fn all(&mut self) -> bool {
+        for i in 0..self.set.capacity() {
+            if let Ok(p) = regex_automata::PatternID::new(i) {
+                let _ = self.set.try_insert(p);
+            }
+        }
+        true
+    }
+
+    /// After a successful [`CandidateDfa::scan`]: may failregex `i` match?
+    pub(crate) fn may_match(&self, i: usize) -> bool {
+        regex_automata::PatternID::new(i).is_ok_and(|p| self.set.contains(p))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_and_selects() {
+        let mut d = CandidateDfa::build(
+            Some(r"^(?P<mlfid>\S+ sshd\[\d+\]: )(?P<content>.+)$"),
+            &[
+                r"^Failed \S+ for (?P<user>\w+) from x$",
+                r"^Invalid user \w+$",
+            ],
+        )
+        .expect("builds");
+        assert!(!d.scan("host sshd[1]: session opened\n"));
+        assert!(d.scan("host sshd[1]: Invalid user bob\n"));
+        assert!(d.may_match(1));
+        // the prefix is anchored: no match further right
+        assert!(!d.scan(" host sshd[1]: Invalid user bob\n"));
+    }
+
+    #[test]
+    fn non_ascii_classes_are_widened() {
+        // PCRE2 (UCP) and Python count `²` as `\w`; Rust's `\w` does not.
+        let mut d = CandidateDfa::build(None, &[r"user \w+ denied"]).expect("builds");
+        assert!(d.scan("user x² denied\n"));
+        assert!(!d.scan("user x denial\n"));
+    }
+
+    #[test]
+    fn content_must_end_the_line() {
+        assert!(CandidateDfa::build(Some(r"^(?P<content>.+)(?=x)"), &["a"]).is_none());
+        assert!(CandidateDfa::build(Some(r"^(?P<content>.*)$"), &["a"]).is_none());
+    }
+
+    #[test]
+    fn caret_anchors_only_when_every_branch_has_it() {
+        let mut d = CandidateDfa::build(
+            Some(r"^(?P<mlfid>\w+: )(?P<content>.+)$"),
+            &["^aaa|bbb", "^ccc", "^x", "^y"],
+        )
+        .expect("builds");
+        // `bbb` may match anywhere in the content, `ccc` only at its start
+        assert!(d.scan("host: zz bbb\n"));
+        assert!(d.may_match(0) && !d.may_match(1));
+        assert!(!d.scan("host: zz ccc\n"));
+    }
+}
