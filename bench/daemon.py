@@ -48,7 +48,7 @@ def make_tree(d, stamps, maxretry):
     with open(os.path.join(conf, "action.d", "stamp.conf"), "w") as f:
         f.write("[INCLUDES]\nbefore = iptables.conf\n[Definition]\n"
                 "actionban = <iptables> -I f2b-<name> 1 -s <ip> -j <blocktype>\n"
-                "            date +%%s.%%N >> %s\n" % stamps)
+                "            date +%%%%s.%%%%N >> %s\n" % stamps)
     with open(os.path.join(conf, "jail.d", "bench.local") if os.path.isdir(os.path.join(conf, "jail.d"))
               else os.path.join(conf, "jail.local"), "w") as f:
         f.write("[DEFAULT]\nbackend = auto\n"
@@ -97,6 +97,14 @@ class Server:
         f = open("/proc/%d/stat" % self.pid()).read().rsplit(")", 1)[1].split()
         return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
 
+    def wait_jail(self, jail):
+        # ping answers while the configuration thread is still creating jails.
+        deadline = time.time() + 60
+        while self.call("status", jail).returncode != 0:
+            if time.time() > deadline:
+                raise SystemExit("jail %s never appeared" % jail)
+            time.sleep(0.01)
+
     def total_failed(self, jail):
         for l in self.call("status", jail).stdout.splitlines():
             if "Total failed:" in l:
@@ -118,6 +126,7 @@ def latency(n):
     sh("ip", "netns", "add", NS)
     try:
         srv = Server([GAOLER, "server", "-c", os.path.join(d, "conf")], d, ns=NS)
+        srv.wait_jail("freeswitch")
         log = open(os.path.join(d, "freeswitch.log"), "a", buffering=1)
         lat = []
         for i in range(n):
@@ -159,6 +168,7 @@ def throughput(lines):
     expect = int(subprocess.run([GAOLER, "regex", "-c", UPSTREAM, src, "freeswitch[mode=normal]"],
                                 capture_output=True, text=True).stdout.split(" matched")[0].split(",")[-1])
     srv = Server([GAOLER, "server", "-c", os.path.join(d, "conf")], d)
+    srv.wait_jail("freeswitch")
     cpu0 = srv.cpu_seconds()
     t0 = time.time()
     with open(src, "rb") as inp, open(os.path.join(d, "freeswitch.log"), "ab") as out:
@@ -182,6 +192,9 @@ def idle(with_fail2ban):
         d = tempfile.mkdtemp(prefix="gaoler-bench-")
         conf = make_tree(d, os.path.join(d, "stamps"), 5)
         srv = Server(argv + ["-c", conf], d)
+        if name == "gaoler":
+            srv.wait_jail("sshd")
+            srv.startup = time.time() - srv.t0
         if name == "fail2ban":
             # fail2ban-server needs the client to stream the configuration.
             t0 = time.time()
