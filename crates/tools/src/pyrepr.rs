@@ -3,39 +3,15 @@
 
 use gaoler_filter::{Data, Value};
 
-/// `repr(str)`: single quotes unless the text has `'` and no `"`.
+/// `repr(str)` (the client's implementation, which fail2ban-client's
+/// output also needs).
 pub fn py_str(s: &str) -> String {
-    let q = if s.contains('\'') && !s.contains('"') {
-        '"'
-    } else {
-        '\''
-    };
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push(q);
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c == q => {
-                out.push('\\');
-                out.push(c);
-            }
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.push_str(&format!("\\x{:02x}", c as u32))
-            }
-            c => out.push(c),
-        }
-    }
-    out.push(q);
-    out
+    gaoler_client::pyrepr::str_repr(s)
 }
 
-/// `repr(float)`: shortest round-trip digits, `.0` for integral values
-/// (Rust's `Debug` for `f64` has the same rules in the range used here).
+/// `repr(float)`.
 pub fn py_float(f: f64) -> String {
-    format!("{f:?}")
+    gaoler_client::pyrepr::float_repr(f)
 }
 
 /// `repr()` of a failure data value.

@@ -100,13 +100,7 @@ fn dated_line() -> impl Strategy<Value = String> {
     ]
 }
 
-/// Found by `prefilter_never_changes_results_any_line`: the filter keeps only
-/// the most recent prefiltered line for "last date"; when that line has no
-/// date (here an empty line), the dated prefiltered line before it is
-/// forgotten, and a following dateless failure gets an older time than
-/// fail2ban (which parses every line) gives it.
 #[test]
-#[ignore = "known issue in gaoler-filter: last date of prefiltered lines"]
 fn known_issue_last_date_of_skipped_lines() {
     let lines = [
         "Aug 14 11:59:59 host sshd[0]: Failed password for root from 192.0.2.1 port 22 ssh2",
@@ -141,10 +135,7 @@ proptest! {
         }
     }
 
-    /// The same with arbitrary lines, dateless ones included. Ignored until
-    /// the filter's "last date of skipped lines" is exact (see below).
     #[test]
-    #[ignore = "known issue in gaoler-filter: last date of prefiltered lines"]
     fn prefilter_never_changes_results_any_line(lines in proptest::collection::vec(line(), 1..12)) {
         let mut lazy = filter("sshd", false);
         let mut eager = filter("sshd", true);
