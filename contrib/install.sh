@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Install gaoler: the binary (plus fail2ban-* names for drop-in use), the
+# shipped configuration as /etc/gaoler (kept if it already exists) and the
+# systemd unit. Run as root from the repository root after
+# `cargo build --release`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin=target/release/gaoler
+[ -x "$bin" ] || { echo "build first: cargo build --release" >&2; exit 1; }
+install -D -m 0755 "$bin" /usr/local/bin/gaoler
+for n in fail2ban-client fail2ban-server fail2ban-regex; do
+  # Only where fail2ban itself is not installed.
+  [ -e "/usr/bin/$n" ] || ln -sf gaoler "/usr/local/bin/$n"
+done
+if [ ! -e /etc/gaoler ]; then
+  mkdir -p /etc/gaoler
+  cp -r config/. /etc/gaoler/
+  rm -rf /etc/gaoler/samples
+  mkdir -p /etc/gaoler/jail.d
+fi
+install -D -m 0644 contrib/gaoler.service /etc/systemd/system/gaoler.service
+if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+  systemctl daemon-reload
+  echo "installed; enable jails in /etc/gaoler/jail.d/*.local, then: systemctl enable --now gaoler"
+else
+  echo "installed; start with: gaoler server -c /etc/gaoler"
+fi
