@@ -10,7 +10,7 @@ use std::ffi::OsString;
 use std::path::Path;
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: gaoler <client|server|regex> [OPTIONS] ...\n\n\
+const USAGE: &str = "usage: gaoler <client|server|regex|test-samples> [OPTIONS] ...\n\n\
     client   control the server, test or dump a configuration (fail2ban-client)\n\
     server   run the daemon (fail2ban-server)\n\
     regex    test filters against log lines (fail2ban-regex)\n\
