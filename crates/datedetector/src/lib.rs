@@ -40,6 +40,10 @@
 //!   lacks a year, month or day): consecutive lines mostly share their
 //!   second, so calendar and time zone work happens once per second of log.
 //!   Changing a time zone drops the memos.
+//! - **A hand-written recogniser** (`fast.rs`) answers the whole-line
+//!   search of syslog's `Mon dd HH:MM:SS` template for the plain form, with
+//!   the spans PCRE2 would give; anything unusual falls back to PCRE2.
+//!   [`DateDetector::disable_fast_paths`] turns it off for comparisons.
 //! - Checked against the reference: `tests/samples.rs` runs the annotated
 //!   upstream sample logs; `examples/detect.rs` prints what the detector
 //!   finds per stdin line, for differential runs against fail2ban itself.
@@ -49,6 +53,7 @@
 //!   same template.
 
 mod convert;
+mod fast;
 mod template;
 
 use std::collections::HashMap;
@@ -114,8 +119,14 @@ struct Slot {
     regex: Option<Regex>,
     /// Capture storage of the last search of `regex`, reused between lines.
     locs: Option<Locations>,
-    /// Named groups the conversion reads: (group index, name).
-    fields: Vec<(usize, String)>,
+    /// Hand-written recogniser for this template (see `fast.rs`), and the
+    /// spans of its last answer, which stand in for `locs` when `fast_hit`.
+    fast: Option<fast::Fast>,
+    fast_spans: Vec<Option<(usize, usize)>>,
+    fast_hit: bool,
+    /// Named groups the conversion reads: (group index, name, which of
+    /// year / month / day it gives: [`HAS_Y`], [`HAS_M`], [`HAS_D`]).
+    fields: Vec<(usize, String, u8)>,
     /// Last conversion of this template: key (see [`DateDetector::convert`])
     /// and result.
     memo: Option<Memo>,
@@ -133,6 +144,9 @@ impl Clone for Slot {
             tpl: self.tpl.clone(),
             regex: self.regex.clone(),
             locs: self.regex.as_ref().map(Regex::locations),
+            fast: self.fast.clone(),
+            fast_spans: self.fast_spans.clone(),
+            fast_hit: self.fast_hit,
             fields: self.fields.clone(),
             memo: self.memo.clone(),
             hits: self.hits,
@@ -162,6 +176,9 @@ impl Slot {
             tpl,
             regex: None,
             locs: None,
+            fast: None,
+            fast_spans: Vec::new(),
+            fast_hit: false,
             fields: Vec::new(),
             memo: None,
             hits: 0,
@@ -175,6 +192,10 @@ impl Slot {
 
     fn set_regex(&mut self, regex: Option<Regex>) {
         self.locs = regex.as_ref().map(Regex::locations);
+        self.fast = regex
+            .as_ref()
+            .and_then(|re| fast::Fast::for_template(&self.tpl.regex, re.capture_names()));
+        self.fast_hit = false;
         self.fields = regex
             .as_ref()
             .map(|re| {
@@ -183,7 +204,13 @@ impl Slot {
                     .enumerate()
                     .filter_map(|(g, n)| {
                         let n = n.as_deref()?;
-                        convert::is_field(n).then(|| (g, n.to_string()))
+                        let kind = match n {
+                            "y" | "Y" => HAS_Y,
+                            "m" | "b" | "B" => HAS_M,
+                            "d" => HAS_D,
+                            _ => 0,
+                        };
+                        convert::is_field(n).then(|| (g, n.to_string(), kind))
                     })
                     .collect()
             })
@@ -192,59 +219,84 @@ impl Slot {
         self.regex = regex;
     }
 
+    /// Span of group `g` of the last successful search.
+    fn get(&self, g: usize) -> Option<(usize, usize)> {
+        if self.fast_hit {
+            self.fast_spans.get(g).copied().flatten()
+        } else {
+            self.locs.as_ref()?.get(g)
+        }
+    }
+
+    fn copy_spans(&self) -> Option<Vec<Option<(usize, usize)>>> {
+        if self.fast_hit {
+            Some(self.fast_spans.clone())
+        } else {
+            self.locs.as_ref().map(copy_spans)
+        }
+    }
+
     fn weight(&self) -> f64 {
         self.hits as f64 * self.tpl.weight / self.distance.max(1) as f64
     }
 }
 
-/// A memoised conversion: the `(name, text)` pairs it read, flattened
-/// (`name \x01 text \x02` each), `now` when it mattered, and the result.
+/// A memoised conversion: which of the template's fields took part
+/// (`mask`, bit i for field i), their texts one after the other (`text`,
+/// `ends`), `now` when it mattered, and the result. The names are the
+/// template's, so the texts and the mask identify the input.
 #[derive(Clone)]
 struct Memo {
-    key: String,
+    mask: u64,
+    text: String,
+    ends: Vec<usize>,
     now: Option<u64>,
     result: Result<f64, ConversionFailure>,
 }
 
 impl Memo {
-    /// Does this memo hold the conversion of `pairs` (at `now`)? Compares
-    /// in place, so a hit costs no key building.
-    fn matches(&self, pairs: &[(&str, &str)], now: Option<u64>) -> bool {
-        if self.now != now {
+    /// Does this memo hold the conversion of these field texts (at `now`)?
+    /// Compares in place, so a hit costs no key building.
+    fn matches(&self, mask: u64, values: &[(&str, &str)], now: Option<u64>) -> bool {
+        if self.mask != mask || self.now != now || self.ends.len() != values.len() {
             return false;
         }
-        let mut rest = self.key.as_str();
-        for (name, v) in pairs {
-            let Some(r) = rest
-                .strip_prefix(name)
-                .and_then(|r| r.strip_prefix('\u{1}'))
-                .and_then(|r| r.strip_prefix(v))
-                .and_then(|r| r.strip_prefix('\u{2}'))
-            else {
+        let mut start = 0;
+        for (&end, (_, v)) in self.ends.iter().zip(values) {
+            if self.text.as_bytes().get(start..end) != Some(v.as_bytes()) {
                 return false;
-            };
-            rest = r;
+            }
+            start = end;
         }
-        rest.is_empty()
+        true
     }
 
-    fn set(
-        &mut self,
-        pairs: &[(&str, &str)],
+    fn new(
+        mask: u64,
+        values: &[(&str, &str)],
         now: Option<u64>,
         r: &Result<f64, ConversionFailure>,
-    ) {
-        self.key.clear();
-        for (name, v) in pairs {
-            self.key.push_str(name);
-            self.key.push('\u{1}');
-            self.key.push_str(v);
-            self.key.push('\u{2}');
+    ) -> Memo {
+        let mut text = String::new();
+        let mut ends = Vec::with_capacity(values.len());
+        for (_, v) in values {
+            text.push_str(v);
+            ends.push(text.len());
         }
-        self.now = now;
-        self.result.clone_from(r);
+        Memo {
+            mask,
+            text,
+            ends,
+            now,
+            result: r.clone(),
+        }
     }
 }
+
+/// [`Slot::fields`] kinds: the field gives the year, month or day.
+const HAS_Y: u8 = 1;
+const HAS_M: u8 = 2;
+const HAS_D: u8 = 4;
 
 /// Where the group spans of a winning match live: in the template's own
 /// reusable [`Locations`] (the common case, no allocation), or copied out
@@ -271,6 +323,8 @@ pub struct DateDetector {
     /// The `%ExY` alternatives the regexes are compiled with, and the year
     /// they were last computed for (to skip recomputing on every line).
     exy: String,
+    /// The first three digits of the years `exy` accepts (for `fast.rs`).
+    exy_years: Vec<[u8; 3]>,
     exy_year: Option<i64>,
     reference_year: Option<i64>,
     default_tz: Option<i32>,
@@ -302,6 +356,7 @@ impl DateDetector {
         Ok(DateDetector {
             slots,
             exy,
+            exy_years: exy_years(INITIAL_REFERENCE_YEAR),
             exy_year: None,
             reference_year: None,
             default_tz: None,
@@ -411,6 +466,15 @@ impl DateDetector {
         })
     }
 
+    /// Turn the hand-written template recognisers off (every search goes
+    /// to PCRE2): for differential tests.
+    pub fn disable_fast_paths(&mut self) {
+        for s in &mut self.slots {
+            s.fast = None;
+            s.fast_hit = false;
+        }
+    }
+
     /// Why the date of the last [`find`](DateDetector::find) had no time.
     pub fn last_failure(&self) -> Option<&ConversionFailure> {
         self.last_failure.as_ref()
@@ -444,6 +508,7 @@ impl DateDetector {
         }
         self.exy_year = Some(year);
         let exy = exy_alternatives(year);
+        self.exy_years = exy_years(year);
         if exy == self.exy {
             return;
         }
@@ -471,6 +536,19 @@ impl DateDetector {
         to: usize,
     ) -> Option<(usize, usize)> {
         let slot = &mut self.slots[i];
+        slot.fast_hit = false;
+        if let Some(f) = &slot.fast {
+            // whole-line searches only (the template is line-anchored)
+            if from == 0
+                && to >= line.len()
+                && f.recognise(line, &mut slot.fast_spans, &self.exy_years)
+            {
+                slot.fast_hit = true;
+                slot.matched += 1;
+                let (s, e) = slot.fast_spans.first().copied().flatten().unwrap_or((0, 0));
+                return Some((idx.to_char(s), idx.to_char(e)));
+            }
+        }
         let (Some(re), Some(locs)) = (slot.regex.as_ref(), slot.locs.as_mut()) else {
             return None;
         };
@@ -489,7 +567,7 @@ impl DateDetector {
     /// Span of group `g` of the winning match of template `i`.
     fn span(&self, i: usize, spans: &Spans, g: usize) -> Option<(usize, usize)> {
         match spans {
-            Spans::Slot => self.slots.get(i)?.locs.as_ref()?.get(g),
+            Spans::Slot => self.slots.get(i)?.get(g),
             Spans::Owned(v) => v.get(g).copied().flatten(),
         }
     }
@@ -532,7 +610,7 @@ impl DateDetector {
                 } else {
                     // The loop below may search this template again and
                     // overwrite its spans: keep a copy.
-                    let spans = self.slots[i].locs.as_ref().map(copy_spans)?;
+                    let spans = self.slots[i].copy_spans()?;
                     found = Some((Spans::Owned(spans), s, e, i));
                 }
             }
@@ -700,15 +778,12 @@ impl DateDetector {
                 let mut inline: [(&str, &str); INLINE] = [("", ""); INLINE];
                 let mut spill: Vec<(&str, &str)> = Vec::new();
                 let mut n = 0;
-                let (mut has_y, mut has_m, mut has_d) = (false, false, false);
-                for (g, name) in &slot.fields {
+                let (mut has, mut mask) = (0u8, 0u64);
+                for (i, (g, name, kind)) in slot.fields.iter().enumerate() {
                     let Some(v) = text(*g) else { continue };
-                    match name.as_str() {
-                        "y" | "Y" => has_y = true,
-                        "m" | "b" | "B" => has_m = true,
-                        "d" => has_d = true,
-                        _ => {}
-                    }
+                    has |= kind;
+                    // (a template with more than 64 fields is not memoised)
+                    mask |= 1u64.checked_shl(i as u32).unwrap_or(0);
                     if n < INLINE {
                         inline[n] = (name.as_str(), v);
                     } else {
@@ -719,24 +794,26 @@ impl DateDetector {
                     }
                     n += 1;
                 }
-                let now_key = (!(has_y && has_m && has_d)).then(|| now_raw.to_bits());
+                let now_key = (has != HAS_Y | HAS_M | HAS_D).then(|| now_raw.to_bits());
                 let groups = if n <= INLINE {
                     &inline[..n]
                 } else {
                     &spill[..]
                 };
+                let memoisable = slot.fields.len() <= 64;
                 return match &slot.memo {
-                    Some(m) if m.matches(groups, now_key) => Converted::Memo(m.result.clone()),
+                    Some(m) if memoisable && m.matches(mask, groups, now_key) => {
+                        Converted::Memo(m.result.clone())
+                    }
                     _ => {
                         let r =
                             convert::groups_to_time(groups, self.default_tz, &self.local_tz, now);
-                        let mut memo = Memo {
-                            key: String::new(),
-                            now: None,
-                            result: Ok(0.0),
-                        };
-                        memo.set(groups, now_key, &r);
-                        Converted::New(r, memo)
+                        if memoisable {
+                            let memo = Memo::new(mask, groups, now_key, &r);
+                            Converted::New(r, memo)
+                        } else {
+                            Converted::Plain(r)
+                        }
                     }
                 };
             }
@@ -873,6 +950,11 @@ fn build_templates(datepattern: &str) -> Result<Vec<Template>, Error> {
 /// last year, of three years ahead, and of every third year from 2000 up to
 /// the reference year, grouped like fail2ban does (`20[012]` in 2026).
 pub(crate) fn exy_alternatives(year: i64) -> String {
+    group_prefixes(&exy_prefixes(year))
+}
+
+/// The first three digits of the years `%ExY` accepts, sorted.
+fn exy_prefixes(year: i64) -> Vec<String> {
     let prefix = |y: i64| y.to_string().chars().take(3).collect::<String>();
     let mut set = std::collections::BTreeSet::new();
     set.insert(prefix(year - 1));
@@ -882,7 +964,16 @@ pub(crate) fn exy_alternatives(year: i64) -> String {
         set.insert(prefix(y));
         y += 3;
     }
-    group_prefixes(&set.into_iter().collect::<Vec<_>>())
+    set.into_iter().collect()
+}
+
+/// [`exy_prefixes`] as bytes, for the hand-written recognisers (years of
+/// fewer than three digits have none: such lines go to PCRE2).
+fn exy_years(year: i64) -> Vec<[u8; 3]> {
+    exy_prefixes(year)
+        .iter()
+        .filter_map(|p| <[u8; 3]>::try_from(p.as_bytes()).ok())
+        .collect()
 }
 
 /// Factor common leading text out of sorted alternatives:

@@ -669,3 +669,209 @@ fn conversion_memo_matches_fresh_detector() {
     let after = reused.find(l, NOW).and_then(|h| h.time);
     assert_ne!(before, after);
 }
+
+/// Lines around the syslog template's plain form, and some just outside.
+fn syslog_like_lines() -> Vec<String> {
+    let mut out = Vec::new();
+    let starts = ["", "Mon ", "sun ", "MON ", "Thu  ", "Tux ", "[", "- ", "é"];
+    let months = ["Jan", "aug", "DEC", "Sep", "Sept", "Foo", "ſep", "Kan"];
+    let days = [
+        "01", " 1", "1", "9", "00", "10", "29", "30", "31", "32", "3", " 0", "0 1", "  1",
+    ];
+    let times = [
+        "00:00:00", "23:59:59", "29:59:59", "30:00:00", "1:00:00", "01:5:00", "01:60:00",
+        "12:00:60", "12:00:61", "12:00:6", "12:00:5", "12:34:56",
+    ];
+    let tails = [
+        "",
+        " ",
+        " host sshd[1]: x",
+        ".123 x",
+        ".1234567",
+        " 2005 x",
+        " 2026",
+        " 20x",
+        " 1 x",
+        "x",
+        "Z",
+        "\t",
+        ":",
+        " é",
+        "٣",
+        "\n",
+        " 2",
+    ];
+    for s in starts {
+        for m in months {
+            for d in days {
+                for (k, t) in times.iter().enumerate() {
+                    for (j, tl) in tails.iter().enumerate() {
+                        // the full product is large: a deterministic sample
+                        if (k + j + d.len() + m.len() + s.len()) % 3 != 0 {
+                            continue;
+                        }
+                        out.push(format!("{s}{m} {d} {t}{tl}"));
+                        out.push(format!("{s}{m} {d}  {t}{tl}"));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Lines around the ISO template's plain form, and some just outside.
+fn iso_like_lines() -> Vec<String> {
+    let mut out = Vec::new();
+    let years = [
+        "2005", "2026", "2019", "2030", "1999", "205", "20051", "٢005", "x2005",
+    ];
+    let seps = ["-", "/", ".", ":"];
+    let months = ["01", "1", "09", "10", "12", "13", "00", "0"];
+    let days = ["01", " 1", "1", "29", "30", "31", "32", "00"];
+    let mids = ["T", " ", "  ", "t", "_"];
+    let times = [
+        "00:00:00", "23:59:59", "24:00:00", "19:00:00", "2:00:00", "12:5:00", "12:00:60",
+        "12:00:6", "12:34:56",
+    ];
+    let tails = [
+        "",
+        " ",
+        " [INFO] x",
+        ".123 x",
+        ",5",
+        ".1234567 x",
+        ".123456",
+        ".",
+        ". x",
+        " +0200",
+        "+02:00",
+        "Z",
+        " Z x",
+        " UTC",
+        " GMT",
+        " Gx",
+        " -1",
+        "\t",
+        " \t",
+        "  x",
+        "x",
+        " é",
+        "\n",
+        " \u{b}",
+        "\u{85}",
+        " \u{1c}x",
+    ];
+    let mut n = 0usize;
+    for y in years {
+        for sp in seps {
+            for m in months {
+                for d in days {
+                    for mid in mids {
+                        for t in times {
+                            for tl in tails {
+                                n += 1;
+                                // the full product is large: a deterministic sample
+                                let sampled = n.is_multiple_of(13)
+                                    || (sp == "-" && mid != "_" && n.is_multiple_of(3));
+                                if !sampled {
+                                    continue;
+                                }
+                                out.push(format!("{y}{sp}{m}{sp}{d}{mid}{t}{tl}"));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out.push("2005-08-14 11:59:59/2005-08-14 11:59:59".into());
+    out.push("2005-08/14 11:59:59".into());
+    for f in ["", ".000000", ".001000", ".1", ".0000001"] {
+        out.push(format!(
+            "2026-01-01 00:00:00{f} [INFO] sofia_reg.c:2130 Registered"
+        ));
+        out.push(format!(
+            "2005-08-14 11:59:59{f} [WARNING] sofia_reg.c:1657 SIP auth"
+        ));
+    }
+    out
+}
+
+const FREESWITCH_DATES: &str = "^(?:%Y-)?%m-%d[ T]%H:%M:%S(?:\\.%f)?\n{^LN-BEG}";
+
+fn check_fast_spans(name: &str, lines: Vec<String>) {
+    let dd = detector((name == "iso_user").then_some(FREESWITCH_DATES));
+    let slot = dd
+        .slots
+        .iter()
+        .find(|s| {
+            matches!(
+                (&s.fast, name),
+                (Some(fast::Fast::Syslog(_)), "syslog")
+                    | (Some(fast::Fast::Iso(_)), "iso" | "iso_user")
+            )
+        })
+        .expect("the templates include it");
+    assert!(slot.tpl.anchored());
+    let fast = slot.fast.clone().expect("fast");
+    let re = slot.regex.as_ref().expect("compiled");
+    let mut locs = re.locations();
+    let mut spans = Vec::new();
+    let (mut taken, mut total) = (0, 0);
+    for line in lines {
+        total += 1;
+        if !fast.recognise(&line, &mut spans, &dd.exy_years) {
+            continue;
+        }
+        taken += 1;
+        assert!(
+            re.captures_read_at(&mut locs, &line, 0).expect("search"),
+            "{line:?}"
+        );
+        let want: Vec<_> = (0..locs.len()).map(|g| locs.get(g)).collect();
+        assert_eq!(spans, want, "{line:?}");
+    }
+    assert!(taken > 100, "{name}: {taken} of {total}");
+    eprintln!("{name}: {taken} of {total} lines recognised");
+}
+
+#[test]
+fn syslog_fast_path_gives_pcre2_spans() {
+    check_fast_spans("syslog", syslog_like_lines());
+}
+
+#[test]
+fn iso_fast_path_gives_pcre2_spans() {
+    check_fast_spans("iso", iso_like_lines());
+    check_fast_spans("iso_user", iso_like_lines());
+}
+
+/// The detector with and without the fast path finds the same dates (and
+/// keeps the same template order) over generated lines and the upstream
+/// sample logs.
+#[test]
+fn fast_paths_change_nothing() {
+    let mut lines = syslog_like_lines();
+    lines.extend(iso_like_lines());
+    let mut names: Vec<_> = std::fs::read_dir(shared("fail2ban-upstream/logs"))
+        .expect("logs")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file())
+        .collect();
+    names.sort();
+    for p in names {
+        let text = std::fs::read_to_string(p).unwrap_or_default();
+        lines.extend(text.lines().map(str::to_string));
+    }
+    for pattern in [None, Some(FREESWITCH_DATES), Some("{^LN-BEG}")] {
+        let mut a = detector(pattern);
+        let mut b = detector(pattern);
+        b.disable_fast_paths();
+        assert!(a.slots.iter().any(|s| s.fast.is_some()));
+        for l in &lines {
+            assert_eq!(a.find(l, NOW), b.find(l, NOW), "{pattern:?}: {l:?}");
+        }
+        assert_eq!(a.templates(), b.templates());
+    }
+}

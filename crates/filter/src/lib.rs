@@ -33,12 +33,37 @@
 //!   differential tests compare against that, over the upstream sample
 //!   logs and over `shared/bench/genlog.py` output.
 //! - **Last date on skipped lines.** Upstream parses the date of every line
-//!   and remembers it for following undated lines. Rejected lines are not
-//!   date-parsed; the most recent one is kept and parsed on demand when a
-//!   later line needs the "last date". (Only the latest is kept: if it has no
-//!   date, older skipped lines are not consulted.) [`FilterSpec::eager_dates`]
-//!   turns the prefilter off for callers that need every date
-//!   (fail2ban-regex's template statistics).
+//!   and remembers it (time and text) for following undated lines. Lines
+//!   the literal prefilter rejects are not date-parsed; they are held (with
+//!   their `now`), in order, until a later line settles the question:
+//!   - a line with a converted date overwrites the last date whatever came
+//!     before, so the held lines are dropped unparsed (the common case);
+//!   - a line that needs the last date (none on it, or an empty date match)
+//!     parses the held lines newest first, and the first one with a date
+//!     gives the last date (an undated line leaves it unchanged, so older
+//!     ones cannot matter any more);
+//!   - when the hold is full (`SKIPPED_LINES` lines or `SKIPPED_BYTES`), the
+//!     arriving line is parsed at once: a date makes every held line
+//!     irrelevant, and an undated line changes nothing and is dropped.
+//!
+//!   So the last date is exactly the eager one, and only about one skipped
+//!   line in `SKIPPED_LINES` is parsed. This relies on undated lines never
+//!   changing the last date, which fails in one case: the server's time
+//!   checks in operation mode replace a last date more than 60 s in the
+//!   future by now on *every* line. So in operation mode with
+//!   `check_find_time` the literal prefilter is bypassed and every line is
+//!   dated (the candidate DFA still saves the regex work; a live log is
+//!   slow anyway, and the catch-up reading before operation mode stays
+//!   lazy). What stays different is the date detector's template order
+//!   (which templates were tried and won), a heuristic cache that decides
+//!   the template only for lines with several dates.
+//!   [`FilterSpec::eager_dates`] turns the prefilter off for callers that
+//!   need every date (fail2ban-regex's template statistics); stage 1 then
+//!   only gates the candidate DFA, after the date is parsed.
+//! - **Stage 1 measures itself.** On logs where most lines carry one of the
+//!   literals (sshd's 25 failregexes have many) the scan costs more than it
+//!   saves; it is paused while it rejects fewer than 3 lines in 4 (see
+//!   `Stage1`). Results do not depend on it.
 //! - **Failure data** is a map of group name → [`Value`]; groups that did not
 //!   participate (Python `None`) are simply absent.
 //! - The mlfid cache follows `Filter._mergeFailure` literally (flag bits 1 =
@@ -333,6 +358,91 @@ impl Prefilter {
     }
 }
 
+/// Most lines held back by the literal prefilter before one is parsed.
+const SKIPPED_LINES: usize = 32;
+/// Most bytes held (a run of huge lines is parsed rather than copied).
+const SKIPPED_BYTES: usize = 16 << 10;
+
+/// Lines skipped by the literal prefilter whose dates are not parsed yet,
+/// oldest first (see the module docs, "Last date on skipped lines").
+#[derive(Default)]
+struct Skipped {
+    /// The lines, one after the other.
+    text: String,
+    /// `(start, end, now)` of each line in `text`.
+    lines: Vec<(usize, usize, f64)>,
+}
+
+impl Skipped {
+    /// Hold `line`; `false` when the hold is full.
+    fn push(&mut self, line: &str, now: f64) -> bool {
+        if self.lines.len() >= SKIPPED_LINES || self.text.len() + line.len() > SKIPPED_BYTES {
+            return false;
+        }
+        let start = self.text.len();
+        self.text.push_str(line);
+        self.lines.push((start, self.text.len(), now));
+        true
+    }
+
+    fn clear(&mut self) {
+        self.text.clear();
+        self.lines.clear();
+    }
+}
+
+/// Lines in one measuring window of literal stage 1.
+const STAGE1_WINDOW: u32 = 4096;
+/// Windows stage 1 stays off before it is measured again.
+const STAGE1_PAUSE: u32 = 16;
+
+/// Whether literal stage 1 is worth running. A line it rejects saves the
+/// date parsing and the candidate DFA, but the scan costs every line about
+/// as much as those (more with many literals, as sshd's 25 failregexes
+/// have: Teddy then verifies many candidate positions). So when the
+/// candidate DFA is in use and stage 1 rejects fewer than three lines in
+/// four of a window, it is switched off for `STAGE1_PAUSE` windows and
+/// then measured again (the mix of a log can change). Off or on, results
+/// are the same: this path is what `eager_dates` runs. With `eager_dates`
+/// the same literals gate only the candidate DFA (after the date), and the
+/// same measure decides.
+#[derive(Default)]
+struct Stage1 {
+    seen: u32,
+    rejected: u32,
+    /// Windows left to skip stage 1.
+    paused: u32,
+}
+
+impl Stage1 {
+    /// Run stage 1 on this line? (Counts paused lines.)
+    fn active(&mut self) -> bool {
+        if self.paused == 0 {
+            return true;
+        }
+        self.seen += 1;
+        if self.seen >= STAGE1_WINDOW {
+            self.seen = 0;
+            self.paused -= 1;
+        }
+        false
+    }
+
+    /// Record one stage-1 verdict; `dfa`: the candidate DFA is in use, so
+    /// lines stage 1 lets through are rejected cheaply after the date.
+    fn count(&mut self, rejected: bool, dfa: bool) {
+        self.seen += 1;
+        self.rejected += u32::from(rejected);
+        if self.seen >= STAGE1_WINDOW {
+            if dfa && self.rejected * 4 < self.seen * 3 {
+                self.paused = STAGE1_PAUSE;
+            }
+            self.seen = 0;
+            self.rejected = 0;
+        }
+    }
+}
+
 /// Lifecycle of the candidate DFA.
 enum DfaState {
     Unbuilt,
@@ -405,12 +515,17 @@ pub struct Filter {
     failregex: Vec<(FRegex, Locations)>,
     ignoreregex: Vec<(FRegex, Locations)>,
     prefilter: Option<Prefilter>,
+    /// With `eager_dates`: the same literals, checked after the date and
+    /// before the candidate DFA (see [`Filter::candidates`]).
+    gate: Option<Prefilter>,
+    /// Whether literal stage 1 currently pays for itself (see [`Stage1`]).
+    stage1: Stage1,
     dates: Box<dyn DateFinder>,
     buffer: Vec<TupleLine>,
     last_date: Option<f64>,
     last_time_text: String,
-    /// Most recent line skipped by the prefilter, date not yet parsed.
-    skipped_line: Option<String>,
+    /// Lines skipped by the prefilter, dates not yet parsed.
+    skipped: Skipped,
     /// Stage-2 candidate DFA (see `dfa.rs`), built on first use.
     dfa: DfaState,
     /// The DFA ran on the current line: only its candidates may match.
@@ -462,10 +577,14 @@ impl Filter {
             // ignoreregexes are compiled without MULTILINE, as upstream does
             ignoreregex.push(FRegex::new(i, false, spec.usedns)?);
         }
-        let prefilter = if maxlines == 1 && !spec.eager_dates && !failregex.is_empty() {
+        let prefilter = if maxlines == 1 && !failregex.is_empty() {
             Prefilter::build(&failregex)
         } else {
             None
+        };
+        let (prefilter, gate) = match spec.eager_dates {
+            true => (None, prefilter),
+            false => (prefilter, None),
         };
         let with_locs = |r: FRegex| {
             let l = r.locations();
@@ -476,11 +595,13 @@ impl Filter {
             failregex: failregex.into_iter().map(with_locs).collect(),
             ignoreregex: ignoreregex.into_iter().map(with_locs).collect(),
             prefilter,
+            gate,
+            stage1: Stage1::default(),
             dates,
             buffer: Vec::new(),
             last_date: None,
             last_time_text: String::new(),
-            skipped_line: None,
+            skipped: Skipped::default(),
             dfa: DfaState::Unbuilt,
             candidates_known: false,
             scratch: String::new(),
@@ -508,6 +629,7 @@ impl Filter {
     /// reference path: what differential tests compare against.
     pub fn disable_prefilters(&mut self) {
         self.prefilter = None;
+        self.gate = None;
         self.dfa = DfaState::Off;
     }
 
@@ -542,7 +664,7 @@ impl Filter {
         time: f64,
         now: f64,
     ) -> Vec<Failure> {
-        self.skipped_line = None;
+        self.skipped.clear();
         self.candidates_known = false;
         self.last_time_text.clone_from(&tuple.date);
         self.last_date = Some(time);
@@ -552,19 +674,25 @@ impl Filter {
 
     /// Like [`Filter::process_line`], returning also ignore hits and the date.
     pub fn process_line_detailed(&mut self, line: &str, now: f64) -> LineOutcome {
-        // Cheap rejection first.
-        let prefiltered = self
-            .prefilter
-            .as_mut()
-            .is_some_and(|pf| !pf.may_match(line));
-        if prefiltered {
-            match &mut self.skipped_line {
-                Some(s) => {
-                    s.clear();
-                    s.push_str(line);
+        // Cheap rejection first (not when undated lines may change the
+        // last date: see the module docs).
+        let dates_settle = !(self.spec.check_find_time.is_some() && self.in_operation);
+        // (`stage1` is asked only when there is a prefilter: with eager
+        // dates the gate in `candidates` asks it, once per line)
+        let prefiltered = dates_settle
+            && self.prefilter.is_some()
+            && self.stage1.active()
+            && match &self.prefilter {
+                Some(pf) => {
+                    let reject = !pf.may_match(line);
+                    self.stage1
+                        .count(reject, matches!(self.dfa, DfaState::Built(_)));
+                    reject
                 }
-                None => self.skipped_line = Some(line.to_string()),
-            }
+                None => false,
+            };
+        if prefiltered {
+            self.skip_line(line, now);
             return LineOutcome {
                 prefiltered: true,
                 ..Default::default()
@@ -587,9 +715,10 @@ impl Filter {
             {
                 let m = &line[h.start..h.end];
                 if !m.is_empty() {
-                    self.skipped_line = None;
                     cut = Some((h.start, h.end));
                     if let Some(t) = h.time {
+                        // overwrites the last date: held lines cannot matter
+                        self.skipped.clear();
                         date = Some(t);
                         self.last_time_text.clear();
                         self.last_time_text.push_str(m);
@@ -598,7 +727,7 @@ impl Filter {
                         tracing::error!("findFailure failed to parse timeText: {m}");
                     }
                 } else {
-                    self.resolve_skipped(now);
+                    self.resolve_skipped();
                     if self.last_date.is_some_and(|d| d > now - 60.0) {
                         date_from_last = true;
                         date = self.last_date;
@@ -611,7 +740,7 @@ impl Filter {
         }
         if date.is_none() {
             no_date = true;
-            self.resolve_skipped(now);
+            self.resolve_skipped();
             if self.last_date.is_some_and(|d| d > now - 60.0) {
                 cut = None;
                 date_from_last = true;
@@ -677,6 +806,19 @@ impl Filter {
             self.candidates_known = false;
             return true;
         };
+        // With eager dates, literal stage 1 still saves the DFA scan on the
+        // lines it rejects (none of which can match), when it rejects
+        // enough of them to pay for itself.
+        if let Some(g) = &self.gate {
+            if self.stage1.active() {
+                let reject = !g.may_match(line);
+                self.stage1.count(reject, true);
+                if reject {
+                    self.candidates_known = true;
+                    return false;
+                }
+            }
+        }
         let text = &mut self.scratch;
         text.clear();
         match cut {
@@ -699,20 +841,49 @@ impl Filter {
         self.spec.maxlines == 1 && n_fail > 0 && !(n_ign > 0 && n_ign + 2 < n_fail)
     }
 
-    /// Parse the date of the last prefiltered line, if any, so "last date"
-    /// is what it would have been had every line been parsed.
-    fn resolve_skipped(&mut self, now: f64) {
-        let Some(line) = self.skipped_line.take() else {
-            return;
+    /// Hold a line the prefilter rejected (see the module docs).
+    fn skip_line(&mut self, line: &str, now: f64) {
+        if !self.skipped.push(line, now) && self.note_date(line, now) {
+            self.skipped.clear();
+        }
+    }
+
+    /// Parse the date of a skipped line; if it has one, it becomes the last
+    /// date. Returns whether it did.
+    fn note_date(&mut self, line: &str, now: f64) -> bool {
+        let Some(h) = self.dates.find(line, now) else {
+            return false;
         };
-        if let Some(h) = self.dates.find(&line, now) {
-            if let (Some(t), Some(m)) = (h.time, line.get(h.start..h.end)) {
-                if !m.is_empty() {
-                    self.last_date = Some(t);
-                    self.last_time_text = m.to_string();
-                }
+        match (h.time, line.get(h.start..h.end)) {
+            (Some(t), Some(m)) if !m.is_empty() => {
+                self.last_date = Some(t);
+                self.last_time_text.clear();
+                self.last_time_text.push_str(m);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Bring "last date" up to date with the held skipped lines: the newest
+    /// one with a date wins (undated ones leave it as it was).
+    fn resolve_skipped(&mut self) {
+        if self.skipped.lines.is_empty() {
+            return;
+        }
+        let held = std::mem::take(&mut self.skipped);
+        for &(s, e, now) in held.lines.iter().rev() {
+            if held
+                .text
+                .get(s..e)
+                .is_some_and(|line| self.note_date(line, now))
+            {
+                break;
             }
         }
+        // keep the allocations
+        self.skipped = held;
+        self.skipped.clear();
     }
 
     /// Server-mode time checks (`checkFindTime`): the date to use, or
@@ -721,7 +892,17 @@ impl Filter {
         if let (Some(findtime), Some(d)) = (self.spec.check_find_time, date) {
             if self.in_operation {
                 if (d - now).trunc().abs() > 60.0 {
-                    tracing::warn!("Detected a log entry with odd timestamp; treating it as if it just happened");
+                    // Once a day, as fail2ban does: a log with a wrong clock
+                    // or time zone would otherwise write a warning per line.
+                    static LAST_WARNED_DAY: std::sync::atomic::AtomicI64 =
+                        std::sync::atomic::AtomicI64::new(i64::MIN);
+                    let day = (now / 86400.0).floor() as i64;
+                    if LAST_WARNED_DAY.swap(day, std::sync::atomic::Ordering::Relaxed) != day {
+                        tracing::warn!(
+                            "Detected a log entry with odd timestamp ({}); treating it as if it just happened (logged once a day)",
+                            if d < now { "latency or time zone" } else { "time zone" }
+                        );
+                    }
                     self.last_date = Some(now);
                     return Ok(Some(now));
                 }

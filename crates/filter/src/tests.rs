@@ -1,5 +1,6 @@
 //! Unit tests of the filter rules. A fake date finder keeps them independent
-//! of the date detector: `@<seconds>` anywhere in a line is its date.
+//! of the date detector: `@<seconds>` anywhere in a line is its date (`@`
+//! alone an empty date match, `@?` a date text that does not convert).
 
 use super::*;
 
@@ -13,6 +14,15 @@ impl DateFinder for FakeDates {
             .take_while(u8::is_ascii_digit)
             .count();
         let end = at + 1 + digits;
+        if line[at + 1..].starts_with('?') {
+            // a date text that does not convert
+            return Some(DateHit {
+                start: at,
+                end: at + 2,
+                time: None,
+                template: 0,
+            });
+        }
         if digits == 0 {
             // an empty date match (like `{NONE}` templates)
             return Some(DateHit {
@@ -406,6 +416,144 @@ fn undated_line_uses_last_date_even_if_skipped() {
         f.process_line("@ failure from 192.0.2.1", NOW)[0].time,
         Some(NOW)
     );
+}
+
+/// Lazy and eager filters over the same lines give the same results.
+fn assert_lazy_is_eager(s: FilterSpec, lines: &[&str], now: f64, in_operation: bool) {
+    let mut lazy = filter(FilterSpec {
+        eager_dates: false,
+        ..s.clone()
+    });
+    let mut eager = filter(FilterSpec {
+        eager_dates: true,
+        ..s
+    });
+    assert!(lazy.has_prefilter() && !eager.has_prefilter());
+    lazy.set_in_operation(in_operation);
+    eager.set_in_operation(in_operation);
+    for l in lines {
+        assert_eq!(
+            lazy.process_line(l, now),
+            eager.process_line(l, now),
+            "{l:?}"
+        );
+    }
+}
+
+#[test]
+fn undated_skipped_line_does_not_hide_an_older_date() {
+    let s = spec(&["failure from <ADDR>"]);
+    let lines = [
+        "@9990 unrelated",
+        "unrelated, no date",
+        "failure from 192.0.2.1",
+    ];
+    let mut f = filter(s.clone());
+    for l in &lines[..2] {
+        assert!(f.process_line_detailed(l, NOW).prefiltered);
+    }
+    let r = f.process_line(lines[2], NOW);
+    assert_eq!(r[0].time, Some(9990.0));
+    assert_eq!(r[0].matches(), ["@9990failure from 192.0.2.1"]);
+    assert_lazy_is_eager(s, &lines, NOW, false);
+}
+
+#[test]
+fn unconvertible_or_empty_date_uses_the_skipped_lines_date() {
+    let s = spec(&["failure from <ADDR>"]);
+    let lines = ["@9990 unrelated", "@? failure from 192.0.2.1"];
+    let mut f = filter(s.clone());
+    let r: Vec<_> = lines.iter().flat_map(|l| f.process_line(l, NOW)).collect();
+    assert_eq!(r[0].time, Some(9990.0));
+    assert_lazy_is_eager(s.clone(), &lines, NOW, false);
+    let lines = ["@9990 unrelated", "x", "@ failure from 192.0.2.1"];
+    assert_lazy_is_eager(s, &lines, NOW, false);
+}
+
+#[test]
+fn full_hold_of_skipped_lines() {
+    let s = spec(&["failure from <ADDR>"]);
+    // a dated skipped line, then more undated ones than the hold takes
+    let mut lines = vec!["@9990 unrelated".to_string()];
+    lines.extend((0..3 * SKIPPED_LINES).map(|i| format!("unrelated {i}")));
+    lines.push("failure from 192.0.2.1".into());
+    // dated skipped lines overflowing the hold: the newest date wins
+    lines.extend((0..3 * SKIPPED_LINES).map(|i| format!("@{} unrelated", 9900 + i)));
+    lines.extend((0..5).map(|i| format!("unrelated {i}")));
+    lines.push("failure from 192.0.2.2".into());
+    // a huge skipped line does not fit: parsed at once
+    lines.push(format!("@9997 {}", "x".repeat(2 * SKIPPED_BYTES)));
+    lines.push("unrelated".into());
+    lines.push("failure from 192.0.2.3".into());
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let mut f = filter(s.clone());
+    let times: Vec<Option<f64>> = refs
+        .iter()
+        .flat_map(|l| f.process_line(l, NOW))
+        .map(|x| x.time)
+        .collect();
+    assert_eq!(
+        times,
+        [
+            Some(9990.0),
+            Some(9900.0 + (3 * SKIPPED_LINES - 1) as f64),
+            Some(9997.0)
+        ]
+    );
+    assert_lazy_is_eager(s, &refs, NOW, false);
+}
+
+#[test]
+fn stage1_pauses_when_it_rejects_little() {
+    // Lines that pass literal stage 1 ("failure" is there) but match no
+    // failregex: stage 1 is switched off after a window, and back on for
+    // a window later. Results must not change either way.
+    let s = spec(&["failure from <ADDR>"]);
+    let mut lines = Vec::new();
+    for i in 0..(STAGE1_WINDOW * (STAGE1_PAUSE + 3)) as usize {
+        lines.push(match i % 7 {
+            0 => format!("@{} failure from nowhere", 9900 + i % 90),
+            1 => "unrelated".to_string(),
+            2 => format!("@{} unrelated", 9900 + i % 90),
+            3 => "failure from 192.0.2.1".to_string(),
+            4 => String::new(),
+            5 => "@ failure from 192.0.2.2".to_string(),
+            _ => "failure, no date".to_string(),
+        });
+    }
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let mut f = filter(s.clone());
+    let mut skipped = [0usize; 2];
+    for (i, l) in refs.iter().enumerate() {
+        let phase = usize::from(i >= STAGE1_WINDOW as usize);
+        skipped[phase] += usize::from(f.process_line_detailed(l, NOW).prefiltered);
+    }
+    assert!(skipped[0] > 0);
+    // paused for most of the rest
+    assert!(skipped[1] < refs.len() / 7, "{skipped:?}");
+    assert_lazy_is_eager(s, &refs, NOW, false);
+}
+
+#[test]
+fn server_in_operation_dates_every_line() {
+    // A last date in the future is replaced by now on every line in
+    // operation mode, undated ones included: lazy must see them all.
+    let s = FilterSpec {
+        check_find_time: Some(600.0),
+        ..spec(&["failure from <ADDR>"])
+    };
+    let lines = [
+        "@10500 unrelated",
+        "@10000 failure from 192.0.2.1",
+        "@10500 unrelated",
+        "unrelated",
+        "@20000 unrelated",
+        "unrelated, no date",
+        "failure from 192.0.2.1",
+        "@ failure from 192.0.2.2",
+    ];
+    assert_lazy_is_eager(s.clone(), &lines, NOW, true);
+    assert_lazy_is_eager(s, &lines, NOW, false);
 }
 
 #[test]

@@ -513,14 +513,19 @@ fn compare_shortcuts(lines: &[&str], only: Option<&[&str]>) {
         let mut reference = build_filter_with(j, true);
         reference.disable_prefilters();
         // server mode, in operation: odd timestamps are replaced by now
-        // (and remembered) also for lines the candidate DFA rejects. (With
-        // lazy dates, lines skipped by the literal prefilter keep no date
-        // text, so an undated matching line can show an older one.)
+        // (and remembered) also for lines the candidate DFA rejects; with
+        // lazy dates the filter dates every line in operation mode.
         let mut server = build_filter_spec(j, true, true);
+        let mut server_lazy = build_filter_spec(j, false, true);
         let mut server_ref = build_filter_spec(j, true, true);
         server_ref.disable_prefilters();
         server.set_in_operation(true);
+        server_lazy.set_in_operation(true);
         server_ref.set_in_operation(true);
+        // server mode catching up (before operation mode): lazy dates
+        let mut catchup = build_filter_spec(j, false, true);
+        let mut catchup_ref = build_filter_spec(j, true, true);
+        catchup_ref.disable_prefilters();
         assert!(!eager.has_prefilter());
         if lazy.has_prefilter() {
             with_prefilter += 1;
@@ -536,6 +541,11 @@ fn compare_shortcuts(lines: &[&str], only: Option<&[&str]>) {
             let s = server.process_line(line, NOW);
             let sr = server_ref.process_line(line, NOW);
             assert_eq!(s, sr, "{name} (server): {line}");
+            let sl = server_lazy.process_line(line, NOW);
+            assert_eq!(sl, sr, "{name} (server, lazy): {line}");
+            let c = catchup.process_line(line, NOW);
+            let cr = catchup_ref.process_line(line, NOW);
+            assert_eq!(c, cr, "{name} (server catching up, lazy): {line}");
             lines_checked += 1;
         }
         if eager.has_candidate_dfa() {
@@ -546,4 +556,45 @@ fn compare_shortcuts(lines: &[&str], only: Option<&[&str]>) {
         "prefilter: {with_prefilter} of {jails} filters use it, {with_dfa} the DFA; {lines_checked} lines compared"
     );
     assert!(lines_checked > 500);
+}
+
+/// Found by a property test (`crates/tools/tests/props.rs`) and confirmed
+/// against fail2ban 1.0.2: a prefiltered line without a date (here the
+/// empty line) must not hide the date of an earlier prefiltered line (the
+/// TAI64N one) from a later undated failure. Lazy dates must give what
+/// eager dates (and fail2ban) give, in fail2ban-regex and in server mode.
+#[test]
+fn lazy_last_date_of_skipped_lines() {
+    let golden = load_golden();
+    let j = &golden["sshd"];
+    let lines = [
+        "Aug 14 11:59:59 host sshd[0]: Failed password for root from 192.0.2.1 port 22 ssh2",
+        "@400000004c91b044077a9e94 ",
+        "",
+        " host sshd[0]: Failed password for root from 192.0.2.1 port 22 ssh2",
+    ];
+    let mut lazy = build_filter_with(j, false);
+    let mut eager = build_filter_with(j, true);
+    assert!(lazy.has_prefilter());
+    let mut last = Vec::new();
+    for l in lines {
+        last = lazy.process_line(l, NOW);
+        assert_eq!(last, eager.process_line(l, NOW), "{l:?}");
+    }
+    assert_eq!(last.len(), 1);
+    assert_eq!(last[0].time, Some(1284616260.0));
+    assert!(last[0].matches()[0].starts_with("@400000004c91b044077a9e94"));
+    for in_operation in [false, true] {
+        let mut lazy = build_filter_spec(j, false, true);
+        let mut eager = build_filter_spec(j, true, true);
+        lazy.set_in_operation(in_operation);
+        eager.set_in_operation(in_operation);
+        for l in lines {
+            assert_eq!(
+                lazy.process_line(l, NOW),
+                eager.process_line(l, NOW),
+                "server, in operation {in_operation}: {l:?}"
+            );
+        }
+    }
 }
