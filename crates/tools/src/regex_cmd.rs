@@ -466,6 +466,18 @@ fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
         } else {
             None
         },
+        pref_lits: filter
+            .prefregex_text()
+            .filter(|_| has_prefregex && summary)
+            .and_then(|p| {
+                gaoler_matcher::literals::required_literals(p, false, maxlines.unwrap_or(1) > 1)
+            })
+            .filter(|lits| lits.iter().all(|l| !l.ci && !l.text.is_empty()))
+            .map(|lits| {
+                lits.into_iter()
+                    .map(|l| memchr::memmem::Finder::new(&l.text).into_owned())
+                    .collect()
+            }),
         pref_hits: 0,
         recent: VecDeque::new(),
         window: maxlines.unwrap_or(1).max(1),
@@ -559,6 +571,9 @@ struct State<'a> {
     ignores: Vec<RegexStat>,
     stats: LineStats,
     pref: Option<gaoler_matcher::Regex>,
+    /// Literals every prefregex match contains (one of them): lines without
+    /// any skip the PCRE2 run that only counts prefregex hits.
+    pref_lits: Option<Vec<memchr::memmem::Finder<'static>>>,
     pref_hits: usize,
     /// The last `window - 1` tested lines and their status (multi-line).
     recent: VecDeque<(String, Status)>,
@@ -643,7 +658,11 @@ impl State<'_> {
                 _ => self.scratch.push_str(line),
             }
             self.scratch.push('\n');
-            if pr.is_match(&self.scratch).unwrap_or(false) {
+            let possible = self.pref_lits.as_ref().is_none_or(|lits| {
+                lits.iter()
+                    .any(|f| f.find(self.scratch.as_bytes()).is_some())
+            });
+            if possible && pr.is_match(&self.scratch).unwrap_or(false) {
                 self.pref_hits += 1;
             }
         }
