@@ -202,19 +202,13 @@ fn run(args: Args) -> bool {
         log::error("interactive mode (-i) is not supported by gaoler");
         return false;
     }
-    let over = EarlyOverrides {
-        socket: args
-            .socket
-            .as_ref()
-            .map(|p| p.to_string_lossy().into_owned()),
-        pidfile: args
-            .pidfile
-            .as_ref()
-            .map(|p| p.to_string_lossy().into_owned()),
-        loglevel: args.loglevel.clone(),
-        logtarget: args.logtarget.clone(),
-        syslogsocket: args.syslogsocket.clone(),
-    };
+    let over = EarlyOverrides::from_flags(
+        args.socket.as_deref(),
+        args.pidfile.as_deref(),
+        args.loglevel.as_deref(),
+        args.logtarget.as_deref(),
+        args.syslogsocket.as_deref(),
+    );
     let early = early_options(&args.conf, &over);
     let ctx = Ctx {
         early,

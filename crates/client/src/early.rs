@@ -24,6 +24,26 @@ pub struct EarlyOverrides {
     pub syslogsocket: Option<String>,
 }
 
+impl EarlyOverrides {
+    /// From the command-line flags both `client` and `server` take.
+    pub fn from_flags(
+        socket: Option<&std::path::Path>,
+        pidfile: Option<&std::path::Path>,
+        loglevel: Option<&str>,
+        logtarget: Option<&str>,
+        syslogsocket: Option<&str>,
+    ) -> EarlyOverrides {
+        let path = |p: Option<&std::path::Path>| p.map(|p| p.to_string_lossy().into_owned());
+        EarlyOverrides {
+            socket: path(socket),
+            pidfile: path(pidfile),
+            loglevel: loglevel.map(str::to_string),
+            logtarget: logtarget.map(str::to_string),
+            syslogsocket: syslogsocket.map(str::to_string),
+        }
+    }
+}
+
 const DEFAULTS: [(&str, &str); 5] = [
     ("socket", "/var/run/fail2ban/fail2ban.sock"),
     ("pidfile", "/var/run/fail2ban/fail2ban.pid"),

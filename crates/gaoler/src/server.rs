@@ -143,19 +143,13 @@ pub fn main(argv0: &OsString, rest: Vec<OsString>) -> ExitCode {
             ))
         }
     }
-    let over = EarlyOverrides {
-        socket: args
-            .socket
-            .as_ref()
-            .map(|p| p.to_string_lossy().into_owned()),
-        pidfile: args
-            .pidfile
-            .as_ref()
-            .map(|p| p.to_string_lossy().into_owned()),
-        loglevel: args.loglevel.clone(),
-        logtarget: args.logtarget.clone(),
-        syslogsocket: args.syslogsocket.clone(),
-    };
+    let over = EarlyOverrides::from_flags(
+        args.socket.as_deref(),
+        args.pidfile.as_deref(),
+        args.loglevel.as_deref(),
+        args.logtarget.as_deref(),
+        args.syslogsocket.as_deref(),
+    );
     let early = early_options(&args.conf, &over);
     let socket = absolute(Path::new(&early.socket));
     let pidfile = absolute(Path::new(&early.pidfile));

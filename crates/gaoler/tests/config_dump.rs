@@ -92,15 +92,7 @@ fn assert_same(tree_files: &[(&str, &str)]) -> Vec<Value> {
     for n in ["a.log", "b.log", "freeswitch.log", "cdr.csv"] {
         std::fs::write(logs.join(n), "").expect("log");
     }
-    let files: Vec<(String, String)> = tree_files
-        .iter()
-        .map(|(p, c)| (p.to_string(), c.replace("@LOGS@", &logs.to_string_lossy())))
-        .collect();
-    let refs: Vec<(&str, &str)> = files
-        .iter()
-        .map(|(a, b)| (a.as_str(), b.as_str()))
-        .collect();
-    write_files(&tree, &refs);
+    write_files_replacing(&tree, tree_files, "@LOGS@", &logs);
     let (ours, theirs) = both_dumps(&tree);
     for (i, (o, t)) in ours.iter().zip(theirs.iter()).enumerate() {
         assert_eq!(o, t, "command {} differs", i + 1);

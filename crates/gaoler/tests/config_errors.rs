@@ -13,15 +13,7 @@ fn test_tree(files: &[(&str, &str)]) -> (bool, String) {
     copy_tree(&upstream().join("config"), &tree);
     let log = tmp.path().join("x.log");
     std::fs::write(&log, "").expect("log");
-    let files: Vec<(String, String)> = files
-        .iter()
-        .map(|(p, c)| (p.to_string(), c.replace("@LOG@", &log.to_string_lossy())))
-        .collect();
-    let refs: Vec<(&str, &str)> = files
-        .iter()
-        .map(|(a, b)| (a.as_str(), b.as_str()))
-        .collect();
-    write_files(&tree, &refs);
+    write_files_replacing(&tree, files, "@LOG@", &log);
     let out = gaoler()
         .args(["client", "-c"])
         .arg(&tree)

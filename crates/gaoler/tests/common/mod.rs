@@ -39,6 +39,17 @@ pub fn write_files(root: &Path, files: &[(&str, &str)]) {
     }
 }
 
+/// [`write_files`] with `placeholder` in the contents replaced by `value`
+/// (temp-dir paths the fixed texts cannot know).
+pub fn write_files_replacing(root: &Path, files: &[(&str, &str)], placeholder: &str, value: &Path) {
+    for (rel, content) in files {
+        write_files(
+            root,
+            &[(rel, &content.replace(placeholder, &value.to_string_lossy()))],
+        );
+    }
+}
+
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
