@@ -620,12 +620,17 @@ impl Jail {
             .collect()
     }
 
-    fn save_positions(&self, src: &FileSource) {
+    /// Write the positions that moved since the last save (`saved`): an idle
+    /// jail writes nothing.
+    fn save_positions(&self, src: &FileSource, saved: &mut Vec<gaoler_source::Position>) {
         let db = self.ctx.db();
         let Some(db) = db.as_ref() else { return };
-        for p in src.positions() {
+        let mut now = src.positions();
+        let mut failed = Vec::new();
+        for p in now.iter().filter(|p| !saved.contains(p)) {
             let path = p.path.to_string_lossy();
             if let Err(e) = db.update_log(&self.name, &path, p.pos, Some(&p.first_line_hash)) {
+                failed.push(p.clone());
                 self.log(
                     level::ERROR,
                     "fail2ban.filter",
@@ -633,6 +638,9 @@ impl Jail {
                 );
             }
         }
+        // What failed is tried again next time.
+        now.retain(|p| !failed.contains(p));
+        *saved = now;
     }
 
     fn sync_paths(
@@ -739,6 +747,7 @@ impl Jail {
         let mut applied = Vec::new();
         self.sync_paths(&mut src, &mut applied, &conf.logpaths);
         let mut last_save = Instant::now();
+        let mut saved = Vec::new();
         let mut encoding = conf.encoding.clone();
         while self.is_alive() {
             // Idle includes a reload in progress: the settings are being
@@ -788,12 +797,12 @@ impl Jail {
                 }
             }
             if last_save.elapsed() >= POSITION_INTERVAL {
-                self.save_positions(&src);
+                self.save_positions(&src, &mut saved);
                 last_save = Instant::now();
                 lock(&self.fail).fm.service(self.ctx.clock.now(), false);
             }
         }
-        self.save_positions(&src);
+        self.save_positions(&src, &mut saved);
     }
 
     fn journal_loop(&self) {
