@@ -389,29 +389,24 @@ impl Jail {
         }
         self.active.store(true, Ordering::SeqCst);
         let mut threads = lock(&self.threads);
-        let j = Arc::clone(self);
-        match std::thread::Builder::new()
-            .name(format!("f2b/f.{}", self.name))
-            .spawn(move || j.filter_loop())
-        {
-            Ok(h) => threads.push(h),
-            Err(e) => self.log(
-                level::ERROR,
-                "fail2ban.jail",
-                format!("Cannot start filter thread of jail '{}': {e}", self.name),
-            ),
-        }
-        let j = Arc::clone(self);
-        match std::thread::Builder::new()
-            .name(format!("f2b/a.{}", self.name))
-            .spawn(move || j.actions_loop())
-        {
-            Ok(h) => threads.push(h),
-            Err(e) => self.log(
-                level::ERROR,
-                "fail2ban.jail",
-                format!("Cannot start actions thread of jail '{}': {e}", self.name),
-            ),
+        type Body = fn(Arc<Jail>);
+        let loops: [(&str, &str, Body); 2] = [
+            ("f", "filter", |j| j.filter_loop()),
+            ("a", "actions", |j| j.actions_loop()),
+        ];
+        for (tag, what, body) in loops {
+            let j = Arc::clone(self);
+            match std::thread::Builder::new()
+                .name(format!("f2b/{tag}.{}", self.name))
+                .spawn(move || body(j))
+            {
+                Ok(h) => threads.push(h),
+                Err(e) => self.log(
+                    level::ERROR,
+                    "fail2ban.jail",
+                    format!("Cannot start {what} thread of jail '{}': {e}", self.name),
+                ),
+            }
         }
         drop(threads);
         self.restore_current_bans();
