@@ -105,21 +105,27 @@ pub struct Args {
     pub command: Vec<String>,
 }
 
+/// Parse a command line the way fail2ban's tools exit on it: usage errors
+/// are printed and give 255, `--help` prints and gives 0.
+pub fn parse_args<T: Parser>(argv: Vec<OsString>) -> Result<T, ExitCode> {
+    T::try_parse_from(argv).map_err(|e| {
+        let _ = e.print();
+        if e.use_stderr() {
+            ExitCode::from(255)
+        } else {
+            ExitCode::SUCCESS
+        }
+    })
+}
+
 /// Entry point: `argv0` is the program name, `rest` the arguments after
 /// the (implied or explicit) `client` subcommand.
 pub fn main(argv0: &OsString, rest: Vec<OsString>) -> ExitCode {
     let mut argv = vec![argv0.clone()];
     argv.extend(rest);
-    let args = match Args::try_parse_from(argv) {
+    let args: Args = match parse_args(argv) {
         Ok(a) => a,
-        Err(e) => {
-            let _ = e.print();
-            return if e.use_stderr() {
-                ExitCode::from(255)
-            } else {
-                ExitCode::SUCCESS
-            };
-        }
+        Err(code) => return code,
     };
     if run(args) {
         ExitCode::SUCCESS

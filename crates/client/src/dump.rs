@@ -21,6 +21,15 @@ pub fn dump(read: &ConfigRead, pretty: bool) {
     }
 }
 
+/// `", "` between items (Python's separator), nothing before the first.
+fn separator<W: ?Sized + std::io::Write>(w: &mut W, first: bool) -> std::io::Result<()> {
+    if first {
+        Ok(())
+    } else {
+        w.write_all(b", ")
+    }
+}
+
 /// JSON with Python's `json.dumps` separators (`", "` and `": "`).
 pub fn python_style_json(v: &[serde_json::Value]) -> serde_json::Result<String> {
     struct PyFormatter;
@@ -30,22 +39,14 @@ pub fn python_style_json(v: &[serde_json::Value]) -> serde_json::Result<String> 
             w: &mut W,
             first: bool,
         ) -> std::io::Result<()> {
-            if first {
-                Ok(())
-            } else {
-                w.write_all(b", ")
-            }
+            separator(w, first)
         }
         fn begin_object_key<W: ?Sized + std::io::Write>(
             &mut self,
             w: &mut W,
             first: bool,
         ) -> std::io::Result<()> {
-            if first {
-                Ok(())
-            } else {
-                w.write_all(b", ")
-            }
+            separator(w, first)
         }
         fn begin_object_value<W: ?Sized + std::io::Write>(
             &mut self,

@@ -118,16 +118,9 @@ fn fail(msg: &str) -> ExitCode {
 pub fn main(argv0: &OsString, rest: Vec<OsString>) -> ExitCode {
     let mut argv = vec![argv0.clone()];
     argv.extend(rest);
-    let args = match Args::try_parse_from(argv) {
+    let args: Args = match gaoler_client::cli::parse_args(argv) {
         Ok(a) => a,
-        Err(e) => {
-            let _ = e.print();
-            return if e.use_stderr() {
-                ExitCode::from(255)
-            } else {
-                ExitCode::SUCCESS
-            };
-        }
+        Err(code) => return code,
     };
     gaoler_client::log::set_verbosity(1 + i32::from(args.verbose) - i32::from(args.quiet));
     if args.version {

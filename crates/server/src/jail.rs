@@ -324,6 +324,24 @@ fn run_ignore_command(template: &str, id: &str, ticket: Option<&Ticket>) -> bool
 }
 
 impl Jail {
+    /// Change the filter configuration; the filter thread rebuilds its
+    /// filter when it sees the new generation.
+    /// A source could not be read: log it and back off one poll interval.
+    fn source_failed(&self, e: &dyn std::fmt::Display) {
+        self.log(
+            level::ERROR,
+            "fail2ban.filter",
+            format!("[{}] {e}", self.name),
+        );
+        std::thread::sleep(FILTER_POLL);
+    }
+
+    pub(crate) fn update_conf(&self, f: impl FnOnce(&mut FilterConf)) {
+        let mut c = lock(&self.conf);
+        f(&mut c);
+        c.generation += 1;
+    }
+
     pub(crate) fn new(name: &str, backend: &str, ctx: Arc<Ctx>) -> Arc<Jail> {
         let mut ignore = IgnoreList::new();
         ignore.set_self_ips(self_ips());
@@ -771,12 +789,7 @@ impl Jail {
             let lines = match src.poll(FILTER_POLL) {
                 Ok(l) => l,
                 Err(e) => {
-                    self.log(
-                        level::ERROR,
-                        "fail2ban.filter",
-                        format!("[{}] {e}", self.name),
-                    );
-                    std::thread::sleep(FILTER_POLL);
+                    self.source_failed(&e);
                     continue;
                 }
             };
@@ -850,12 +863,7 @@ impl Jail {
             let lines = match src.poll(FILTER_POLL) {
                 Ok(l) => l,
                 Err(e) => {
-                    self.log(
-                        level::ERROR,
-                        "fail2ban.filter",
-                        format!("[{}] {e}", self.name),
-                    );
-                    std::thread::sleep(FILTER_POLL);
+                    self.source_failed(&e);
                     continue;
                 }
             };

@@ -724,33 +724,25 @@ impl Server {
             }
             "dellogpath" => {
                 let path = first()?;
-                {
-                    let mut c = lock(&j.conf);
-                    c.logpaths.retain(|(p, _)| *p != path);
-                    c.generation += 1;
-                }
+                j.update_conf(|c| c.logpaths.retain(|(p, _)| *p != path));
                 getter("logpath")
             }
             "logencoding" => {
                 let v = first()?;
                 gaoler_source::LineDecoder::new(&v)
                     .map_err(|e| CommandError::Invalid(e.to_string()))?;
-                let mut c = lock(&j.conf);
-                c.encoding = v;
-                c.generation += 1;
-                drop(c);
+                j.update_conf(|c| c.encoding = v);
                 getter("logencoding")
             }
             "addjournalmatch" | "deljournalmatch" => {
                 let m: Vec<String> = values.iter().map(s).collect();
-                {
-                    let mut c = lock(&j.conf);
-                    // `+` separates alternatives, each one match line.
-                    let groups: Vec<Vec<String>> = m
-                        .split(|x| x == "+")
-                        .filter(|g| !g.is_empty())
-                        .map(|g| g.to_vec())
-                        .collect();
+                // `+` separates alternatives, each one match line.
+                let groups: Vec<Vec<String>> = m
+                    .split(|x| x == "+")
+                    .filter(|g| !g.is_empty())
+                    .map(|g| g.to_vec())
+                    .collect();
+                j.update_conf(|c| {
                     if opt == "addjournalmatch" {
                         c.journalmatches.extend(groups);
                     } else if m.is_empty() {
@@ -758,8 +750,7 @@ impl Server {
                     } else {
                         c.journalmatches.retain(|x| !groups.contains(x));
                     }
-                    c.generation += 1;
-                }
+                });
                 getter("journalmatch")
             }
             "prefregex" => {
@@ -768,10 +759,7 @@ impl Server {
                 if let Some(r) = &v {
                     validate_regex(None, r, false)?;
                 }
-                let mut c = lock(&j.conf);
-                c.prefregex = v;
-                c.generation += 1;
-                drop(c);
+                j.update_conf(|c| c.prefregex = v);
                 getter("prefregex")
             }
             "addfailregex" | "addignoreregex" => {
@@ -781,15 +769,13 @@ impl Server {
                 for r in &regs {
                     validate_regex(pref.as_deref(), r, fail)?;
                 }
-                {
-                    let mut c = lock(&j.conf);
+                j.update_conf(|c| {
                     if fail {
                         c.failregex.extend(regs);
                     } else {
                         c.ignoreregex.extend(regs);
                     }
-                    c.generation += 1;
-                }
+                });
                 if multiple {
                     return Ok(json!(true));
                 }
@@ -831,19 +817,12 @@ impl Server {
                     );
                     "no".to_owned()
                 };
-                let mut c = lock(&j.conf);
-                c.usedns = v;
-                c.generation += 1;
-                drop(c);
+                j.update_conf(|c| c.usedns = v);
                 getter("usedns")
             }
             "findtime" => {
                 let v = seconds(values.first().ok_or_else(invalid_command)?)?;
-                {
-                    let mut c = lock(&j.conf);
-                    c.findtime = v;
-                    c.generation += 1;
-                }
+                j.update_conf(|c| c.findtime = v);
                 lock(&j.fail).fm.set_find_time(v);
                 getter("findtime")
             }
@@ -852,19 +831,13 @@ impl Server {
                 let v = if v.is_empty() { None } else { Some(v) };
                 gaoler_datedetector::DateDetector::new(v.as_deref())
                     .map_err(|e| CommandError::Invalid(e.to_string()))?;
-                let mut c = lock(&j.conf);
-                c.datepattern = v;
-                c.generation += 1;
-                drop(c);
+                j.update_conf(|c| c.datepattern = v);
                 getter("datepattern")
             }
             "logtimezone" => {
                 let v = first()?;
                 let v = if v.is_empty() { None } else { Some(v) };
-                let mut c = lock(&j.conf);
-                c.logtimezone = v;
-                c.generation += 1;
-                drop(c);
+                j.update_conf(|c| c.logtimezone = v);
                 getter("logtimezone")
             }
             "maxmatches" => {
@@ -879,10 +852,7 @@ impl Server {
             }
             "maxlines" => {
                 let v = parse_int(values.first().ok_or_else(invalid_command)?)?;
-                let mut c = lock(&j.conf);
-                c.maxlines = v.max(1) as usize;
-                c.generation += 1;
-                drop(c);
+                j.update_conf(|c| c.maxlines = v.max(1) as usize);
                 getter("maxlines")
             }
             "bantime" => {
