@@ -105,6 +105,42 @@ pub struct TemplateInfo {
     pub regex: String,
 }
 
+/// A detector's state between two lines, for splitting a log among
+/// threads (see [`DateDetector::absorb`]). Which template wins a line
+/// depends on the template order, the last winner and its position, and
+/// (when the last winner is not found again the way it was) on hit
+/// counters and times. Lines of the first kind are *steady*: a clone in
+/// the same deciding state finds the same dates on them whatever its
+/// counters are, so a run of steady lines can be processed on a clone and
+/// its effect (counters, last position) added afterwards.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Checkpoint {
+    order: Vec<usize>,
+    last_idx: usize,
+    last_pos: Pos,
+    last_end: Pos,
+    first_unused: usize,
+    /// The last winner is line-anchored.
+    anchored: bool,
+    /// Per slot, in order: hits, matched, last used, distance.
+    counters: Vec<(u64, u64, f64, usize)>,
+    unsteady: u64,
+}
+
+impl Checkpoint {
+    /// Would both detectors pick the same template for a steady line? The
+    /// last position is compared only when the last winner is not
+    /// line-anchored (an anchored one is searched on the whole line).
+    pub fn same_decisions(&self, other: &Checkpoint) -> bool {
+        self.order == other.order
+            && self.last_idx == other.last_idx
+            && self.first_unused == other.first_unused
+            && self.anchored == other.anchored
+            && (self.anchored
+                || (self.last_pos == other.last_pos && self.last_end == other.last_end))
+    }
+}
+
 /// Position memo of the last match: character index, character before it,
 /// character at it.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -136,6 +172,9 @@ struct Slot {
     matched: u64,
     last_used: f64,
     distance: usize,
+    /// Position in the initial template list (identifies the slot when
+    /// templates move).
+    id: usize,
 }
 
 impl Clone for Slot {
@@ -153,6 +192,7 @@ impl Clone for Slot {
             matched: self.matched,
             last_used: self.last_used,
             distance: self.distance,
+            id: self.id,
         }
     }
 }
@@ -171,8 +211,9 @@ impl std::fmt::Debug for Slot {
 }
 
 impl Slot {
-    fn new(tpl: Template, regex: Option<Regex>) -> Slot {
+    fn new(tpl: Template, regex: Option<Regex>, id: usize) -> Slot {
         let mut s = Slot {
+            id,
             tpl,
             regex: None,
             locs: None,
@@ -337,6 +378,9 @@ pub struct DateDetector {
     /// `now` (its bits) of the previous call and its local view, which
     /// stays the same for a whole batch of lines read with one clock value.
     local_now: Option<(u64, Option<LocalNow>)>,
+    /// Lines whose template choice depended on more than the last winner
+    /// (see [`Checkpoint`]).
+    unsteady: u64,
 }
 
 impl DateDetector {
@@ -351,7 +395,8 @@ impl DateDetector {
                 pattern: tpl.pattern.clone().unwrap_or_else(|| tpl.name.clone()),
                 message,
             })?;
-            slots.push(Slot::new(tpl, Some(regex)));
+            let id = slots.len();
+            slots.push(Slot::new(tpl, Some(regex), id));
         }
         Ok(DateDetector {
             slots,
@@ -375,6 +420,7 @@ impl DateDetector {
             first_unused: 0,
             last_failure: None,
             local_now: None,
+            unsteady: 0,
         })
     }
 
@@ -464,6 +510,65 @@ impl DateDetector {
             time,
             template: idx,
         })
+    }
+
+    /// The state that decides which template wins a line, and the counters
+    /// that a run of lines changes (see [`Checkpoint`]).
+    pub fn checkpoint(&self) -> Checkpoint {
+        Checkpoint {
+            order: self.slots.iter().map(|s| s.id).collect(),
+            last_idx: self.last_idx,
+            last_pos: self.last_pos,
+            last_end: self.last_end,
+            first_unused: self.first_unused,
+            anchored: self
+                .slots
+                .get(self.last_idx)
+                .is_some_and(|s| s.tpl.anchored()),
+            counters: self
+                .slots
+                .iter()
+                .map(|s| (s.hits, s.matched, s.last_used, s.distance))
+                .collect(),
+            unsteady: self.unsteady,
+        }
+    }
+
+    /// Take over a run of lines another detector (a clone of one in this
+    /// detector's state) found dates in, from checkpoint `from` to `to`:
+    /// this detector ends as if it had read those lines itself. Only
+    /// possible when every line of the run was steady (the last winner
+    /// again, or no date) and this detector's deciding state equals
+    /// `from`'s; then the dates found are the ones this detector would
+    /// have found. Returns `false`, changing nothing, otherwise.
+    pub fn absorb(&mut self, from: &Checkpoint, to: &Checkpoint) -> bool {
+        let mine = self.checkpoint();
+        let steady_run = to.unsteady == from.unsteady
+            && to.order == from.order
+            && to.counters.len() == self.slots.len()
+            && from.counters.len() == self.slots.len();
+        if !steady_run || !mine.same_decisions(from) {
+            return false;
+        }
+        let mut won = false;
+        for ((slot, f), t) in self.slots.iter_mut().zip(&from.counters).zip(&to.counters) {
+            slot.matched += t.1.saturating_sub(f.1);
+            if t.0 != f.0 {
+                // (only the winner's slot changes in a steady run)
+                won = true;
+                slot.hits += t.0.saturating_sub(f.0);
+                slot.last_used = t.2;
+                slot.distance = t.3;
+            }
+        }
+        if won {
+            // the last winning line of the run set them, as it would here
+            self.last_idx = to.last_idx;
+            self.last_pos = to.last_pos;
+            self.last_end = to.last_end;
+            self.first_unused = to.first_unused;
+        }
+        true
     }
 
     /// Turn the hand-written template recognisers off (every search goes
@@ -583,6 +688,7 @@ impl DateDetector {
         let mut found: Option<(Spans, usize, usize, usize)> = None;
         let mut skip = usize::MAX;
         let mut winner: Option<(usize, Spans, (usize, usize))> = None;
+        let mut fast_winner = false;
         let i = self.last_idx;
         if i < n {
             let anchored = self.slots[i].tpl.anchored();
@@ -607,6 +713,7 @@ impl DateDetector {
             if let Some((s, e)) = m {
                 if n == 1 || anchored || (s == self.last_pos.at && e == self.last_end.at) {
                     winner = Some((i, Spans::Slot, (s, e)));
+                    fast_winner = true;
                 } else {
                     // The loop below may search this template again and
                     // overwrite its spans: keep a copy.
@@ -651,6 +758,12 @@ impl DateDetector {
                     winner = Some((i, c, (s, e)));
                 }
             }
+        }
+        // Steady: the last winner found again as the fast check wants it,
+        // or no template matched at all (then nothing changes). Either way
+        // the outcome depended only on the `Checkpoint` state.
+        if !(fast_winner || winner.is_none()) {
+            self.unsteady += 1;
         }
         let (mut i, spans, (s, e)) = winner?;
         let slot = &mut self.slots[i];

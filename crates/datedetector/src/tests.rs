@@ -875,3 +875,69 @@ fn fast_paths_change_nothing() {
         assert_eq!(a.templates(), b.templates());
     }
 }
+
+/// Lines split among clones and absorbed back (`Checkpoint`) give the
+/// dates and statistics of one detector reading them in order: chunks the
+/// main detector cannot absorb are read again by it, as a caller does.
+#[test]
+fn absorbed_runs_equal_reading_in_order() {
+    let mut lines = syslog_like_lines();
+    lines.extend(iso_like_lines());
+    let mut names: Vec<_> = std::fs::read_dir(shared("fail2ban-upstream/logs"))
+        .expect("logs")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file())
+        .collect();
+    names.sort();
+    for p in names {
+        let text = std::fs::read_to_string(p).unwrap_or_default();
+        lines.extend(text.lines().map(str::to_string));
+    }
+    for chunk in [7, 64] {
+        let mut reference = detector(None);
+        let want: Vec<_> = lines.iter().map(|l| reference.find(l, NOW)).collect();
+        let mut main = detector(None);
+        let mut workers = [main.clone(), main.clone()];
+        let (mut got, mut absorbed, mut redone) = (Vec::new(), 0, 0);
+        for (c, part) in lines.chunks(chunk).enumerate() {
+            let w = &mut workers[c % 2];
+            let from = w.checkpoint();
+            let hits: Vec<_> = part.iter().map(|l| w.find(l, NOW)).collect();
+            if main.absorb(&from, &w.checkpoint()) {
+                absorbed += 1;
+                got.extend(hits);
+            } else {
+                redone += 1;
+                got.extend(part.iter().map(|l| main.find(l, NOW)));
+                // a caller would hand the workers the new state
+                workers = [main.clone(), main.clone()];
+            }
+        }
+        assert_eq!(got, want, "chunks of {chunk}");
+        assert_eq!(main.templates(), reference.templates());
+        assert!(
+            absorbed > 0 && redone > 0,
+            "{absorbed} absorbed, {redone} redone"
+        );
+    }
+}
+
+/// A run in which the winning template changes is not steady: it cannot
+/// be absorbed, even when it starts in the absorbing detector's state.
+#[test]
+fn template_change_is_not_absorbed() {
+    let mut main = detector(None);
+    main.find("Jan  1 00:00:00 host sshd[1]: a", NOW);
+    let mut w = main.clone();
+    let from = w.checkpoint();
+    w.find("Jan  1 00:00:01 host sshd[1]: b", NOW);
+    assert!(main.clone().absorb(&from, &w.checkpoint()));
+    w.find("2026-01-01 00:00:02 host sshd[1]: c", NOW);
+    assert!(!main.absorb(&from, &w.checkpoint()));
+    // nor a run that started elsewhere
+    let mut other = detector(None);
+    other.find("2026-01-01 00:00:02 x", NOW);
+    let from = other.checkpoint();
+    other.find("2026-01-01 00:00:03 x", NOW);
+    assert!(!main.absorb(&from, &other.checkpoint()));
+}

@@ -65,7 +65,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .into_iter()
                 .map(|x| {
                     let users: Vec<String> = match x.data.get("users") {
-                        Some(Value::Set(s)) => s.iter().cloned().collect(),
+                        Some(Value::Set(s)) => s.iter().map(|x| x.to_string()).collect(),
                         _ => vec![],
                     };
                     serde_json::json!([

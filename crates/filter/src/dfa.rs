@@ -136,6 +136,45 @@ fn split_prefregex(pref: &str) -> Option<(Hir, bool)> {
     Some((before, anchored))
 }
 
+/// Whether a prefregex matches every single-line buffer whose line is not
+/// empty: its content group is `.+` at the very end (then at most `$`),
+/// and everything before it can match the empty string without any
+/// assertion but a leading `^`. The empty path then always works and `.+`
+/// takes the line. Decided on the exact translation (no look-arounds,
+/// back-references or conditionals, which could make the empty path fail),
+/// so a `false` only means "run the regex". Many stock filters qualify:
+/// `__prefix_line` is all optional parts.
+pub(crate) fn matches_every_line(pref: &str) -> bool {
+    if !(pref.ends_with("(?P<content>.+)$") || pref.ends_with("(?P<content>.+)")) {
+        return false;
+    }
+    let Some(t) = translate(pref, Target::Rust) else {
+        return false;
+    };
+    let Ok(h) = regex_syntax::ParserBuilder::new().build().parse(&t.pattern) else {
+        return false;
+    };
+    let HirKind::Concat(items) = h.kind() else {
+        return false;
+    };
+    let Some(pos) = items.iter().position(
+        |x| matches!(x.kind(), HirKind::Capture(c) if c.name.as_deref() == Some("content")),
+    ) else {
+        return false;
+    };
+    let before = items[..pos]
+        .iter()
+        .enumerate()
+        .all(|(i, x)| match x.kind() {
+            HirKind::Look(Look::Start) => i == 0,
+            _ => x.properties().minimum_len() == Some(0) && x.properties().look_set().is_empty(),
+        });
+    let after = items[pos + 1..]
+        .iter()
+        .all(|x| matches!(x.kind(), HirKind::Look(Look::End)));
+    before && after
+}
+
 impl CandidateDfa {
     /// `prefregex` only when it has a content group (otherwise the
     /// failregexes see the whole line and it does not matter here). `None`
@@ -196,6 +235,16 @@ impl CandidateDfa {
             set,
             anchored,
         })
+    }
+
+    /// A copy for another thread: the same automaton, its own cache.
+    pub(crate) fn fork(&self) -> CandidateDfa {
+        CandidateDfa {
+            dfa: self.dfa.clone(),
+            cache: self.dfa.create_cache(),
+            set: PatternSet::new(self.dfa.pattern_len()),
+            anchored: self.anchored,
+        }
     }
 
     /// Run over `text` (the buffer the regexes will see). Returns `false`
@@ -278,6 +327,18 @@ mod tests {
         let mut d = CandidateDfa::build(None, &[r"user \w+ denied"]).expect("builds");
         assert!(d.scan("user x² denied\n"));
         assert!(!d.scan("user x denial\n"));
+    }
+
+    #[test]
+    fn optional_prefixes_match_every_line() {
+        assert!(matches_every_line(
+            r"^(?P<mlfid>(?:\S+\s+)?(?:\[\d+\])?:?\s*)(?:error: )?(?P<content>.+)$"
+        ));
+        // a required part, or an assertion on the empty path, need the regex
+        assert!(!matches_every_line(r"^(?P<mlfid>\S+\s+)(?P<content>.+)$"));
+        assert!(!matches_every_line(r"^(?P<mlfid>\b\w*)(?P<content>.+)$"));
+        assert!(!matches_every_line(r"^(?P<mlfid>(?=x)?)(?P<content>.+)$"));
+        assert!(!matches_every_line(r"^(?P<content>.+) x$"));
     }
 
     #[test]

@@ -64,24 +64,36 @@
 //!   literals (sshd's 25 failregexes have many) the scan costs more than it
 //!   saves; it is paused while it rejects fewer than 3 lines in 4 (see
 //!   `Stage1`). Results do not depend on it.
-//! - **Failure data** is a map of group name → [`Value`]; groups that did not
-//!   participate (Python `None`) are simply absent.
+//! - **Failure data** is a small sorted map of group name → [`Value`]
+//!   (`data.rs`); groups that did not participate (Python `None`) are
+//!   simply absent.
+//! - **Pure half, stateful half.** For single-line buffers a line's date
+//!   search, candidate DFA and regexes depend on the line alone (and on
+//!   the date detector's template order); what follows (last date, mlfid
+//!   cache, failure data) depends on the lines before. The code keeps the
+//!   two apart: [`Filter::examine`] and [`Filter::settle`] are the halves
+//!   [`Filter::process_line_detailed`] runs one after the other, so that a
+//!   reader can run the first on other threads ([`Filter::fork`]) and the
+//!   second in line order, with the same results.
 //! - The mlfid cache follows `Filter._mergeFailure` literally (flag bits 1 =
 //!   nofail, 2 = forget, 4 = previous nofail/gained, 8 = gained). Its TTL uses
 //!   the `now` passed in, not the wall clock, so tests are deterministic.
 
+mod data;
 mod dates;
 mod dfa;
 mod regex;
 mod tags;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 pub use gaoler_addr::{Addr, Family};
 use gaoler_matcher::Locations;
 
+pub use data::{Data, Str, Value};
 pub use dates::{DateDetector, DateFinder, DateHit};
+pub use gaoler_datedetector::Checkpoint;
 pub use regex::{tuple_lines_buf, TupleLine};
 use regex::{FRegex, Match};
 pub use tags::{glob_to_local_flags, resolve_tags};
@@ -123,63 +135,6 @@ impl std::str::FromStr for UseDns {
         }
     }
 }
-
-/// A failure data value.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Value {
-    Str(String),
-    /// `tuple_X` groups: `(X, tuple_X, ...)`, each possibly absent.
-    Tuple(Vec<Option<String>>),
-    /// `users`: every user seen on one mlfid connection.
-    Set(BTreeSet<String>),
-    /// `matches` / `nofail-matches`: full original lines.
-    Lines(Vec<String>),
-    Int(i64),
-    /// `ip` of a complex failure (fid ≠ ip).
-    Addr(Addr),
-}
-
-impl Value {
-    /// Python truthiness.
-    pub fn is_truthy(&self) -> bool {
-        match self {
-            Value::Str(s) => !s.is_empty(),
-            Value::Tuple(t) => !t.is_empty(),
-            Value::Set(s) => !s.is_empty(),
-            Value::Lines(l) => !l.is_empty(),
-            Value::Int(i) => *i != 0,
-            Value::Addr(_) => true,
-        }
-    }
-    pub fn as_str(&self) -> Option<&str> {
-        match self {
-            Value::Str(s) => Some(s),
-            _ => None,
-        }
-    }
-}
-
-impl std::fmt::Display for Value {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Value::Str(s) => f.write_str(s),
-            Value::Tuple(t) => {
-                let v: Vec<&str> = t.iter().map(|x| x.as_deref().unwrap_or("None")).collect();
-                write!(f, "({})", v.join(", "))
-            }
-            Value::Set(s) => write!(
-                f,
-                "{{{}}}",
-                s.iter().cloned().collect::<Vec<_>>().join(", ")
-            ),
-            Value::Lines(l) => f.write_str(&l.join("\n")),
-            Value::Int(i) => write!(f, "{i}"),
-            Value::Addr(a) => write!(f, "{a}"),
-        }
-    }
-}
-
-pub type Data = BTreeMap<String, Value>;
 
 /// One candidate failure (`[regexIndex, ID, time, data]`).
 #[derive(Clone, Debug, PartialEq)]
@@ -240,6 +195,13 @@ pub struct FilterSpec {
     /// In first-match mode, drop failures whose ID is still unknown (mlfid
     /// pending) instead of returning them (upstream `ignorePending`).
     pub ignore_pending: bool,
+    /// Report for every line whether the prefregex matches it
+    /// ([`LineOutcome::prefregex`], fail2ban-regex's statistics).
+    pub count_prefregex: bool,
+    /// Failures carry their data. Off, a failure whose data the mlfid
+    /// cache keeps carries only its `nofail` flag (enough to count it), which
+    /// saves copying the data: for callers that only count.
+    pub failure_data: bool,
 }
 
 impl Default for FilterSpec {
@@ -257,6 +219,8 @@ impl Default for FilterSpec {
             check_find_time: None,
             eager_dates: false,
             ignore_pending: true,
+            count_prefregex: false,
+            failure_data: true,
         }
     }
 }
@@ -273,6 +237,10 @@ pub struct LineOutcome {
     pub date: Option<DateHit>,
     /// The line never got past the literal prefilter.
     pub prefiltered: bool,
+    /// Whether the prefregex matches the line without its date (with
+    /// [`FilterSpec::count_prefregex`], single-line buffers, lines past
+    /// the literal prefilter).
+    pub prefregex: Option<bool>,
 }
 
 const FAILURE_ID_PRESENTS: [&str; 5] = ["fid", "ip4", "ip6", "dns", "mlfid"];
@@ -290,6 +258,7 @@ const FAILURE_ID_PRESENTS: [&str; 5] = ["fid", "ip4", "ip6", "dns", "mlfid"];
 /// ones stay selective). Which failregex might match is not tracked: PCRE2's
 /// own start-of-match optimisations reject the others quickly, and per-regex
 /// bookkeeping (overlapping scans) cost more than it saved.
+#[derive(Clone)]
 struct Prefilter {
     halves: Vec<AhoCorasick>,
     full: Vec<AhoCorasick>,
@@ -452,8 +421,8 @@ enum DfaState {
 
 /// The mlfid cache: at most 100 entries, 5 minutes TTL, FIFO eviction.
 struct MlfidCache {
-    map: HashMap<String, (Data, f64)>,
-    order: VecDeque<String>,
+    map: HashMap<Str, (Data, f64)>,
+    order: VecDeque<Str>,
 }
 
 const MLFID_MAX: usize = 100;
@@ -496,9 +465,9 @@ impl MlfidCache {
             }
         }
         if !self.map.contains_key(k) {
-            self.order.push_back(k.to_string());
+            self.order.push_back(Str::from(k));
         }
-        self.map.insert(k.to_string(), (d, now + MLFID_TTL));
+        self.map.insert(Str::from(k), (d, now + MLFID_TTL));
     }
     fn unset(&mut self, k: &str) {
         if self.map.remove(k).is_some() {
@@ -532,8 +501,17 @@ pub struct Filter {
     candidates_known: bool,
     /// Reused buffer for the DFA's view of the line.
     scratch: String,
+    /// Reused buffer for the prefregex's content group (plus `\n`).
+    content: String,
     in_operation: bool,
     mlfid: MlfidCache,
+    /// The prefregex matches every non-empty line (`dfa::matches_every_line`).
+    pref_every_line: bool,
+    /// With `count_prefregex`: a candidate DFA of the prefregex alone, to
+    /// rule it out cheaply on lines the failregexes' DFA rejected, and
+    /// before it the prefregex's required literals.
+    pref_dfa: DfaState,
+    pref_literals: Option<Prefilter>,
 }
 
 impl std::fmt::Debug for Filter {
@@ -590,6 +568,10 @@ impl Filter {
             let l = r.locations();
             (r, l)
         };
+        let pref_every_line = !multiline
+            && prefregex
+                .as_ref()
+                .is_some_and(|p| dfa::matches_every_line(&p.text));
         Ok(Filter {
             prefregex: prefregex.map(with_locs),
             failregex: failregex.into_iter().map(with_locs).collect(),
@@ -605,8 +587,12 @@ impl Filter {
             dfa: DfaState::Unbuilt,
             candidates_known: false,
             scratch: String::new(),
+            content: String::new(),
             in_operation: false,
             mlfid: MlfidCache::new(),
+            pref_every_line,
+            pref_dfa: DfaState::Unbuilt,
+            pref_literals: None,
             spec: FilterSpec { maxlines, ..spec },
         })
     }
@@ -668,7 +654,22 @@ impl Filter {
         self.candidates_known = false;
         self.last_time_text.clone_from(&tuple.date);
         self.last_date = Some(time);
-        self.after_date(tuple, Some(time), false, now, None)
+        let d = Dated {
+            date: Some(time),
+            no_date: false,
+            cut: None,
+            from_last: false,
+        };
+        if self.spec.maxlines > 1 {
+            return self.after_date_multi(tuple, &d, now, None).failures;
+        }
+        // the regexes see prefix + suffix; the matched line is all three
+        let mut line = String::with_capacity(tuple.prefix.len() + tuple.suffix.len());
+        line.push_str(&tuple.prefix);
+        line.push_str(&tuple.suffix);
+        let scan = self.scan(&line, None);
+        let full = tuple.full();
+        self.finish_single(&full, &line, &d, scan, now, None)
             .failures
     }
 
@@ -698,66 +699,194 @@ impl Filter {
                 ..Default::default()
             };
         }
+        if self.spec.maxlines > 1 {
+            let hit = self.dates.find(line, now);
+            let d = self.date_decision(line, hit.as_ref(), now);
+            let tuple = self.tuple_for(line, &d);
+            return self.after_date_multi(tuple, &d, now, hit);
+        }
+        let ex = self.examine(line, now);
+        self.settle(ex, line, now)
+    }
+
+    /// A copy of this filter that can [`examine`](Filter::examine) lines on
+    /// another thread, for [`settle`](Filter::settle) here in line order.
+    /// It shares the compiled regexes and automata and has its own
+    /// scratch state and a clone of the date detector. `None` when lines
+    /// cannot be examined apart from their neighbours: multi-line buffers,
+    /// server time checks (undated lines then change the last date) or a
+    /// date finder that is not the stock detector.
+    pub fn fork(&mut self) -> Option<Filter> {
+        if self.spec.maxlines > 1 || self.spec.check_find_time.is_some() {
+            return None;
+        }
+        let dates = self.dates.as_detector()?.clone();
+        self.ensure_dfa();
+        let with_locs = |(r, _): &(FRegex, Locations)| (r.clone(), r.locations());
+        Some(Filter {
+            spec: self.spec.clone(),
+            prefregex: self.prefregex.as_ref().map(with_locs),
+            failregex: self.failregex.iter().map(with_locs).collect(),
+            ignoreregex: self.ignoreregex.iter().map(with_locs).collect(),
+            prefilter: self.prefilter.clone(),
+            gate: self.gate.clone(),
+            stage1: Stage1::default(),
+            dates: Box::new(dates),
+            buffer: Vec::new(),
+            last_date: None,
+            last_time_text: String::new(),
+            skipped: Skipped::default(),
+            dfa: match &self.dfa {
+                DfaState::Built(d) => DfaState::Built(Box::new(d.fork())),
+                _ => DfaState::Off,
+            },
+            candidates_known: false,
+            scratch: String::new(),
+            content: String::new(),
+            in_operation: self.in_operation,
+            mlfid: MlfidCache::new(),
+            pref_every_line: self.pref_every_line,
+            pref_dfa: match &self.pref_dfa {
+                DfaState::Built(d) => DfaState::Built(Box::new(d.fork())),
+                _ => DfaState::Off,
+            },
+            pref_literals: self.pref_literals.clone(),
+        })
+    }
+
+    /// The half of [`Filter::process_line_detailed`] that does not depend
+    /// on earlier lines (also on a [`fork`](Filter::fork)): the date, the
+    /// candidate DFA and the regexes. Every line's date is parsed (the
+    /// literal prefilter's lazy dates need the lines in order). Single-line
+    /// buffers only.
+    pub fn examine(&mut self, line: &str, now: f64) -> Examined {
         let hit = self.dates.find(line, now);
-        let mut date: Option<f64> = None;
-        let mut no_date = false;
-        // The tuple is decided first and built (allocated) only for lines
-        // that survive the candidate DFA: either the line cut around its
-        // date, or the whole line with the last date's text (or none).
-        let mut cut: Option<(usize, usize)> = None;
-        let mut date_from_last = false;
-        match &hit {
-            Some(h)
-                if h.start <= h.end
-                    && h.end <= line.len()
-                    && line.is_char_boundary(h.start)
-                    && line.is_char_boundary(h.end) =>
-            {
-                let m = &line[h.start..h.end];
-                if !m.is_empty() {
-                    cut = Some((h.start, h.end));
-                    if let Some(t) = h.time {
-                        // overwrites the last date: held lines cannot matter
-                        self.skipped.clear();
-                        date = Some(t);
-                        self.last_time_text.clear();
-                        self.last_time_text.push_str(m);
-                        self.last_date = Some(t);
-                    } else {
-                        tracing::error!("findFailure failed to parse timeText: {m}");
-                    }
+        let cut = hit.as_ref().and_then(|h| date_span(line, h));
+        let scan = self.scan(line, cut);
+        let pref = self.pref_hit(&scan, line, cut);
+        Examined {
+            hit,
+            cut,
+            scan,
+            pref,
+        }
+    }
+
+    /// The other half: what [`Filter::examine`] found on a fork, applied
+    /// here in line order (last date, mlfid cache, failure data). The
+    /// result is what [`Filter::process_line_detailed`] gives. The caller
+    /// keeps this filter's date detector in step with the forks' (see
+    /// `DateDetector::absorb`).
+    pub fn settle(&mut self, ex: Examined, line: &str, now: f64) -> LineOutcome {
+        let d = self.date_decision(line, ex.hit.as_ref(), now);
+        // The fork assumed the date is cut out whenever its text is not
+        // empty; a date that did not convert is not when the last date is
+        // recent: match again here (rare).
+        let (scan, pref) = if d.cut == ex.cut {
+            (ex.scan, ex.pref)
+        } else {
+            let scan = self.scan(line, d.cut);
+            let pref = self.pref_hit(&scan, line, d.cut);
+            (scan, pref)
+        };
+        let mut out = self.finish_with_date(line, &d, scan, now, ex.hit);
+        out.prefregex = pref;
+        out
+    }
+
+    /// With [`FilterSpec::count_prefregex`]: does the prefregex match the
+    /// line without `cut`? Known when the regexes ran; otherwise decided
+    /// here (without running it when it matches every non-empty line).
+    fn pref_hit(&mut self, scan: &Scan, line: &str, cut: Option<(usize, usize)>) -> Option<bool> {
+        if !self.spec.count_prefregex {
+            return None;
+        }
+        let (pr, locs) = self.prefregex.as_mut()?;
+        if let Scan::Matched(m) = scan {
+            if m.early_ignored.is_empty() {
+                return Some(!m.pre_failed);
+            }
+        }
+        let cut_len = cut.map_or(0, |(s, e)| e - s);
+        if self.pref_every_line {
+            return Some(line.len() > cut_len);
+        }
+        let text = &mut self.scratch;
+        text.clear();
+        match cut {
+            Some((s, e)) => {
+                text.push_str(&line[..s]);
+                text.push_str(&line[e..]);
+            }
+            None => text.push_str(line),
+        }
+        text.push('\n');
+        if self
+            .pref_literals
+            .as_ref()
+            .is_some_and(|l| !l.may_match_stripped(text))
+        {
+            return Some(false);
+        }
+        if let DfaState::Built(d) = &mut self.pref_dfa {
+            if !d.scan(text) {
+                return Some(false);
+            }
+        }
+        Some(pr.is_match(locs, text).unwrap_or(false))
+    }
+
+    /// fail2ban's date handling at the start of `findFailure`: the date to
+    /// use, the span cut out of the line, and the last-date bookkeeping.
+    fn date_decision(&mut self, line: &str, hit: Option<&DateHit>, now: f64) -> Dated {
+        let mut d = Dated {
+            date: None,
+            no_date: false,
+            cut: None,
+            from_last: false,
+        };
+        if let Some(h) = hit {
+            if let Some((s, e)) = date_span(line, h) {
+                d.cut = Some((s, e));
+                if let Some(t) = h.time {
+                    // overwrites the last date: held lines cannot matter
+                    self.skipped.clear();
+                    d.date = Some(t);
+                    self.last_time_text.clear();
+                    self.last_time_text.push_str(&line[s..e]);
+                    self.last_date = Some(t);
                 } else {
-                    self.resolve_skipped();
-                    if self.last_date.is_some_and(|d| d > now - 60.0) {
-                        date_from_last = true;
-                        date = self.last_date;
-                    } else {
-                        date = Some(now);
-                    }
+                    tracing::error!("findFailure failed to parse timeText: {}", &line[s..e]);
+                }
+            } else if h.start <= h.end && line.get(h.start..h.end).is_some() {
+                // an empty date match
+                self.resolve_skipped();
+                if self.last_date.is_some_and(|t| t > now - 60.0) {
+                    d.from_last = true;
+                    d.date = self.last_date;
+                } else {
+                    d.date = Some(now);
                 }
             }
-            _ => {}
         }
-        if date.is_none() {
-            no_date = true;
+        if d.date.is_none() {
+            d.no_date = true;
             self.resolve_skipped();
-            if self.last_date.is_some_and(|d| d > now - 60.0) {
-                cut = None;
-                date_from_last = true;
-                date = self.last_date;
+            if self.last_date.is_some_and(|t| t > now - 60.0) {
+                d.cut = None;
+                d.from_last = true;
+                d.date = self.last_date;
             } else if self.spec.check_find_time.is_some() && self.in_operation {
-                date = Some(now);
+                d.date = Some(now);
             }
         }
-        if !self.candidates(line, cut) {
-            // No failregex can match: only the time bookkeeping remains.
-            let _too_old = self.time_sanity(date, now);
-            return LineOutcome {
-                date: hit,
-                ..Default::default()
-            };
-        }
-        let tuple = match cut {
+        d
+    }
+
+    /// The buffer line for multi-line matching: the line cut around its
+    /// date, or the whole line with the last date's text (or none).
+    fn tuple_for(&self, line: &str, d: &Dated) -> TupleLine {
+        match d.cut {
             Some((s, e)) => TupleLine {
                 prefix: line[..s].to_string(),
                 date: line[s..e].to_string(),
@@ -765,57 +894,265 @@ impl Filter {
             },
             None => TupleLine {
                 prefix: String::new(),
-                date: if date_from_last {
+                date: if d.from_last {
                     self.last_time_text.clone()
                 } else {
                     String::new()
                 },
                 suffix: line.to_string(),
             },
-        };
-        self.after_date(tuple, date, no_date, now, hit)
+        }
     }
 
-    /// Run the candidate DFA (when there is one) over the text the regexes
-    /// will see: `line` without `cut`, plus the buffer's trailing newline.
-    /// `false`: no failregex can match. Builds the DFA on first use, so
-    /// that filters built only to validate regexes never pay for it.
-    fn candidates(&mut self, line: &str, cut: Option<(usize, usize)>) -> bool {
-        if matches!(self.dfa, DfaState::Unbuilt) {
-            self.dfa = match self.dfa_allowed() {
-                true => {
-                    let fr: Vec<&str> = self
-                        .failregex
-                        .iter()
-                        .map(|(r, _)| r.text.as_str())
-                        .collect();
-                    let pref = self
-                        .prefregex
-                        .as_ref()
-                        .filter(|(r, _)| r.has_group("content"))
-                        .map(|(r, _)| r.text.as_str());
-                    match dfa::CandidateDfa::build(pref, &fr) {
+    /// Candidate check and regexes on a single-line buffer: `line` without
+    /// `cut`, plus the trailing newline.
+    fn scan(&mut self, line: &str, cut: Option<(usize, usize)>) -> Scan {
+        if !self.candidates(line, cut) {
+            return Scan::Rejected;
+        }
+        let text = std::mem::take(&mut self.scratch);
+        let r = self.match_text(&text);
+        self.scratch = text;
+        match r {
+            Ok(Some(m)) => Scan::Matched(Box::new(m)),
+            Ok(None) => Scan::Rejected,
+            Err(e) => Scan::Failed(e),
+        }
+    }
+
+    fn finish_with_date(
+        &mut self,
+        line: &str,
+        d: &Dated,
+        scan: Scan,
+        now: f64,
+        hit: Option<DateHit>,
+    ) -> LineOutcome {
+        // The matched line is the buffer's (prefix, date, suffix): the line
+        // itself, or the last date's text and the line.
+        let full: std::borrow::Cow<'_, str> = if d.cut.is_none() && d.from_last {
+            let mut s = String::with_capacity(self.last_time_text.len() + line.len());
+            s.push_str(&self.last_time_text);
+            s.push_str(line);
+            s.into()
+        } else {
+            line.into()
+        };
+        self.finish_single(&full, line, d, scan, now, hit)
+    }
+
+    /// Time checks and the failure data of a single-line buffer; `full` is
+    /// the matched line as reported (`matches`).
+    fn finish_single(
+        &mut self,
+        full: &str,
+        _line: &str,
+        d: &Dated,
+        scan: Scan,
+        now: f64,
+        hit: Option<DateHit>,
+    ) -> LineOutcome {
+        let mut out = LineOutcome {
+            date: hit,
+            ..Default::default()
+        };
+        // (time bookkeeping happens also when no failregex can match)
+        let Ok(date) = self.time_sanity(d.date, now) else {
+            return out;
+        };
+        let m = match scan {
+            Scan::Rejected => return out,
+            Scan::Failed(e) => {
+                tracing::error!("Failed to process line: {e}");
+                return out;
+            }
+            Scan::Matched(m) => *m,
+        };
+        if !m.early_ignored.is_empty() {
+            out.ignored_by = m.early_ignored;
+            return out;
+        }
+        if m.pre_failed {
+            return out;
+        }
+        let check_all = self.spec.check_all_regex;
+        for (idx, hit) in m.hits {
+            if !m.late_ignored.is_empty() {
+                out.ignored_by.extend_from_slice(&m.late_ignored);
+                if !check_all {
+                    break;
+                }
+                continue;
+            }
+            if d.no_date {
+                tracing::warn!("Found a match but no valid date/time found for {full:?}");
+                if date.is_none() && self.spec.check_find_time.is_some() {
+                    continue;
+                }
+            }
+            let flow = self.add_failure(
+                idx,
+                hit,
+                vec![full.to_string()],
+                date,
+                now,
+                &mut out.failures,
+            );
+            if let Flow::Done = flow {
+                break;
+            }
+        }
+        out
+    }
+
+    /// The regexes on a single-line buffer `text` (line without date, plus
+    /// `\n`). `None`: literal stage 2 says no failregex can match. Every
+    /// failregex that may match is run, also when the server stops at the
+    /// first failure: what comes after a match depends on state (mlfid
+    /// cache, last date), so the choice is made in `finish_single`.
+    fn match_text(&mut self, text: &str) -> Result<Option<Matches>, FilterError> {
+        // Prefilter stage 2: failregexes with a literal in the matched text
+        // (the candidate DFA, when it ran, has already said more).
+        if let (Some(pf), false) = (&self.prefilter, self.candidates_known) {
+            if !pf.may_match_stripped(text) {
+                return Ok(None);
+            }
+        }
+        let mut m = Matches::default();
+        let n_ign = self.ignoreregex.len();
+        let early_ignore = n_ign > 0 && n_ign + 2 < self.failregex.len();
+        if early_ignore {
+            m.early_ignored = self.ignore_hits(text)?;
+            if !m.early_ignored.is_empty() {
+                return Ok(Some(m));
+            }
+        }
+        let mut content = std::mem::take(&mut self.content);
+        content.clear();
+        let mut pre_groups = Vec::new();
+        if let Some((pr, locs)) = &mut self.prefregex {
+            let Some(mut groups) = pr.search_groups(locs, text)? else {
+                m.pre_failed = true;
+                self.content = content;
+                return Ok(Some(m));
+            };
+            if let Some(p) = groups.iter().position(|(k, _)| k == "content") {
+                if let (_, Value::Str(repl)) = groups.remove(p) {
+                    if !repl.is_empty() {
+                        content.push_str(&repl);
+                        content.push('\n');
+                    }
+                }
+            }
+            pre_groups = groups;
+        }
+        let ftext = if content.is_empty() { text } else { &content };
+        let dfa = match (&self.dfa, self.candidates_known) {
+            (DfaState::Built(d), true) => Some(d),
+            _ => None,
+        };
+        let mut result = Ok(());
+        for (idx, (fr, locs)) in self.failregex.iter_mut().enumerate() {
+            if dfa.is_some_and(|d| !d.may_match(idx)) {
+                continue;
+            }
+            match fr.search_groups(locs, ftext) {
+                Ok(Some(g)) => m.hits.push((idx, Hit::new(&pre_groups, g))),
+                Ok(None) => {}
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        if result.is_ok() && n_ign > 0 && !early_ignore && !m.hits.is_empty() {
+            match self.ignore_hits(ftext) {
+                Ok(h) => m.late_ignored = h,
+                Err(e) => result = Err(e),
+            }
+        }
+        self.content = content;
+        result.map(|()| Some(m))
+    }
+
+    /// Ignoreregexes that hit a single-line buffer (the first only, unless
+    /// every regex is checked).
+    fn ignore_hits(&mut self, text: &str) -> Result<Vec<usize>, FilterError> {
+        let mut hits = Vec::new();
+        for (i, (r, locs)) in self.ignoreregex.iter_mut().enumerate() {
+            if r.is_match(locs, text)? {
+                hits.push(i);
+                if !self.spec.check_all_regex {
+                    break;
+                }
+            }
+        }
+        Ok(hits)
+    }
+
+    /// Build the candidate DFAs if they may be used and are not built yet.
+    fn ensure_dfa(&mut self) {
+        if matches!(self.pref_dfa, DfaState::Unbuilt) {
+            self.pref_dfa = match &self.prefregex {
+                Some((p, _))
+                    if self.spec.count_prefregex
+                        && !self.pref_every_line
+                        && self.spec.maxlines == 1 =>
+                {
+                    self.pref_literals = Prefilter::build(std::slice::from_ref(p));
+                    match dfa::CandidateDfa::build(None, &[p.text.as_str()]) {
                         Some(d) => DfaState::Built(Box::new(d)),
                         None => DfaState::Off,
                     }
                 }
-                false => DfaState::Off,
+                _ => DfaState::Off,
             };
         }
-        let DfaState::Built(d) = &mut self.dfa else {
-            self.candidates_known = false;
-            return true;
+        if !matches!(self.dfa, DfaState::Unbuilt) {
+            return;
+        }
+        self.dfa = match self.dfa_allowed() {
+            true => {
+                let fr: Vec<&str> = self
+                    .failregex
+                    .iter()
+                    .map(|(r, _)| r.text.as_str())
+                    .collect();
+                let pref = self
+                    .prefregex
+                    .as_ref()
+                    .filter(|(r, _)| r.has_group("content"))
+                    .map(|(r, _)| r.text.as_str());
+                match dfa::CandidateDfa::build(pref, &fr) {
+                    Some(d) => DfaState::Built(Box::new(d)),
+                    None => DfaState::Off,
+                }
+            }
+            false => DfaState::Off,
         };
+    }
+
+    /// Fill `scratch` with the text the regexes will see (`line` without
+    /// `cut`, plus the buffer's trailing newline) and run the candidate DFA
+    /// over it when there is one. `false`: no failregex can match. Builds
+    /// the DFA on first use, so that filters built only to validate regexes
+    /// never pay for it.
+    fn candidates(&mut self, line: &str, cut: Option<(usize, usize)>) -> bool {
+        self.ensure_dfa();
+        self.candidates_known = false;
+        let built = matches!(self.dfa, DfaState::Built(_));
         // With eager dates, literal stage 1 still saves the DFA scan on the
         // lines it rejects (none of which can match), when it rejects
         // enough of them to pay for itself.
-        if let Some(g) = &self.gate {
-            if self.stage1.active() {
-                let reject = !g.may_match(line);
-                self.stage1.count(reject, true);
-                if reject {
-                    self.candidates_known = true;
-                    return false;
+        if built {
+            if let Some(g) = &self.gate {
+                if self.stage1.active() {
+                    let reject = !g.may_match(line);
+                    self.stage1.count(reject, true);
+                    if reject {
+                        self.candidates_known = true;
+                        return false;
+                    }
                 }
             }
         }
@@ -829,6 +1166,9 @@ impl Filter {
             None => text.push_str(line),
         }
         text.push('\n');
+        let DfaState::Built(d) = &mut self.dfa else {
+            return true;
+        };
         self.candidates_known = true;
         d.scan(text)
     }
@@ -913,32 +1253,30 @@ impl Filter {
         Ok(date)
     }
 
-    fn after_date(
+    fn after_date_multi(
         &mut self,
         tuple: TupleLine,
-        date: Option<f64>,
-        no_date: bool,
+        d: &Dated,
         now: f64,
         hit: Option<DateHit>,
     ) -> LineOutcome {
-        let Ok(date) = self.time_sanity(date, now) else {
-            return LineOutcome {
-                date: hit,
-                ..Default::default()
-            };
-        };
         let mut out = LineOutcome {
             date: hit,
             ..Default::default()
         };
-        match self.find_failure(tuple, date, no_date, now, &mut out.ignored_by) {
+        let Ok(date) = self.time_sanity(d.date, now) else {
+            return out;
+        };
+        match self.find_failure_multi(tuple, date, d.no_date, now, &mut out.ignored_by) {
             Ok(f) => out.failures = f,
             Err(e) => tracing::error!("Failed to process line: {e}"),
         }
         out
     }
 
-    fn find_failure(
+    /// `findFailure` for a multi-line buffer: each failregex match removes
+    /// its lines from the buffer, so matching and state interleave.
+    fn find_failure_multi(
         &mut self,
         tuple: TupleLine,
         date: Option<f64>,
@@ -947,29 +1285,15 @@ impl Filter {
         ignored_by: &mut Vec<usize>,
     ) -> Result<Vec<Failure>, FilterError> {
         let mut fail_list = Vec::new();
-        let raw_mode = self.spec.usedns == UseDns::Raw || self.spec.return_raw_host;
         let maxlines = self.spec.maxlines;
         let check_all = self.spec.check_all_regex;
-        if maxlines > 1 {
-            self.buffer.push(tuple);
-            if self.buffer.len() > maxlines {
-                let cut = self.buffer.len() - maxlines;
-                self.buffer.drain(..cut);
-            }
-        } else {
-            self.buffer.clear();
-            self.buffer.push(tuple);
+        self.buffer.push(tuple);
+        if self.buffer.len() > maxlines {
+            let cut = self.buffer.len() - maxlines;
+            self.buffer.drain(..cut);
         }
         let org_buffer = self.buffer.clone();
         let mut buf: Option<String> = Some(tuple_lines_buf(&org_buffer));
-
-        // Prefilter stage 2: failregexes with a literal in the matched text
-        // (the candidate DFA, when it ran, has already said more).
-        if let (Some(pf), Some(b), false) = (&self.prefilter, &buf, self.candidates_known) {
-            if !pf.may_match_stripped(b) {
-                return Ok(fail_list);
-            }
-        }
 
         let n_ign = self.ignoreregex.len();
         let early_ignore = n_ign > 0 && n_ign + 2 < self.failregex.len();
@@ -980,7 +1304,7 @@ impl Filter {
             }
         }
 
-        let mut pre_groups: Vec<(String, Value)> = Vec::new();
+        let mut pre_groups: Vec<(Str, Value)> = Vec::new();
         if let Some((pr, locs)) = &mut self.prefregex {
             let b = buf.as_deref().unwrap_or_default();
             let Some(m) = pr.search(locs, b, &org_buffer, false)? else {
@@ -994,7 +1318,7 @@ impl Filter {
                         self.buffer = vec![TupleLine {
                             prefix: String::new(),
                             date: String::new(),
-                            suffix: repl,
+                            suffix: repl.into(),
                         }];
                         buf = None;
                     }
@@ -1003,13 +1327,6 @@ impl Filter {
         }
 
         for idx in 0..self.failregex.len() {
-            if self.candidates_known {
-                if let DfaState::Built(d) = &self.dfa {
-                    if !d.may_match(idx) {
-                        continue;
-                    }
-                }
-            }
             if buf.is_none() {
                 buf = Some(tuple_lines_buf(&self.buffer));
             }
@@ -1039,150 +1356,180 @@ impl Filter {
                     continue;
                 }
             }
-            if !check_all || maxlines > 1 {
-                self.buffer = m.unmatched.clone();
-                buf = None;
-            }
-            let Match {
-                groups, matched, ..
-            } = m;
-            let mut fail: Data = pre_groups.iter().cloned().collect();
-            // failregex groups override; `groups` holds only participating ones
-            // Only the key: the text is needed (rarely) below, where `fail`
-            // still holds this group's value (extend overrides, and nothing
-            // in between touches these keys when there is no mlfid).
-            let id_fallback: Option<&'static str> = ["fid", "ip4", "ip6", "dns"]
-                .into_iter()
-                .find(|g| groups.iter().any(|(k, _)| k == g));
-            fail.extend(groups);
-            let matched_lines: Vec<String> = matched.iter().map(TupleLine::full).collect();
-            let mlfid = fail
-                .get("mlfid")
-                .and_then(Value::as_str)
-                .map(str::to_string);
-            // The cache entry is the same object as `fail` in Python, so later
-            // changes (mlfpending, ip) must reach the cache too: remember the
-            // key and store `fail` once this regex is done with it.
-            let mut cached_as: Option<String> = None;
-            if let Some(mlfid) = &mlfid {
-                let (merged, aliased) = self.merge_failure(mlfid, fail, &matched_lines, now);
-                fail = merged;
-                if aliased {
-                    cached_as = Some(mlfid.clone());
-                }
-                if fail.get("nofail").is_some_and(Value::is_truthy) && !check_all {
-                    self.store_mlfid(cached_as, &fail, now);
-                    return Ok(fail_list);
-                }
-            } else {
-                let mut ms = match fail.remove("matches") {
-                    Some(Value::Lines(l)) => l,
-                    _ => Vec::new(),
-                };
-                ms.extend(matched_lines);
-                fail.insert("matches".into(), Value::Lines(ms));
-            }
-            let fid_s = fail.get("fid").and_then(Value::as_str).map(str::to_string);
-            let mut kind = IdKind::Default;
-            let mut raw = raw_mode;
-            let ip: Option<String> = if let Some(v) = fail.get("ip4").and_then(Value::as_str) {
-                kind = cidr_kind(&fail, Family::Inet4);
-                raw = true;
-                Some(v.to_string())
-            } else if let Some(v) = fail.get("ip6").and_then(Value::as_str) {
-                kind = cidr_kind(&fail, Family::Inet6);
-                raw = true;
-                Some(v.to_string())
-            } else if let Some(v) = fail.get("dns").and_then(Value::as_str) {
-                Some(v.to_string())
-            } else {
-                raw = true;
-                match &fid_s {
-                    Some(f) => Some(f.clone()),
-                    // no failure-id at all (and no mlfid): first of the id groups
-                    None if mlfid.is_none() => {
-                        match id_fallback.and_then(|k| fail.get(k)).map(Value::to_string) {
-                            Some(v) => Some(v),
-                            None => {
-                                // upstream raises "No group found" here, logs it
-                                // and goes on with the next failregex
-                                tracing::error!(
-                                    "No group found using {:?}",
-                                    self.failregex[idx].0.text
-                                );
-                                continue;
-                            }
-                        }
-                    }
-                    None => None,
-                }
-            };
-            let fids: Vec<Option<Addr>> = match ip {
-                None => {
-                    fail.insert("mlfpending".into(), Value::Int(1));
-                    if !check_all && self.spec.ignore_pending {
-                        self.store_mlfid(cached_as, &fail, now);
-                        return Ok(fail_list);
-                    }
-                    vec![None]
-                }
-                Some(ip) if raw => {
-                    let make = |s: &str, kind: IdKind| -> Addr {
-                        match kind {
-                            IdKind::Family(f) => Addr::parse_family(s, f),
-                            IdKind::Prefix(p) => Addr::with_prefix(s, p),
-                            IdKind::BadPrefix => Addr::raw(s),
-                            IdKind::Default if raw_mode => Addr::raw(s),
-                            IdKind::Default => Addr::parse(s),
-                        }
-                    };
-                    let id = match &fid_s {
-                        Some(f) if *f != ip => {
-                            fail.insert("ip".into(), Value::Addr(make(&ip, kind)));
-                            make(f, IdKind::Default)
-                        }
-                        _ => make(&ip, kind),
-                    };
-                    vec![Some(id)]
-                }
-                Some(host) => text_to_ip(&host, self.spec.usedns)
-                    .into_iter()
-                    .map(Some)
-                    .collect(),
-            };
-            self.store_mlfid(cached_as, &fail, now);
-            let n = fids.len();
-            for (i, id) in fids.into_iter().enumerate() {
-                let data = if i + 1 == n {
-                    std::mem::take(&mut fail)
-                } else {
-                    fail.clone()
-                };
-                fail_list.push(Failure {
-                    regex_index: idx,
-                    id,
-                    time: date,
-                    data,
-                });
-            }
-            if !check_all {
+            self.buffer = m.unmatched;
+            buf = None;
+            let matched_lines: Vec<String> = m.matched.iter().map(TupleLine::full).collect();
+            let flow = self.add_failure(
+                idx,
+                Hit::new(&pre_groups, m.groups),
+                matched_lines,
+                date,
+                now,
+                &mut fail_list,
+            );
+            if let Flow::Done = flow {
                 break;
             }
         }
         Ok(fail_list)
     }
 
-    /// Put the merged data of an mlfid back into the cache (see `cached_as`).
-    fn store_mlfid(&mut self, key: Option<String>, fail: &Data, now: f64) {
-        let Some(k) = key else { return };
-        if self.mlfid.map.contains_key(&k) {
-            self.mlfid.update(&k, fail.clone());
+    /// The data half of `findFailure` for one failregex match: merge with
+    /// the prefregex groups and the mlfid cache, find the ID, and push the
+    /// failure(s). `Flow::Done` ends the line (upstream's `break`/`return`).
+    #[allow(clippy::too_many_arguments)]
+    fn add_failure(
+        &mut self,
+        idx: usize,
+        hit: Hit,
+        matched_lines: Vec<String>,
+        date: Option<f64>,
+        now: f64,
+        fail_list: &mut Vec<Failure>,
+    ) -> Flow {
+        let raw_mode = self.spec.usedns == UseDns::Raw || self.spec.return_raw_host;
+        let check_all = self.spec.check_all_regex;
+        let Hit {
+            mut fail,
+            id_fallback,
+        } = hit;
+        let mlfid: Option<Str> = fail.get("mlfid").and_then(Value::as_str).map(Str::from);
+        // The cache entry is the same object as `fail` in Python, so later
+        // changes (mlfpending, ip) must reach the cache too: remember the
+        // key and store `fail` once this regex is done with it.
+        let mut cached_as: Option<Str> = None;
+        if let Some(mlfid) = &mlfid {
+            let (merged, aliased) = self.merge_failure(mlfid, fail, &matched_lines, now);
+            fail = merged;
+            if aliased {
+                cached_as = Some(mlfid.clone());
+            }
+            if fail.get("nofail").is_some_and(Value::is_truthy) && !check_all {
+                self.store_mlfid(cached_as, fail, now);
+                return Flow::Done;
+            }
         } else {
-            self.mlfid.set(&k, fail.clone(), now);
+            let mut ms = match fail.remove("matches") {
+                Some(Value::Lines(l)) => l,
+                _ => Vec::new(),
+            };
+            ms.extend(matched_lines);
+            fail.insert("matches", Value::Lines(ms));
+        }
+        let fid_s = fail.get("fid").and_then(Value::as_str).map(Str::from);
+        let mut kind = IdKind::Default;
+        let mut raw = raw_mode;
+        let ip: Option<Str> = if let Some(v) = fail.get("ip4").and_then(Value::as_str) {
+            kind = cidr_kind(&fail, Family::Inet4);
+            raw = true;
+            Some(v.into())
+        } else if let Some(v) = fail.get("ip6").and_then(Value::as_str) {
+            kind = cidr_kind(&fail, Family::Inet6);
+            raw = true;
+            Some(v.into())
+        } else if let Some(v) = fail.get("dns").and_then(Value::as_str) {
+            Some(v.into())
+        } else {
+            raw = true;
+            match &fid_s {
+                Some(f) => Some(f.clone()),
+                // no failure-id at all (and no mlfid): first of the id groups
+                None if mlfid.is_none() => {
+                    match id_fallback.and_then(|k| fail.get(k)).map(Value::to_string) {
+                        Some(v) => Some(v.into()),
+                        None => {
+                            // upstream raises "No group found" here, logs it
+                            // and goes on with the next failregex
+                            tracing::error!(
+                                "No group found using {:?}",
+                                self.failregex[idx].0.text
+                            );
+                            return Flow::Next;
+                        }
+                    }
+                }
+                None => None,
+            }
+        };
+        let fids: Vec<Option<Addr>> = match ip {
+            None => {
+                fail.insert("mlfpending", Value::Int(1));
+                if !check_all && self.spec.ignore_pending {
+                    self.store_mlfid(cached_as, fail, now);
+                    return Flow::Done;
+                }
+                vec![None]
+            }
+            Some(ip) if raw => {
+                let make = |s: &str, kind: IdKind| -> Addr {
+                    match kind {
+                        IdKind::Family(f) => Addr::parse_family(s, f),
+                        IdKind::Prefix(p) => Addr::with_prefix(s, p),
+                        IdKind::BadPrefix => Addr::raw(s),
+                        IdKind::Default if raw_mode => Addr::raw(s),
+                        IdKind::Default => Addr::parse(s),
+                    }
+                };
+                let id = match &fid_s {
+                    Some(f) if *f != ip => {
+                        fail.insert("ip", Value::Addr(make(&ip, kind)));
+                        make(f, IdKind::Default)
+                    }
+                    _ => make(&ip, kind),
+                };
+                vec![Some(id)]
+            }
+            Some(host) => text_to_ip(&host, self.spec.usedns)
+                .into_iter()
+                .map(Some)
+                .collect(),
+        };
+        if cached_as.is_some() {
+            // The cache keeps the data; the failure gets a copy, or with
+            // `failure_data` off only what says whether it counts.
+            let copy = if self.spec.failure_data {
+                fail.clone()
+            } else {
+                fail.iter()
+                    .filter(|(k, v)| k.as_str() == "nofail" && v.is_truthy())
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
+            };
+            self.store_mlfid(cached_as, std::mem::replace(&mut fail, copy), now);
+        }
+        let n = fids.len();
+        for (i, id) in fids.into_iter().enumerate() {
+            let data = if i + 1 == n {
+                std::mem::take(&mut fail)
+            } else {
+                fail.clone()
+            };
+            fail_list.push(Failure {
+                regex_index: idx,
+                id,
+                time: date,
+                data,
+            });
+        }
+        if check_all {
+            Flow::Next
+        } else {
+            Flow::Done
         }
     }
 
-    /// `_ignoreLine`: returns whether any ignoreregex hit.
+    /// Put the merged data of an mlfid back into the cache (see `cached_as`).
+    fn store_mlfid(&mut self, key: Option<Str>, fail: Data, now: f64) {
+        let Some(k) = key else { return };
+        if self.mlfid.map.contains_key(&k) {
+            self.mlfid.update(&k, fail);
+        } else {
+            self.mlfid.set(&k, fail, now);
+        }
+    }
+
+    /// `_ignoreLine` on a multi-line buffer: returns whether any
+    /// ignoreregex hit.
     fn ignore_line(
         &mut self,
         buf: &str,
@@ -1192,7 +1539,7 @@ impl Filter {
     ) -> Result<bool, FilterError> {
         let (buf_owned, org_owned);
         let (buf, org): (&str, &[TupleLine]) = match fail {
-            Some(m) if self.spec.maxlines > 1 => {
+            Some(m) => {
                 buf_owned = tuple_lines_buf(&m.matched);
                 org_owned = m.matched.clone();
                 (&buf_owned, &org_owned)
@@ -1205,10 +1552,8 @@ impl Filter {
             if r.search(locs, buf, org, false)?.is_some() {
                 found = true;
                 hits.push(i);
-                if !self.spec.check_all_regex || self.spec.maxlines > 1 {
-                    if let Some(m) = fail {
-                        self.buffer = m.unmatched.clone();
-                    }
+                if let Some(m) = fail {
+                    self.buffer = m.unmatched.clone();
                 }
                 if !self.spec.check_all_regex {
                     break;
@@ -1228,12 +1573,12 @@ impl Filter {
         now: f64,
     ) -> (Data, bool) {
         let cached = self.mlfid.take(mlfid, now);
-        let mut users: Option<BTreeSet<String>> = None;
+        let mut users: Option<BTreeSet<Str>> = None;
         let mut nf: u8 = 0;
         if let Some(g) = fail.get("mlfgained").cloned().filter(Value::is_truthy) {
             nf |= 8 | 1;
             if !fail.get("nofail").is_some_and(Value::is_truthy) {
-                fail.insert("nofail".into(), g);
+                fail.insert("nofail", g);
             }
         } else if fail.get("nofail").is_some_and(Value::is_truthy) {
             nf |= 1;
@@ -1241,7 +1586,7 @@ impl Filter {
         if fail.remove("mlfforget").is_some_and(|v| v.is_truthy()) {
             nf |= 2;
         }
-        let user = fail.get("user").and_then(Value::as_str).map(str::to_string);
+        let user: Option<Str> = fail.get("user").and_then(Value::as_str).map(Str::from);
         let mut aliased = false;
         if let Some(mut groups) = cached {
             users = update_users(&mut groups, user.as_deref());
@@ -1258,9 +1603,7 @@ impl Filter {
             if nf & 4 == 0 && !pending {
                 groups.remove("matches");
             }
-            for (k, v) in fail {
-                groups.insert(k, v);
-            }
+            groups.extend(fail);
             fail = groups;
             if nf & 2 != 0 {
                 self.mlfid.unset(mlfid);
@@ -1288,35 +1631,126 @@ impl Filter {
             if nf & 8 == 0 {
                 m.extend(matched.iter().cloned());
             }
-            fail.insert("matches".into(), Value::Lines(m));
+            fail.insert("matches", Value::Lines(m));
         } else if nf & 3 == 1 {
             let mut m = match fail.remove("nofail-matches") {
                 Some(Value::Lines(l)) => l,
                 _ => Vec::new(),
             };
             m.extend(matched.iter().cloned());
-            fail.insert("nofail-matches".into(), Value::Lines(m));
+            fail.insert("nofail-matches", Value::Lines(m));
         }
         (fail, aliased)
     }
 }
 
 /// `_updateUsers`: add `user` to the `users` set of `fail`; returns the set.
-fn update_users(fail: &mut Data, user: Option<&str>) -> Option<BTreeSet<String>> {
+fn update_users(fail: &mut Data, user: Option<&str>) -> Option<BTreeSet<Str>> {
     match user {
         Some(u) if !u.is_empty() => {
             let mut set = match fail.remove("users") {
                 Some(Value::Set(s)) => s,
                 _ => BTreeSet::new(),
             };
-            set.insert(u.to_string());
-            fail.insert("users".into(), Value::Set(set.clone()));
+            set.insert(Str::from(u));
+            fail.insert("users", Value::Set(set.clone()));
             Some(set)
         }
         _ => match fail.get("users") {
             Some(Value::Set(s)) if !s.is_empty() => Some(s.clone()),
             _ => None,
         },
+    }
+}
+
+/// The byte span of a found date that is cut out of the line: its text,
+/// when not empty and on character boundaries.
+fn date_span(line: &str, h: &DateHit) -> Option<(usize, usize)> {
+    (h.start < h.end && line.get(h.start..h.end).is_some()).then_some((h.start, h.end))
+}
+
+/// Date decisions for one line (see `Filter::date_decision`).
+struct Dated {
+    date: Option<f64>,
+    /// No date of its own was found (or converted).
+    no_date: bool,
+    /// Byte span of the date, removed before matching.
+    cut: Option<(usize, usize)>,
+    /// The buffer line carries the last date's text (undated line).
+    from_last: bool,
+}
+
+/// One failregex match as failure data: the prefregex's groups overridden
+/// by the failregex's.
+#[derive(Debug)]
+struct Hit {
+    fail: Data,
+    /// The first of the ID groups the failregex itself has (only the key:
+    /// its value is in `fail`, and nothing touches these keys before it is
+    /// needed when there is no mlfid).
+    id_fallback: Option<&'static str>,
+}
+
+impl Hit {
+    fn new(pre_groups: &[(Str, Value)], groups: Vec<(Str, Value)>) -> Hit {
+        let id_fallback = ["fid", "ip4", "ip6", "dns"]
+            .into_iter()
+            .find(|g| groups.iter().any(|(k, _)| k == g));
+        Hit {
+            fail: Data::merged(pre_groups, groups),
+            id_fallback,
+        }
+    }
+}
+
+/// Control flow after one failregex match (see `Filter::add_failure`).
+enum Flow {
+    Next,
+    Done,
+}
+
+/// Regex results on a single-line buffer; they depend on its text only.
+#[derive(Debug, Default)]
+pub struct Matches {
+    /// Ignoreregex hits before any failregex ran (then nothing else ran).
+    early_ignored: Vec<usize>,
+    /// The prefregex did not match (no failregex ran).
+    pre_failed: bool,
+    /// Failregexes that matched, in order, with their data.
+    hits: Vec<(usize, Hit)>,
+    /// Ignoreregex hits on the failregex buffer (run when one matched).
+    late_ignored: Vec<usize>,
+}
+
+/// What the regexes made of a line.
+#[derive(Debug)]
+enum Scan {
+    /// No failregex can match (candidate DFA or literal prefilter).
+    Rejected,
+    Matched(Box<Matches>),
+    Failed(FilterError),
+}
+
+/// A line examined by a [`Filter::fork`], to be settled in line order
+/// with [`Filter::settle`].
+#[derive(Debug)]
+pub struct Examined {
+    hit: Option<DateHit>,
+    /// The span cut out of the line before matching.
+    cut: Option<(usize, usize)>,
+    scan: Scan,
+    pref: Option<bool>,
+}
+
+impl Examined {
+    /// Nothing can match and the line has no date: settling it changes
+    /// nothing but statistics.
+    pub fn date(&self) -> Option<&DateHit> {
+        self.hit.as_ref()
+    }
+    /// Whether any failregex or ignoreregex may have matched.
+    pub fn may_match(&self) -> bool {
+        !matches!(self.scan, Scan::Rejected)
     }
 }
 

@@ -5,7 +5,7 @@
 
 use gaoler_matcher::{Locations, Options, Regex};
 
-use crate::{tags, FilterError, UseDns, Value};
+use crate::{tags, FilterError, Str, UseDns, Value};
 
 /// A line of the buffer: (text before date, date text, text after date).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -52,16 +52,16 @@ pub fn tuple_lines_buf(lines: &[TupleLine]) -> String {
     s
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct FRegex {
     /// Text after tag replacement (what errors and fail2ban-regex show).
     pub text: String,
     pub re: Regex,
     /// (group index, name) of named groups.
-    names: Vec<(usize, String)>,
+    names: Vec<(usize, Str)>,
     /// Sorted `(group name, target)` lists for alt_/tuple_ groups.
-    alt: Vec<(String, String)>,
-    tuple: Vec<(String, String)>,
+    alt: Vec<(Str, Str)>,
+    tuple: Vec<(Str, Str)>,
     skiplines: Vec<usize>,
 }
 
@@ -70,7 +70,7 @@ pub struct FRegex {
 pub struct Match {
     /// Named groups that took part in the match (None groups are dropped),
     /// after alt_/tuple_ post-processing.
-    pub groups: Vec<(String, Value)>,
+    pub groups: Vec<(Str, Value)>,
     pub matched: Vec<TupleLine>,
     pub unmatched: Vec<TupleLine>,
 }
@@ -117,13 +117,13 @@ impl FRegex {
         let mut skip = Vec::new();
         for (i, n) in re.capture_names().iter().enumerate() {
             let Some(n) = n else { continue };
-            names.push((i, n.clone()));
+            names.push((i, Str::from(n.as_str())));
             if n.len() > 4 {
                 if let Some((is_alt, target)) = complex_name(n) {
                     if is_alt {
-                        alt.push((n.clone(), target));
+                        alt.push((Str::from(n.as_str()), Str::from(target)));
                     } else {
-                        tuple.push((n.clone(), target));
+                        tuple.push((Str::from(n.as_str()), Str::from(target)));
                     }
                 }
             }
@@ -182,13 +182,7 @@ impl FRegex {
         if !hit {
             return Ok(None);
         }
-        let mut groups: Vec<(String, Value)> = Vec::with_capacity(self.names.len());
-        for (i, n) in &self.names {
-            if let Some((s, e)) = locs.get(*i) {
-                groups.push((n.clone(), Value::Str(buf[s..e].to_string())));
-            }
-        }
-        self.post_process(&mut groups, locs, buf);
+        let groups = self.groups(locs, buf);
         let (matched, unmatched) = if !want_lines {
             (Vec::new(), Vec::new())
         } else if org.len() <= 1 {
@@ -237,6 +231,45 @@ impl FRegex {
         }))
     }
 
+    /// Search a single-line buffer: the groups only (the buffer is the
+    /// matched line, there is nothing to split).
+    pub fn search_groups(
+        &self,
+        locs: &mut Locations,
+        buf: &str,
+    ) -> Result<Option<Vec<(Str, Value)>>, FilterError> {
+        if self.is_match(locs, buf)? {
+            Ok(Some(self.groups(locs, buf)))
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// Whether the regex matches `buf` (the spans are left in `locs`).
+    pub fn is_match(&self, locs: &mut Locations, buf: &str) -> Result<bool, FilterError> {
+        self.re
+            .captures_read_at(locs, buf, 0)
+            .map_err(|e| FilterError::Match {
+                regex: self.text.clone(),
+                message: e.to_string(),
+            })
+    }
+
+    /// The named groups of the match in `locs` that took part in it, after
+    /// alt_/tuple_ post-processing.
+    fn groups(&self, locs: &Locations, buf: &str) -> Vec<(Str, Value)> {
+        let mut groups: Vec<(Str, Value)> = Vec::with_capacity(self.names.len());
+        for (i, n) in &self.names {
+            if let Some((s, e)) = locs.get(*i) {
+                groups.push((n.clone(), Value::Str(Str::from(&buf[s..e]))));
+            }
+        }
+        if !self.alt.is_empty() || !self.tuple.is_empty() {
+            self.post_process(&mut groups, locs, buf);
+        }
+        groups
+    }
+
     fn skipped_lines(&self, locs: &Locations, buf: &str) -> Vec<String> {
         let mut s = String::new();
         for &i in &self.skiplines {
@@ -248,7 +281,7 @@ impl FRegex {
         s.lines().map(str::to_string).collect()
     }
 
-    fn post_process(&self, groups: &mut Vec<(String, Value)>, locs: &Locations, buf: &str) {
+    fn post_process(&self, groups: &mut Vec<(Str, Value)>, locs: &Locations, buf: &str) {
         let get = |locs: &Locations, name: &str| -> Option<String> {
             self.names
                 .iter()
@@ -261,7 +294,7 @@ impl FRegex {
             let cur_truthy = groups.iter().any(|(g, v)| g == n && v.is_truthy());
             if let Some(v) = v {
                 if !v.is_empty() && !cur_truthy {
-                    set(groups, n, Value::Str(v));
+                    set(groups, n, Value::Str(Str::from(v)));
                 }
             }
         }
@@ -281,10 +314,10 @@ impl FRegex {
     }
 }
 
-fn set(groups: &mut Vec<(String, Value)>, name: &str, v: Value) {
+fn set(groups: &mut Vec<(Str, Value)>, name: &str, v: Value) {
     if let Some(slot) = groups.iter_mut().find(|(g, _)| g == name) {
         slot.1 = v;
     } else {
-        groups.push((name.to_string(), v));
+        groups.push((Str::from(name), v));
     }
 }

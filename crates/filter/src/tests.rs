@@ -328,9 +328,7 @@ fn mlfid_gained_and_users() {
     assert_eq!(
         r[0].data.get("users"),
         Some(&Value::Set(
-            ["bob".to_string(), "root".to_string()]
-                .into_iter()
-                .collect()
+            ["bob", "root"].map(crate::Str::from).into_iter().collect()
         ))
     );
 }

@@ -342,7 +342,9 @@ fn check_file(name: &str, j: &JailRegexes, t: &mut Tally) {
                     )),
                     "attempts" => Some(J::from(fl.matches().len())),
                     _ => fl.data.get(&k).map(|x| match x {
-                        Value::Set(s) => J::Array(s.iter().cloned().map(J::String).collect()),
+                        Value::Set(s) => {
+                            J::Array(s.iter().map(|x| J::String(x.to_string())).collect())
+                        }
                         Value::Lines(l) => J::Array(l.iter().cloned().map(J::String).collect()),
                         other => J::String(other.to_string()),
                     }),

@@ -6,6 +6,13 @@
 
 mod server;
 
+/// mimalloc rather than glibc's allocator: `gaoler regex` hands failure
+/// data built on worker threads to the main thread, and glibc's arenas
+/// then contend on every cross-thread free; mimalloc frees those into the
+/// owning thread's heap without a lock.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::ffi::OsString;
 use std::path::Path;
 use std::process::ExitCode;

@@ -260,13 +260,13 @@ fn json_to_string(v: &Json) -> String {
 fn filter_value_to_json(v: &gaoler_filter::Value) -> Json {
     use gaoler_filter::Value as V;
     match v {
-        V::Str(s) => Json::String(s.clone()),
+        V::Str(s) => Json::String(s.to_string()),
         V::Tuple(t) => Json::Array(
             t.iter()
                 .map(|x| x.clone().map(Json::String).unwrap_or(Json::Null))
                 .collect(),
         ),
-        V::Set(s) => Json::Array(s.iter().cloned().map(Json::String).collect()),
+        V::Set(s) => Json::Array(s.iter().map(|x| Json::String(x.to_string())).collect()),
         V::Lines(l) => Json::Array(l.iter().cloned().map(Json::String).collect()),
         V::Int(i) => json!(i),
         V::Addr(a) => Json::String(a.to_string()),
@@ -907,7 +907,7 @@ impl Jail {
             let mut data = Map::new();
             for (k, v) in &f.data {
                 if k != "matches" {
-                    data.insert(k.clone(), filter_value_to_json(v));
+                    data.insert(k.to_string(), filter_value_to_json(v));
                 }
             }
             let t = Ticket::new(id.to_string(), f.time.unwrap_or(now))

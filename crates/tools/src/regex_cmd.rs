@@ -6,21 +6,26 @@
 //! and the line lists; or, with `-o`, one output per failure.
 //!
 //! Design decisions:
+//! - **Threads, same report.** A log file is read by one thread per CPU
+//!   (`-j`): workers examine blocks of lines with forks of the filter and
+//!   this thread settles them in order (see `parallel`). Multi-line
+//!   filters, and `-j 1`, read in order on one thread.
 //! - **Exact statistics by default.** fail2ban-regex reports how often each
-//!   date template and the prefregex hit, over *every* line. gaoler's filter
+//!   date template and the prefregex hit, over *every* line. The threads
+//!   parse every line's date. Reading on one thread, gaoler's filter
 //!   normally skips date parsing for lines its literal prefilter rejects, so
-//!   the summary report turns the prefilter off (`eager_dates`) to print the
-//!   same numbers as fail2ban. `--fast` keeps the prefilter on: failure,
-//!   matched and missed counts stay exact (the prefilter is sound), only the
-//!   date-template and prefregex counts then cover just the lines that passed
-//!   it (the report says so). With ignoreregexes the prefilter stays off even
-//!   with `--fast`, because fail2ban may test them on lines no failregex can
-//!   match and count those lines as ignored. `-o` and `--json` print failures
-//!   only, so they always use the prefilter.
-//! - **Prefregex statistics** are computed by running the expanded prefregex
-//!   on the line without its date (the filter does not report whether its
-//!   prefregex matched). For multi-line filters this looks at the single
-//!   line, not the whole buffer.
+//!   the summary report turns the prefilter off (`eager_dates`); `--fast`
+//!   keeps it on: failure, matched and missed counts stay exact (the
+//!   prefilter is sound), only the date-template and prefregex counts then
+//!   cover just the lines that passed it (the report says so). With
+//!   ignoreregexes the prefilter stays off even with `--fast`, because
+//!   fail2ban may test them on lines no failregex can match and count those
+//!   lines as ignored. `-o` and `--json` print failures only, so they
+//!   always use the prefilter.
+//! - **Prefregex statistics** come from the filter (`count_prefregex`),
+//!   which knows when its regexes ran and otherwise rules the prefregex out
+//!   by literals and a DFA before running it. For multi-line filters the
+//!   expanded prefregex runs here on the single line, not the whole buffer.
 //! - **Multi-line filters:** a line counted as missed is moved to matched when
 //!   a later failure's matched lines include it (fail2ban-regex does the same
 //!   by watching its line buffer).
@@ -150,6 +155,13 @@ struct Args {
     /// Print a PCRE2 pattern (for `rg -P`) combining the failregexes, then exit
     #[arg(long = "print-pcre", hide = true)]
     print_pcre: bool,
+    /// Threads reading a log file (default: one per CPU; 1 reads in order
+    /// on one thread; the results are the same)
+    #[arg(short = 'j', long = "threads")]
+    threads: Option<usize>,
+    /// Bytes of log per block handed to a thread (tests use small blocks)
+    #[arg(long = "block-bytes", hide = true, default_value_t = 1 << 20)]
+    block_bytes: usize,
 }
 
 /// Entry point of `gaoler regex` / `fail2ban-regex`.
@@ -356,6 +368,10 @@ fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
         // failures without an ID yet (mlfid pending) count for the report
         // but are not printed as failures
         ignore_pending: !summary,
+        count_prefregex: summary && has_prefregex,
+        // the summary counts failures; -v prints their IDs and times only,
+        // but multi-line filters need their matched lines
+        failure_data: !summary || maxlines.unwrap_or(1) > 1,
     };
     let mut filter = Filter::new(spec).map_err(|e| anyhow!("{e}"))?;
     let year = crate::current_year();
@@ -483,6 +499,7 @@ fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
         window: maxlines.unwrap_or(1).max(1),
         scratch: String::new(),
         now: crate::now(),
+        every_date: false,
     };
     let t0 = Instant::now();
     match input {
@@ -507,33 +524,21 @@ fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
                 b.set_draw_target(indicatif::ProgressDrawTarget::stderr());
                 b
             });
-            let mut lineno = 0usize;
-            let mut done: u64 = 0;
-            let mut err: Option<anyhow::Error> = None;
-            crate::for_each_line(f, false, |bytes| {
-                lineno += 1;
-                done += bytes.len() as u64 + 1;
-                if lineno % 65536 == 0 {
-                    if let Some(b) = &bar {
-                        b.set_position(done);
-                    }
-                }
-                let line = crate::decode(bytes);
-                match state.line(&mut filter, lineno, &line, out) {
-                    Ok(()) => true,
-                    Err(e) => {
-                        err = Some(e);
-                        false
-                    }
-                }
-            })
-            .with_context(|| format!("reading {}", p.display()))?;
+            let read = match parallel::forks(&mut filter, args.threads) {
+                Some(forks) => parallel::run(
+                    &mut state,
+                    &mut filter,
+                    forks,
+                    parallel::Blocks::new(f, args.block_bytes),
+                    bar.as_ref(),
+                    out,
+                ),
+                None => read_in_order(&mut state, &mut filter, f, bar.as_ref(), out),
+            };
             if let Some(b) = bar {
                 b.finish_and_clear();
             }
-            if let Some(e) = err {
-                return Err(e);
-            }
+            read.with_context(|| format!("reading {}", p.display()))?;
         }
     }
     let elapsed = t0.elapsed().as_secs_f64();
@@ -541,6 +546,316 @@ fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
         state.print_stats(&filter, elapsed, out)?;
     }
     Ok(())
+}
+
+/// Lines fail2ban-regex tests (empty and `#` lines are passed over).
+fn tested(line: &str) -> bool {
+    !line.is_empty() && !line.starts_with('#')
+}
+
+/// Every line through the filter on this thread.
+fn read_in_order(
+    state: &mut State,
+    filter: &mut Filter,
+    f: File,
+    bar: Option<&indicatif::ProgressBar>,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let mut lineno = 0usize;
+    let mut done: u64 = 0;
+    let mut err: Option<anyhow::Error> = None;
+    crate::for_each_line(f, false, |bytes| {
+        lineno += 1;
+        done += bytes.len() as u64 + 1;
+        if lineno % 65536 == 0 {
+            if let Some(b) = bar {
+                b.set_position(done);
+            }
+        }
+        let line = crate::decode(bytes);
+        match state.line(filter, lineno, &line, out) {
+            Ok(()) => true,
+            Err(e) => {
+                err = Some(e);
+                false
+            }
+        }
+    })?;
+    err.map_or(Ok(()), Err)
+}
+
+/// A log file read by several threads, with fail2ban-regex's results.
+///
+/// Design decisions:
+/// - **Split where the filter is pure.** For single-line buffers, what the
+///   date detector and the regexes make of a line depends on the line
+///   alone, except for the detector's template order. So worker threads
+///   (each with a [`Filter::fork`]) examine blocks of whole lines, and
+///   this thread settles them in order ([`Filter::settle`]: last date,
+///   mlfid cache, failure data) and does the counting and printing. The
+///   report is the one reading in order gives.
+/// - **Dates are checked, not trusted.** A fork's detector starts each
+///   block in the state it was left in, which is the main detector's as
+///   long as every line is *steady* (the last winning template found
+///   again, see `gaoler_datedetector::Checkpoint`). The main detector
+///   absorbs a block only when that holds; otherwise this thread reads the
+///   block again itself and sends its detector to the workers. A log that
+///   keeps changing date formats thus degrades to reading in order, never
+///   to different results.
+/// - Every line's date is parsed (no literal stage 1, whose lazy dates
+///   need the lines in order), so the date template statistics are exact
+///   also with `--fast`.
+mod parallel {
+    use std::fs::File;
+    use std::io::{Read, Write};
+    use std::sync::mpsc;
+
+    use anyhow::{anyhow, Result};
+    use gaoler_filter::{Checkpoint, DateDetector, Examined, Filter};
+
+    use super::{tested, State};
+
+    /// Blocks in flight per worker.
+    const DEPTH: usize = 2;
+
+    /// One fork per worker, or `None` when this filter or machine does not
+    /// allow reading in parallel.
+    pub(super) fn forks(filter: &mut Filter, threads: Option<usize>) -> Option<Vec<Filter>> {
+        let n = threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+            .min(64);
+        if n < 2 || filter.date_detector().is_none() {
+            return None;
+        }
+        (0..n).map(|_| filter.fork()).collect()
+    }
+
+    /// What a worker made of a tested line: its index in the block, its
+    /// byte span, and the fork's findings.
+    type Record = (usize, usize, usize, Examined);
+
+    enum Job {
+        /// Whole lines, and an emptied record list to fill (reused).
+        Block(Vec<u8>, Vec<Record>),
+        /// Continue with this date detector (the main one moved on).
+        Sync(Box<DateDetector>),
+    }
+
+    /// A block examined by a worker.
+    struct ExaminedBlock {
+        text: String,
+        /// Lines in the block, tested or not.
+        lines: usize,
+        tested: Vec<Record>,
+        /// The fork's date detector before and after the block.
+        from: Option<Checkpoint>,
+        to: Option<Checkpoint>,
+    }
+
+    fn checkpoint(f: &Filter) -> Option<Checkpoint> {
+        f.date_detector().map(DateDetector::checkpoint)
+    }
+
+    fn examine(
+        fork: &mut Filter,
+        buf: Vec<u8>,
+        mut tested_lines: Vec<Record>,
+        now: f64,
+    ) -> ExaminedBlock {
+        // Invalid UTF-8 is replaced as when decoding line by line: an
+        // invalid sequence never spans a newline.
+        let text = match String::from_utf8(buf) {
+            Ok(s) => s,
+            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+        };
+        let from = checkpoint(fork);
+        tested_lines.clear();
+        let mut lines = 0;
+        let mut start = 0;
+        while let Some(p) = memchr::memchr(b'\n', &text.as_bytes()[start..]) {
+            let line = text[start..start + p].trim_end_matches(['\r', '\n']);
+            if tested(line) {
+                let ex = fork.examine(line, now);
+                tested_lines.push((lines, start, start + line.len(), ex));
+            }
+            lines += 1;
+            start += p + 1;
+        }
+        let to = checkpoint(fork);
+        ExaminedBlock {
+            text,
+            lines,
+            tested: tested_lines,
+            from,
+            to,
+        }
+    }
+
+    /// Reads blocks of whole lines; a last line without newline is not
+    /// read (as in order). Buffers come back through
+    /// [`Blocks::recycle`]: reusing them saves the page faults of fresh
+    /// megabytes.
+    pub(super) struct Blocks {
+        file: File,
+        size: usize,
+        carry: Vec<u8>,
+        spare: Vec<Vec<u8>>,
+        eof: bool,
+    }
+
+    impl Blocks {
+        pub(super) fn new(file: File, size: usize) -> Blocks {
+            Blocks {
+                file,
+                size: size.max(1),
+                carry: Vec::new(),
+                spare: Vec::new(),
+                eof: false,
+            }
+        }
+
+        fn recycle(&mut self, buf: Vec<u8>) {
+            self.spare.push(buf);
+        }
+
+        fn next(&mut self) -> std::io::Result<Option<Vec<u8>>> {
+            loop {
+                if self.eof {
+                    return Ok(None);
+                }
+                let mut buf = self.spare.pop().unwrap_or_default();
+                buf.clear();
+                buf.extend_from_slice(&self.carry);
+                let mut filled = buf.len();
+                let want = filled + self.size;
+                buf.resize(want, 0);
+                while filled < want {
+                    match self.file.read(&mut buf[filled..]) {
+                        Ok(0) => {
+                            self.eof = true;
+                            break;
+                        }
+                        Ok(k) => filled += k,
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                buf.truncate(filled);
+                match memchr::memrchr(b'\n', &buf) {
+                    Some(p) => {
+                        self.carry.clear();
+                        self.carry.extend_from_slice(&buf[p + 1..]);
+                        buf.truncate(p + 1);
+                        return Ok(Some(buf));
+                    }
+                    // one line longer than a block: read on
+                    None => self.carry = buf,
+                }
+            }
+        }
+    }
+
+    pub(super) fn run(
+        state: &mut State,
+        filter: &mut Filter,
+        forks: Vec<Filter>,
+        mut blocks: Blocks,
+        bar: Option<&indicatif::ProgressBar>,
+        out: &mut dyn Write,
+    ) -> Result<()> {
+        let now = state.now;
+        state.every_date = true;
+        let n = forks.len();
+        std::thread::scope(|scope| {
+            let mut jobs = Vec::with_capacity(n);
+            let mut results = Vec::with_capacity(n);
+            for mut fork in forks {
+                let (jtx, jrx) = mpsc::channel::<Job>();
+                let (rtx, rrx) = mpsc::channel::<ExaminedBlock>();
+                scope.spawn(move || {
+                    for job in jrx {
+                        match job {
+                            Job::Sync(d) => {
+                                if let Some(mine) = fork.date_detector_mut() {
+                                    *mine = *d;
+                                }
+                            }
+                            Job::Block(b, records) => {
+                                if rtx.send(examine(&mut fork, b, records, now)).is_err() {
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                });
+                jobs.push(jtx);
+                results.push(rrx);
+            }
+            let gone = || anyhow!("a worker thread stopped");
+            let mut synced = checkpoint(filter);
+            let mut spare_records: Vec<Vec<Record>> = Vec::new();
+            let (mut sent, mut received) = (0usize, 0usize);
+            let (mut lineno, mut position) = (0usize, 0u64);
+            loop {
+                while sent - received < DEPTH * n {
+                    let Some(b) = blocks.next()? else { break };
+                    let records = spare_records.pop().unwrap_or_default();
+                    jobs[sent % n]
+                        .send(Job::Block(b, records))
+                        .map_err(|_| gone())?;
+                    sent += 1;
+                }
+                if received == sent {
+                    break;
+                }
+                let mut block = results[received % n].recv().map_err(|_| gone())?;
+                received += 1;
+                position += block.text.len() as u64;
+                let absorbed = match (filter.date_detector_mut(), &block.from, &block.to) {
+                    (Some(d), Some(from), Some(to)) => d.absorb(from, to),
+                    _ => false,
+                };
+                if absorbed {
+                    for (i, s, e, ex) in block.tested.drain(..) {
+                        let line = &block.text[s..e];
+                        let oc = filter.settle(ex, line, now);
+                        state.outcome(lineno + i + 1, line, oc, out)?;
+                    }
+                } else {
+                    // (examined here, with every date parsed, as on a fork)
+                    for (i, line) in block.text.split_terminator('\n').enumerate() {
+                        let line = line.trim_end_matches(['\r', '\n']);
+                        if tested(line) {
+                            let ex = filter.examine(line, now);
+                            let oc = filter.settle(ex, line, now);
+                            state.outcome(lineno + i + 1, line, oc, out)?;
+                        }
+                    }
+                    let now_at = checkpoint(filter);
+                    let same = match (&now_at, &synced) {
+                        (Some(a), Some(b)) => a.same_decisions(b),
+                        _ => false,
+                    };
+                    if !same {
+                        if let Some(d) = filter.date_detector() {
+                            for j in &jobs {
+                                j.send(Job::Sync(Box::new(d.clone()))).map_err(|_| gone())?;
+                            }
+                        }
+                        synced = now_at;
+                    }
+                }
+                lineno += block.lines;
+                if let Some(b) = bar {
+                    b.set_position(position);
+                }
+                block.tested.clear();
+                spare_records.push(block.tested);
+                blocks.recycle(block.text.into_bytes());
+            }
+            Ok(())
+        })
+    }
 }
 
 fn parse_fmt(s: &str) -> OutFmt {
@@ -580,6 +895,9 @@ struct State<'a> {
     window: usize,
     scratch: String,
     now: f64,
+    /// Every tested line's date was parsed (the threads do that; with one,
+    /// `--fast` parses only lines passing the prefilter).
+    every_date: bool,
 }
 
 impl State<'_> {
@@ -591,10 +909,21 @@ impl State<'_> {
         out: &mut dyn Write,
     ) -> Result<()> {
         let line = line.trim_end_matches(['\r', '\n']);
-        if line.is_empty() || line.starts_with('#') {
+        if !tested(line) {
             return Ok(());
         }
         let oc = filter.process_line_detailed(line, self.now);
+        self.outcome(lineno, line, oc, out)
+    }
+
+    /// Count and print what the filter made of a tested line.
+    fn outcome(
+        &mut self,
+        lineno: usize,
+        line: &str,
+        oc: gaoler_filter::LineOutcome,
+        out: &mut dyn Write,
+    ) -> Result<()> {
         let mut ret: Vec<&Failure> = Vec::new();
         let mut is_ignored = !oc.ignored_by.is_empty();
         for f in &oc.failures {
@@ -643,7 +972,9 @@ impl State<'_> {
             return Ok(());
         }
         // prefregex statistics (see module docs)
-        if let Some(pr) = &self.pref {
+        if let Some(hit) = oc.prefregex {
+            self.pref_hits += usize::from(hit);
+        } else if let Some(pr) = &self.pref {
             self.scratch.clear();
             match &oc.date {
                 Some(h)
@@ -759,7 +1090,7 @@ impl State<'_> {
         list("Failregex", &self.fails, out)?;
         list("Ignoreregex", &self.ignores, out)?;
         if let Some(d) = filter.date_detector() {
-            if filter.has_prefilter() {
+            if filter.has_prefilter() && !self.every_date {
                 writeln!(
                     out,
                     "\nDate template hits (lines passing the prefilter only):"
@@ -874,7 +1205,7 @@ fn id_str(f: &Failure) -> String {
 /// Python `str()` of a data value.
 fn value_str(v: &Value) -> String {
     match v {
-        Value::Str(s) => s.clone(),
+        Value::Str(s) => s.to_string(),
         Value::Addr(a) => a.to_string(),
         Value::Int(i) => i.to_string(),
         other => pyrepr::py_value(other),
@@ -1015,14 +1346,14 @@ fn failure_json(lineno: usize, line: &str, f: &Failure) -> String {
             continue;
         }
         let j = match v {
-            Value::Str(s) => json!(s),
+            Value::Str(s) => json!(s.as_str()),
             Value::Int(i) => json!(i),
             Value::Addr(a) => json!(a.to_string()),
-            Value::Set(s) => json!(s.iter().collect::<Vec<_>>()),
+            Value::Set(s) => json!(s.iter().map(|x| x.as_str()).collect::<Vec<_>>()),
             Value::Lines(l) => json!(l),
             Value::Tuple(t) => json!(t),
         };
-        fields.insert(k.clone(), j);
+        fields.insert(k.to_string(), j);
     }
     json!({
         "line": lineno,

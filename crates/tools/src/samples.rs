@@ -701,10 +701,10 @@ fn value_json(v: &Value) -> J {
         J::Array(v.into_iter().map(J::String).collect())
     };
     match v {
-        Value::Str(s) => J::String(s.clone()),
+        Value::Str(s) => J::String(s.to_string()),
         Value::Int(i) => J::from(*i),
         Value::Addr(a) => J::String(a.to_string()),
-        Value::Set(s) => sorted(s.iter().cloned().collect()),
+        Value::Set(s) => sorted(s.iter().map(|x| x.to_string()).collect()),
         Value::Lines(l) => sorted(l.clone()),
         Value::Tuple(t) => J::Array(
             t.iter()
@@ -750,7 +750,7 @@ fn summarize(f: &Failure, regexes: &[String]) -> String {
             m.insert("attempts".into(), J::from(f.matches().len()));
             continue;
         }
-        m.insert(k.clone(), value_json(v));
+        m.insert(k.to_string(), value_json(v));
     }
     let re = regexes.get(f.regex_index).map(String::as_str).unwrap_or("");
     format!(

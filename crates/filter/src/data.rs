@@ -1,0 +1,241 @@
+//! Failure data: group name → [`Value`], fail2ban's per-failure dict.
+//!
+//! Design decisions:
+//! - **Small and allocation-light.** A failure carries a handful of
+//!   entries (`mlfid`, `user`, `ip4`, `matches`, …) and one is built for
+//!   every line a failregex matches, NOFAIL lines included (sshd logs have
+//!   many). So the map is a vector kept sorted by key (iteration order is
+//!   the key order a `BTreeMap` gives, which the outputs rely on), and keys
+//!   and string values are [`Str`] (`compact_str`): names, addresses, users
+//!   and syslog prefixes fit its 24 inline bytes, so most entries cost no
+//!   heap allocation.
+//! - Groups that did not take part in a match (Python `None`) are simply
+//!   absent.
+
+use std::collections::BTreeSet;
+
+use gaoler_addr::Addr;
+
+/// Inline-first string for keys and values.
+pub type Str = compact_str::CompactString;
+
+/// A failure data value.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    Str(Str),
+    /// `tuple_X` groups: `(X, tuple_X, ...)`, each possibly absent.
+    Tuple(Vec<Option<String>>),
+    /// `users`: every user seen on one mlfid connection.
+    Set(BTreeSet<Str>),
+    /// `matches` / `nofail-matches`: full original lines.
+    Lines(Vec<String>),
+    Int(i64),
+    /// `ip` of a complex failure (fid ≠ ip).
+    Addr(Addr),
+}
+
+impl Value {
+    /// Python truthiness.
+    pub fn is_truthy(&self) -> bool {
+        match self {
+            Value::Str(s) => !s.is_empty(),
+            Value::Tuple(t) => !t.is_empty(),
+            Value::Set(s) => !s.is_empty(),
+            Value::Lines(l) => !l.is_empty(),
+            Value::Int(i) => *i != 0,
+            Value::Addr(_) => true,
+        }
+    }
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+impl From<&str> for Value {
+    fn from(s: &str) -> Value {
+        Value::Str(Str::from(s))
+    }
+}
+
+impl std::fmt::Display for Value {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Value::Str(s) => f.write_str(s),
+            Value::Tuple(t) => {
+                let v: Vec<&str> = t.iter().map(|x| x.as_deref().unwrap_or("None")).collect();
+                write!(f, "({})", v.join(", "))
+            }
+            Value::Set(s) => {
+                let v: Vec<&str> = s.iter().map(Str::as_str).collect();
+                write!(f, "{{{}}}", v.join(", "))
+            }
+            Value::Lines(l) => f.write_str(&l.join("\n")),
+            Value::Int(i) => write!(f, "{i}"),
+            Value::Addr(a) => write!(f, "{a}"),
+        }
+    }
+}
+
+/// The data of one failure, sorted by key (see the module docs).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Data {
+    items: Vec<(Str, Value)>,
+}
+
+impl Data {
+    pub fn new() -> Data {
+        Data::default()
+    }
+
+    /// Index of `k`, or where it would be inserted. Lookups (most of the
+    /// calls, and mostly of absent keys) scan for an equal key, which
+    /// compares lengths before bytes: cheaper on a handful of short keys
+    /// than the ordered comparisons of a binary search.
+    fn position(&self, k: &str) -> Option<usize> {
+        let kb = k.as_bytes();
+        self.items
+            .iter()
+            .position(|(x, _)| x.len() == kb.len() && x.as_bytes() == kb)
+    }
+
+    pub fn get(&self, k: &str) -> Option<&Value> {
+        self.position(k).map(|i| &self.items[i].1)
+    }
+
+    pub fn get_mut(&mut self, k: &str) -> Option<&mut Value> {
+        self.position(k).map(|i| &mut self.items[i].1)
+    }
+
+    pub fn contains_key(&self, k: &str) -> bool {
+        self.position(k).is_some()
+    }
+
+    /// Set `k`, returning the value it replaces.
+    pub fn insert(&mut self, k: impl Into<Str> + AsRef<str>, v: Value) -> Option<Value> {
+        let key = k.as_ref();
+        match self.position(key) {
+            Some(i) => Some(std::mem::replace(&mut self.items[i].1, v)),
+            None => {
+                let i = self.items.partition_point(|(x, _)| x.as_str() < key);
+                self.items.insert(i, (k.into(), v));
+                None
+            }
+        }
+    }
+
+    pub fn remove(&mut self, k: &str) -> Option<Value> {
+        self.position(k).map(|i| self.items.remove(i).1)
+    }
+
+    /// `base` overridden by `over` (later entries win), as fail2ban builds
+    /// a failure's dict from the prefregex's and the failregex's groups.
+    pub fn merged(base: &[(Str, Value)], over: Vec<(Str, Value)>) -> Data {
+        let mut items: Vec<(Str, Value)> = Vec::with_capacity(base.len() + over.len());
+        items.extend_from_slice(base);
+        items.extend(over);
+        // stable: of equal keys the later one stays last, and wins below
+        items.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut out: Vec<(Str, Value)> = Vec::with_capacity(items.len());
+        for (k, v) in items {
+            match out.last_mut() {
+                Some(last) if last.0 == k => last.1 = v,
+                _ => out.push((k, v)),
+            }
+        }
+        Data { items: out }
+    }
+
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Entries in key order.
+    pub fn iter(&self) -> impl Iterator<Item = (&Str, &Value)> {
+        self.items.iter().map(|(k, v)| (k, v))
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &Str> {
+        self.items.iter().map(|(k, _)| k)
+    }
+}
+
+impl<'a> IntoIterator for &'a Data {
+    type Item = (&'a Str, &'a Value);
+    type IntoIter = std::iter::Map<
+        std::slice::Iter<'a, (Str, Value)>,
+        fn(&'a (Str, Value)) -> (&'a Str, &'a Value),
+    >;
+    fn into_iter(self) -> Self::IntoIter {
+        self.items.iter().map(|(k, v)| (k, v))
+    }
+}
+
+impl IntoIterator for Data {
+    type Item = (Str, Value);
+    type IntoIter = std::vec::IntoIter<(Str, Value)>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.items.into_iter()
+    }
+}
+
+impl<K: Into<Str> + AsRef<str>> Extend<(K, Value)> for Data {
+    fn extend<I: IntoIterator<Item = (K, Value)>>(&mut self, it: I) {
+        for (k, v) in it {
+            self.insert(k, v);
+        }
+    }
+}
+
+impl<K: Into<Str> + AsRef<str>> FromIterator<(K, Value)> for Data {
+    fn from_iter<I: IntoIterator<Item = (K, Value)>>(it: I) -> Data {
+        let mut d = Data::new();
+        d.extend(it);
+        d
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sorted_like_a_btreemap_and_last_insert_wins() {
+        let mut d: Data = [("user", Value::from("a")), ("ip4", Value::from("x"))]
+            .into_iter()
+            .collect();
+        d.insert("user", Value::from("b"));
+        d.insert("fid", Value::Int(1));
+        let keys: Vec<&str> = d.keys().map(Str::as_str).collect();
+        assert_eq!(keys, ["fid", "ip4", "user"]);
+        assert_eq!(d.get("user"), Some(&Value::from("b")));
+        assert_eq!(d.remove("ip4"), Some(Value::from("x")));
+        assert!(!d.contains_key("ip4"));
+        assert_eq!(d.len(), 2);
+    }
+
+    #[test]
+    fn merged_lets_the_later_groups_win() {
+        let base = [
+            (Str::from("user"), Value::from("a")),
+            (Str::from("mlfid"), Value::from("m")),
+        ];
+        let d = Data::merged(
+            &base,
+            vec![
+                (Str::from("user"), Value::from("b")),
+                (Str::from("ip4"), Value::from("x")),
+                (Str::from("user"), Value::from("c")),
+            ],
+        );
+        let keys: Vec<&str> = d.keys().map(Str::as_str).collect();
+        assert_eq!(keys, ["ip4", "mlfid", "user"]);
+        assert_eq!(d.get("user"), Some(&Value::from("c")));
+    }
+}
