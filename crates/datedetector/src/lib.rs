@@ -947,23 +947,42 @@ enum Converted {
 /// map one to one without counting.
 struct CharIdx<'a> {
     line: &'a str,
-    ascii: bool,
-    chars: usize,
+    /// Length of the line's known ASCII prefix.
+    ascii_to: std::cell::Cell<usize>,
 }
 
 impl<'a> CharIdx<'a> {
     fn new(line: &'a str) -> Self {
-        let ascii = line.is_ascii();
-        let chars = if ascii {
-            line.len()
-        } else {
-            line.chars().count()
-        };
-        CharIdx { line, ascii, chars }
+        CharIdx {
+            line,
+            ascii_to: std::cell::Cell::new(0),
+        }
+    }
+
+    /// Is `line[..n]` ASCII (`n` clamped to the line)? Extends the known
+    /// ASCII prefix as far as needed, so that the usual questions, all
+    /// about the first few dozen bytes, do not scan whole lines.
+    fn ascii_prefix(&self, n: usize) -> bool {
+        let n = n.min(self.line.len());
+        let known = self.ascii_to.get();
+        if n <= known {
+            return true;
+        }
+        let bytes = &self.line.as_bytes()[known..n];
+        match bytes.iter().position(|b| !b.is_ascii()) {
+            None => {
+                self.ascii_to.set(n);
+                true
+            }
+            Some(p) => {
+                self.ascii_to.set(known + p);
+                false
+            }
+        }
     }
 
     fn to_char(&self, byte: usize) -> usize {
-        if self.ascii {
+        if self.ascii_prefix(byte) {
             byte
         } else {
             self.line.get(..byte).map_or(0, |p| p.chars().count())
@@ -973,7 +992,7 @@ impl<'a> CharIdx<'a> {
     /// Byte offset of character index `ci`, clamped to the end of the line
     /// (like Python's `pos`/`endpos`).
     fn to_byte(&self, ci: usize) -> usize {
-        if self.ascii {
+        if self.ascii_prefix(ci) {
             ci.min(self.line.len())
         } else {
             self.line
@@ -985,7 +1004,7 @@ impl<'a> CharIdx<'a> {
 
     /// `line[ci]`, or `None` past the end.
     fn at(&self, ci: usize) -> Option<char> {
-        if self.ascii {
+        if self.ascii_prefix(ci + 1) {
             self.line.as_bytes().get(ci).map(|&b| char::from(b))
         } else {
             self.line.chars().nth(ci)
@@ -994,7 +1013,12 @@ impl<'a> CharIdx<'a> {
 
     /// `line[ci-1:ci]`, or `None` at the start or past the end.
     fn before(&self, ci: usize) -> Option<char> {
-        if ci == 0 || ci > self.chars {
+        // (a line has at most as many characters as bytes, and an ASCII
+        // prefix of `ci` bytes is `ci` characters)
+        if ci == 0 || ci > self.line.len() {
+            return None;
+        }
+        if !self.ascii_prefix(ci) && ci > self.line.chars().count() {
             return None;
         }
         self.at(ci - 1)

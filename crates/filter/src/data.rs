@@ -132,20 +132,17 @@ impl Data {
 
     /// `base` overridden by `over` (later entries win), as fail2ban builds
     /// a failure's dict from the prefregex's and the failregex's groups.
-    pub fn merged(base: &[(Str, Value)], over: Vec<(Str, Value)>) -> Data {
-        let mut items: Vec<(Str, Value)> = Vec::with_capacity(base.len() + over.len());
+    pub fn merged(base: &[(Str, Value)], over: impl IntoIterator<Item = (Str, Value)>) -> Data {
+        let over = over.into_iter();
+        let mut items: Vec<(Str, Value)> = Vec::with_capacity(base.len() + over.size_hint().0);
         items.extend_from_slice(base);
-        items.extend(over);
-        // stable: of equal keys the later one stays last, and wins below
-        items.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut out: Vec<(Str, Value)> = Vec::with_capacity(items.len());
-        for (k, v) in items {
-            match out.last_mut() {
-                Some(last) if last.0 == k => last.1 = v,
-                _ => out.push((k, v)),
-            }
+        let mut d = Data { items };
+        // (few keys: the base part is sorted once at the end)
+        d.items.sort_by(|a, b| a.0.cmp(&b.0));
+        for (k, v) in over {
+            d.insert(k, v);
         }
-        Data { items: out }
+        d
     }
 
     pub fn len(&self) -> usize {

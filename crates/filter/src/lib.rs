@@ -327,6 +327,39 @@ impl Prefilter {
     }
 }
 
+/// Every required literal set of one regex, each as automata: a text that
+/// lacks all literals of any one set cannot match (used for the
+/// prefregex statistics, where one set alone lets many lines through: a
+/// file name every line of a service has, say).
+#[derive(Clone)]
+struct AllLiteralSets {
+    /// Most selective (longest shortest literal) first.
+    sets: Vec<Vec<AhoCorasick>>,
+}
+
+impl AllLiteralSets {
+    fn build(regex: &str) -> Option<AllLiteralSets> {
+        let mut sets = gaoler_matcher::literals::required_literal_sets(regex, false, false)?;
+        sets.retain(|s| !s.is_empty() && s.iter().all(|l| l.text.len() >= MIN_LIT));
+        sets.sort_by_key(|s| std::cmp::Reverse(s.iter().map(|l| l.text.len()).min().unwrap_or(0)));
+        let mut out = Vec::new();
+        for set in sets {
+            let mut pats: [Vec<Vec<u8>>; 2] = [Vec::new(), Vec::new()];
+            for l in set {
+                pats[usize::from(l.ci)].push(l.text);
+            }
+            out.push(automata(&pats)?);
+        }
+        (!out.is_empty()).then_some(AllLiteralSets { sets: out })
+    }
+
+    fn may_match(&self, text: &str) -> bool {
+        self.sets
+            .iter()
+            .all(|set| set.iter().any(|ac| ac.is_match(text)))
+    }
+}
+
 /// Most lines held back by the literal prefilter before one is parsed.
 const SKIPPED_LINES: usize = 32;
 /// Most bytes held (a run of huge lines is parsed rather than copied).
@@ -503,6 +536,8 @@ pub struct Filter {
     scratch: String,
     /// Reused buffer for the prefregex's content group (plus `\n`).
     content: String,
+    /// Reused buffer for a failregex's groups.
+    groups: Vec<(Str, Value)>,
     in_operation: bool,
     mlfid: MlfidCache,
     /// The prefregex matches every non-empty line (`dfa::matches_every_line`).
@@ -511,7 +546,7 @@ pub struct Filter {
     /// rule it out cheaply on lines the failregexes' DFA rejected, and
     /// before it the prefregex's required literals.
     pref_dfa: DfaState,
-    pref_literals: Option<Prefilter>,
+    pref_literals: Option<AllLiteralSets>,
 }
 
 impl std::fmt::Debug for Filter {
@@ -588,6 +623,7 @@ impl Filter {
             candidates_known: false,
             scratch: String::new(),
             content: String::new(),
+            groups: Vec::new(),
             in_operation: false,
             mlfid: MlfidCache::new(),
             pref_every_line,
@@ -743,6 +779,7 @@ impl Filter {
             candidates_known: false,
             scratch: String::new(),
             content: String::new(),
+            groups: Vec::new(),
             in_operation: self.in_operation,
             mlfid: MlfidCache::new(),
             pref_every_line: self.pref_every_line,
@@ -824,7 +861,7 @@ impl Filter {
         if self
             .pref_literals
             .as_ref()
-            .is_some_and(|l| !l.may_match_stripped(text))
+            .is_some_and(|l| !l.may_match(text))
         {
             return Some(false);
         }
@@ -834,6 +871,18 @@ impl Filter {
             }
         }
         Some(pr.is_match(locs, text).unwrap_or(false))
+    }
+
+    /// Settle a run of [quiet](Examined::quiet) lines: what settling each
+    /// would do, which is to make the last dated one's date (`date`: time
+    /// and text) the last date.
+    pub fn settle_quiet(&mut self, date: Option<(f64, &str)>) {
+        if let Some((t, text)) = date {
+            self.skipped.clear();
+            self.last_date = Some(t);
+            self.last_time_text.clear();
+            self.last_time_text.push_str(text);
+        }
     }
 
     /// fail2ban's date handling at the start of `findFailure`: the date to
@@ -1052,19 +1101,24 @@ impl Filter {
             _ => None,
         };
         let mut result = Ok(());
+        let mut groups = std::mem::take(&mut self.groups);
         for (idx, (fr, locs)) in self.failregex.iter_mut().enumerate() {
             if dfa.is_some_and(|d| !d.may_match(idx)) {
                 continue;
             }
-            match fr.search_groups(locs, ftext) {
-                Ok(Some(g)) => m.hits.push((idx, Hit::new(&pre_groups, g))),
-                Ok(None) => {}
+            match fr.is_match(locs, ftext) {
+                Ok(true) => {
+                    fr.groups_into(locs, ftext, &mut groups);
+                    m.hits.push((idx, Hit::new(&pre_groups, &mut groups)));
+                }
+                Ok(false) => {}
                 Err(e) => {
                     result = Err(e);
                     break;
                 }
             }
         }
+        self.groups = groups;
         if result.is_ok() && n_ign > 0 && !early_ignore && !m.hits.is_empty() {
             match self.ignore_hits(ftext) {
                 Ok(h) => m.late_ignored = h,
@@ -1099,7 +1153,7 @@ impl Filter {
                         && !self.pref_every_line
                         && self.spec.maxlines == 1 =>
                 {
-                    self.pref_literals = Prefilter::build(std::slice::from_ref(p));
+                    self.pref_literals = AllLiteralSets::build(&p.text);
                     match dfa::CandidateDfa::build(None, &[p.text.as_str()]) {
                         Some(d) => DfaState::Built(Box::new(d)),
                         None => DfaState::Off,
@@ -1359,9 +1413,10 @@ impl Filter {
             self.buffer = m.unmatched;
             buf = None;
             let matched_lines: Vec<String> = m.matched.iter().map(TupleLine::full).collect();
+            let mut groups = m.groups;
             let flow = self.add_failure(
                 idx,
-                Hit::new(&pre_groups, m.groups),
+                Hit::new(&pre_groups, &mut groups),
                 matched_lines,
                 date,
                 now,
@@ -1692,12 +1747,14 @@ struct Hit {
 }
 
 impl Hit {
-    fn new(pre_groups: &[(Str, Value)], groups: Vec<(Str, Value)>) -> Hit {
+    /// From the prefregex's groups and the failregex's (taken from
+    /// `groups`, which is left empty for reuse).
+    fn new(pre_groups: &[(Str, Value)], groups: &mut Vec<(Str, Value)>) -> Hit {
         let id_fallback = ["fid", "ip4", "ip6", "dns"]
             .into_iter()
             .find(|g| groups.iter().any(|(k, _)| k == g));
         Hit {
-            fail: Data::merged(pre_groups, groups),
+            fail: Data::merged(pre_groups, groups.drain(..)),
             id_fallback,
         }
     }
@@ -1743,14 +1800,24 @@ pub struct Examined {
 }
 
 impl Examined {
-    /// Nothing can match and the line has no date: settling it changes
-    /// nothing but statistics.
-    pub fn date(&self) -> Option<&DateHit> {
-        self.hit.as_ref()
+    /// A line no regex can match and whose date, if any, converted:
+    /// settling it would only make that date the last one (returned with
+    /// its byte span). `None`: the line needs [`Filter::settle`]. A run of
+    /// such lines is settled at once with [`Filter::settle_quiet`].
+    pub fn quiet(&self) -> Option<Option<(f64, (usize, usize))>> {
+        if !matches!(self.scan, Scan::Rejected) {
+            return None;
+        }
+        match (&self.hit, self.cut) {
+            (None, _) => Some(None),
+            (Some(DateHit { time: Some(t), .. }), Some(span)) => Some(Some((*t, span))),
+            _ => None,
+        }
     }
-    /// Whether any failregex or ignoreregex may have matched.
-    pub fn may_match(&self) -> bool {
-        !matches!(self.scan, Scan::Rejected)
+
+    /// Whether the prefregex matches (with [`FilterSpec::count_prefregex`]).
+    pub fn prefregex(&self) -> Option<bool> {
+        self.pref
     }
 }
 

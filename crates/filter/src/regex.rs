@@ -259,15 +259,21 @@ impl FRegex {
     /// alt_/tuple_ post-processing.
     fn groups(&self, locs: &Locations, buf: &str) -> Vec<(Str, Value)> {
         let mut groups: Vec<(Str, Value)> = Vec::with_capacity(self.names.len());
+        self.groups_into(locs, buf, &mut groups);
+        groups
+    }
+
+    /// [`FRegex::groups`] into a reused vector (cleared first).
+    pub fn groups_into(&self, locs: &Locations, buf: &str, groups: &mut Vec<(Str, Value)>) {
+        groups.clear();
         for (i, n) in &self.names {
             if let Some((s, e)) = locs.get(*i) {
                 groups.push((n.clone(), Value::Str(Str::from(&buf[s..e]))));
             }
         }
         if !self.alt.is_empty() || !self.tuple.is_empty() {
-            self.post_process(&mut groups, locs, buf);
+            self.post_process(groups, locs, buf);
         }
-        groups
     }
 
     fn skipped_lines(&self, locs: &Locations, buf: &str) -> Vec<String> {

@@ -630,9 +630,21 @@ mod parallel {
         (0..n).map(|_| filter.fork()).collect()
     }
 
-    /// What a worker made of a tested line: its index in the block, its
-    /// byte span, and the fork's findings.
-    type Record = (usize, usize, usize, Examined);
+    /// What a worker made of tested lines.
+    enum Record {
+        /// One line: its index in the block, its byte span, the findings.
+        Line(usize, usize, usize, Examined),
+        /// Consecutive [quiet](Examined::quiet) lines (lines not tested may
+        /// lie between), only collected for the summary report: the first
+        /// one's byte offset, how many, how many the prefregex matches, and
+        /// the last date found (time, byte span).
+        Quiet {
+            start: usize,
+            count: usize,
+            pref_hits: usize,
+            date: Option<(f64, usize, usize)>,
+        },
+    }
 
     enum Job {
         /// Whole lines, and an emptied record list to fill (reused).
@@ -660,6 +672,7 @@ mod parallel {
         fork: &mut Filter,
         buf: Vec<u8>,
         mut tested_lines: Vec<Record>,
+        quiet_runs: bool,
         now: f64,
     ) -> ExaminedBlock {
         // Invalid UTF-8 is replaced as when decoding line by line: an
@@ -676,7 +689,33 @@ mod parallel {
             let line = text[start..start + p].trim_end_matches(['\r', '\n']);
             if tested(line) {
                 let ex = fork.examine(line, now);
-                tested_lines.push((lines, start, start + line.len(), ex));
+                match ex.quiet().filter(|_| quiet_runs) {
+                    Some(date) => {
+                        let pref = usize::from(ex.prefregex() == Some(true));
+                        let date = date.map(|(t, (a, b))| (t, start + a, start + b));
+                        match tested_lines.last_mut() {
+                            Some(Record::Quiet {
+                                count,
+                                pref_hits,
+                                date: last,
+                                ..
+                            }) => {
+                                *count += 1;
+                                *pref_hits += pref;
+                                if date.is_some() {
+                                    *last = date;
+                                }
+                            }
+                            _ => tested_lines.push(Record::Quiet {
+                                start,
+                                count: 1,
+                                pref_hits: pref,
+                                date,
+                            }),
+                        }
+                    }
+                    None => tested_lines.push(Record::Line(lines, start, start + line.len(), ex)),
+                }
             }
             lines += 1;
             start += p + 1;
@@ -765,6 +804,8 @@ mod parallel {
     ) -> Result<()> {
         let now = state.now;
         state.every_date = true;
+        // the summary only counts lines nothing matched
+        let quiet_runs = state.summary;
         let n = forks.len();
         std::thread::scope(|scope| {
             let mut jobs = Vec::with_capacity(n);
@@ -781,7 +822,8 @@ mod parallel {
                                 }
                             }
                             Job::Block(b, records) => {
-                                if rtx.send(examine(&mut fork, b, records, now)).is_err() {
+                                let done = examine(&mut fork, b, records, quiet_runs, now);
+                                if rtx.send(done).is_err() {
                                     break;
                                 }
                             }
@@ -816,10 +858,23 @@ mod parallel {
                     _ => false,
                 };
                 if absorbed {
-                    for (i, s, e, ex) in block.tested.drain(..) {
-                        let line = &block.text[s..e];
-                        let oc = filter.settle(ex, line, now);
-                        state.outcome(lineno + i + 1, line, oc, out)?;
+                    for rec in block.tested.drain(..) {
+                        match rec {
+                            Record::Line(i, s, e, ex) => {
+                                let line = &block.text[s..e];
+                                let oc = filter.settle(ex, line, now);
+                                state.outcome(lineno + i + 1, line, oc, out)?;
+                            }
+                            Record::Quiet {
+                                start,
+                                count,
+                                pref_hits,
+                                date,
+                            } => {
+                                filter.settle_quiet(date.map(|(t, a, b)| (t, &block.text[a..b])));
+                                state.quiet(&block.text[start..], count, pref_hits);
+                            }
+                        }
                     }
                 } else {
                     // (examined here, with every date parsed, as on a fork)
@@ -1054,6 +1109,31 @@ impl State<'_> {
             }
         }
         Ok(())
+    }
+
+    /// Count `count` tested lines nothing matched, the first of which
+    /// starts `text` (summary only; what [`State::outcome`] does for each).
+    fn quiet(&mut self, text: &str, count: usize, pref_hits: usize) {
+        self.pref_hits += pref_hits;
+        let st = &mut self.stats;
+        st.tested += count;
+        let before = st.missed;
+        st.missed += count;
+        if self.args.print_no_missed {
+            return;
+        }
+        let want = if self.args.print_all_missed {
+            count
+        } else {
+            (self.print_max + 1).saturating_sub(before).min(count)
+        };
+        st.missed_lines.extend(
+            text.split('\n')
+                .map(|l| l.trim_end_matches(['\r', '\n']))
+                .filter(|l| tested(l))
+                .take(want)
+                .map(str::to_string),
+        );
     }
 
     fn print_stats(&self, filter: &Filter, elapsed: f64, out: &mut dyn Write) -> Result<()> {
