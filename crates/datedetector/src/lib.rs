@@ -166,6 +166,12 @@ struct Slot {
     /// Last conversion of this template: key (see [`DateDetector::convert`])
     /// and result.
     memo: Option<Memo>,
+    /// For dates the recogniser found: the date text (without its `%f`
+    /// part), `now` and the result of the last conversion, so that a line
+    /// of the same second needs one comparison (see `convert`).
+    text_memo: Option<(String, u64, Result<f64, ConversionFailure>)>,
+    /// Group index of `%f`, if the template has one.
+    f_group: Option<usize>,
     /// Lines won (fail2ban's per-detector `hits`).
     hits: u64,
     /// Successful searches, winner or not (fail2ban's per-template `hits`).
@@ -188,6 +194,8 @@ impl Clone for Slot {
             fast_hit: self.fast_hit,
             fields: self.fields.clone(),
             memo: self.memo.clone(),
+            text_memo: self.text_memo.clone(),
+            f_group: self.f_group,
             hits: self.hits,
             matched: self.matched,
             last_used: self.last_used,
@@ -222,6 +230,8 @@ impl Slot {
             fast_hit: false,
             fields: Vec::new(),
             memo: None,
+            text_memo: None,
+            f_group: None,
             hits: 0,
             matched: 0,
             last_used: 0.0,
@@ -257,6 +267,12 @@ impl Slot {
             })
             .unwrap_or_default();
         self.memo = None;
+        self.text_memo = None;
+        self.f_group = regex.as_ref().and_then(|re| {
+            re.capture_names()
+                .iter()
+                .position(|n| n.as_deref() == Some("f"))
+        });
         self.regex = regex;
     }
 
@@ -471,6 +487,7 @@ impl DateDetector {
         self.local_now = None;
         for s in &mut self.slots {
             s.memo = None;
+            s.text_memo = None;
         }
     }
 
@@ -489,7 +506,10 @@ impl DateDetector {
         if let Some(y) = year {
             self.ensure_exy(y);
         }
-        let (idx, spans) = self.match_time(line, now)?;
+        let (idx, spans) = match self.match_steady(line, now) {
+            Some(i) => (i, Spans::Slot),
+            None => self.match_time(line, now)?,
+        };
         let (start, end) = self
             .span(idx, &spans, 1)
             .or_else(|| self.span(idx, &spans, 0).map(|(s, _)| (s, s)))?;
@@ -677,6 +697,50 @@ impl DateDetector {
         }
     }
 
+    /// [`DateDetector::match_time`] for the common case, without its
+    /// general machinery: the last winner is line-anchored, its hand-written
+    /// recogniser accepts the line, and the line is ASCII up to just past
+    /// the date (so character and byte positions agree). The state changes
+    /// are exactly `match_time`'s for a winner found again. `None`: not
+    /// this case (nothing was changed), take the general path.
+    fn match_steady(&mut self, line: &str, now: f64) -> Option<usize> {
+        let i = self.last_idx;
+        let slot = self.slots.get_mut(i)?;
+        if !slot.tpl.anchored() {
+            return None;
+        }
+        let f = slot.fast.as_ref()?;
+        if !f.recognise(line, &mut slot.fast_spans, &self.exy_years) {
+            return None;
+        }
+        let (s, e) = slot.fast_spans.first().copied().flatten()?;
+        let b = line.as_bytes();
+        if e > b.len() || !b[..(e + 1).min(b.len())].is_ascii() {
+            return None;
+        }
+        slot.fast_hit = true;
+        slot.matched += 1;
+        slot.hits += 1;
+        slot.last_used = now;
+        slot.distance = s;
+        if self.first_unused == i {
+            self.first_unused += 1;
+        }
+        let at = |p: usize| b.get(p).map(|&c| char::from(c));
+        let before = |p: usize| p.checked_sub(1).and_then(at);
+        self.last_pos = Pos {
+            at: s,
+            before: before(s),
+            here: at(s),
+        };
+        self.last_end = Pos {
+            at: e,
+            before: before(e),
+            here: at(e),
+        };
+        Some(i)
+    }
+
     /// fail2ban's `matchTime`: returns the winning template index (after
     /// reordering) and its match. Positions remembered between lines are
     /// character indexes, as in Python, so that lines with multi-byte
@@ -835,13 +899,53 @@ impl DateDetector {
         now_raw: f64,
         now: Option<&LocalNow>,
     ) -> Result<f64, ConversionFailure> {
-        match self.convert_with(idx, line, spans, now_raw, now) {
+        // A recogniser's parse is a function of the date text, and the
+        // conversion ignores `%f` (a suffix of these dates): the same text
+        // without it, at the same `now`, converts the same. Checked before
+        // gathering the fields for the general memo.
+        let quick = match spans {
+            Spans::Slot => self.date_key(idx, line),
+            Spans::Owned(_) => None,
+        };
+        let now_bits = now_raw.to_bits();
+        if let (Some((a, b)), Some((key, at, r))) = (quick, &self.slots[idx].text_memo) {
+            if *at == now_bits
+                && key.len() == a.len() + b.len()
+                && key.as_bytes()[..a.len()] == *a.as_bytes()
+                && key.as_bytes()[a.len()..] == *b.as_bytes()
+            {
+                return r.clone();
+            }
+        }
+        let r = match self.convert_with(idx, line, spans, now_raw, now) {
             Converted::Memo(r) | Converted::Plain(r) => r,
             Converted::New(r, memo) => {
                 self.slots[idx].memo = Some(memo);
                 r
             }
+        };
+        if let Some((a, b)) = quick {
+            let mut key = String::with_capacity(a.len() + b.len());
+            key.push_str(a);
+            key.push_str(b);
+            self.slots[idx].text_memo = Some((key, now_bits, r.clone()));
         }
+        r
+    }
+
+    /// For a date the recogniser of template `idx` found: its text before
+    /// and after the `%f` group.
+    fn date_key<'l>(&self, idx: usize, line: &'l str) -> Option<(&'l str, &'l str)> {
+        let slot = &self.slots[idx];
+        if !slot.fast_hit {
+            return None;
+        }
+        let (ds, de) = slot.get(1)?;
+        let (fs, fe) = slot.f_group.and_then(|g| slot.get(g)).unwrap_or((de, de));
+        if !(ds <= fs && fs <= fe && fe <= de) {
+            return None;
+        }
+        Some((line.get(ds..fs)?, line.get(fe..de)?))
     }
 
     fn convert_with(
