@@ -79,6 +79,23 @@ impl std::fmt::Display for Value {
     }
 }
 
+/// Key equality and order byte by byte: keys are a few bytes long, where a
+/// call to `memcmp` costs more than the comparison.
+fn key_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
+}
+
+fn key_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    for (x, y) in a.iter().zip(b) {
+        if x != y {
+            return x.cmp(y);
+        }
+    }
+    a.len().cmp(&b.len())
+}
+
 /// The data of one failure, sorted by key (see the module docs).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Data {
@@ -95,10 +112,7 @@ impl Data {
     /// compares lengths before bytes: cheaper on a handful of short keys
     /// than the ordered comparisons of a binary search.
     fn position(&self, k: &str) -> Option<usize> {
-        let kb = k.as_bytes();
-        self.items
-            .iter()
-            .position(|(x, _)| x.len() == kb.len() && x.as_bytes() == kb)
+        self.items.iter().position(|(x, _)| key_eq(x, k))
     }
 
     pub fn get(&self, k: &str) -> Option<&Value> {
@@ -119,7 +133,9 @@ impl Data {
         match self.position(key) {
             Some(i) => Some(std::mem::replace(&mut self.items[i].1, v)),
             None => {
-                let i = self.items.partition_point(|(x, _)| x.as_str() < key);
+                let i = self
+                    .items
+                    .partition_point(|(x, _)| key_cmp(x, key) == std::cmp::Ordering::Less);
                 self.items.insert(i, (k.into(), v));
                 None
             }
@@ -133,16 +149,17 @@ impl Data {
     /// `base` overridden by `over` (later entries win), as fail2ban builds
     /// a failure's dict from the prefregex's and the failregex's groups.
     pub fn merged(base: &[(Str, Value)], over: impl IntoIterator<Item = (Str, Value)>) -> Data {
-        let over = over.into_iter();
-        let mut items: Vec<(Str, Value)> = Vec::with_capacity(base.len() + over.size_hint().0);
+        let mut items: Vec<(Str, Value)> = Vec::with_capacity(base.len() + 6);
         items.extend_from_slice(base);
-        let mut d = Data { items };
-        // (few keys: the base part is sorted once at the end)
-        d.items.sort_by(|a, b| a.0.cmp(&b.0));
         for (k, v) in over {
-            d.insert(k, v);
+            match items.iter_mut().find(|(x, _)| key_eq(x, &k)) {
+                Some(slot) => slot.1 = v,
+                None => items.push((k, v)),
+            }
         }
-        d
+        // (keys are unique by now)
+        items.sort_unstable_by(|a, b| key_cmp(&a.0, &b.0));
+        Data { items }
     }
 
     pub fn len(&self) -> usize {
