@@ -453,8 +453,10 @@ enum DfaState {
 }
 
 /// The mlfid cache: at most 100 entries, 5 minutes TTL, FIFO eviction.
+/// Keys come from log lines, but with at most 100 entries a fast
+/// non-keyed hash cannot be flooded into more than a short scan.
 struct MlfidCache {
-    map: HashMap<Str, (Data, f64)>,
+    map: HashMap<Str, (Data, f64), rustc_hash::FxBuildHasher>,
     order: VecDeque<Str>,
 }
 
@@ -464,7 +466,7 @@ const MLFID_TTL: f64 = 300.0;
 impl MlfidCache {
     fn new() -> Self {
         MlfidCache {
-            map: HashMap::new(),
+            map: HashMap::default(),
             order: VecDeque::new(),
         }
     }
@@ -1628,7 +1630,7 @@ impl Filter {
         now: f64,
     ) -> (Data, bool) {
         let cached = self.mlfid.take(mlfid, now);
-        let mut users: Option<BTreeSet<Str>> = None;
+        let mut users: Option<usize> = None;
         let mut nf: u8 = 0;
         if let Some(g) = fail.get("mlfgained").cloned().filter(Value::is_truthy) {
             nf |= 8 | 1;
@@ -1670,7 +1672,7 @@ impl Filter {
             aliased = true;
         }
         let pending = fail.remove("mlfpending").is_some_and(|v| v.is_truthy());
-        if pending || users.as_ref().is_some_and(|u| u.len() > 1) {
+        if pending || users.is_some_and(|n| n > 1) {
             fail.remove("nofail");
             fail.remove("mlfgained");
             nf &= !(8 | 1);
@@ -1699,20 +1701,22 @@ impl Filter {
     }
 }
 
-/// `_updateUsers`: add `user` to the `users` set of `fail`; returns the set.
-fn update_users(fail: &mut Data, user: Option<&str>) -> Option<BTreeSet<Str>> {
+/// `_updateUsers`: add `user` to the `users` set of `fail`; returns the
+/// set's size (`None`: no set; only "more than one user" matters).
+fn update_users(fail: &mut Data, user: Option<&str>) -> Option<usize> {
     match user {
-        Some(u) if !u.is_empty() => {
-            let mut set = match fail.remove("users") {
-                Some(Value::Set(s)) => s,
-                _ => BTreeSet::new(),
-            };
-            set.insert(Str::from(u));
-            fail.insert("users", Value::Set(set.clone()));
-            Some(set)
-        }
+        Some(u) if !u.is_empty() => match fail.get_mut("users") {
+            Some(Value::Set(set)) => {
+                set.insert(Str::from(u));
+                Some(set.len())
+            }
+            _ => {
+                fail.insert("users", Value::Set(BTreeSet::from([Str::from(u)])));
+                Some(1)
+            }
+        },
         _ => match fail.get("users") {
-            Some(Value::Set(s)) if !s.is_empty() => Some(s.clone()),
+            Some(Value::Set(s)) if !s.is_empty() => Some(s.len()),
             _ => None,
         },
     }
