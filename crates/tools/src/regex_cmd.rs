@@ -668,6 +668,41 @@ mod parallel {
         f.date_detector().map(DateDetector::checkpoint)
     }
 
+    /// Bytes read on the main thread before the workers start.
+    const WARM_UP_BYTES: usize = 64 << 10;
+
+    /// Whole lines as text; invalid UTF-8 is replaced as when decoding line
+    /// by line (an invalid sequence never spans a newline).
+    fn decode_block(buf: Vec<u8>) -> String {
+        match String::from_utf8(buf) {
+            Ok(s) => s,
+            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+        }
+    }
+
+    /// Read a block on this thread (examined here, every date parsed, as
+    /// on a fork); returns its number of lines.
+    fn settle_here(
+        state: &mut State,
+        filter: &mut Filter,
+        text: &str,
+        lineno: usize,
+        out: &mut dyn Write,
+    ) -> Result<usize> {
+        let now = state.now;
+        let mut lines = 0;
+        for (i, line) in text.split_terminator('\n').enumerate() {
+            let line = line.trim_end_matches(['\r', '\n']);
+            if tested(line) {
+                let ex = filter.examine(line, now);
+                let oc = filter.settle(ex, line, now);
+                state.outcome(lineno + i + 1, line, oc, out)?;
+            }
+            lines = i + 1;
+        }
+        Ok(lines)
+    }
+
     fn examine(
         fork: &mut Filter,
         buf: Vec<u8>,
@@ -675,12 +710,7 @@ mod parallel {
         quiet_runs: bool,
         now: f64,
     ) -> ExaminedBlock {
-        // Invalid UTF-8 is replaced as when decoding line by line: an
-        // invalid sequence never spans a newline.
-        let text = match String::from_utf8(buf) {
-            Ok(s) => s,
-            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
-        };
+        let text = decode_block(buf);
         let from = checkpoint(fork);
         tested_lines.clear();
         let mut lines = 0;
@@ -758,6 +788,10 @@ mod parallel {
         }
 
         fn next(&mut self) -> std::io::Result<Option<Vec<u8>>> {
+            self.next_sized(self.size)
+        }
+
+        fn next_sized(&mut self, size: usize) -> std::io::Result<Option<Vec<u8>>> {
             loop {
                 if self.eof {
                     return Ok(None);
@@ -765,21 +799,21 @@ mod parallel {
                 let mut buf = self.spare.pop().unwrap_or_default();
                 buf.clear();
                 buf.extend_from_slice(&self.carry);
-                let mut filled = buf.len();
-                let want = filled + self.size;
-                buf.resize(want, 0);
-                while filled < want {
-                    match self.file.read(&mut buf[filled..]) {
+                let want = buf.len() + size;
+                // (`read_to_end` fills spare capacity without zeroing it)
+                buf.reserve(size);
+                while buf.len() < want {
+                    let room = (want - buf.len()) as u64;
+                    match (&mut self.file).take(room).read_to_end(&mut buf) {
                         Ok(0) => {
                             self.eof = true;
                             break;
                         }
-                        Ok(k) => filled += k,
+                        Ok(_) => {}
                         Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                         Err(e) => return Err(e),
                     }
                 }
-                buf.truncate(filled);
                 match memchr::memrchr(b'\n', &buf) {
                     Some(p) => {
                         self.carry.clear();
@@ -834,10 +868,25 @@ mod parallel {
                 results.push(rrx);
             }
             let gone = || anyhow!("a worker thread stopped");
+            let (mut lineno, mut position) = (0usize, 0u64);
+            // The first lines are read here: the forks then start from a
+            // date detector that has seen the log's date format. (Its very
+            // first line is never steady, so every block in flight would
+            // otherwise be read again.)
+            if let Some(b) = blocks.next_sized(WARM_UP_BYTES)? {
+                let text = decode_block(b);
+                lineno += settle_here(state, filter, &text, lineno, out)?;
+                position += text.len() as u64;
+                blocks.recycle(text.into_bytes());
+                if let Some(d) = filter.date_detector() {
+                    for j in &jobs {
+                        j.send(Job::Sync(Box::new(d.clone()))).map_err(|_| gone())?;
+                    }
+                }
+            }
             let mut synced = checkpoint(filter);
             let mut spare_records: Vec<Vec<Record>> = Vec::new();
             let (mut sent, mut received) = (0usize, 0usize);
-            let (mut lineno, mut position) = (0usize, 0u64);
             loop {
                 while sent - received < DEPTH * n {
                     let Some(b) = blocks.next()? else { break };
@@ -877,15 +926,7 @@ mod parallel {
                         }
                     }
                 } else {
-                    // (examined here, with every date parsed, as on a fork)
-                    for (i, line) in block.text.split_terminator('\n').enumerate() {
-                        let line = line.trim_end_matches(['\r', '\n']);
-                        if tested(line) {
-                            let ex = filter.examine(line, now);
-                            let oc = filter.settle(ex, line, now);
-                            state.outcome(lineno + i + 1, line, oc, out)?;
-                        }
-                    }
+                    settle_here(state, filter, &block.text, lineno, out)?;
                     let now_at = checkpoint(filter);
                     let same = match (&now_at, &synced) {
                         (Some(a), Some(b)) => a.same_decisions(b),
