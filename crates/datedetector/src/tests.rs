@@ -847,11 +847,8 @@ fn iso_fast_path_gives_pcre2_spans() {
     check_fast_spans("iso_user", iso_like_lines());
 }
 
-/// The detector with and without the fast path finds the same dates (and
-/// keeps the same template order) over generated lines and the upstream
-/// sample logs.
-#[test]
-fn fast_paths_change_nothing() {
+/// Generated syslog and ISO lines, then every upstream sample log.
+fn generated_and_sample_lines() -> Vec<String> {
     let mut lines = syslog_like_lines();
     lines.extend(iso_like_lines());
     let mut names: Vec<_> = std::fs::read_dir(shared("fail2ban-upstream/logs"))
@@ -864,6 +861,15 @@ fn fast_paths_change_nothing() {
         let text = std::fs::read_to_string(p).unwrap_or_default();
         lines.extend(text.lines().map(str::to_string));
     }
+    lines
+}
+
+/// The detector with and without the fast path finds the same dates (and
+/// keeps the same template order) over generated lines and the upstream
+/// sample logs.
+#[test]
+fn fast_paths_change_nothing() {
+    let lines = generated_and_sample_lines();
     for pattern in [None, Some(FREESWITCH_DATES), Some("{^LN-BEG}")] {
         let mut a = detector(pattern);
         let mut b = detector(pattern);
@@ -881,18 +887,7 @@ fn fast_paths_change_nothing() {
 /// main detector cannot absorb are read again by it, as a caller does.
 #[test]
 fn absorbed_runs_equal_reading_in_order() {
-    let mut lines = syslog_like_lines();
-    lines.extend(iso_like_lines());
-    let mut names: Vec<_> = std::fs::read_dir(shared("fail2ban-upstream/logs"))
-        .expect("logs")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file())
-        .collect();
-    names.sort();
-    for p in names {
-        let text = std::fs::read_to_string(p).unwrap_or_default();
-        lines.extend(text.lines().map(str::to_string));
-    }
+    let lines = generated_and_sample_lines();
     for chunk in [7, 64] {
         let mut reference = detector(None);
         let want: Vec<_> = lines.iter().map(|l| reference.find(l, NOW)).collect();

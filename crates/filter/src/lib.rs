@@ -851,15 +851,7 @@ impl Filter {
             return Some(line.len() > cut_len);
         }
         let text = &mut self.scratch;
-        text.clear();
-        match cut {
-            Some((s, e)) => {
-                text.push_str(&line[..s]);
-                text.push_str(&line[e..]);
-            }
-            None => text.push_str(line),
-        }
-        text.push('\n');
+        buffer_text(text, line, cut);
         if self
             .pref_literals
             .as_ref()
@@ -1213,15 +1205,7 @@ impl Filter {
             }
         }
         let text = &mut self.scratch;
-        text.clear();
-        match cut {
-            Some((s, e)) => {
-                text.push_str(&line[..s]);
-                text.push_str(&line[e..]);
-            }
-            None => text.push_str(line),
-        }
-        text.push('\n');
+        buffer_text(text, line, cut);
         let DfaState::Built(d) = &mut self.dfa else {
             return true;
         };
@@ -1720,6 +1704,20 @@ fn update_users(fail: &mut Data, user: Option<&str>) -> Option<usize> {
             _ => None,
         },
     }
+}
+
+/// The single-line buffer the regexes see: `line` without `cut`, and the
+/// buffer's trailing newline.
+fn buffer_text(text: &mut String, line: &str, cut: Option<(usize, usize)>) {
+    text.clear();
+    match cut {
+        Some((s, e)) => {
+            text.push_str(&line[..s]);
+            text.push_str(&line[e..]);
+        }
+        None => text.push_str(line),
+    }
+    text.push('\n');
 }
 
 /// The byte span of a found date that is cut out of the line: its text,
