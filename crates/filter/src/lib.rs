@@ -707,8 +707,7 @@ impl Filter {
         line.push_str(&tuple.suffix);
         let scan = self.scan(&line, None);
         let full = tuple.full();
-        self.finish_single(&full, &line, &d, scan, now, None)
-            .failures
+        self.finish_single(&full, &d, scan, now, None).failures
     }
 
     /// Like [`Filter::process_line`], returning also ignore hits and the date.
@@ -981,7 +980,7 @@ impl Filter {
         } else {
             line.into()
         };
-        self.finish_single(&full, line, d, scan, now, hit)
+        self.finish_single(&full, d, scan, now, hit)
     }
 
     /// Time checks and the failure data of a single-line buffer; `full` is
@@ -989,7 +988,6 @@ impl Filter {
     fn finish_single(
         &mut self,
         full: &str,
-        _line: &str,
         d: &Dated,
         scan: Scan,
         now: f64,
