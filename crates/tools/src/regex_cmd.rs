@@ -548,6 +548,18 @@ fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
     Ok(())
 }
 
+/// A line without trailing CR/LF characters (a byte loop: this runs on
+/// every line of a log).
+fn trim_eol(line: &str) -> &str {
+    let b = line.as_bytes();
+    let mut n = b.len();
+    while n > 0 && matches!(b[n - 1], b'\r' | b'\n') {
+        n -= 1;
+    }
+    // (CR and LF are ASCII: `n` is a character boundary)
+    line.get(..n).unwrap_or(line)
+}
+
 /// Lines fail2ban-regex tests (empty and `#` lines are passed over).
 fn tested(line: &str) -> bool {
     !line.is_empty() && !line.starts_with('#')
@@ -613,7 +625,7 @@ mod parallel {
     use anyhow::{anyhow, Result};
     use gaoler_filter::{Checkpoint, DateDetector, Examined, Filter};
 
-    use super::{tested, State};
+    use super::{tested, trim_eol, State};
 
     /// Blocks in flight per worker.
     const DEPTH: usize = 2;
@@ -692,7 +704,7 @@ mod parallel {
         let now = state.now;
         let mut lines = 0;
         for (i, line) in text.split_terminator('\n').enumerate() {
-            let line = line.trim_end_matches(['\r', '\n']);
+            let line = trim_eol(line);
             if tested(line) {
                 let ex = filter.examine(line, now);
                 let oc = filter.settle(ex, line, now);
@@ -716,7 +728,7 @@ mod parallel {
         let mut lines = 0;
         let mut start = 0;
         while let Some(p) = memchr::memchr(b'\n', &text.as_bytes()[start..]) {
-            let line = text[start..start + p].trim_end_matches(['\r', '\n']);
+            let line = trim_eol(&text[start..start + p]);
             if tested(line) {
                 let ex = fork.examine(line, now);
                 match ex.quiet().filter(|_| quiet_runs) {
@@ -1004,7 +1016,7 @@ impl State<'_> {
         line: &str,
         out: &mut dyn Write,
     ) -> Result<()> {
-        let line = line.trim_end_matches(['\r', '\n']);
+        let line = trim_eol(line);
         if !tested(line) {
             return Ok(());
         }
@@ -1170,7 +1182,7 @@ impl State<'_> {
         };
         st.missed_lines.extend(
             text.split('\n')
-                .map(|l| l.trim_end_matches(['\r', '\n']))
+                .map(trim_eol)
                 .filter(|l| tested(l))
                 .take(want)
                 .map(str::to_string),
