@@ -660,20 +660,15 @@ impl DateDetector {
         from: usize,
         to: usize,
     ) -> Option<(usize, usize)> {
-        let slot = &mut self.slots[i];
-        slot.fast_hit = false;
-        if let Some(f) = &slot.fast {
-            // whole-line searches only (the template is line-anchored)
-            if from == 0
-                && to >= line.len()
-                && f.recognise(line, &mut slot.fast_spans, &self.exy_years)
-            {
-                slot.fast_hit = true;
-                slot.matched += 1;
-                let (s, e) = slot.fast_spans.first().copied().flatten().unwrap_or((0, 0));
-                return Some((idx.to_char(s), idx.to_char(e)));
+        self.slots[i].fast_hit = false;
+        // the recogniser answers whole-line searches only (the template is
+        // line-anchored)
+        if from == 0 && to >= line.len() {
+            if let Some(span) = self.search_fast(i, idx, line) {
+                return Some(span);
             }
         }
+        let slot = &mut self.slots[i];
         let (Some(re), Some(locs)) = (slot.regex.as_ref(), slot.locs.as_mut()) else {
             return None;
         };
@@ -697,48 +692,59 @@ impl DateDetector {
         }
     }
 
-    /// [`DateDetector::match_time`] for the common case, without its
-    /// general machinery: the last winner is line-anchored, its hand-written
-    /// recogniser accepts the line, and the line is ASCII up to just past
-    /// the date (so character and byte positions agree). The state changes
-    /// are exactly `match_time`'s for a winner found again. `None`: not
-    /// this case (nothing was changed), take the general path.
-    fn match_steady(&mut self, line: &str, now: f64) -> Option<usize> {
-        let i = self.last_idx;
-        let slot = self.slots.get_mut(i)?;
-        if !slot.tpl.anchored() {
-            return None;
-        }
+    /// Template `i`'s hand-written recogniser on the whole line: group 0's
+    /// character span, the spans in the slot; `None` when it has none or it
+    /// does not answer.
+    fn search_fast(&mut self, i: usize, idx: &CharIdx, line: &str) -> Option<(usize, usize)> {
+        let slot = &mut self.slots[i];
+        slot.fast_hit = false;
         let f = slot.fast.as_ref()?;
         if !f.recognise(line, &mut slot.fast_spans, &self.exy_years) {
             return None;
         }
-        let (s, e) = slot.fast_spans.first().copied().flatten()?;
-        let b = line.as_bytes();
-        if e > b.len() || !b[..(e + 1).min(b.len())].is_ascii() {
-            return None;
-        }
         slot.fast_hit = true;
         slot.matched += 1;
+        let (s, e) = slot.fast_spans.first().copied().flatten().unwrap_or((0, 0));
+        Some((idx.to_char(s), idx.to_char(e)))
+    }
+
+    /// [`DateDetector::match_time`] for the common case, without its
+    /// general machinery: the last winner is line-anchored and its
+    /// hand-written recogniser accepts the line, which `match_time` would
+    /// also try first and take. `None`: not this case (nothing that decides
+    /// anything was changed), take the general path.
+    fn match_steady(&mut self, line: &str, now: f64) -> Option<usize> {
+        let i = self.last_idx;
+        let slot = self.slots.get(i)?;
+        if !slot.tpl.anchored() || slot.fast.is_none() {
+            return None;
+        }
+        let idx = CharIdx::new(line);
+        let (s, e) = self.search_fast(i, &idx, line)?;
+        self.record_winner(i, now, &idx, s, e);
+        Some(i)
+    }
+
+    /// The bookkeeping of a line won by template `i` at characters `s..e`
+    /// (before any reordering).
+    fn record_winner(&mut self, i: usize, now: f64, idx: &CharIdx, s: usize, e: usize) {
+        let slot = &mut self.slots[i];
         slot.hits += 1;
         slot.last_used = now;
         slot.distance = s;
         if self.first_unused == i {
             self.first_unused += 1;
         }
-        let at = |p: usize| b.get(p).map(|&c| char::from(c));
-        let before = |p: usize| p.checked_sub(1).and_then(at);
         self.last_pos = Pos {
             at: s,
-            before: before(s),
-            here: at(s),
+            before: idx.before(s),
+            here: idx.at(s),
         };
         self.last_end = Pos {
             at: e,
-            before: before(e),
-            here: at(e),
+            before: idx.before(e),
+            here: idx.at(e),
         };
-        Some(i)
     }
 
     /// fail2ban's `matchTime`: returns the winning template index (after
@@ -830,23 +836,7 @@ impl DateDetector {
             self.unsteady += 1;
         }
         let (mut i, spans, (s, e)) = winner?;
-        let slot = &mut self.slots[i];
-        slot.hits += 1;
-        slot.last_used = now;
-        slot.distance = s;
-        if self.first_unused == i {
-            self.first_unused += 1;
-        }
-        self.last_pos = Pos {
-            at: s,
-            before: idx.before(s),
-            here: idx.at(s),
-        };
-        self.last_end = Pos {
-            at: e,
-            before: idx.before(e),
-            here: idx.at(e),
-        };
+        self.record_winner(i, now, &idx, s, e);
         if i != 0 && i != self.last_idx {
             i = self.reorder(i);
         }

@@ -536,6 +536,8 @@ pub struct Filter {
     candidates_known: bool,
     /// Reused buffer for the DFA's view of the line.
     scratch: String,
+    /// `scratch` holds the current line's buffer text (see `candidates`).
+    scratch_built: bool,
     /// Reused buffer for the prefregex's content group (plus `\n`).
     content: String,
     /// Reused buffer for a failregex's groups.
@@ -624,6 +626,7 @@ impl Filter {
             dfa: DfaState::Unbuilt,
             candidates_known: false,
             scratch: String::new(),
+            scratch_built: false,
             content: String::new(),
             groups: Vec::new(),
             in_operation: false,
@@ -779,6 +782,7 @@ impl Filter {
             },
             candidates_known: false,
             scratch: String::new(),
+            scratch_built: false,
             content: String::new(),
             groups: Vec::new(),
             in_operation: self.in_operation,
@@ -849,8 +853,11 @@ impl Filter {
         if self.pref_every_line {
             return Some(line.len() > cut_len);
         }
-        let text = &mut self.scratch;
-        buffer_text(text, line, cut);
+        // (`scan` built the text unless literal stage 1 rejected the line)
+        if !self.scratch_built {
+            buffer_text(&mut self.scratch, line, cut);
+        }
+        let text = &self.scratch;
         if self
             .pref_literals
             .as_ref()
@@ -1186,6 +1193,7 @@ impl Filter {
     fn candidates(&mut self, line: &str, cut: Option<(usize, usize)>) -> bool {
         self.ensure_dfa();
         self.candidates_known = false;
+        self.scratch_built = false;
         let built = matches!(self.dfa, DfaState::Built(_));
         // With eager dates, literal stage 1 still saves the DFA scan on the
         // lines it rejects (none of which can match), when it rejects
@@ -1204,6 +1212,7 @@ impl Filter {
         }
         let text = &mut self.scratch;
         buffer_text(text, line, cut);
+        self.scratch_built = true;
         let DfaState::Built(d) = &mut self.dfa else {
             return true;
         };
@@ -1768,7 +1777,7 @@ enum Flow {
 
 /// Regex results on a single-line buffer; they depend on its text only.
 #[derive(Debug, Default)]
-pub struct Matches {
+struct Matches {
     /// Ignoreregex hits before any failregex ran (then nothing else ran).
     early_ignored: Vec<usize>,
     /// The prefregex did not match (no failregex ran).

@@ -828,7 +828,7 @@ impl Jail {
         }
         opts.encoding = conf.encoding.clone();
         opts.not_before = std::time::SystemTime::now().checked_sub(findtime);
-        let (_, bopts) = crate::split_backend(&self.backend);
+        let (_, bopts) = crate::split_options(&self.backend);
         match gaoler_source::journal_args_from_options(&bopts) {
             Ok(a) => opts.extra_args = a,
             Err(e) => self.log(

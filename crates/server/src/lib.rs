@@ -141,8 +141,8 @@ impl CommandError {
     }
 }
 
-/// fail2ban's `backend[opt=v, ...]` split.
-pub(crate) fn split_backend(value: &str) -> (String, Vec<(String, String)>) {
+/// fail2ban's `name[opt=v, ...]` split (backends, log targets).
+pub(crate) fn split_options(value: &str) -> (String, Vec<(String, String)>) {
     let v = value.trim();
     if let (Some(open), true) = (v.find('['), v.ends_with(']')) {
         let opts = v[open + 1..v.len() - 1]

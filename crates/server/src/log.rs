@@ -159,23 +159,6 @@ impl std::fmt::Debug for Logger {
     }
 }
 
-/// Splits `target[opt=v, ...]` into the target and its options.
-fn split_options(value: &str) -> (String, Vec<(String, String)>) {
-    let v = value.trim();
-    if let (Some(open), true) = (v.find('['), v.ends_with(']')) {
-        let opts = v[open + 1..v.len() - 1]
-            .split(',')
-            .filter_map(|kv| {
-                let (k, val) = kv.split_once('=')?;
-                Some((k.trim().to_owned(), val.trim().to_owned()))
-            })
-            .collect();
-        (v[..open].trim().to_owned(), opts)
-    } else {
-        (v.to_owned(), Vec::new())
-    }
-}
-
 fn resolve_syslog_socket(value: &str) -> PathBuf {
     if value.is_empty() || value.eq_ignore_ascii_case("auto") {
         PathBuf::from("/dev/log")
@@ -267,7 +250,7 @@ impl Logger {
     /// Sets `logtarget`: a file path, `STDOUT`, `STDERR`, `SYSLOG` or
     /// `SYSTEMD-JOURNAL`, optionally followed by `[padding=0]`.
     pub fn set_target(&self, value: &str) -> Result<(), LogError> {
-        let (target, opts) = split_options(value);
+        let (target, opts) = crate::split_options(value);
         let upper = target.to_ascii_uppercase();
         let mut padding = upper != "SYSLOG" && upper != "SYSTEMD-JOURNAL";
         for (k, v) in &opts {

@@ -542,44 +542,42 @@ impl Server {
             "dbmaxmatches" => {
                 let v = parse_int(arg(cmd, 1)?)?.max(0) as usize;
                 lock(&self.settings).dbmaxmatches = v;
-                let mut db = self.ctx.db();
-                match db.as_mut() {
-                    None => {
-                        self.ctx.log(
-                            level::MSG,
-                            "fail2ban.transmitter",
-                            "dbmaxmatches setting was not in effect since no db yet",
-                        );
-                        Ok(Json::Null)
-                    }
-                    Some(d) => {
-                        d.set_max_matches(v);
-                        quiet_or(Ok(json!(v)))
-                    }
+                match self.with_db("dbmaxmatches", |d| d.set_max_matches(v)) {
+                    true => quiet_or(Ok(json!(v))),
+                    false => Ok(Json::Null),
                 }
             }
             "dbpurgeage" => {
                 let v = seconds(arg(cmd, 1)?)?;
                 lock(&self.settings).dbpurgeage = v;
-                let mut db = self.ctx.db();
-                match db.as_mut() {
-                    None => {
-                        self.ctx.log(
-                            level::MSG,
-                            "fail2ban.transmitter",
-                            "dbpurgeage setting was not in effect since no db yet",
-                        );
-                        Ok(Json::Null)
-                    }
-                    Some(d) => {
-                        d.set_purge_age(v);
-                        quiet_or(Ok(num(v)))
-                    }
+                match self.with_db("dbpurgeage", |d| d.set_purge_age(v)) {
+                    true => quiet_or(Ok(num(v))),
+                    false => Ok(Json::Null),
                 }
             }
             _ => {
                 let jail = self.jail(&name)?;
                 self.set_jail(&jail, cmd, multiple, quiet)
+            }
+        }
+    }
+
+    /// Apply a database setting now if there is a database (`false`, after
+    /// fail2ban's log message, when there is none yet: the setting is kept
+    /// for when one is opened).
+    fn with_db(&self, setting: &str, apply: impl FnOnce(&mut Store)) -> bool {
+        match self.ctx.db().as_mut() {
+            Some(d) => {
+                apply(d);
+                true
+            }
+            None => {
+                self.ctx.log(
+                    level::MSG,
+                    "fail2ban.transmitter",
+                    format!("{setting} setting was not in effect since no db yet"),
+                );
+                false
             }
         }
     }

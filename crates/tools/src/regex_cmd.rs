@@ -239,6 +239,16 @@ struct RegexStat {
     ips: Vec<(String, Option<f64>, bool)>,
 }
 
+impl RegexStat {
+    fn new(text: &str) -> RegexStat {
+        RegexStat {
+            text: text.to_string(),
+            hits: 0,
+            ips: Vec::new(),
+        }
+    }
+}
+
 #[derive(Default)]
 struct LineStats {
     tested: usize,
@@ -451,22 +461,8 @@ fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
         verbose,
         print_max,
         fmt: args.out.as_deref().map(parse_fmt),
-        fails: failregex
-            .iter()
-            .map(|t| RegexStat {
-                text: t.clone(),
-                hits: 0,
-                ips: Vec::new(),
-            })
-            .collect(),
-        ignores: ignoreregex
-            .iter()
-            .map(|t| RegexStat {
-                text: t.clone(),
-                hits: 0,
-                ips: Vec::new(),
-            })
-            .collect(),
+        fails: failregex.iter().map(|t| RegexStat::new(t)).collect(),
+        ignores: ignoreregex.iter().map(|t| RegexStat::new(t)).collect(),
         stats: LineStats::default(),
         pref: if has_prefregex && summary {
             filter.prefregex_text().and_then(|p| {
