@@ -198,9 +198,10 @@ pub struct FilterSpec {
     /// Report for every line whether the prefregex matches it
     /// ([`LineOutcome::prefregex`], fail2ban-regex's statistics).
     pub count_prefregex: bool,
-    /// Failures carry their data. Off, a failure whose data the mlfid
-    /// cache keeps carries only its `nofail` flag (enough to count it), which
-    /// saves copying the data: for callers that only count.
+    /// Failures carry their data and matched lines. Off, no matched lines
+    /// are kept, and a failure whose data the mlfid cache keeps carries only
+    /// its `nofail` flag (enough to count it), which saves copying the
+    /// data: for callers that only count.
     pub failure_data: bool,
 }
 
@@ -691,6 +692,18 @@ impl Filter {
         time: f64,
         now: f64,
     ) -> Vec<Failure> {
+        self.process_line_with_date_detailed(tuple, time, now)
+            .failures
+    }
+
+    /// Like [`Filter::process_line_with_date`], returning also ignore hits
+    /// (and, with [`FilterSpec::count_prefregex`], the prefregex's result).
+    pub fn process_line_with_date_detailed(
+        &mut self,
+        tuple: TupleLine,
+        time: f64,
+        now: f64,
+    ) -> LineOutcome {
         self.skipped.clear();
         self.candidates_known = false;
         self.last_time_text.clone_from(&tuple.date);
@@ -702,15 +715,18 @@ impl Filter {
             from_last: false,
         };
         if self.spec.maxlines > 1 {
-            return self.after_date_multi(tuple, &d, now, None).failures;
+            return self.after_date_multi(tuple, &d, now, None);
         }
         // the regexes see prefix + suffix; the matched line is all three
         let mut line = String::with_capacity(tuple.prefix.len() + tuple.suffix.len());
         line.push_str(&tuple.prefix);
         line.push_str(&tuple.suffix);
         let scan = self.scan(&line, None);
+        let pref = self.pref_hit(&scan, &line, None);
         let full = tuple.full();
-        self.finish_single(&full, &d, scan, now, None).failures
+        let mut out = self.finish_single(&full, &d, scan, now, None);
+        out.prefregex = pref;
+        out
     }
 
     /// Like [`Filter::process_line`], returning also ignore hits and the date.
@@ -1038,14 +1054,13 @@ impl Filter {
                     continue;
                 }
             }
-            let flow = self.add_failure(
-                idx,
-                hit,
-                vec![full.to_string()],
-                date,
-                now,
-                &mut out.failures,
-            );
+            // (a counting caller never reads the matched lines)
+            let matched = if self.spec.failure_data {
+                vec![full.to_string()]
+            } else {
+                Vec::new()
+            };
+            let flow = self.add_failure(idx, hit, matched, date, now, &mut out.failures);
             if let Flow::Done = flow {
                 break;
             }
@@ -1456,7 +1471,7 @@ impl Filter {
                 self.store_mlfid(cached_as, fail, now);
                 return Flow::Done;
             }
-        } else {
+        } else if self.spec.failure_data {
             let mut ms = match fail.remove("matches") {
                 Some(Value::Lines(l)) => l,
                 _ => Vec::new(),
@@ -1668,7 +1683,9 @@ impl Filter {
             fail.remove("mlfgained");
             nf &= !(8 | 1);
         }
-        if nf & 1 == 0 {
+        if !self.spec.failure_data {
+            // matched lines are not kept for a caller that only counts
+        } else if nf & 1 == 0 {
             let mut m = match fail.remove("nofail-matches") {
                 Some(Value::Lines(l)) => l,
                 _ => Vec::new(),

@@ -47,6 +47,14 @@ pub enum SourceError {
         source: io::Error,
     },
 
+    /// `journalctl` ended with an error.
+    #[error("{command} failed ({status}): {stderr}")]
+    JournalFailed {
+        command: String,
+        status: std::process::ExitStatus,
+        stderr: String,
+    },
+
     /// A journal entry could not be understood.
     #[error("bad journal entry: {0}")]
     JournalEntry(String),

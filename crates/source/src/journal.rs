@@ -28,15 +28,19 @@
 //! database keeps only the time: `logs` row with `path = 'systemd-journal'`,
 //! `firstlinemd5` = the ISO time, `lastfilepos` = the epoch seconds. On start,
 //! [`JournalStart::resume`] turns that into `max(saved, now - findtime)`.
+//!
+//! [`JournalDump`] reads the journal once, from its oldest entry, for
+//! `gaoler regex systemd-journal`.
 
 use crate::decode::LineDecoder;
 use crate::error::{Result, SourceError};
 use crate::lines::LineSplitter;
 use serde_json::{Map, Value};
+use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Read};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -577,6 +581,171 @@ impl JournalSource {
 impl Drop for JournalSource {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// The journal read once from its oldest entry (what `fail2ban-regex
+/// systemd-journal` tests a filter on): `journalctl -o json` without
+/// following, as an iterator of formatted entries. Entries that cannot be
+/// understood are skipped with a warning, as when following; a
+/// `journalctl` that fails ends the iteration with
+/// [`SourceError::JournalFailed`].
+pub struct JournalDump {
+    command: String,
+    child: Child,
+    stdout: ChildStdout,
+    stderr: Option<std::thread::JoinHandle<String>>,
+    decoder: LineDecoder,
+    splitter: LineSplitter,
+    pending: VecDeque<crate::lines::RawLine>,
+    offset: u64,
+    max: usize,
+    done: bool,
+    /// How `journalctl` failed, reported after its last entry.
+    failure: Option<SourceError>,
+}
+
+impl JournalDump {
+    /// Starts `journalctl` with `matches` (ORed lines of terms, as
+    /// [`JournalOptions::matches`]) and `extra_args` (e.g. from
+    /// [`journal_args_from_options`]).
+    pub fn spawn(
+        journalctl: &Path,
+        matches: &[Vec<String>],
+        extra_args: &[String],
+        encoding: &str,
+    ) -> Result<JournalDump> {
+        let decoder = LineDecoder::new(encoding)?;
+        let mut args: Vec<&str> = vec!["-o", "json", "--all", "--no-pager", "--quiet"];
+        args.extend(extra_args.iter().map(String::as_str));
+        for (i, m) in matches.iter().enumerate() {
+            if i > 0 {
+                args.push("+");
+            }
+            args.extend(m.iter().map(String::as_str));
+        }
+        let command = journalctl.display().to_string();
+        let mut child = Command::new(journalctl)
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|source| SourceError::Spawn {
+                command: command.clone(),
+                source,
+            })?;
+        let (Some(stdout), Some(mut err)) = (child.stdout.take(), child.stderr.take()) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(SourceError::Spawn {
+                command,
+                source: std::io::Error::other("no pipes to the child"),
+            });
+        };
+        // (read aside, so that a chatty stderr cannot block the child)
+        let stderr = std::thread::Builder::new()
+            .name("journalctl-stderr".to_string())
+            .spawn(move || {
+                let mut s = Vec::new();
+                let _ = err.by_ref().take(64 << 10).read_to_end(&mut s);
+                let _ = std::io::copy(&mut err, &mut std::io::sink());
+                String::from_utf8_lossy(&s).trim().to_string()
+            })
+            .ok();
+        let max = 1 << 20;
+        Ok(JournalDump {
+            command,
+            child,
+            stdout,
+            stderr,
+            decoder,
+            splitter: LineSplitter::new(max),
+            pending: VecDeque::new(),
+            offset: 0,
+            max,
+            done: false,
+            failure: None,
+        })
+    }
+
+    /// At the end of the output: how `journalctl` ended.
+    fn finish(&mut self) -> Result<()> {
+        let status = self.child.wait().map_err(|source| SourceError::Spawn {
+            command: self.command.clone(),
+            source,
+        })?;
+        let stderr = self
+            .stderr
+            .take()
+            .and_then(|h| h.join().ok())
+            .unwrap_or_default();
+        if status.success() {
+            return Ok(());
+        }
+        Err(SourceError::JournalFailed {
+            command: self.command.clone(),
+            status,
+            stderr,
+        })
+    }
+}
+
+impl Iterator for JournalDump {
+    type Item = Result<JournalLine>;
+
+    fn next(&mut self) -> Option<Result<JournalLine>> {
+        let mut buf = [0u8; 64 * 1024];
+        loop {
+            while let Some(raw) = self.pending.pop_front() {
+                if raw.truncated_from.is_some() {
+                    tracing::warn!("skipping journal entry longer than {} bytes", self.max);
+                } else if !raw.bytes.iter().all(u8::is_ascii_whitespace) {
+                    match parse_entry_line(&raw.bytes, &self.decoder) {
+                        Ok(l) => return Some(Ok(l)),
+                        Err(e) => tracing::warn!("skipping journal entry: {e}"),
+                    }
+                }
+            }
+            if self.done {
+                return self.failure.take().map(Err);
+            }
+            match self.stdout.read(&mut buf) {
+                Ok(0) => {
+                    self.done = true;
+                    // a last entry without newline
+                    self.pending.extend(self.splitter.flush(self.offset));
+                    self.failure = self.finish().err();
+                }
+                Ok(n) => {
+                    let mut raws = Vec::new();
+                    self.splitter.feed(&buf[..n], self.offset, &mut raws);
+                    self.offset += n as u64;
+                    self.pending.extend(raws);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.done = true;
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    return Some(Err(SourceError::Io {
+                        op: "reading the output of",
+                        path: PathBuf::from(&self.command),
+                        source: e,
+                    }));
+                }
+            }
+        }
+    }
+}
+
+impl Drop for JournalDump {
+    fn drop(&mut self) {
+        if !self.done {
+            // stopped early: our own child, by its handle
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 

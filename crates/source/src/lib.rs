@@ -36,8 +36,8 @@ pub use file::{
     first_line_hash, Backend, FileSource, HeadSeek, LogLine, Position, SourceOptions, StartAt,
 };
 pub use journal::{
-    format_entry, journal_args_from_options, parse_entry_line, JournalLine, JournalOptions,
-    JournalPosition, JournalSource, JournalStart,
+    format_entry, journal_args_from_options, parse_entry_line, JournalDump, JournalLine,
+    JournalOptions, JournalPosition, JournalSource, JournalStart,
 };
 pub use seek::{seek_to_time, LineProbe, ProbedLine};
 

@@ -183,3 +183,79 @@ fn missing_journalctl_is_a_spawn_error() {
         other => panic!("expected a spawn error, got {other:?}"),
     }
 }
+
+/// `JournalDump`: one `journalctl -o json` run without following; entries
+/// in order, bad ones skipped, a last entry without newline kept, and a
+/// failing `journalctl` reported with its stderr.
+#[test]
+fn dump_reads_once_and_reports_failure() {
+    use gaoler_source::JournalDump;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let body = format!(
+        "{}\nnot json\n\n{}",
+        entry(
+            "c1",
+            1_700_000_000_000_000,
+            "sshd",
+            "Failed password for root"
+        ),
+        entry("c2", 1_700_000_001_500_000, "sshd", "two\nlines")
+    );
+    fs::write(d.join("entries"), body).unwrap();
+    let script = format!(
+        "#!/bin/sh\nprintf '%s\\n' \"$@\" > '{0}/args'\ncat '{0}/entries'\n\
+         if [ -e '{0}/fail' ]; then echo 'No journal files were found.' >&2; exit 1; fi\n",
+        d.display()
+    );
+    let exe = d.join("journalctl");
+    fs::write(&exe, script).unwrap();
+    fs::set_permissions(&exe, fs::Permissions::from_mode(0o755)).unwrap();
+    let matches = vec![
+        vec!["_SYSTEMD_UNIT=sshd.service".to_string()],
+        vec!["_COMM=sshd".to_string()],
+    ];
+    let extra = vec!["--directory=/j".to_string()];
+    let dump = || loop {
+        match JournalDump::spawn(&exe, &matches, &extra, "UTF-8") {
+            Err(SourceError::Spawn { source, .. })
+                if source.raw_os_error() == Some(libc_etxtbsy()) =>
+            {
+                std::thread::sleep(Duration::from_millis(20))
+            }
+            r => break r.unwrap(),
+        }
+    };
+    let got: Vec<JournalLine> = dump().map(Result::unwrap).collect();
+    let texts: Vec<&str> = got.iter().map(|l| l.text.as_str()).collect();
+    assert_eq!(
+        texts,
+        [
+            "host sshd[100]: Failed password for root",
+            "host sshd[100]: two\\nlines"
+        ]
+    );
+    assert!((got[1].time - 1_700_000_001.5).abs() < 1e-6);
+    let args = fs::read_to_string(d.join("args")).unwrap();
+    let args: Vec<&str> = args.lines().collect();
+    assert!(!args.contains(&"--follow"), "{args:?}");
+    assert_eq!(
+        &args[args.len() - 4..],
+        [
+            "--directory=/j",
+            "_SYSTEMD_UNIT=sshd.service",
+            "+",
+            "_COMM=sshd"
+        ]
+    );
+
+    fs::write(d.join("fail"), "").unwrap();
+    let results: Vec<_> = dump().collect();
+    assert_eq!(results.len(), 3, "two entries, then the failure");
+    match results.last() {
+        Some(Err(SourceError::JournalFailed { stderr, .. })) => {
+            assert_eq!(stderr, "No journal files were found.")
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -59,7 +59,7 @@ use crate::pyrepr;
     name = "fail2ban-regex",
     disable_version_flag = true,
     about = "Test fail2ban filters (failregex/ignoreregex) against log lines",
-    after_help = "LOG:\n  string                a string representing a log line (several lines separated by \\n)\n  filename              path to a log file (/var/log/auth.log)\n  systemd-journal       search systemd journal (not supported by gaoler)\n\nREGEX:\n  string                a string representing a 'failregex'\n  filter                name of jail or filter, optionally with options (sshd[mode=aggressive])\n  filename              path to a filter file (filter.d/sshd.conf)\n\nIGNOREREGEX:\n  string                a string representing an 'ignoreregex'"
+    after_help = "LOG:\n  string                a string representing a log line (several lines separated by \\n)\n  filename              path to a log file (/var/log/auth.log)\n  systemd-journal       search systemd journal (systemd-journal[journalpath=DIR, journalfiles=F, namespace=NS, journalflags=N]), read with journalctl\n\nREGEX:\n  string                a string representing a 'failregex'\n  filter                name of jail or filter, optionally with options (sshd[mode=aggressive])\n  filename              path to a filter file (filter.d/sshd.conf)\n\nIGNOREREGEX:\n  string                a string representing an 'ignoreregex'"
 )]
 struct Args {
     /// Log file, log line(s) or systemd-journal
@@ -107,6 +107,9 @@ struct Args {
     /// Verbose date patterns/regex in output
     #[arg(long = "verbose-date", alias = "VD")]
     verbose_date: bool,
+    /// The journalctl that reads `systemd-journal` (tests use a fake)
+    #[arg(long = "journalctl", default_value = "journalctl", hide = true)]
+    journalctl: PathBuf,
     /// Produce debuggex.com urls for debugging there
     #[arg(short = 'D', long = "debuggex")]
     debuggex: bool,
@@ -291,16 +294,36 @@ fn describe_source(out: &mut dyn Write, r: &Resolved, kind: &str, value: &str) -
     Ok(())
 }
 
-/// Input lines: a file or literal text.
+/// Input lines: a file, literal text or the journal.
 enum Input {
     File(PathBuf),
     Text(Vec<String>),
+    /// `systemd-journal[options]`: the whole journal once, through
+    /// `journalctl` (options as the systemd backend's), with these matches.
+    Journal {
+        args: Vec<String>,
+        matches: Vec<Vec<String>>,
+    },
+}
+
+/// `systemd-journal` or `systemd-journal[opt=v, ...]` as LOG.
+fn journal_log(log: &str) -> Result<Option<Vec<String>>> {
+    let Some(rest) = log.strip_prefix("systemd-journal") else {
+        return Ok(None);
+    };
+    if rest.is_empty() {
+        return Ok(Some(Vec::new()));
+    }
+    if !(rest.starts_with('[') && rest.ends_with(']')) {
+        return Ok(None);
+    }
+    let (_, opts) =
+        gaoler_config::options::extract_options(log).map_err(|e| anyhow!("{log}: {e}"))?;
+    let opts: Vec<(String, String)> = opts.into_iter().collect();
+    Ok(Some(gaoler_source::journal_args_from_options(&opts)?))
 }
 
 fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
-    if args.log.starts_with("systemd-journal") {
-        bail!("systemd-journal input is not supported by gaoler regex; export the journal with `journalctl -o short-iso` and pass the file instead");
-    }
     let summary = args.out.is_none() && !args.json && !args.print_pcre && !args.invert;
     let verbose = args.verbosity.unwrap_or(args.verbose);
     let say = |out: &mut dyn Write, s: String| -> Result<()> {
@@ -322,13 +345,20 @@ fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
     }
     let mut dp_printed = false;
 
-    let fail = load::resolve(&args.config, &args.regex, true, true, "auto")?;
+    let journal = if Path::new(&args.log).is_file() {
+        None
+    } else {
+        journal_log(&args.log)?
+    };
+    // (a journal LOG makes the filter's logtype `journal`, as for a jail)
+    let backend = if journal.is_some() { "systemd" } else { "auto" };
+    let fail = load::resolve(&args.config, &args.regex, true, true, backend)?;
     let mut hdr: Vec<u8> = Vec::new();
     if summary {
         describe_source(&mut hdr, &fail, "failregex", &args.regex)?;
     }
     let ignore = match &args.ignoreregex {
-        Some(v) => Some(load::resolve(&args.config, v, false, false, "auto")?),
+        Some(v) => Some(load::resolve(&args.config, v, false, false, backend)?),
         None => None,
     };
     if maxlines.is_none() {
@@ -423,7 +453,30 @@ fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
             describe_source(out, i, "ignoreregex", v)?;
         }
     }
-    let input = if Path::new(&args.log).is_file() {
+    let input = if let Some(jargs) = journal {
+        // `-m` wins over the filter's journalmatch, of which (as in
+        // fail2ban-regex) the last line is used
+        let matches = match &args.journalmatch {
+            Some(m) => vec![gaoler_config::shlex::split(m)
+                .map_err(|e| anyhow!("invalid --journalmatch {m:?}: {e}"))?],
+            None => fail
+                .parts
+                .journalmatch
+                .last()
+                .cloned()
+                .into_iter()
+                .collect(),
+        };
+        say(out, "Use         systemd journal".to_string())?;
+        say(out, format!("Use         encoding : {}", args.encoding))?;
+        if let Some(m) = matches.first().filter(|m| !m.is_empty()) {
+            say(out, format!("Use    journal match : {}", m.join(" ")))?;
+        }
+        Input::Journal {
+            args: jargs,
+            matches,
+        }
+    } else if Path::new(&args.log).is_file() {
         say(out, format!("Use         log file : {}", args.log))?;
         say(out, format!("Use         encoding : {}", args.encoding))?;
         Input::File(PathBuf::from(&args.log))
@@ -502,6 +555,20 @@ fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
         Input::Text(lines) => {
             for (i, l) in lines.iter().enumerate() {
                 state.line(&mut filter, i + 1, l, out)?;
+            }
+        }
+        Input::Journal {
+            args: jargs,
+            matches,
+        } => {
+            let dump = gaoler_source::JournalDump::spawn(
+                &args.journalctl,
+                &matches,
+                &jargs,
+                &args.encoding,
+            )?;
+            for (i, entry) in dump.enumerate() {
+                state.journal_line(&mut filter, i + 1, entry?, out)?;
             }
         }
         Input::File(p) => {
@@ -1020,6 +1087,42 @@ impl State<'_> {
         self.outcome(lineno, line, oc, out)
     }
 
+    /// Does the prefregex match the text in `scratch` (a line without its
+    /// date)? For filters that do not report it themselves (multi-line).
+    fn scratch_matches_pref(&mut self) -> bool {
+        let Some(pr) = &self.pref else { return false };
+        self.scratch.push('\n');
+        let possible = self.pref_lits.as_ref().is_none_or(|lits| {
+            lits.iter()
+                .any(|f| f.find(self.scratch.as_bytes()).is_some())
+        });
+        possible && pr.is_match(&self.scratch).unwrap_or(false)
+    }
+
+    /// A journal entry: its time is known, its text carries no date.
+    fn journal_line(
+        &mut self,
+        filter: &mut Filter,
+        lineno: usize,
+        entry: gaoler_source::JournalLine,
+        out: &mut dyn Write,
+    ) -> Result<()> {
+        let tuple = gaoler_filter::TupleLine {
+            prefix: String::new(),
+            date: format!("{} ", entry.iso_time),
+            suffix: entry.text,
+        };
+        let full = tuple.full();
+        let suffix = tuple.suffix.clone();
+        let mut oc = filter.process_line_with_date_detailed(tuple, entry.time, self.now);
+        if oc.prefregex.is_none() && self.pref.is_some() {
+            self.scratch.clear();
+            self.scratch.push_str(&suffix);
+            oc.prefregex = Some(self.scratch_matches_pref());
+        }
+        self.outcome(lineno, &full, oc, out)
+    }
+
     /// Count and print what the filter made of a tested line.
     fn outcome(
         &mut self,
@@ -1078,7 +1181,7 @@ impl State<'_> {
         // prefregex statistics (see module docs)
         if let Some(hit) = oc.prefregex {
             self.pref_hits += usize::from(hit);
-        } else if let Some(pr) = &self.pref {
+        } else if self.pref.is_some() {
             self.scratch.clear();
             match &oc.date {
                 Some(h)
@@ -1092,12 +1195,7 @@ impl State<'_> {
                 }
                 _ => self.scratch.push_str(line),
             }
-            self.scratch.push('\n');
-            let possible = self.pref_lits.as_ref().is_none_or(|lits| {
-                lits.iter()
-                    .any(|f| f.find(self.scratch.as_bytes()).is_some())
-            });
-            if possible && pr.is_match(&self.scratch).unwrap_or(false) {
+            if self.scratch_matches_pref() {
                 self.pref_hits += 1;
             }
         }

@@ -406,3 +406,155 @@ fn threads_change_nothing() {
     }
     assert_eq!(compared, 20);
 }
+
+/// A fake `journalctl` in `dir` that records its arguments in `args` and
+/// prints `entries` (exits 1 with a message when `fail` exists).
+fn fake_journalctl(dir: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let d = dir.display();
+    let script = format!(
+        "#!/bin/sh\nprintf '%s\\n' \"$@\" > '{d}/args'\ncat '{d}/entries'\n\
+         if [ -e '{d}/fail' ]; then echo 'No journal files were found.' >&2; exit 1; fi\n"
+    );
+    let exe = dir.join("journalctl");
+    std::fs::write(&exe, script).expect("write fake journalctl");
+    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    exe
+}
+
+/// `systemd-journal` as LOG: entries come from journalctl's JSON, carry
+/// their own time (no date detection), the filter reads with the journal
+/// logtype and the filter's journalmatch (or `-m`); the lines sort into
+/// matched/ignored/missed as the same lines read from a file do.
+#[test]
+fn journal_input() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let log = d.join("sshd.log");
+    genlog("sshd", 3_000, &log);
+    let text = std::fs::read_to_string(&log).expect("read log");
+    // "Jan  1 00:00:00 host1 sshd[42]: message" → journal fields
+    let base: u64 = 1_767_225_600; // 2026-01-01T00:00:00Z
+    let mut entries = String::new();
+    for (i, line) in text.lines().enumerate() {
+        let rest = &line[16..];
+        let (host, rest) = rest.split_once(' ').expect("host");
+        let (ident, msg) = rest.split_once(": ").expect("ident");
+        let (name, pid) = match ident.split_once('[') {
+            Some((n, p)) => (n, Some(p.trim_end_matches(']'))),
+            None => (ident, None),
+        };
+        let mut e = serde_json::json!({
+            "__CURSOR": format!("s=1;i={i}"),
+            "__REALTIME_TIMESTAMP": ((base + i as u64) * 1_000_000).to_string(),
+            "__MONOTONIC_TIMESTAMP": "1000000",
+            "_HOSTNAME": host,
+            "SYSLOG_IDENTIFIER": name,
+            "MESSAGE": msg,
+        });
+        if let Some(p) = pid {
+            e["_PID"] = serde_json::Value::from(p);
+        }
+        entries.push_str(&e.to_string());
+        entries.push('\n');
+    }
+    std::fs::write(d.join("entries"), entries).expect("write entries");
+    let exe = fake_journalctl(d);
+    let exe_s = exe.display().to_string();
+    let args_seen = || -> Vec<String> {
+        std::fs::read_to_string(d.join("args"))
+            .expect("args")
+            .lines()
+            .map(str::to_string)
+            .collect()
+    };
+    let cfg = config();
+    let journal = |extra: &[&str]| -> String {
+        let mut a = vec!["--journalctl", &exe_s, "-c", &cfg];
+        a.extend_from_slice(extra);
+        // (a freshly written script may be "text file busy" for a moment
+        // while another test thread forks)
+        for _ in 0..50 {
+            let mut out: Vec<u8> = Vec::new();
+            match regex_run(a.iter().map(|s| s.to_string()), &mut out) {
+                Ok(()) => return String::from_utf8_lossy(&out).into_owned(),
+                Err(e) if format!("{e:#}").contains("Text file busy") => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
+                Err(e) => panic!("gaoler regex: {e:#}"),
+            }
+        }
+        panic!("journalctl stayed busy")
+    };
+
+    let r = journal(&["systemd-journal", "sshd"]);
+    assert!(r.contains("Use         systemd journal\n"), "{r}");
+    // sshd.conf's journalmatch, printed and passed on word by word
+    let shown = r
+        .lines()
+        .find_map(|l| l.strip_prefix("Use    journal match : "))
+        .expect("journal match line");
+    assert!(
+        shown.starts_with("_SYSTEMD_UNIT=sshd.service + _COMM=sshd"),
+        "{shown}"
+    );
+    let args = args_seen();
+    assert!(!args.iter().any(|a| a == "--follow"), "{args:?}");
+    assert!(args.iter().any(|a| a == "json"), "{args:?}");
+    let words: Vec<&str> = shown.split(' ').collect();
+    assert!(args.ends_with(&words.iter().map(|w| w.to_string()).collect::<Vec<_>>()));
+    // no date detection: the date template list is empty
+    assert!(r.contains("Date template hits:\n\nLines:"), "{r}");
+    let from_file = gaoler(&["-c", &cfg, &log.display().to_string(), "sshd"]);
+    let summary = lines_summary(&r);
+    assert_eq!(summary, lines_summary(&from_file));
+    assert!(
+        summary.contains(" matched") && !summary.contains(" 0 matched"),
+        "{summary}"
+    );
+
+    // every failure carries its entry's time and line number
+    let json = journal(&["--json", "systemd-journal", "sshd"]);
+    let mut n = 0;
+    for l in json.lines() {
+        let v: serde_json::Value = serde_json::from_str(l).expect("json line");
+        let line = v["line"].as_u64().expect("line") - 1;
+        assert_eq!(v["time"].as_f64(), Some((base + line) as f64), "{l}");
+        n += 1;
+    }
+    assert!(n > 50, "{n} failures");
+
+    // -m replaces the filter's matches; backend options become arguments
+    journal(&[
+        "-m",
+        "_COMM=dropbear",
+        "systemd-journal[journalpath=/srv/j]",
+        "sshd",
+    ]);
+    let args = args_seen();
+    assert!(args.contains(&"--directory=/srv/j".to_string()), "{args:?}");
+    assert_eq!(args.last().map(String::as_str), Some("_COMM=dropbear"));
+    assert!(!args.iter().any(|a| a.contains("sshd.service")), "{args:?}");
+
+    // a journalctl that fails is an error with its message
+    std::fs::write(d.join("fail"), "").expect("flag");
+    let mut out: Vec<u8> = Vec::new();
+    let err = regex_run(
+        [
+            "--journalctl",
+            &exe_s,
+            "-c",
+            &cfg,
+            "systemd-journal",
+            "sshd",
+        ]
+        .iter()
+        .map(|s| s.to_string()),
+        &mut out,
+    )
+    .expect_err("failing journalctl");
+    assert!(
+        format!("{err:#}").contains("No journal files were found."),
+        "{err:#}"
+    );
+}
