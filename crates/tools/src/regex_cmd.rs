@@ -110,7 +110,7 @@ struct Args {
     /// The journalctl that reads `systemd-journal` (tests use a fake)
     #[arg(long = "journalctl", default_value = "journalctl", hide = true)]
     journalctl: PathBuf,
-    /// Produce debuggex.com urls for debugging there
+    /// Produce debuggex.com urls for debugging there (printed line lists)
     #[arg(short = 'D', long = "debuggex")]
     debuggex: bool,
     /// Disable check for all regex's
@@ -549,6 +549,7 @@ fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
         scratch: String::new(),
         now: crate::now(),
         every_date: false,
+        usedns,
     };
     let t0 = Instant::now();
     match input {
@@ -1069,6 +1070,8 @@ struct State<'a> {
     /// Every tested line's date was parsed (the threads do that; with one,
     /// `--fast` parses only lines passing the prefilter).
     every_date: bool,
+    /// How `<HOST>` is resolved in `-D` links.
+    usedns: UseDns,
 }
 
 impl State<'_> {
@@ -1389,7 +1392,30 @@ impl State<'_> {
         }
         let header = format!("{cap} line(s):");
         if count < self.print_max || all {
-            let l: Vec<String> = lines.iter().map(|x| x.trim_end().to_string()).collect();
+            let l: Vec<String> = if self.args.debuggex {
+                // every line with every regex of its kind, and a link that
+                // opens the pair in debuggex.com
+                let regs = if kind == "ignored" {
+                    &self.ignores
+                } else {
+                    &self.fails
+                };
+                let multi_line = self.window > 1;
+                lines
+                    .iter()
+                    .flat_map(|line| {
+                        regs.iter().map(move |r| {
+                            let re = gaoler_filter::resolve_tags(&r.text, self.usedns);
+                            let url = debuggex_url(line, &re, multi_line);
+                            format!("{line} | {} |  {url}", r.text)
+                                .trim_end()
+                                .to_string()
+                        })
+                    })
+                    .collect()
+            } else {
+                lines.iter().map(|x| x.trim_end().to_string()).collect()
+            };
             pprint_list(out, &l, Some(&header))
         } else {
             writeln!(
@@ -1399,6 +1425,31 @@ impl State<'_> {
             Ok(())
         }
     }
+}
+
+/// A debuggex.com link for `regex` (tags resolved, Python flavour) on
+/// `sample`, its query encoded as a form (Python's `urlencode`).
+fn debuggex_url(sample: &str, regex: &str, multi_line: bool) -> String {
+    fn form(s: &str, out: &mut String) {
+        for &b in s.as_bytes() {
+            match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'_' | b'.' | b'-' | b'~' => {
+                    out.push(char::from(b))
+                }
+                b' ' => out.push('+'),
+                _ => out.push_str(&format!("%{b:02X}")),
+            }
+        }
+    }
+    let mut url = String::from("https://www.debuggex.com/?re=");
+    form(regex, &mut url);
+    url.push_str("&str=");
+    form(sample, &mut url);
+    url.push_str("&flavor=python");
+    if multi_line {
+        url.push_str("&flags=m");
+    }
+    url
 }
 
 fn pprint_list(out: &mut dyn Write, l: &[String], header: Option<&str>) -> Result<()> {

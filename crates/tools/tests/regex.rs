@@ -558,3 +558,61 @@ fn journal_input() {
         "{err:#}"
     );
 }
+
+/// `-D`: each printed line with each regex of its kind and a debuggex.com
+/// link (tags resolved, the query form-encoded as Python's `urlencode`);
+/// the same lines as Debian's fail2ban-regex prints, apart from the IPv6
+/// tag, which changed upstream after Debian's 1.0.2.
+#[test]
+fn debuggex_links() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("d.log");
+    std::fs::write(
+        &log,
+        "Jan  1 00:00:00 host1 sshd[1]: Failed password for root from 192.0.2.1 port 22 ssh2\n\
+         Jan  1 00:00:01 host1 sshd[2]: Accepted publickey for x from 192.0.2.2 port 22 ssh2: a*b~c/d\n\
+         Jan  1 00:00:02 host1 cron[3]: hello w\u{f6}rld & more\n",
+    )
+    .expect("write log");
+    let log = log.display().to_string();
+    let args = [
+        "-D",
+        "--print-all-matched",
+        "--print-all-missed",
+        "--print-all-ignored",
+        &log,
+        r"from <HOST> port \d+",
+        "Accepted",
+    ];
+    let tail = |r: &str| -> String {
+        r.lines()
+            .skip_while(|l| !l.starts_with("Lines: "))
+            .filter(|l| !l.starts_with("[processed in"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let rs = tail(&gaoler(&args));
+    assert!(
+        rs.contains(
+            "|  Jan  1 00:00:02 host1 cron[3]: hello w\u{f6}rld & more | from <HOST> port \\d+ |  \
+             https://www.debuggex.com/?re=from+%28%3F%3A%5C%5B%3F"
+        ),
+        "{rs}"
+    );
+    assert!(
+        rs.contains("&str=Jan++1+00%3A00%3A02+host1+cron%5B3%5D%3A+hello+w%C3%B6rld+%26+more&flavor=python\n"),
+        "{rs}"
+    );
+    assert!(
+        rs.contains("| Accepted |  https://www.debuggex.com/?re=Accepted&str=Jan++1+00%3A00%3A01+host1+sshd%5B2%5D%3A+Accepted+publickey+for+x+from+192.0.2.2+port+22+ssh2%3A+a%2Ab~c%2Fd&flavor=python"),
+        "{rs}"
+    );
+    if let Some(py) = fail2ban_regex(&args) {
+        // Debian's `<IP6>` alternation still has `::` where upstream has `:`
+        let py = tail(&py).replace(
+            "%3A%3A%3F%7C%3A%3A%29%7B1%2C7%7D",
+            "%3A%3A%3F%7C%3A%29%7B1%2C7%7D",
+        );
+        assert_eq!(rs, py);
+    }
+}
