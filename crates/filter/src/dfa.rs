@@ -136,6 +136,25 @@ fn split_prefregex(pref: &str) -> Option<(Hir, bool)> {
     Some((before, anchored))
 }
 
+/// The prefregex without its final `(?P<content>.+)$`, when that group
+/// and `$` end its top-level sequence (no alternation or group around
+/// them): what comes before the content can then be matched alone (see
+/// `regex::ContentTail`).
+pub(crate) fn prefregex_head(pref: &str) -> Option<&str> {
+    let head = pref.strip_suffix("(?P<content>.+)$")?;
+    let h = parse(pref)?;
+    let HirKind::Concat(items) = h.kind() else {
+        return None;
+    };
+    let pos = items.iter().position(
+        |x| matches!(x.kind(), HirKind::Capture(c) if c.name.as_deref() == Some("content")),
+    )?;
+    items[pos + 1..]
+        .iter()
+        .all(|x| matches!(x.kind(), HirKind::Look(_)))
+        .then_some(head)
+}
+
 /// Whether a prefregex matches every single-line buffer whose line is not
 /// empty: its content group is `.+` at the very end (then at most `$`),
 /// and everything before it can match the empty string without any
@@ -252,36 +271,74 @@ impl CandidateDfa {
     /// tells which may.
     pub(crate) fn scan(&mut self, text: &str) -> bool {
         self.set.clear();
-        let input = Input::new(text)
-            .anchored(if self.anchored {
-                Anchored::Yes
-            } else {
-                Anchored::No
-            })
-            .earliest(true);
-        // Most lines match nothing: a plain search (the engine's fast loop,
-        // stopping at the first match state) settles those; the slower
-        // overlapping search that collects every candidate runs only when
-        // something matched.
-        match self.dfa.try_search_fwd(&mut self.cache, &input) {
-            Ok(None) => return false,
-            Ok(Some(_)) => {}
-            Err(_) => return self.all(),
-        }
-        if self.set.capacity() <= FEW {
-            // With this few failregexes, running the non-candidates through
-            // PCRE2 costs less than the overlapping search that rules
-            // them out.
-            return self.all();
-        }
-        let input = input.earliest(false);
-        match self
-            .dfa
-            .try_which_overlapping_matches(&mut self.cache, &input, &mut self.set)
-        {
+        match self.walk(text.as_bytes()) {
             Ok(()) => !self.set.is_empty(),
-            Err(_) => self.all(),
+            // (the engine is not configured to give up or quit)
+            Err(()) => self.all(),
         }
+    }
+
+    /// One pass over `text`, collecting the patterns of every match state
+    /// passed through (matches are reported one byte late, and at the end
+    /// by the end-of-input transition), until the automaton dies or the
+    /// text ends. Most lines die a few bytes past the prefix. This is the
+    /// loop regex-automata documents for walking a lazy DFA by hand: it
+    /// costs a fraction of the engine's overlapping search, which stops
+    /// and resumes at every match.
+    fn walk(&mut self, text: &[u8]) -> Result<(), ()> {
+        let input = Input::new(text).anchored(if self.anchored {
+            Anchored::Yes
+        } else {
+            Anchored::No
+        });
+        let dfa = &self.dfa;
+        let cache = &mut self.cache;
+        let mut sid = dfa.start_state_forward(cache, &input).map_err(drop)?;
+        let mut at = 0;
+        loop {
+            if sid.is_tagged() {
+                if sid.is_match() {
+                    for i in 0..dfa.match_len(cache, sid) {
+                        let _ = self.set.try_insert(dfa.match_pattern(cache, sid, i));
+                    }
+                    if self.set.capacity() <= FEW {
+                        // With this few failregexes, running them all
+                        // costs less than finding out which may match.
+                        return Err(());
+                    }
+                } else if sid.is_dead() {
+                    return Ok(());
+                } else if sid.is_quit() {
+                    return Err(());
+                }
+                let Some(&b) = text.get(at) else { break };
+                sid = dfa.next_state(cache, sid, b).map_err(drop)?;
+                at += 1;
+            } else {
+                let mut prev = sid;
+                while let Some(&b) = text.get(at) {
+                    prev = sid;
+                    sid = dfa.next_state_untagged(cache, sid, b);
+                    at += 1;
+                    if sid.is_tagged() {
+                        break;
+                    }
+                }
+                if sid.is_unknown() {
+                    // not computed yet: the checked transition computes it
+                    sid = dfa.next_state(cache, prev, text[at - 1]).map_err(drop)?;
+                } else if !sid.is_tagged() {
+                    break;
+                }
+            }
+        }
+        let eoi = dfa.next_eoi_state(cache, sid).map_err(drop)?;
+        if eoi.is_match() {
+            for i in 0..dfa.match_len(cache, eoi) {
+                let _ = self.set.try_insert(dfa.match_pattern(cache, eoi, i));
+            }
+        }
+        Ok(())
     }
 
     /// Every failregex is a candidate.

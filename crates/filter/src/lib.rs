@@ -95,7 +95,7 @@ pub use data::{Data, Str, Value};
 pub use dates::{DateDetector, DateFinder, DateHit};
 pub use gaoler_datedetector::Checkpoint;
 pub use regex::{tuple_lines_buf, TupleLine};
-use regex::{FRegex, Match};
+use regex::{ContentTail, FRegex, HeadMatch, Match};
 pub use tags::{glob_to_local_flags, resolve_tags};
 
 /// Errors building a filter. Each carries the offending regex text.
@@ -517,6 +517,8 @@ impl MlfidCache {
 pub struct Filter {
     spec: FilterSpec,
     prefregex: Option<(FRegex, Locations)>,
+    /// The prefregex's head alone, when its content ends the line.
+    pref_tail: Option<ContentTail>,
     failregex: Vec<(FRegex, Locations)>,
     ignoreregex: Vec<(FRegex, Locations)>,
     prefilter: Option<Prefilter>,
@@ -612,8 +614,13 @@ impl Filter {
             && prefregex
                 .as_ref()
                 .is_some_and(|p| dfa::matches_every_line(&p.text));
+        let pref_tail = match &prefregex {
+            Some(p) if !multiline => ContentTail::new(p),
+            _ => None,
+        };
         Ok(Filter {
             prefregex: prefregex.map(with_locs),
+            pref_tail,
             failregex: failregex.into_iter().map(with_locs).collect(),
             ignoreregex: ignoreregex.into_iter().map(with_locs).collect(),
             prefilter,
@@ -782,6 +789,7 @@ impl Filter {
         Some(Filter {
             spec: self.spec.clone(),
             prefregex: self.prefregex.as_ref().map(with_locs),
+            pref_tail: self.pref_tail.clone(),
             failregex: self.failregex.iter().map(with_locs).collect(),
             ignoreregex: self.ignoreregex.iter().map(with_locs).collect(),
             prefilter: self.prefilter.clone(),
@@ -886,7 +894,15 @@ impl Filter {
                 return Some(false);
             }
         }
-        Some(pr.is_match(locs, text).unwrap_or(false))
+        let head = match &mut self.pref_tail {
+            Some(t) => t.find(text).unwrap_or(HeadMatch::Unsure),
+            None => HeadMatch::Unsure,
+        };
+        Some(match head {
+            HeadMatch::No => false,
+            HeadMatch::Content(..) => true,
+            HeadMatch::Unsure => pr.is_match(locs, text).unwrap_or(false),
+        })
     }
 
     /// Settle a run of [quiet](Examined::quiet) lines: what settling each
@@ -1094,19 +1110,38 @@ impl Filter {
         content.clear();
         let mut pre_groups = Vec::new();
         if let Some((pr, locs)) = &mut self.prefregex {
-            let Some(mut groups) = pr.search_groups(locs, text)? else {
+            let head = match &mut self.pref_tail {
+                Some(t) => t.find(text)?,
+                None => HeadMatch::Unsure,
+            };
+            let found = match head {
+                HeadMatch::No => None,
+                HeadMatch::Content(s, e) => {
+                    // (the head has every group but the content)
+                    if let Some(t) = &self.pref_tail {
+                        pr.groups_into(&t.locs, text, &mut pre_groups);
+                    }
+                    content.push_str(&text[s..e]);
+                    content.push('\n');
+                    Some(pre_groups)
+                }
+                HeadMatch::Unsure => pr.search_groups(locs, text)?.map(|mut groups| {
+                    if let Some(p) = groups.iter().position(|(k, _)| k == "content") {
+                        if let (_, Value::Str(repl)) = groups.remove(p) {
+                            if !repl.is_empty() {
+                                content.push_str(&repl);
+                                content.push('\n');
+                            }
+                        }
+                    }
+                    groups
+                }),
+            };
+            let Some(groups) = found else {
                 m.pre_failed = true;
                 self.content = content;
                 return Ok(Some(m));
             };
-            if let Some(p) = groups.iter().position(|(k, _)| k == "content") {
-                if let (_, Value::Str(repl)) = groups.remove(p) {
-                    if !repl.is_empty() {
-                        content.push_str(&repl);
-                        content.push('\n');
-                    }
-                }
-            }
             pre_groups = groups;
         }
         let ftext = if content.is_empty() { text } else { &content };

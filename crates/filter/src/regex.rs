@@ -75,6 +75,67 @@ pub struct Match {
     pub unmatched: Vec<TupleLine>,
 }
 
+/// A prefregex `HEAD(?P<content>.+)$` on single-line buffers, matched as
+/// `HEAD` alone: the content is then the rest of the line. PCRE2 tries
+/// `HEAD`'s alternatives in the same order either way, and `.+$` accepts
+/// the first one that leaves a non-empty rest without a line break, so
+/// the groups are the same; only when the rest is empty (or holds a
+/// `\r`, in case PCRE2 treats it as a line break) is the full regex
+/// needed. Running `.+$` over the line costs as much as the head.
+pub(crate) struct ContentTail {
+    head: Regex,
+    pub(crate) locs: Locations,
+}
+
+impl Clone for ContentTail {
+    fn clone(&self) -> Self {
+        ContentTail {
+            head: self.head.clone(),
+            locs: self.head.locations(),
+        }
+    }
+}
+
+/// What [`ContentTail::find`] found.
+pub(crate) enum HeadMatch {
+    /// The prefregex does not match.
+    No,
+    /// It matches; the content group spans these bytes, the other groups
+    /// are in [`ContentTail::locs`].
+    Content(usize, usize),
+    /// Run the full prefregex.
+    Unsure,
+}
+
+impl ContentTail {
+    /// For a (single-line) prefregex whose text allows it.
+    pub(crate) fn new(pref: &FRegex) -> Option<ContentTail> {
+        let head = crate::dfa::prefregex_head(&pref.text)?;
+        let head = Regex::new_pcre2(head, Options::default()).ok()?;
+        let locs = head.locations();
+        Some(ContentTail { head, locs })
+    }
+
+    pub(crate) fn find(&mut self, buf: &str) -> Result<HeadMatch, FilterError> {
+        let found = self
+            .head
+            .captures_read_at(&mut self.locs, buf, 0)
+            .map_err(|e| FilterError::Match {
+                regex: self.head.as_str().to_string(),
+                message: e.to_string(),
+            })?;
+        let Some((_, start)) = found.then(|| self.locs.get(0)).flatten() else {
+            return Ok(HeadMatch::No);
+        };
+        let rest = &buf[start..];
+        let rest = rest.strip_suffix('\n').unwrap_or(rest);
+        if rest.is_empty() || memchr::memchr2(b'\n', b'\r', rest.as_bytes()).is_some() {
+            return Ok(HeadMatch::Unsure);
+        }
+        Ok(HeadMatch::Content(start, start + rest.len()))
+    }
+}
+
 /// `^(alt_|tuple_)(.*?)(?:_\d+)?$`
 fn complex_name(k: &str) -> Option<(bool, String)> {
     let (is_alt, rest) = if let Some(r) = k.strip_prefix("alt_") {
@@ -325,5 +386,70 @@ fn set(groups: &mut Vec<(Str, Value)>, name: &str, v: Value) {
         slot.1 = v;
     } else {
         groups.push((Str::from(name), v));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The head alone gives the full prefregex's groups and content, and
+    /// says "unsure" exactly where it cannot.
+    #[test]
+    fn content_tail_agrees_with_the_full_prefregex() {
+        let prefs = [
+            r"^(?P<mlfid>\s*(?:\S+\s+)?(?:sshd(?:\[\d+\])?:?\s+)?)(?:error: )?(?P<content>.+)$",
+            // greedy head that can swallow the whole line
+            r"^(?P<mlfid>\S*)(?P<content>.+)$",
+            // not anchored
+            r"(?P<mlfid>\[\d+\]) (?P<content>.+)$",
+        ];
+        let lines = [
+            "host sshd[12]: Failed password for root\n",
+            "host sshd[12]: error: Failed\n",
+            "abc\n",
+            "x\n",
+            "\n",
+            "a [1] b\r\n",
+            "pre [77] rest of it\n",
+            "no pid here\n",
+            "host sshd[1]:\n",
+        ];
+        let mut unsure = 0;
+        for p in prefs {
+            let full = FRegex::new(p, false, UseDns::Warn).unwrap();
+            let mut locs = full.locations();
+            let mut tail = ContentTail::new(&full).expect("a head");
+            for line in lines {
+                let want = full.search_groups(&mut locs, line).unwrap();
+                let got = match tail.find(line).unwrap() {
+                    HeadMatch::No => None,
+                    HeadMatch::Content(s, e) => {
+                        let mut g = Vec::new();
+                        full.groups_into(&tail.locs, line, &mut g);
+                        g.push((Str::from("content"), Value::Str(Str::from(&line[s..e]))));
+                        Some(g)
+                    }
+                    HeadMatch::Unsure => {
+                        unsure += 1;
+                        continue;
+                    }
+                };
+                let sorted = |g: Option<Vec<(Str, Value)>>| {
+                    g.map(|mut g| {
+                        g.sort_by(|a, b| a.0.cmp(&b.0));
+                        format!("{g:?}")
+                    })
+                };
+                assert_eq!(sorted(got), sorted(want), "{p} on {line:?}");
+            }
+        }
+        // "abc" under `\S*`, the `\r` line, the empty rest after "sshd[1]:"
+        assert!(unsure >= 3, "{unsure}");
+        // only a top-level `(?P<content>.+)$` at the end qualifies
+        for p in [r"^a|(?P<content>.+)$", r"^(?:a(?P<content>.+)$)", r"^(?P<content>.+)"] {
+            let full = FRegex::new(p, false, UseDns::Warn).unwrap();
+            assert!(ContentTail::new(&full).is_none(), "{p}");
+        }
     }
 }
