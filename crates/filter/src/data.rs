@@ -162,6 +162,28 @@ impl Data {
         Data { items }
     }
 
+    /// [`Data::merged`], draining `over`. When both lists are in key order
+    /// without repeats (the regexes give their groups so) they are merged
+    /// in one pass, without sorting.
+    pub fn merged_drain(base: &[(Str, Value)], over: &mut Vec<(Str, Value)>) -> Data {
+        let ordered = |v: &[(Str, Value)]| v.windows(2).all(|w| key_cmp(&w[0].0, &w[1].0).is_lt());
+        if !(ordered(base) && ordered(over)) {
+            return Data::merged(base, over.drain(..));
+        }
+        let mut items = Vec::with_capacity(base.len() + over.len());
+        let mut b = base.iter().peekable();
+        for (k, v) in over.drain(..) {
+            while let Some((bk, bv)) = b.next_if(|(bk, _)| key_cmp(bk, &k).is_lt()) {
+                items.push((bk.clone(), bv.clone()));
+            }
+            // the same key in `base`: the later value wins
+            b.next_if(|(bk, _)| key_eq(bk, &k));
+            items.push((k, v));
+        }
+        items.extend(b.cloned());
+        Data { items }
+    }
+
     pub fn len(&self) -> usize {
         self.items.len()
     }
@@ -251,5 +273,38 @@ mod tests {
         let keys: Vec<&str> = d.keys().map(Str::as_str).collect();
         assert_eq!(keys, ["ip4", "mlfid", "user"]);
         assert_eq!(d.get("user"), Some(&Value::from("c")));
+    }
+
+    #[test]
+    fn merged_drain_equals_merged() {
+        let kv = |k: &str, v: &str| (Str::from(k), Value::from(v));
+        type Groups = Vec<(Str, Value)>;
+        let cases: Vec<(Groups, Groups)> = vec![
+            // in order: the one-pass merge
+            (
+                vec![kv("content", "c"), kv("mlfid", "m"), kv("user", "a")],
+                vec![
+                    kv("ip4", "x"),
+                    kv("mlfid", "n"),
+                    kv("user", "b"),
+                    kv("zz", "z"),
+                ],
+            ),
+            (vec![], vec![kv("a", "1")]),
+            (vec![kv("a", "1")], vec![]),
+            // out of order or repeated: the general path
+            (
+                vec![kv("user", "a"), kv("mlfid", "m")],
+                vec![kv("user", "b")],
+            ),
+            (vec![kv("a", "1")], vec![kv("b", "2"), kv("b", "3")]),
+        ];
+        for (base, over) in cases {
+            let want = Data::merged(&base, over.clone());
+            let mut over = over;
+            let got = Data::merged_drain(&base, &mut over);
+            assert!(over.is_empty());
+            assert_eq!(format!("{got:?}"), format!("{want:?}"));
+        }
     }
 }

@@ -1815,7 +1815,7 @@ impl Hit {
             .into_iter()
             .find(|g| groups.iter().any(|(k, _)| k == g));
         Hit {
-            fail: Data::merged(pre_groups, groups.drain(..)),
+            fail: Data::merged_drain(pre_groups, groups),
             id_fallback,
         }
     }

@@ -194,6 +194,8 @@ impl FRegex {
                 }
             }
         }
+        // groups come out in key order, as failure data keeps them
+        names.sort_by(|a: &(usize, Str), b| a.1.cmp(&b.1));
         alt.sort();
         tuple.sort();
         skip.sort();
@@ -447,7 +449,11 @@ mod tests {
         // "abc" under `\S*`, the `\r` line, the empty rest after "sshd[1]:"
         assert!(unsure >= 3, "{unsure}");
         // only a top-level `(?P<content>.+)$` at the end qualifies
-        for p in [r"^a|(?P<content>.+)$", r"^(?:a(?P<content>.+)$)", r"^(?P<content>.+)"] {
+        for p in [
+            r"^a|(?P<content>.+)$",
+            r"^(?:a(?P<content>.+)$)",
+            r"^(?P<content>.+)",
+        ] {
             let full = FRegex::new(p, false, UseDns::Warn).unwrap();
             assert!(ContentTail::new(&full).is_none(), "{p}");
         }
