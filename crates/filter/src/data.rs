@@ -170,7 +170,8 @@ impl Data {
         if !(ordered(base) && ordered(over)) {
             return Data::merged(base, over.drain(..));
         }
-        let mut items = Vec::with_capacity(base.len() + over.len());
+        // (room for the flags the mlfid bookkeeping adds)
+        let mut items = Vec::with_capacity(base.len() + over.len() + 2);
         let mut b = base.iter().peekable();
         for (k, v) in over.drain(..) {
             while let Some((bk, bv)) = b.next_if(|(bk, _)| key_cmp(bk, &k).is_lt()) {
