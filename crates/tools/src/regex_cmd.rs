@@ -7,8 +7,9 @@
 //!
 //! Design decisions:
 //! - **Threads, same report.** A log file is read by one thread per CPU
-//!   (`-j`): workers examine blocks of lines with forks of the filter and
-//!   this thread settles them in order (see `parallel`). Multi-line
+//!   (`-j`, this one included): workers examine blocks of lines with forks
+//!   of the filter and this thread settles them in order, examining blocks
+//!   itself while it would otherwise wait (see `parallel`). Multi-line
 //!   filters, and `-j 1`, read in order on one thread.
 //! - **Exact statistics by default.** fail2ban-regex reports how often each
 //!   date template and the prefregex hit, over *every* line. The threads
@@ -670,6 +671,10 @@ fn read_in_order(
 ///   this thread settles them in order ([`Filter::settle`]: last date,
 ///   mlfid cache, failure data) and does the counting and printing. The
 ///   report is the one reading in order gives.
+/// - **No thread waits while there is work.** Settling costs a fraction
+///   of examining, so this thread, instead of waiting for the next block
+///   from a worker, examines a later block itself (on its own fork) and
+///   settles it in its turn. `-j N` is N threads in all: N - 1 workers.
 /// - **Dates are checked, not trusted.** A fork's detector starts each
 ///   block in the state it was left in, which is the main detector's as
 ///   long as every line is *steady* (the last winning template found
@@ -682,6 +687,7 @@ fn read_in_order(
 ///   need the lines in order), so the date template statistics are exact
 ///   also with `--fast`.
 mod parallel {
+    use std::collections::VecDeque;
     use std::fs::File;
     use std::io::{Read, Write};
     use std::sync::mpsc;
@@ -904,10 +910,18 @@ mod parallel {
         }
     }
 
+    /// Where the next block to settle is being examined.
+    enum Slot {
+        /// By this worker (its results come back in the order sent).
+        Worker(usize),
+        /// Here, already done.
+        Local(Box<ExaminedBlock>),
+    }
+
     pub(super) fn run(
         state: &mut State,
         filter: &mut Filter,
-        forks: Vec<Filter>,
+        mut forks: Vec<Filter>,
         mut blocks: Blocks,
         bar: Option<&indicatif::ProgressBar>,
         out: &mut dyn Write,
@@ -916,6 +930,11 @@ mod parallel {
         state.every_date = true;
         // the summary only counts lines nothing matched
         let quiet_runs = state.summary;
+        // One fork examines blocks on this thread whenever the next block
+        // to settle is not back yet: time that would go to waiting.
+        let Some(mut local) = forks.pop() else {
+            return Err(anyhow!("no filter fork for this thread"));
+        };
         let n = forks.len();
         std::thread::scope(|scope| {
             let mut jobs = Vec::with_capacity(n);
@@ -944,6 +963,18 @@ mod parallel {
                 results.push(rrx);
             }
             let gone = || anyhow!("a worker thread stopped");
+            // every fork continues from this detector
+            let sync = |filter: &Filter, local: &mut Filter| -> Result<()> {
+                if let Some(d) = filter.date_detector() {
+                    for j in &jobs {
+                        j.send(Job::Sync(Box::new(d.clone()))).map_err(|_| gone())?;
+                    }
+                    if let Some(mine) = local.date_detector_mut() {
+                        mine.clone_from(d);
+                    }
+                }
+                Ok(())
+            };
             let (mut lineno, mut position) = (0usize, 0u64);
             // The first lines are read here: the forks then start from a
             // date detector that has seen the log's date format. (Its very
@@ -954,29 +985,71 @@ mod parallel {
                 lineno += settle_here(state, filter, &text, lineno, out)?;
                 position += text.len() as u64;
                 blocks.recycle(text.into_bytes());
-                if let Some(d) = filter.date_detector() {
-                    for j in &jobs {
-                        j.send(Job::Sync(Box::new(d.clone()))).map_err(|_| gone())?;
-                    }
-                }
+                sync(filter, &mut local)?;
             }
             let mut synced = checkpoint(filter);
             let mut spare_records: Vec<Vec<Record>> = Vec::new();
-            let (mut sent, mut received) = (0usize, 0usize);
+            let mut slots: VecDeque<Slot> = VecDeque::new();
+            let mut in_flight = vec![0usize; n];
+            let mut next_worker = 0;
+            let mut eof = false;
             loop {
-                while sent - received < DEPTH * n {
-                    let Some(b) = blocks.next()? else { break };
+                // keep every worker's queue full
+                while !eof && in_flight.iter().any(|&f| f < DEPTH) {
+                    while in_flight[next_worker] >= DEPTH {
+                        next_worker = (next_worker + 1) % n;
+                    }
+                    let Some(b) = blocks.next()? else {
+                        eof = true;
+                        break;
+                    };
                     let records = spare_records.pop().unwrap_or_default();
-                    jobs[sent % n]
+                    jobs[next_worker]
                         .send(Job::Block(b, records))
                         .map_err(|_| gone())?;
-                    sent += 1;
+                    in_flight[next_worker] += 1;
+                    slots.push_back(Slot::Worker(next_worker));
+                    next_worker = (next_worker + 1) % n;
                 }
-                if received == sent {
-                    break;
-                }
-                let mut block = results[received % n].recv().map_err(|_| gone())?;
-                received += 1;
+                let mut block = match slots.pop_front() {
+                    None => break,
+                    Some(Slot::Local(b)) => *b,
+                    Some(Slot::Worker(w)) => {
+                        let ready = match results[w].try_recv() {
+                            Ok(b) => Some(b),
+                            Err(mpsc::TryRecvError::Empty) => None,
+                            Err(mpsc::TryRecvError::Disconnected) => return Err(gone()),
+                        };
+                        match ready {
+                            Some(b) => {
+                                in_flight[w] -= 1;
+                                b
+                            }
+                            None => {
+                                // not back yet: examine the next block here
+                                // meanwhile, if there is one
+                                slots.push_front(Slot::Worker(w));
+                                let next = if eof { None } else { blocks.next()? };
+                                match next {
+                                    Some(b) => {
+                                        let records = spare_records.pop().unwrap_or_default();
+                                        slots.push_back(Slot::Local(Box::new(examine(
+                                            &mut local, b, records, quiet_runs, now,
+                                        ))));
+                                    }
+                                    None => {
+                                        eof = true;
+                                        slots.pop_front();
+                                        let b = results[w].recv().map_err(|_| gone())?;
+                                        in_flight[w] -= 1;
+                                        slots.push_front(Slot::Local(Box::new(b)));
+                                    }
+                                }
+                                continue;
+                            }
+                        }
+                    }
+                };
                 position += block.text.len() as u64;
                 let absorbed = match (filter.date_detector_mut(), &block.from, &block.to) {
                     (Some(d), Some(from), Some(to)) => d.absorb(from, to),
@@ -1009,11 +1082,7 @@ mod parallel {
                         _ => false,
                     };
                     if !same {
-                        if let Some(d) = filter.date_detector() {
-                            for j in &jobs {
-                                j.send(Job::Sync(Box::new(d.clone()))).map_err(|_| gone())?;
-                            }
-                        }
+                        sync(filter, &mut local)?;
                         synced = now_at;
                     }
                 }
