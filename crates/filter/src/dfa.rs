@@ -111,22 +111,11 @@ fn split_prefregex(pref: &str) -> Option<(Hir, bool)> {
         return None;
     }
     let h = parse(pref)?;
-    let HirKind::Concat(items) = h.kind() else {
-        return None;
-    };
-    let pos = items.iter().position(
-        |x| matches!(x.kind(), HirKind::Capture(c) if c.name.as_deref() == Some("content")),
-    )?;
+    let (items, pos) = content_at_end(&h)?;
     if let HirKind::Capture(c) = items[pos].kind() {
         if c.sub.properties().minimum_len().unwrap_or(0) == 0 {
             return None;
         }
-    }
-    if !items[pos + 1..]
-        .iter()
-        .all(|x| matches!(x.kind(), HirKind::Look(_)))
-    {
-        return None;
     }
     let anchored = matches!(
         items.first().map(Hir::kind),
@@ -136,13 +125,9 @@ fn split_prefregex(pref: &str) -> Option<(Hir, bool)> {
     Some((before, anchored))
 }
 
-/// The prefregex without its final `(?P<content>.+)$`, when that group
-/// and `$` end its top-level sequence (no alternation or group around
-/// them): what comes before the content can then be matched alone (see
-/// `regex::ContentTail`).
-pub(crate) fn prefregex_head(pref: &str) -> Option<&str> {
-    let head = pref.strip_suffix("(?P<content>.+)$")?;
-    let h = parse(pref)?;
+/// The items of a top-level sequence and the position of its content
+/// group, when only assertions follow that group.
+fn content_at_end(h: &Hir) -> Option<(&[Hir], usize)> {
     let HirKind::Concat(items) = h.kind() else {
         return None;
     };
@@ -152,7 +137,16 @@ pub(crate) fn prefregex_head(pref: &str) -> Option<&str> {
     items[pos + 1..]
         .iter()
         .all(|x| matches!(x.kind(), HirKind::Look(_)))
-        .then_some(head)
+        .then_some((items.as_slice(), pos))
+}
+
+/// The prefregex without its final `(?P<content>.+)$`, when that group
+/// and `$` end its top-level sequence (no alternation or group around
+/// them): what comes before the content can then be matched alone (see
+/// `regex::ContentTail`).
+pub(crate) fn prefregex_head(pref: &str) -> Option<&str> {
+    let head = pref.strip_suffix("(?P<content>.+)$")?;
+    content_at_end(&parse(pref)?).map(|_| head)
 }
 
 /// Whether a prefregex matches every single-line buffer whose line is not

@@ -205,13 +205,32 @@ fn build_args(opts: &JournalOptions, start: &JournalStart) -> Vec<OsString> {
         }
     }
     args.extend(opts.extra_args.iter().map(OsString::from));
-    for (i, m) in opts.matches.iter().enumerate() {
+    push_matches(&mut args, &opts.matches);
+    args
+}
+
+/// Journal matches as `journalctl` arguments: the lines ORed with `+`.
+fn push_matches(args: &mut Vec<OsString>, matches: &[Vec<String>]) {
+    for (i, m) in matches.iter().enumerate() {
         if i > 0 {
             args.push("+".into());
         }
         args.extend(m.iter().map(OsString::from));
     }
-    args
+}
+
+/// `journalctl` with `args`, its output and diagnostics piped to us.
+fn spawn_journalctl(journalctl: &Path, args: &[OsString]) -> Result<Child> {
+    Command::new(journalctl)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|source| SourceError::Spawn {
+            command: journalctl.display().to_string(),
+            source,
+        })
 }
 
 fn epoch_secs(t: SystemTime) -> f64 {
@@ -443,16 +462,7 @@ impl JournalSource {
     fn start_child(&mut self, start: &JournalStart) -> Result<()> {
         let args = build_args(&self.opts, start);
         tracing::debug!(command = %self.opts.journalctl.display(), ?args, "starting journalctl");
-        let mut child = Command::new(&self.opts.journalctl)
-            .args(&args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|source| SourceError::Spawn {
-                command: self.opts.journalctl.display().to_string(),
-                source,
-            })?;
+        let mut child = spawn_journalctl(&self.opts.journalctl, &args)?;
         let (tx, rx) = mpsc::sync_channel(1024);
         if let Some(stdout) = child.stdout.take() {
             let decoder = self.decoder;
@@ -616,25 +626,14 @@ impl JournalDump {
         encoding: &str,
     ) -> Result<JournalDump> {
         let decoder = LineDecoder::new(encoding)?;
-        let mut args: Vec<&str> = vec!["-o", "json", "--all", "--no-pager", "--quiet"];
-        args.extend(extra_args.iter().map(String::as_str));
-        for (i, m) in matches.iter().enumerate() {
-            if i > 0 {
-                args.push("+");
-            }
-            args.extend(m.iter().map(String::as_str));
-        }
+        let mut args: Vec<OsString> = ["-o", "json", "--all", "--no-pager", "--quiet"]
+            .iter()
+            .map(OsString::from)
+            .collect();
+        args.extend(extra_args.iter().map(OsString::from));
+        push_matches(&mut args, matches);
         let command = journalctl.display().to_string();
-        let mut child = Command::new(journalctl)
-            .args(&args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|source| SourceError::Spawn {
-                command: command.clone(),
-                source,
-            })?;
+        let mut child = spawn_journalctl(journalctl, &args)?;
         let (Some(stdout), Some(mut err)) = (child.stdout.take(), child.stderr.take()) else {
             let _ = child.kill();
             let _ = child.wait();
