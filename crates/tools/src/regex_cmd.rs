@@ -699,6 +699,8 @@ mod parallel {
 
     /// Blocks in flight per worker.
     const DEPTH: usize = 2;
+    /// Blocks this thread examines ahead of the one it waits for, at most.
+    const LOCAL_MAX: usize = 4;
 
     /// One fork per worker, or `None` when this filter or machine does not
     /// allow reading in parallel.
@@ -1029,7 +1031,18 @@ mod parallel {
                                 // not back yet: examine the next block here
                                 // meanwhile, if there is one
                                 slots.push_front(Slot::Worker(w));
-                                let next = if eof { None } else { blocks.next()? };
+                                // (bounded: a worker stuck on a slow block
+                                // must not make this thread hold the rest
+                                // of the log)
+                                let held =
+                                    slots.iter().filter(|s| matches!(s, Slot::Local(_))).count();
+                                let next = if eof || held >= LOCAL_MAX {
+                                    None
+                                } else {
+                                    let b = blocks.next()?;
+                                    eof = b.is_none();
+                                    b
+                                };
                                 match next {
                                     Some(b) => {
                                         let records = spare_records.pop().unwrap_or_default();
@@ -1038,7 +1051,7 @@ mod parallel {
                                         ))));
                                     }
                                     None => {
-                                        eof = true;
+                                        // wait for it after all
                                         slots.pop_front();
                                         let b = results[w].recv().map_err(|_| gone())?;
                                         in_flight[w] -= 1;
