@@ -14,6 +14,11 @@
 //! tries, and the rest then succeeds). Anything else is left to PCRE2.
 //! `tests.rs` checks the spans against PCRE2 over generated lines, and the
 //! whole detector with and without them over the sample logs.
+//!
+//! A recogniser reads the date and at most two bytes after it, and of `%f`
+//! only how many digits it has: the detector reuses its last answer for a
+//! line that reads the same (see `Slot::fast_seen`). A change here must
+//! keep to that, or widen what the detector compares.
 
 /// The templates' regex sources as [`crate::template`] builds them (with
 /// the `%ExY` marker); a recogniser is used only for exactly its source.

@@ -160,6 +160,14 @@ struct Slot {
     fast: Option<fast::Fast>,
     fast_spans: Vec<Option<(usize, usize)>>,
     fast_hit: bool,
+    /// The bytes the recogniser read of the last line it accepted (the
+    /// date and the two after it), whether they were the whole line, and
+    /// where its `%f` digits were: a line that starts the same (any digits
+    /// there) gets the same spans without asking again, as lines of one
+    /// second do. Empty: none.
+    fast_seen: Vec<u8>,
+    fast_seen_whole: bool,
+    fast_seen_f: Option<(usize, usize)>,
     /// Named groups the conversion reads: (group index, name, which of
     /// year / month / day it gives: [`HAS_Y`], [`HAS_M`], [`HAS_D`]).
     fields: Vec<(usize, String, u8)>,
@@ -192,6 +200,9 @@ impl Clone for Slot {
             fast: self.fast.clone(),
             fast_spans: self.fast_spans.clone(),
             fast_hit: self.fast_hit,
+            fast_seen: self.fast_seen.clone(),
+            fast_seen_whole: self.fast_seen_whole,
+            fast_seen_f: self.fast_seen_f,
             fields: self.fields.clone(),
             memo: self.memo.clone(),
             text_memo: self.text_memo.clone(),
@@ -228,6 +239,9 @@ impl Slot {
             fast: None,
             fast_spans: Vec::new(),
             fast_hit: false,
+            fast_seen: Vec::new(),
+            fast_seen_whole: false,
+            fast_seen_f: None,
             fields: Vec::new(),
             memo: None,
             text_memo: None,
@@ -241,12 +255,31 @@ impl Slot {
         s
     }
 
+    /// Would the recogniser read `b` as it read its last accepted line
+    /// (see `fast_seen`)?
+    fn reads_the_same(&self, b: &[u8]) -> bool {
+        let seen = self.fast_seen.as_slice();
+        let n = seen.len();
+        if n == 0 || b.len() < n || (self.fast_seen_whole && b.len() != n) {
+            return false;
+        }
+        match self.fast_seen_f {
+            None => b[..n] == *seen,
+            Some((fs, fe)) => {
+                b[..fs] == seen[..fs]
+                    && b[fs..fe].iter().all(u8::is_ascii_digit)
+                    && b[fe..n] == seen[fe..]
+            }
+        }
+    }
+
     fn set_regex(&mut self, regex: Option<Regex>) {
         self.locs = regex.as_ref().map(Regex::locations);
         self.fast = regex
             .as_ref()
             .and_then(|re| fast::Fast::for_template(&self.tpl.regex, re.capture_names()));
         self.fast_hit = false;
+        self.fast_seen.clear();
         self.fields = regex
             .as_ref()
             .map(|re| {
@@ -597,6 +630,7 @@ impl DateDetector {
         for s in &mut self.slots {
             s.fast = None;
             s.fast_hit = false;
+            s.fast_seen.clear();
         }
     }
 
@@ -634,6 +668,10 @@ impl DateDetector {
         self.exy_year = Some(year);
         let exy = exy_alternatives(year);
         self.exy_years = exy_years(year);
+        // (the ISO recogniser's answer depends on the years)
+        for s in &mut self.slots {
+            s.fast_seen.clear();
+        }
         if exy == self.exy {
             return;
         }
@@ -699,8 +737,27 @@ impl DateDetector {
         let slot = &mut self.slots[i];
         slot.fast_hit = false;
         let f = slot.fast.as_ref()?;
-        if !f.recognise(line, &mut slot.fast_spans, &self.exy_years) {
-            return None;
+        let b = line.as_bytes();
+        if !slot.reads_the_same(b) {
+            if !f.recognise(line, &mut slot.fast_spans, &self.exy_years) {
+                return None;
+            }
+            // (a recogniser reads the date and at most two bytes after it;
+            // of `%f` only how many digits there are)
+            let e = slot
+                .fast_spans
+                .first()
+                .copied()
+                .flatten()
+                .map_or(0, |(_, e)| e);
+            let n = (e + 2).min(b.len());
+            slot.fast_seen.clear();
+            slot.fast_seen.extend_from_slice(&b[..n]);
+            slot.fast_seen_whole = n == b.len();
+            slot.fast_seen_f = slot
+                .f_group
+                .and_then(|g| slot.fast_spans.get(g).copied().flatten())
+                .filter(|&(fs, fe)| fs <= fe && fe <= n);
         }
         slot.fast_hit = true;
         slot.matched += 1;

@@ -936,3 +936,60 @@ fn template_change_is_not_absorbed() {
     other.find("2026-01-01 00:00:03 x", NOW);
     assert!(!main.absorb(&from, &other.checkpoint()));
 }
+
+/// Lines that share their date text but not what follows it, or differ
+/// in their `%f` digits: the recogniser's remembered answer is reused
+/// only when it would read the same (a year or zone after the date, or
+/// another number of `%f` digits, changes the match).
+#[test]
+fn same_date_text_other_tails() {
+    let dates = [
+        "Jan  1 00:00:00",
+        "Mon Jan  1 00:00:00",
+        "2024-01-01 00:00:00",
+        "2024-01-01 00:00:00.5",
+        "2024-01-01 00:00:00.7",
+        "2024-01-01 00:00:00.a",
+        "2024-01-01 00:00:00.77",
+        "2024-01-01 00:00:00.123456",
+        "2024-01-01 00:00:00.1234567",
+        "2024-01-01T00:00:00",
+    ];
+    let tails = [
+        " host1 sshd[1]: x",
+        " 2024 host y",
+        "",
+        " ",
+        " +0100 z",
+        " Z",
+        "Z",
+        ".123 a",
+        "x",
+        " UTC b",
+        "1 c",
+    ];
+    let mut lines = Vec::new();
+    for d in dates {
+        for (i, t) in tails.iter().enumerate() {
+            // each tail after each other one, and twice in a row
+            lines.push(format!("{d}{t}"));
+            lines.push(format!("{d}{}", tails[(i * 7 + 3) % tails.len()]));
+            lines.push(format!("{d}{t}"));
+        }
+    }
+    // and the same tail after other dates (other `%f` digits)
+    for t in tails {
+        for d in dates {
+            lines.push(format!("{d}{t}"));
+        }
+    }
+    for pattern in [None, Some(FREESWITCH_DATES)] {
+        let mut a = detector(pattern);
+        let mut b = detector(pattern);
+        b.disable_fast_paths();
+        for l in &lines {
+            assert_eq!(a.find(l, NOW), b.find(l, NOW), "{pattern:?}: {l:?}");
+        }
+        assert_eq!(a.templates(), b.templates());
+    }
+}
