@@ -17,7 +17,7 @@
 //!
 //! A recogniser reads the date and at most two bytes after it, and of `%f`
 //! only how many digits it has: the detector reuses its last answer for a
-//! line that reads the same (see `Slot::fast_seen`). A change here must
+//! line that reads the same (see `Seen`). A change here must
 //! keep to that, or widen what the detector compares.
 
 /// The templates' regex sources as [`crate::template`] builds them (with

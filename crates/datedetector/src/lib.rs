@@ -150,6 +150,53 @@ struct Pos {
     here: Option<char>,
 }
 
+/// The bytes a recogniser read of the last line it accepted (the date and
+/// the two after it), whether they were the whole line, and where its `%f`
+/// digits were: a line that reads the same (any digits there) gets the
+/// same spans without asking again, as lines of one second do. Empty:
+/// nothing remembered.
+#[derive(Clone, Default)]
+struct Seen {
+    bytes: Vec<u8>,
+    whole: bool,
+    f: Option<(usize, usize)>,
+}
+
+impl Seen {
+    /// Would the recogniser read `b` as it read the remembered line?
+    fn reads_the_same(&self, b: &[u8]) -> bool {
+        let seen = self.bytes.as_slice();
+        let n = seen.len();
+        if n == 0 || b.len() < n || (self.whole && b.len() != n) {
+            return false;
+        }
+        match self.f {
+            None => b[..n] == *seen,
+            Some((fs, fe)) => {
+                b[..fs] == seen[..fs]
+                    && b[fs..fe].iter().all(u8::is_ascii_digit)
+                    && b[fe..n] == seen[fe..]
+            }
+        }
+    }
+
+    /// Remember line `b`, accepted with the date (group 0) at `date` and
+    /// `%f` at `f`.
+    fn remember(&mut self, b: &[u8], date: Option<(usize, usize)>, f: Option<(usize, usize)>) {
+        // (a recogniser reads the date and at most two bytes after it; of
+        // `%f` only how many digits there are)
+        let n = (date.map_or(0, |(_, e)| e) + 2).min(b.len());
+        self.bytes.clear();
+        self.bytes.extend_from_slice(&b[..n]);
+        self.whole = n == b.len();
+        self.f = f.filter(|&(fs, fe)| fs <= fe && fe <= n);
+    }
+
+    fn forget(&mut self) {
+        self.bytes.clear();
+    }
+}
+
 struct Slot {
     tpl: Template,
     regex: Option<Regex>,
@@ -160,14 +207,8 @@ struct Slot {
     fast: Option<fast::Fast>,
     fast_spans: Vec<Option<(usize, usize)>>,
     fast_hit: bool,
-    /// The bytes the recogniser read of the last line it accepted (the
-    /// date and the two after it), whether they were the whole line, and
-    /// where its `%f` digits were: a line that starts the same (any digits
-    /// there) gets the same spans without asking again, as lines of one
-    /// second do. Empty: none.
-    fast_seen: Vec<u8>,
-    fast_seen_whole: bool,
-    fast_seen_f: Option<(usize, usize)>,
+    /// What the recogniser read of the last line it accepted.
+    fast_seen: Seen,
     /// Named groups the conversion reads: (group index, name, which of
     /// year / month / day it gives: [`HAS_Y`], [`HAS_M`], [`HAS_D`]).
     fields: Vec<(usize, String, u8)>,
@@ -201,8 +242,6 @@ impl Clone for Slot {
             fast_spans: self.fast_spans.clone(),
             fast_hit: self.fast_hit,
             fast_seen: self.fast_seen.clone(),
-            fast_seen_whole: self.fast_seen_whole,
-            fast_seen_f: self.fast_seen_f,
             fields: self.fields.clone(),
             memo: self.memo.clone(),
             text_memo: self.text_memo.clone(),
@@ -239,9 +278,7 @@ impl Slot {
             fast: None,
             fast_spans: Vec::new(),
             fast_hit: false,
-            fast_seen: Vec::new(),
-            fast_seen_whole: false,
-            fast_seen_f: None,
+            fast_seen: Seen::default(),
             fields: Vec::new(),
             memo: None,
             text_memo: None,
@@ -255,31 +292,13 @@ impl Slot {
         s
     }
 
-    /// Would the recogniser read `b` as it read its last accepted line
-    /// (see `fast_seen`)?
-    fn reads_the_same(&self, b: &[u8]) -> bool {
-        let seen = self.fast_seen.as_slice();
-        let n = seen.len();
-        if n == 0 || b.len() < n || (self.fast_seen_whole && b.len() != n) {
-            return false;
-        }
-        match self.fast_seen_f {
-            None => b[..n] == *seen,
-            Some((fs, fe)) => {
-                b[..fs] == seen[..fs]
-                    && b[fs..fe].iter().all(u8::is_ascii_digit)
-                    && b[fe..n] == seen[fe..]
-            }
-        }
-    }
-
     fn set_regex(&mut self, regex: Option<Regex>) {
         self.locs = regex.as_ref().map(Regex::locations);
         self.fast = regex
             .as_ref()
             .and_then(|re| fast::Fast::for_template(&self.tpl.regex, re.capture_names()));
         self.fast_hit = false;
-        self.fast_seen.clear();
+        self.fast_seen.forget();
         self.fields = regex
             .as_ref()
             .map(|re| {
@@ -630,7 +649,7 @@ impl DateDetector {
         for s in &mut self.slots {
             s.fast = None;
             s.fast_hit = false;
-            s.fast_seen.clear();
+            s.fast_seen.forget();
         }
     }
 
@@ -670,7 +689,7 @@ impl DateDetector {
         self.exy_years = exy_years(year);
         // (the ISO recogniser's answer depends on the years)
         for s in &mut self.slots {
-            s.fast_seen.clear();
+            s.fast_seen.forget();
         }
         if exy == self.exy {
             return;
@@ -738,26 +757,15 @@ impl DateDetector {
         slot.fast_hit = false;
         let f = slot.fast.as_ref()?;
         let b = line.as_bytes();
-        if !slot.reads_the_same(b) {
+        if !slot.fast_seen.reads_the_same(b) {
             if !f.recognise(line, &mut slot.fast_spans, &self.exy_years) {
                 return None;
             }
-            // (a recogniser reads the date and at most two bytes after it;
-            // of `%f` only how many digits there are)
-            let e = slot
-                .fast_spans
-                .first()
-                .copied()
-                .flatten()
-                .map_or(0, |(_, e)| e);
-            let n = (e + 2).min(b.len());
-            slot.fast_seen.clear();
-            slot.fast_seen.extend_from_slice(&b[..n]);
-            slot.fast_seen_whole = n == b.len();
-            slot.fast_seen_f = slot
+            let f_span = slot
                 .f_group
-                .and_then(|g| slot.fast_spans.get(g).copied().flatten())
-                .filter(|&(fs, fe)| fs <= fe && fe <= n);
+                .and_then(|g| slot.fast_spans.get(g).copied().flatten());
+            let date = slot.fast_spans.first().copied().flatten();
+            slot.fast_seen.remember(b, date, f_span);
         }
         slot.fast_hit = true;
         slot.matched += 1;

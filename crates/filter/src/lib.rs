@@ -894,10 +894,7 @@ impl Filter {
                 return Some(false);
             }
         }
-        let head = match &mut self.pref_tail {
-            Some(t) => t.find(text).unwrap_or(HeadMatch::Unsure),
-            None => HeadMatch::Unsure,
-        };
+        let head = ContentTail::find_in(self.pref_tail.as_mut(), text).unwrap_or(HeadMatch::Unsure);
         Some(match head {
             HeadMatch::No => false,
             HeadMatch::Content(..) => true,
@@ -1071,11 +1068,7 @@ impl Filter {
                 }
             }
             // (a counting caller never reads the matched lines)
-            let matched = if self.spec.failure_data {
-                vec![full.to_string()]
-            } else {
-                Vec::new()
-            };
+            let matched = self.spec.failure_data.then(|| vec![full.to_string()]);
             let flow = self.add_failure(idx, hit, matched, date, now, &mut out.failures);
             if let Flow::Done = flow {
                 break;
@@ -1110,17 +1103,11 @@ impl Filter {
         content.clear();
         let mut pre_groups = Vec::new();
         if let Some((pr, locs)) = &mut self.prefregex {
-            let head = match &mut self.pref_tail {
-                Some(t) => t.find(text)?,
-                None => HeadMatch::Unsure,
-            };
-            let found = match head {
+            let found = match ContentTail::find_in(self.pref_tail.as_mut(), text)? {
                 HeadMatch::No => None,
-                HeadMatch::Content(s, e) => {
+                HeadMatch::Content(s, e, head_locs) => {
                     // (the head has every group but the content)
-                    if let Some(t) = &self.pref_tail {
-                        pr.groups_into(&t.locs, text, &mut pre_groups);
-                    }
+                    pr.groups_into(head_locs, text, &mut pre_groups);
                     content.push_str(&text[s..e]);
                     content.push('\n');
                     Some(pre_groups)
@@ -1460,7 +1447,7 @@ impl Filter {
             let flow = self.add_failure(
                 idx,
                 Hit::new(&pre_groups, &mut groups),
-                matched_lines,
+                Some(matched_lines),
                 date,
                 now,
                 &mut fail_list,
@@ -1480,7 +1467,8 @@ impl Filter {
         &mut self,
         idx: usize,
         hit: Hit,
-        matched_lines: Vec<String>,
+        // `None`: matched lines are not kept (see `FilterSpec::failure_data`)
+        matched_lines: Option<Vec<String>>,
         date: Option<f64>,
         now: f64,
         fail_list: &mut Vec<Failure>,
@@ -1497,7 +1485,7 @@ impl Filter {
         // key and store `fail` once this regex is done with it.
         let mut cached_as: Option<Str> = None;
         if let Some(mlfid) = &mlfid {
-            let (merged, aliased) = self.merge_failure(mlfid, fail, &matched_lines, now);
+            let (merged, aliased) = self.merge_failure(mlfid, fail, matched_lines.as_deref(), now);
             fail = merged;
             if aliased {
                 cached_as = Some(mlfid.clone());
@@ -1506,7 +1494,7 @@ impl Filter {
                 self.store_mlfid(cached_as, fail, now);
                 return Flow::Done;
             }
-        } else if self.spec.failure_data {
+        } else if let Some(matched_lines) = matched_lines {
             let mut ms = match fail.remove("matches") {
                 Some(Value::Lines(l)) => l,
                 _ => Vec::new(),
@@ -1667,7 +1655,7 @@ impl Filter {
         &mut self,
         mlfid: &str,
         mut fail: Data,
-        matched: &[String],
+        matched: Option<&[String]>,
         now: f64,
     ) -> (Data, bool) {
         let cached = self.mlfid.take(mlfid, now);
@@ -1718,27 +1706,8 @@ impl Filter {
             fail.remove("mlfgained");
             nf &= !(8 | 1);
         }
-        if !self.spec.failure_data {
-            // matched lines are not kept for a caller that only counts
-        } else if nf & 1 == 0 {
-            let mut m = match fail.remove("nofail-matches") {
-                Some(Value::Lines(l)) => l,
-                _ => Vec::new(),
-            };
-            if let Some(Value::Lines(l)) = fail.get("matches") {
-                m.extend(l.iter().cloned());
-            }
-            if nf & 8 == 0 {
-                m.extend(matched.iter().cloned());
-            }
-            fail.insert("matches", Value::Lines(m));
-        } else if nf & 3 == 1 {
-            let mut m = match fail.remove("nofail-matches") {
-                Some(Value::Lines(l)) => l,
-                _ => Vec::new(),
-            };
-            m.extend(matched.iter().cloned());
-            fail.insert("nofail-matches", Value::Lines(m));
+        if let Some(matched) = matched {
+            keep_matches(&mut fail, nf, matched);
         }
         (fail, aliased)
     }
@@ -1805,6 +1774,30 @@ struct Hit {
     /// its value is in `fail`, and nothing touches these keys before it is
     /// needed when there is no mlfid).
     id_fallback: Option<&'static str>,
+}
+
+/// The matched-lines part of `_mergeFailure` (`nf`: its flags).
+fn keep_matches(fail: &mut Data, nf: u8, matched: &[String]) {
+    if nf & 1 == 0 {
+        let mut m = match fail.remove("nofail-matches") {
+            Some(Value::Lines(l)) => l,
+            _ => Vec::new(),
+        };
+        if let Some(Value::Lines(l)) = fail.get("matches") {
+            m.extend(l.iter().cloned());
+        }
+        if nf & 8 == 0 {
+            m.extend(matched.iter().cloned());
+        }
+        fail.insert("matches", Value::Lines(m));
+    } else if nf & 3 == 1 {
+        let mut m = match fail.remove("nofail-matches") {
+            Some(Value::Lines(l)) => l,
+            _ => Vec::new(),
+        };
+        m.extend(matched.iter().cloned());
+        fail.insert("nofail-matches", Value::Lines(m));
+    }
 }
 
 impl Hit {

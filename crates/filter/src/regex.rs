@@ -84,7 +84,7 @@ pub struct Match {
 /// needed. Running `.+$` over the line costs as much as the head.
 pub(crate) struct ContentTail {
     head: Regex,
-    pub(crate) locs: Locations,
+    locs: Locations,
 }
 
 impl Clone for ContentTail {
@@ -97,12 +97,12 @@ impl Clone for ContentTail {
 }
 
 /// What [`ContentTail::find`] found.
-pub(crate) enum HeadMatch {
+pub(crate) enum HeadMatch<'a> {
     /// The prefregex does not match.
     No,
     /// It matches; the content group spans these bytes, the other groups
-    /// are in [`ContentTail::locs`].
-    Content(usize, usize),
+    /// are in these locations (the full prefregex's group numbers).
+    Content(usize, usize, &'a Locations),
     /// Run the full prefregex.
     Unsure,
 }
@@ -116,7 +116,19 @@ impl ContentTail {
         Some(ContentTail { head, locs })
     }
 
-    pub(crate) fn find(&mut self, buf: &str) -> Result<HeadMatch, FilterError> {
+    /// [`ContentTail::find`] when there is a head; else run the full
+    /// prefregex.
+    pub(crate) fn find_in<'a>(
+        tail: Option<&'a mut ContentTail>,
+        buf: &str,
+    ) -> Result<HeadMatch<'a>, FilterError> {
+        match tail {
+            Some(t) => t.find(buf),
+            None => Ok(HeadMatch::Unsure),
+        }
+    }
+
+    pub(crate) fn find(&mut self, buf: &str) -> Result<HeadMatch<'_>, FilterError> {
         let found = self
             .head
             .captures_read_at(&mut self.locs, buf, 0)
@@ -132,7 +144,7 @@ impl ContentTail {
         if rest.is_empty() || memchr::memchr2(b'\n', b'\r', rest.as_bytes()).is_some() {
             return Ok(HeadMatch::Unsure);
         }
-        Ok(HeadMatch::Content(start, start + rest.len()))
+        Ok(HeadMatch::Content(start, start + rest.len(), &self.locs))
     }
 }
 
@@ -426,9 +438,9 @@ mod tests {
                 let want = full.search_groups(&mut locs, line).unwrap();
                 let got = match tail.find(line).unwrap() {
                     HeadMatch::No => None,
-                    HeadMatch::Content(s, e) => {
+                    HeadMatch::Content(s, e, head_locs) => {
                         let mut g = Vec::new();
-                        full.groups_into(&tail.locs, line, &mut g);
+                        full.groups_into(head_locs, line, &mut g);
                         g.push((Str::from("content"), Value::Str(Str::from(&line[s..e]))));
                         Some(g)
                     }

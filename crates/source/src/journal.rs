@@ -34,7 +34,7 @@
 
 use crate::decode::LineDecoder;
 use crate::error::{Result, SourceError};
-use crate::lines::LineSplitter;
+use crate::lines::{LineSplitter, RawLine};
 use serde_json::{Map, Value};
 use std::collections::VecDeque;
 use std::ffi::OsString;
@@ -603,16 +603,9 @@ impl Drop for JournalSource {
 pub struct JournalDump {
     command: String,
     child: Child,
-    stdout: ChildStdout,
+    entries: EntryReader<ChildStdout>,
     stderr: Option<std::thread::JoinHandle<String>>,
-    decoder: LineDecoder,
-    splitter: LineSplitter,
-    pending: VecDeque<crate::lines::RawLine>,
-    offset: u64,
-    max: usize,
     done: bool,
-    /// How `journalctl` failed, reported after its last entry.
-    failure: Option<SourceError>,
 }
 
 impl JournalDump {
@@ -652,19 +645,13 @@ impl JournalDump {
                 String::from_utf8_lossy(&s).trim().to_string()
             })
             .ok();
-        let max = 1 << 20;
         Ok(JournalDump {
             command,
             child,
-            stdout,
+            // (a last entry without newline counts: the output is complete)
+            entries: EntryReader::new(stdout, decoder, 1 << 20, true),
             stderr,
-            decoder,
-            splitter: LineSplitter::new(max),
-            pending: VecDeque::new(),
-            offset: 0,
-            max,
             done: false,
-            failure: None,
         })
     }
 
@@ -694,35 +681,14 @@ impl Iterator for JournalDump {
     type Item = Result<JournalLine>;
 
     fn next(&mut self) -> Option<Result<JournalLine>> {
-        let mut buf = [0u8; 64 * 1024];
-        loop {
-            while let Some(raw) = self.pending.pop_front() {
-                if raw.truncated_from.is_some() {
-                    tracing::warn!("skipping journal entry longer than {} bytes", self.max);
-                } else if !raw.bytes.iter().all(u8::is_ascii_whitespace) {
-                    match parse_entry_line(&raw.bytes, &self.decoder) {
-                        Ok(l) => return Some(Ok(l)),
-                        Err(e) => tracing::warn!("skipping journal entry: {e}"),
-                    }
-                }
-            }
-            if self.done {
-                return self.failure.take().map(Err);
-            }
-            match self.stdout.read(&mut buf) {
-                Ok(0) => {
+        while !self.done {
+            match self.entries.next_entry() {
+                Ok(Some(Ok(l))) => return Some(Ok(l)),
+                Ok(Some(Err(e))) => tracing::warn!("skipping journal entry: {e}"),
+                Ok(None) => {
                     self.done = true;
-                    // a last entry without newline
-                    self.pending.extend(self.splitter.flush(self.offset));
-                    self.failure = self.finish().err();
+                    return self.finish().err().map(Err);
                 }
-                Ok(n) => {
-                    let mut raws = Vec::new();
-                    self.splitter.feed(&buf[..n], self.offset, &mut raws);
-                    self.offset += n as u64;
-                    self.pending.extend(raws);
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     self.done = true;
                     let _ = self.child.kill();
@@ -735,6 +701,7 @@ impl Iterator for JournalDump {
                 }
             }
         }
+        None
     }
 }
 
@@ -748,36 +715,84 @@ impl Drop for JournalDump {
     }
 }
 
-/// Reader thread: splits journalctl's stdout into entries.
-fn read_entries(mut stdout: impl Read, tx: SyncSender<Msg>, dec: LineDecoder, max: usize) {
-    let mut splitter = LineSplitter::new(max);
-    let mut raws = Vec::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut offset = 0u64;
-    loop {
-        let n = match stdout.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(_) => break,
-        };
-        splitter.feed(&buf[..n], offset, &mut raws);
-        offset += n as u64;
-        for raw in raws.drain(..) {
-            let msg = if raw.truncated_from.is_some() {
-                Msg::Bad(format!("entry longer than {max} bytes"))
-            } else if raw.bytes.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            } else {
-                match parse_entry_line(&raw.bytes, &dec) {
-                    Ok(l) => Msg::Entry(l),
-                    Err(e) => Msg::Bad(e.to_string()),
+/// `journalctl -o json` output as entries, read as it comes: entries
+/// longer than `max` bytes and ones that do not parse are reported (as
+/// `Err` with the reason), blank lines passed over.
+struct EntryReader<R> {
+    src: R,
+    decoder: LineDecoder,
+    splitter: LineSplitter,
+    buf: Vec<u8>,
+    pending: VecDeque<RawLine>,
+    offset: u64,
+    max: usize,
+    /// At the end, a last line without newline is an entry too.
+    flush_at_end: bool,
+    ended: bool,
+}
+
+impl<R: Read> EntryReader<R> {
+    fn new(src: R, decoder: LineDecoder, max: usize, flush_at_end: bool) -> Self {
+        EntryReader {
+            src,
+            decoder,
+            splitter: LineSplitter::new(max),
+            buf: vec![0u8; 64 * 1024],
+            pending: VecDeque::new(),
+            offset: 0,
+            max,
+            flush_at_end,
+            ended: false,
+        }
+    }
+
+    /// The next entry; `Ok(None)` at the end of the output.
+    fn next_entry(&mut self) -> std::io::Result<Option<std::result::Result<JournalLine, String>>> {
+        loop {
+            while let Some(raw) = self.pending.pop_front() {
+                if raw.truncated_from.is_some() {
+                    return Ok(Some(Err(format!("entry longer than {} bytes", self.max))));
                 }
-            };
-            if tx.send(msg).is_err() {
-                // The source was stopped.
-                return;
+                if !raw.bytes.iter().all(u8::is_ascii_whitespace) {
+                    return Ok(Some(
+                        parse_entry_line(&raw.bytes, &self.decoder).map_err(|e| e.to_string()),
+                    ));
+                }
             }
+            if self.ended {
+                return Ok(None);
+            }
+            match self.src.read(&mut self.buf) {
+                Ok(0) => {
+                    self.ended = true;
+                    if self.flush_at_end {
+                        self.pending.extend(self.splitter.flush(self.offset));
+                    }
+                }
+                Ok(n) => {
+                    let mut raws = Vec::new();
+                    self.splitter.feed(&self.buf[..n], self.offset, &mut raws);
+                    self.offset += n as u64;
+                    self.pending.extend(raws);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+/// Reader thread: splits journalctl's stdout into entries.
+fn read_entries(stdout: impl Read, tx: SyncSender<Msg>, dec: LineDecoder, max: usize) {
+    let mut entries = EntryReader::new(stdout, dec, max, false);
+    while let Ok(Some(entry)) = entries.next_entry() {
+        let msg = match entry {
+            Ok(l) => Msg::Entry(l),
+            Err(e) => Msg::Bad(e),
+        };
+        if tx.send(msg).is_err() {
+            // The source was stopped.
+            return;
         }
     }
     let _ = tx.send(Msg::Eof);

@@ -346,7 +346,8 @@ fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
     }
     let mut dp_printed = false;
 
-    let journal = if Path::new(&args.log).is_file() {
+    let log_is_file = Path::new(&args.log).is_file();
+    let journal = if log_is_file {
         None
     } else {
         journal_log(&args.log)?
@@ -477,7 +478,7 @@ fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
             args: jargs,
             matches,
         }
-    } else if Path::new(&args.log).is_file() {
+    } else if log_is_file {
         say(out, format!("Use         log file : {}", args.log))?;
         say(out, format!("Use         encoding : {}", args.encoding))?;
         Input::File(PathBuf::from(&args.log))
@@ -1017,50 +1018,36 @@ mod parallel {
                     None => break,
                     Some(Slot::Local(b)) => *b,
                     Some(Slot::Worker(w)) => {
-                        let ready = match results[w].try_recv() {
-                            Ok(b) => Some(b),
-                            Err(mpsc::TryRecvError::Empty) => None,
+                        let b = match results[w].try_recv() {
+                            Ok(b) => b,
                             Err(mpsc::TryRecvError::Disconnected) => return Err(gone()),
-                        };
-                        match ready {
-                            Some(b) => {
-                                in_flight[w] -= 1;
-                                b
-                            }
-                            None => {
-                                // not back yet: examine the next block here
-                                // meanwhile, if there is one
-                                slots.push_front(Slot::Worker(w));
-                                // (bounded: a worker stuck on a slow block
-                                // must not make this thread hold the rest
-                                // of the log)
+                            Err(mpsc::TryRecvError::Empty) => {
+                                // Not back yet: examine a later block here
+                                // meanwhile, if there is one. (Bounded: a
+                                // worker stuck on a slow block must not make
+                                // this thread hold the rest of the log.)
                                 let held =
                                     slots.iter().filter(|s| matches!(s, Slot::Local(_))).count();
-                                let next = if eof || held >= LOCAL_MAX {
+                                let later = if eof || held >= LOCAL_MAX {
                                     None
                                 } else {
                                     let b = blocks.next()?;
                                     eof = b.is_none();
                                     b
                                 };
-                                match next {
-                                    Some(b) => {
-                                        let records = spare_records.pop().unwrap_or_default();
-                                        slots.push_back(Slot::Local(Box::new(examine(
-                                            &mut local, b, records, quiet_runs, now,
-                                        ))));
-                                    }
-                                    None => {
-                                        // wait for it after all
-                                        slots.pop_front();
-                                        let b = results[w].recv().map_err(|_| gone())?;
-                                        in_flight[w] -= 1;
-                                        slots.push_front(Slot::Local(Box::new(b)));
-                                    }
+                                if let Some(later) = later {
+                                    let records = spare_records.pop().unwrap_or_default();
+                                    slots.push_front(Slot::Worker(w));
+                                    slots.push_back(Slot::Local(Box::new(examine(
+                                        &mut local, later, records, quiet_runs, now,
+                                    ))));
+                                    continue;
                                 }
-                                continue;
+                                results[w].recv().map_err(|_| gone())?
                             }
-                        }
+                        };
+                        in_flight[w] -= 1;
+                        b
                     }
                 };
                 position += block.text.len() as u64;
@@ -1198,11 +1185,12 @@ impl State<'_> {
             suffix: entry.text,
         };
         let full = tuple.full();
-        let suffix = tuple.suffix.clone();
+        let date_len = tuple.date.len();
         let mut oc = filter.process_line_with_date_detailed(tuple, entry.time, self.now);
         if oc.prefregex.is_none() && self.pref.is_some() {
+            // (the text without its date, as the filter saw it)
             self.scratch.clear();
-            self.scratch.push_str(&suffix);
+            self.scratch.push_str(&full[date_len..]);
             oc.prefregex = Some(self.scratch_matches_pref());
         }
         self.outcome(lineno, &full, oc, out)
@@ -1482,14 +1470,18 @@ impl State<'_> {
                 } else {
                     &self.fails
                 };
-                let multi_line = self.window > 1;
+                let links: Vec<(&str, Debuggex)> = regs
+                    .iter()
+                    .map(|r| {
+                        let re = gaoler_filter::resolve_tags(&r.text, self.usedns);
+                        (r.text.as_str(), Debuggex::new(&re, self.window > 1))
+                    })
+                    .collect();
                 lines
                     .iter()
                     .flat_map(|line| {
-                        regs.iter().map(move |r| {
-                            let re = gaoler_filter::resolve_tags(&r.text, self.usedns);
-                            let url = debuggex_url(line, &re, multi_line);
-                            format!("{line} | {} |  {url}", r.text)
+                        links.iter().map(move |(text, link)| {
+                            format!("{line} | {text} |  {}", link.on(line))
                                 .trim_end()
                                 .to_string()
                         })
@@ -1509,29 +1501,46 @@ impl State<'_> {
     }
 }
 
-/// A debuggex.com link for `regex` (tags resolved, Python flavour) on
-/// `sample`, its query encoded as a form (Python's `urlencode`).
-fn debuggex_url(sample: &str, regex: &str, multi_line: bool) -> String {
-    fn form(s: &str, out: &mut String) {
-        for &b in s.as_bytes() {
-            match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'_' | b'.' | b'-' | b'~' => {
-                    out.push(char::from(b))
-                }
-                b' ' => out.push('+'),
-                _ => out.push_str(&format!("%{b:02X}")),
+/// debuggex.com links for one regex (tags resolved, Python flavour), the
+/// query encoded as a form (Python's `urlencode`).
+struct Debuggex {
+    /// Up to the sample: `https://…/?re=<regex>&str=`.
+    head: String,
+    tail: &'static str,
+}
+
+impl Debuggex {
+    fn new(regex: &str, multi_line: bool) -> Debuggex {
+        let mut head = String::from("https://www.debuggex.com/?re=");
+        form_encode(regex, &mut head);
+        head.push_str("&str=");
+        let tail = if multi_line {
+            "&flavor=python&flags=m"
+        } else {
+            "&flavor=python"
+        };
+        Debuggex { head, tail }
+    }
+
+    /// The link for `sample`.
+    fn on(&self, sample: &str) -> String {
+        let mut url = self.head.clone();
+        form_encode(sample, &mut url);
+        url.push_str(self.tail);
+        url
+    }
+}
+
+fn form_encode(s: &str, out: &mut String) {
+    for &b in s.as_bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'_' | b'.' | b'-' | b'~' => {
+                out.push(char::from(b))
             }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
         }
     }
-    let mut url = String::from("https://www.debuggex.com/?re=");
-    form(regex, &mut url);
-    url.push_str("&str=");
-    form(sample, &mut url);
-    url.push_str("&flavor=python");
-    if multi_line {
-        url.push_str("&flags=m");
-    }
-    url
 }
 
 fn pprint_list(out: &mut dyn Write, l: &[String], header: Option<&str>) -> Result<()> {
