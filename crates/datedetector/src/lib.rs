@@ -195,6 +195,12 @@ impl Seen {
     fn forget(&mut self) {
         self.bytes.clear();
     }
+
+    /// Is what was read ASCII (so that byte and character positions in it
+    /// agree)?
+    fn is_ascii(&self) -> bool {
+        self.bytes.is_ascii()
+    }
 }
 
 struct Slot {
@@ -449,6 +455,17 @@ pub struct DateDetector {
     /// Lines whose template choice depended on more than the last winner
     /// (see [`Checkpoint`]).
     unsteady: u64,
+    /// The last answer, when the steady path gave it (see
+    /// [`DateDetector::repeat`]).
+    steady: Option<Steady>,
+}
+
+/// An answer of the steady path and the `now` it was found at. (Why its
+/// date did not convert, if it did not, is still `last_failure`.)
+#[derive(Clone, Debug)]
+struct Steady {
+    hit: DateHit,
+    now_bits: u64,
 }
 
 impl DateDetector {
@@ -489,6 +506,7 @@ impl DateDetector {
             last_failure: None,
             local_now: None,
             unsteady: 0,
+            steady: None,
         })
     }
 
@@ -537,6 +555,7 @@ impl DateDetector {
     /// were computed for changes).
     fn forget_conversions(&mut self) {
         self.local_now = None;
+        self.steady = None;
         for s in &mut self.slots {
             s.memo = None;
             s.text_memo = None;
@@ -545,6 +564,10 @@ impl DateDetector {
 
     /// Find the date in `line`; `now` is the current Unix time.
     pub fn find(&mut self, line: &str, now: f64) -> Option<DateHit> {
+        if let Some(hit) = self.repeat(line, now) {
+            return Some(hit);
+        }
+        self.steady = None;
         self.last_failure = None;
         let local_now = match self.local_now {
             Some((bits, n)) if bits == now.to_bits() => n,
@@ -558,9 +581,12 @@ impl DateDetector {
         if let Some(y) = year {
             self.ensure_exy(y);
         }
-        let (idx, spans) = match self.match_steady(line, now) {
-            Some(i) => (i, Spans::Slot),
-            None => self.match_time(line, now)?,
+        let (idx, spans, steady) = match self.match_steady(line, now) {
+            Some(i) => (i, Spans::Slot, true),
+            None => {
+                let (i, s) = self.match_time(line, now)?;
+                (i, s, false)
+            }
         };
         let (start, end) = self
             .span(idx, &spans, 1)
@@ -576,12 +602,42 @@ impl DateDetector {
                 }
             }
         };
-        Some(DateHit {
+        let hit = DateHit {
             start,
             end,
             time,
             template: idx,
-        })
+        };
+        // (positions are remembered in characters: only an ASCII prefix
+        // lets a line that reads the same have the same ones)
+        if steady && self.slots[idx].fast_seen.is_ascii() {
+            self.steady = Some(Steady {
+                hit: hit.clone(),
+                now_bits: now.to_bits(),
+            });
+        }
+        Some(hit)
+    }
+
+    /// The last line's answer again, for a line its template's recogniser
+    /// reads the same way (see [`Seen`]), at the same `now`, when the steady
+    /// path gave that answer: what the steady path would do for this line
+    /// is then to count one more hit, every other field keeping its value
+    /// (same characters at the same places, same date text, same year).
+    fn repeat(&mut self, line: &str, now: f64) -> Option<DateHit> {
+        let r = self.steady.as_ref()?;
+        let i = r.hit.template;
+        if r.now_bits != now.to_bits() || i != self.last_idx {
+            return None;
+        }
+        let slot = self.slots.get_mut(i)?;
+        if !slot.fast_hit || !slot.fast_seen.reads_the_same(line.as_bytes()) {
+            return None;
+        }
+        slot.hits += 1;
+        slot.matched += 1;
+        slot.last_used = now;
+        Some(r.hit.clone())
     }
 
     /// The state that decides which template wins a line, and the counters
@@ -614,6 +670,7 @@ impl DateDetector {
     /// `from`'s; then the dates found are the ones this detector would
     /// have found. Returns `false`, changing nothing, otherwise.
     pub fn absorb(&mut self, from: &Checkpoint, to: &Checkpoint) -> bool {
+        self.steady = None;
         let mine = self.checkpoint();
         let steady_run = to.unsteady == from.unsteady
             && to.order == from.order

@@ -954,6 +954,9 @@ fn same_date_text_other_tails() {
         "2024-01-01 00:00:00.123456",
         "2024-01-01 00:00:00.1234567",
         "2024-01-01T00:00:00",
+        // recognised, but no such day: every repeat must fail again
+        "Feb 30 00:00:00",
+        "2024-02-30 00:00:00",
     ];
     let tails = [
         " host1 sshd[1]: x",
@@ -967,6 +970,7 @@ fn same_date_text_other_tails() {
         "x",
         " UTC b",
         "1 c",
+        " \u{e9}t\u{e9} d",
     ];
     let mut lines = Vec::new();
     for d in dates {
@@ -989,6 +993,10 @@ fn same_date_text_other_tails() {
         b.disable_fast_paths();
         for l in &lines {
             assert_eq!(a.find(l, NOW), b.find(l, NOW), "{pattern:?}: {l:?}");
+            assert_eq!(a.last_failure(), b.last_failure(), "{pattern:?}: {l:?}");
+            let (ca, cb) = (a.checkpoint(), b.checkpoint());
+            assert_eq!(ca.counters, cb.counters, "{pattern:?}: {l:?}");
+            assert!(ca.same_decisions(&cb), "{pattern:?}: {l:?}");
         }
         assert_eq!(a.templates(), b.templates());
     }
