@@ -543,8 +543,9 @@ pub struct Filter {
     scratch_built: bool,
     /// Reused buffer for the prefregex's content group (plus `\n`).
     content: String,
-    /// Reused buffer for a failregex's groups.
+    /// Reused buffers for a failregex's groups and the prefregex's.
     groups: Vec<(Str, Value)>,
+    pre_groups: Vec<(Str, Value)>,
     in_operation: bool,
     mlfid: MlfidCache,
     /// The prefregex matches every non-empty line (`dfa::matches_every_line`).
@@ -637,6 +638,7 @@ impl Filter {
             scratch_built: false,
             content: String::new(),
             groups: Vec::new(),
+            pre_groups: Vec::new(),
             in_operation: false,
             mlfid: MlfidCache::new(),
             pref_every_line,
@@ -809,6 +811,7 @@ impl Filter {
             scratch_built: false,
             content: String::new(),
             groups: Vec::new(),
+            pre_groups: Vec::new(),
             in_operation: self.in_operation,
             mlfid: MlfidCache::new(),
             pref_every_line: self.pref_every_line,
@@ -1101,7 +1104,9 @@ impl Filter {
         }
         let mut content = std::mem::take(&mut self.content);
         content.clear();
-        let mut pre_groups = Vec::new();
+        // (reused: the groups go into each hit's data by copy)
+        let mut pre_groups = std::mem::take(&mut self.pre_groups);
+        pre_groups.clear();
         if let Some((pr, locs)) = &mut self.prefregex {
             let found = match ContentTail::find_in(self.pref_tail.as_mut(), text)? {
                 HeadMatch::No => None,
@@ -1131,7 +1136,25 @@ impl Filter {
             };
             pre_groups = groups;
         }
-        let ftext = if content.is_empty() { text } else { &content };
+        let result = self.run_failregexes(text, &content, &pre_groups, &mut m);
+        self.pre_groups = pre_groups;
+        self.content = content;
+        result.map(|()| Some(m))
+    }
+
+    /// The failregex half of [`Filter::match_text`]: every failregex the
+    /// candidate DFA allows on the content (or `text`), with the prefregex
+    /// groups merged into each hit, then the late ignoreregexes.
+    fn run_failregexes(
+        &mut self,
+        text: &str,
+        content: &str,
+        pre_groups: &[(Str, Value)],
+        m: &mut Matches,
+    ) -> Result<(), FilterError> {
+        let n_ign = self.ignoreregex.len();
+        let early_ignore = n_ign > 0 && n_ign + 2 < self.failregex.len();
+        let ftext = if content.is_empty() { text } else { content };
         let dfa = match (&self.dfa, self.candidates_known) {
             (DfaState::Built(d), true) => Some(d),
             _ => None,
@@ -1145,7 +1168,7 @@ impl Filter {
             match fr.is_match(locs, ftext) {
                 Ok(true) => {
                     fr.groups_into(locs, ftext, &mut groups);
-                    m.hits.push((idx, Hit::new(&pre_groups, &mut groups)));
+                    m.hits.push((idx, Hit::new(pre_groups, &mut groups)));
                 }
                 Ok(false) => {}
                 Err(e) => {
@@ -1161,8 +1184,7 @@ impl Filter {
                 Err(e) => result = Err(e),
             }
         }
-        self.content = content;
-        result.map(|()| Some(m))
+        result
     }
 
     /// Ignoreregexes that hit a single-line buffer (the first only, unless
@@ -1537,14 +1559,15 @@ impl Filter {
                 None => None,
             }
         };
-        let fids: Vec<Option<Addr>> = match ip {
+        // (one, unless a DNS name resolves to several addresses)
+        let fids: smallvec::SmallVec<[Option<Addr>; 1]> = match ip {
             None => {
                 fail.insert("mlfpending", Value::Int(1));
                 if !check_all && self.spec.ignore_pending {
                     self.store_mlfid(cached_as, fail, now);
                     return Flow::Done;
                 }
-                vec![None]
+                smallvec::smallvec![None]
             }
             Some(ip) if raw => {
                 let make = |s: &str, kind: IdKind| -> Addr {
@@ -1563,7 +1586,7 @@ impl Filter {
                     }
                     _ => make(&ip, kind),
                 };
-                vec![Some(id)]
+                smallvec::smallvec![Some(id)]
             }
             Some(host) => text_to_ip(&host, self.spec.usedns)
                 .into_iter()
@@ -1827,8 +1850,9 @@ struct Matches {
     early_ignored: Vec<usize>,
     /// The prefregex did not match (no failregex ran).
     pre_failed: bool,
-    /// Failregexes that matched, in order, with their data.
-    hits: Vec<(usize, Hit)>,
+    /// Failregexes that matched, in order, with their data (one, mostly:
+    /// kept inline).
+    hits: smallvec::SmallVec<[(usize, Hit); 1]>,
     /// Ignoreregex hits on the failregex buffer (run when one matched).
     late_ignored: Vec<usize>,
 }
