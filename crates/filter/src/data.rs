@@ -162,6 +162,12 @@ impl Data {
         Data { items }
     }
 
+    /// From entries already in key order without repeats.
+    pub(crate) fn from_sorted(items: Vec<(Str, Value)>) -> Data {
+        debug_assert!(items.windows(2).all(|w| key_cmp(&w[0].0, &w[1].0).is_lt()));
+        Data { items }
+    }
+
     /// [`Data::merged`], draining `over`. When both lists are in key order
     /// without repeats (the regexes give their groups so) they are merged
     /// in one pass, without sorting.

@@ -312,7 +312,10 @@ impl CandidateDfa {
                 let mut prev = sid;
                 while let Some(&b) = text.get(at) {
                     prev = sid;
-                    sid = dfa.next_state_untagged(cache, sid, b);
+                    // SAFETY: `sid` is an untagged state of this DFA taken
+                    // from `cache` (by `start_state_forward`, `next_state` or
+                    // this loop), and nothing cleared `cache` since.
+                    sid = unsafe { dfa.next_state_untagged_unchecked(cache, sid, b) };
                     at += 1;
                     if sid.is_tagged() {
                         break;

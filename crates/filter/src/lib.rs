@@ -95,7 +95,7 @@ pub use data::{Data, Str, Value};
 pub use dates::{DateDetector, DateFinder, DateHit};
 pub use gaoler_datedetector::Checkpoint;
 pub use regex::{tuple_lines_buf, TupleLine};
-use regex::{ContentTail, FRegex, HeadMatch, Match};
+use regex::{ContentTail, DataPlan, FRegex, HeadMatch, Match};
 pub use tags::{glob_to_local_flags, resolve_tags};
 
 /// Errors building a filter. Each carries the offending regex text.
@@ -518,7 +518,9 @@ pub struct Filter {
     spec: FilterSpec,
     prefregex: Option<(FRegex, Locations)>,
     /// The prefregex's head alone, when its content ends the line.
-    pref_tail: Option<ContentTail>,
+    pref_tail: Option<Box<ContentTail>>,
+    /// With a head: each failregex's [`DataPlan`], if it can have one.
+    plans: Option<Vec<Option<DataPlan>>>,
     failregex: Vec<(FRegex, Locations)>,
     ignoreregex: Vec<(FRegex, Locations)>,
     prefilter: Option<Prefilter>,
@@ -616,12 +618,17 @@ impl Filter {
                 .as_ref()
                 .is_some_and(|p| dfa::matches_every_line(&p.text));
         let pref_tail = match &prefregex {
-            Some(p) if !multiline => ContentTail::new(p),
+            Some(p) if !multiline => ContentTail::new(p).map(Box::new),
+            _ => None,
+        };
+        let plans = match (&prefregex, &pref_tail) {
+            (Some(p), Some(_)) => Some(failregex.iter().map(|f| DataPlan::new(p, f)).collect()),
             _ => None,
         };
         Ok(Filter {
             prefregex: prefregex.map(with_locs),
             pref_tail,
+            plans,
             failregex: failregex.into_iter().map(with_locs).collect(),
             ignoreregex: ignoreregex.into_iter().map(with_locs).collect(),
             prefilter,
@@ -792,6 +799,7 @@ impl Filter {
             spec: self.spec.clone(),
             prefregex: self.prefregex.as_ref().map(with_locs),
             pref_tail: self.pref_tail.clone(),
+            plans: self.plans.clone(),
             failregex: self.failregex.iter().map(with_locs).collect(),
             ignoreregex: self.ignoreregex.iter().map(with_locs).collect(),
             prefilter: self.prefilter.clone(),
@@ -897,7 +905,8 @@ impl Filter {
                 return Some(false);
             }
         }
-        let head = ContentTail::find_in(self.pref_tail.as_mut(), text).unwrap_or(HeadMatch::Unsure);
+        let head =
+            ContentTail::find_in(self.pref_tail.as_deref_mut(), text).unwrap_or(HeadMatch::Unsure);
         Some(match head {
             HeadMatch::No => false,
             HeadMatch::Content(..) => true,
@@ -1086,6 +1095,19 @@ impl Filter {
     /// first failure: what comes after a match depends on state (mlfid
     /// cache, last date), so the choice is made in `finish_single`.
     fn match_text(&mut self, text: &str) -> Result<Option<Matches>, FilterError> {
+        // (taken out for the call: the head's capture locations stay
+        // borrowed while the failregexes run)
+        let mut tail = self.pref_tail.take();
+        let r = self.match_text_with(text, tail.as_deref_mut());
+        self.pref_tail = tail;
+        r
+    }
+
+    fn match_text_with(
+        &mut self,
+        text: &str,
+        tail: Option<&mut ContentTail>,
+    ) -> Result<Option<Matches>, FilterError> {
         // Prefilter stage 2: failregexes with a literal in the matched text
         // (the candidate DFA, when it ran, has already said more).
         if let (Some(pf), false) = (&self.prefilter, self.candidates_known) {
@@ -1107,12 +1129,14 @@ impl Filter {
         // (reused: the groups go into each hit's data by copy)
         let mut pre_groups = std::mem::take(&mut self.pre_groups);
         pre_groups.clear();
+        // The head's groups, when the plans take them from there.
+        let mut head = None;
         if let Some((pr, locs)) = &mut self.prefregex {
-            let found = match ContentTail::find_in(self.pref_tail.as_mut(), text)? {
+            let found = match ContentTail::find_in(tail, text)? {
                 HeadMatch::No => None,
                 HeadMatch::Content(s, e, head_locs) => {
-                    // (the head has every group but the content)
-                    pr.groups_into(head_locs, text, &mut pre_groups);
+                    // (its groups are read when a hit needs them)
+                    head = Some(head_locs);
                     content.push_str(&text[s..e]);
                     content.push('\n');
                     Some(pre_groups)
@@ -1136,7 +1160,7 @@ impl Filter {
             };
             pre_groups = groups;
         }
-        let result = self.run_failregexes(text, &content, &pre_groups, &mut m);
+        let result = self.run_failregexes(text, &content, &mut pre_groups, head, &mut m);
         self.pre_groups = pre_groups;
         self.content = content;
         result.map(|()| Some(m))
@@ -1144,12 +1168,17 @@ impl Filter {
 
     /// The failregex half of [`Filter::match_text`]: every failregex the
     /// candidate DFA allows on the content (or `text`), with the prefregex
-    /// groups merged into each hit, then the late ignoreregexes.
+    /// groups merged into each hit, then the late ignoreregexes. The
+    /// prefregex groups are `pre_groups`, or with a prefregex `head` match
+    /// its groups in those locations on `text` (the head has every group
+    /// but the content): then a failregex with a [`DataPlan`] takes them
+    /// from there, and `pre_groups` is filled for the others.
     fn run_failregexes(
         &mut self,
         text: &str,
         content: &str,
-        pre_groups: &[(Str, Value)],
+        pre_groups: &mut Vec<(Str, Value)>,
+        head: Option<&Locations>,
         m: &mut Matches,
     ) -> Result<(), FilterError> {
         let n_ign = self.ignoreregex.len();
@@ -1161,14 +1190,31 @@ impl Filter {
         };
         let mut result = Ok(());
         let mut groups = std::mem::take(&mut self.groups);
+        let mut head_read = false;
         for (idx, (fr, locs)) in self.failregex.iter_mut().enumerate() {
             if dfa.is_some_and(|d| !d.may_match(idx)) {
                 continue;
             }
             match fr.is_match(locs, ftext) {
                 Ok(true) => {
-                    fr.groups_into(locs, ftext, &mut groups);
-                    m.hits.push((idx, Hit::new(pre_groups, &mut groups)));
+                    let plan = self.plans.as_ref().and_then(|p| p.get(idx)?.as_ref());
+                    let hit = match (head, plan) {
+                        (Some(h), Some(plan)) => {
+                            let (fail, id_fallback) = plan.build(h, text, locs, ftext);
+                            Hit { fail, id_fallback }
+                        }
+                        _ => {
+                            if let (Some(h), Some((pr, _)), false) =
+                                (head, &self.prefregex, head_read)
+                            {
+                                pr.groups_into(h, text, pre_groups);
+                                head_read = true;
+                            }
+                            fr.groups_into(locs, ftext, &mut groups);
+                            Hit::new(pre_groups, &mut groups)
+                        }
+                    };
+                    m.hits.push((idx, hit));
                 }
                 Ok(false) => {}
                 Err(e) => {

@@ -5,7 +5,7 @@
 
 use gaoler_matcher::{Locations, Options, Regex};
 
-use crate::{tags, FilterError, Str, UseDns, Value};
+use crate::{tags, Data, FilterError, Str, UseDns, Value};
 
 /// A line of the buffer: (text before date, date text, text after date).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -73,6 +73,86 @@ pub struct Match {
     pub groups: Vec<(Str, Value)>,
     pub matched: Vec<TupleLine>,
     pub unmatched: Vec<TupleLine>,
+}
+
+/// How the failure data of a prefregex head and one failregex is built
+/// straight from their capture locations: what [`FRegex::groups_into`] on
+/// both and `Data::merged_drain` give (the failregex's value wins when its
+/// group took part), without the two intermediate lists, the clones of the
+/// head's values or comparing keys. Only for regexes without alt_/tuple_
+/// groups and without a name used twice.
+#[derive(Clone)]
+pub(crate) struct DataPlan {
+    /// In key order: name, the failregex's group, the head's group.
+    items: Vec<(Str, Option<usize>, Option<usize>)>,
+    /// The failregex's ID groups in `Hit::id_fallback` order.
+    ids: Vec<(&'static str, usize)>,
+}
+
+impl DataPlan {
+    pub(crate) fn new(pref: &FRegex, fail: &FRegex) -> Option<DataPlan> {
+        let plain = |r: &FRegex| {
+            r.alt.is_empty()
+                && r.tuple.is_empty()
+                && r.names
+                    .iter()
+                    .enumerate()
+                    .all(|(i, (_, n))| r.names[..i].iter().all(|(_, m)| m != n))
+        };
+        if !plain(pref) || !plain(fail) {
+            return None;
+        }
+        let mut items: Vec<(Str, Option<usize>, Option<usize>)> = fail
+            .names
+            .iter()
+            .map(|(i, n)| (n.clone(), Some(*i), None))
+            .collect();
+        // (the head has every group of the prefregex but the content)
+        for (i, n) in pref.names.iter().filter(|(_, n)| n != "content") {
+            match items.iter_mut().find(|(m, _, _)| m == n) {
+                Some(item) => item.2 = Some(*i),
+                None => items.push((n.clone(), None, Some(*i))),
+            }
+        }
+        items.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        let ids = ["fid", "ip4", "ip6", "dns"]
+            .into_iter()
+            .filter_map(|k| {
+                fail.names
+                    .iter()
+                    .find(|(_, n)| n == k)
+                    .map(|(i, _)| (k, *i))
+            })
+            .collect();
+        Some(DataPlan { items, ids })
+    }
+
+    /// The data of a match: the head's groups in `head` on `text`, the
+    /// failregex's in `locs` on `ftext`; and the first of the failregex's
+    /// ID groups that took part.
+    pub(crate) fn build(
+        &self,
+        head: &Locations,
+        text: &str,
+        locs: &Locations,
+        ftext: &str,
+    ) -> (Data, Option<&'static str>) {
+        let mut items = Vec::with_capacity(self.items.len() + 2);
+        for (name, f, p) in &self.items {
+            let v = f
+                .and_then(|g| locs.get(g).map(|(s, e)| &ftext[s..e]))
+                .or_else(|| p.and_then(|g| head.get(g).map(|(s, e)| &text[s..e])));
+            if let Some(v) = v {
+                items.push((name.clone(), Value::Str(Str::from(v))));
+            }
+        }
+        let id = self
+            .ids
+            .iter()
+            .find(|(_, g)| locs.get(*g).is_some())
+            .map(|(k, _)| *k);
+        (Data::from_sorted(items), id)
+    }
 }
 
 /// A prefregex `HEAD(?P<content>.+)$` on single-line buffers, matched as

@@ -628,3 +628,66 @@ fn filter_can_move_between_threads() {
     assert_send::<Filter>();
     assert_send::<Failure>();
 }
+
+/// Failure data built with the [`DataPlan`]s equals the data from the
+/// groups lists merged: same keys, same values, the failregex's group
+/// winning over the prefregex's of the same name only when it took part,
+/// alongside a failregex (alt_ groups) that cannot have a plan.
+///
+/// [`DataPlan`]: crate::regex::DataPlan
+#[test]
+fn data_plans_change_nothing() {
+    let specs = [
+        FilterSpec {
+            failure_data: true,
+            ..sshd_like().spec().clone()
+        },
+        FilterSpec {
+            prefregex: Some(
+                r"^ <F-MLFID>\S+</F-MLFID>(?: user <F-USER>\w+</F-USER>)?(?: at <ADDR>)? <F-CONTENT>.+</F-CONTENT>$"
+                    .into(),
+            ),
+            check_all_regex: true,
+            failure_data: true,
+            ..spec(&[
+                r"^deny(?: user <F-USER>\w+</F-USER>)?(?: from <ADDR>)?$",
+                r"^deny.* (?:alt <F-ALT_USER>\w+</F-ALT_USER>)?",
+                r"^(?:deny|allow) (?:<F-ID>\w+</F-ID>|user <F-USER>\w+</F-USER>) from <HOST>$",
+                r"^<F-NOFAIL>allow</F-NOFAIL>(?: <F-USER>\w+</F-USER>)? from <HOST>$",
+            ])
+        },
+    ];
+    let lines = [
+        "@1 sshd[7]: Connection from 192.0.2.1",
+        "@1 sshd[7]: Invalid user bob from 192.0.2.1",
+        "@1 sshd[7]: Failed publickey for bob from 192.0.2.1",
+        "@1 sshd[7]: Too many authentication failures",
+        "@1 sshd[8]: Accepted key for ann from 192.0.2.2",
+        "@1 sshd[8]: Disconnected",
+        "@1 svc deny",
+        "@1 svc user ann deny",
+        "@1 svc user ann at 192.0.2.3 deny user bob from 192.0.2.4",
+        "@1 svc at 192.0.2.3 deny from 192.0.2.4",
+        "@1 svc at 192.0.2.3 deny user bob",
+        "@1 svc at 192.0.2.3 deny alt carl",
+        "@1 svc user ann deny x alt carl",
+        "@1 svc deny user bob from 192.0.2.5",
+        "@1 svc user ann at 192.0.2.3 allow id7 from 192.0.2.6",
+        "@1 svc allow user bob from 192.0.2.6",
+        "@1 svc user ann allow from 192.0.2.7",
+        "@1 svc allow carl from 192.0.2.7",
+    ];
+    for s in specs {
+        let mut with = filter(s.clone());
+        let mut without = filter(s);
+        assert!(with
+            .plans
+            .as_ref()
+            .is_some_and(|p| p.iter().any(Option::is_some)));
+        without.plans = None;
+        for l in lines {
+            let (a, b) = (with.process_line(l, NOW), without.process_line(l, NOW));
+            assert_eq!(format!("{a:?}"), format!("{b:?}"), "{l}");
+        }
+    }
+}

@@ -220,6 +220,7 @@ enum LocInner {
 
 impl Locations {
     /// Span of group `i` of the last successful match.
+    #[inline]
     pub fn get(&self, i: usize) -> Option<(usize, usize)> {
         match &self.inner {
             LocInner::Rust(l) => l.get(i),
