@@ -191,6 +191,26 @@ impl Data {
         Data { items }
     }
 
+    /// The values of `keys` (given in key order) in one pass over the
+    /// entries, which are in key order too: cheaper than a lookup per key
+    /// when a caller reads several. The pass stops at the first entry
+    /// after the last key.
+    pub fn get_sorted<const N: usize>(&self, keys: [&str; N]) -> [Option<&Value>; N] {
+        debug_assert!(keys.windows(2).all(|w| key_cmp(w[0], w[1]).is_lt()));
+        let mut out = [None; N];
+        let Some(last) = keys.last() else {
+            return out;
+        };
+        for (k, v) in &self.items {
+            match keys.iter().position(|x| key_eq(x, k)) {
+                Some(i) => out[i] = Some(v),
+                None if key_cmp(k, last).is_gt() => break,
+                None => {}
+            }
+        }
+        out
+    }
+
     pub fn len(&self) -> usize {
         self.items.len()
     }
@@ -261,6 +281,26 @@ mod tests {
         assert_eq!(d.remove("ip4"), Some(Value::from("x")));
         assert!(!d.contains_key("ip4"));
         assert_eq!(d.len(), 2);
+    }
+
+    #[test]
+    fn get_sorted_reads_several_keys_in_one_pass() {
+        let d: Data = [
+            ("cidr", Value::from("24")),
+            ("ip4", Value::from("x")),
+            ("mlfid", Value::from("m")),
+            ("user", Value::from("u")),
+        ]
+        .into_iter()
+        .collect();
+        let [cidr, dns, ip4, user] = d.get_sorted(["cidr", "dns", "ip4", "user"]);
+        assert_eq!(cidr, Some(&Value::from("24")));
+        assert_eq!((dns, ip4), (None, Some(&Value::from("x"))));
+        assert_eq!(user, Some(&Value::from("u")));
+        // keys before, between and after the entries
+        let [a, m, z] = d.get_sorted(["a", "mlfid", "zz"]);
+        assert_eq!((a, m, z), (None, Some(&Value::from("m")), None));
+        assert_eq!(Data::new().get_sorted(["ip4"]), [None]);
     }
 
     #[test]

@@ -47,6 +47,8 @@ pub(crate) struct CandidateDfa {
     dfa: DFA,
     cache: Cache,
     set: PatternSet,
+    /// The patterns in `set`, in ascending order after a scan.
+    list: Vec<usize>,
     anchored: bool,
 }
 
@@ -246,6 +248,7 @@ impl CandidateDfa {
             dfa,
             cache,
             set,
+            list: Vec::new(),
             anchored,
         })
     }
@@ -256,19 +259,31 @@ impl CandidateDfa {
             dfa: self.dfa.clone(),
             cache: self.dfa.create_cache(),
             set: PatternSet::new(self.dfa.pattern_len()),
+            list: Vec::new(),
             anchored: self.anchored,
         }
     }
 
     /// Run over `text` (the buffer the regexes will see). Returns `false`
-    /// when no failregex can match; otherwise [`CandidateDfa::may_match`]
+    /// when no failregex can match; otherwise [`CandidateDfa::candidates`]
     /// tells which may.
     pub(crate) fn scan(&mut self, text: &str) -> bool {
         self.set.clear();
+        self.list.clear();
         match self.walk(text.as_bytes()) {
-            Ok(()) => !self.set.is_empty(),
+            Ok(()) => {
+                self.list.sort_unstable();
+                !self.set.is_empty()
+            }
             // (the engine is not configured to give up or quit)
             Err(()) => self.all(),
+        }
+    }
+
+    /// Add pattern `p` to the candidates.
+    fn add(&mut self, p: regex_automata::PatternID) {
+        if self.set.try_insert(p).unwrap_or(false) {
+            self.list.push(p.as_usize());
         }
     }
 
@@ -293,7 +308,10 @@ impl CandidateDfa {
             if sid.is_tagged() {
                 if sid.is_match() {
                     for i in 0..dfa.match_len(cache, sid) {
-                        let _ = self.set.try_insert(dfa.match_pattern(cache, sid, i));
+                        let p = dfa.match_pattern(cache, sid, i);
+                        if self.set.try_insert(p).unwrap_or(false) {
+                            self.list.push(p.as_usize());
+                        }
                     }
                     if self.set.capacity() <= FEW {
                         // With this few failregexes, running them all
@@ -332,7 +350,10 @@ impl CandidateDfa {
         let eoi = dfa.next_eoi_state(cache, sid).map_err(drop)?;
         if eoi.is_match() {
             for i in 0..dfa.match_len(cache, eoi) {
-                let _ = self.set.try_insert(dfa.match_pattern(cache, eoi, i));
+                let p = dfa.match_pattern(cache, eoi, i);
+                if self.set.try_insert(p).unwrap_or(false) {
+                    self.list.push(p.as_usize());
+                }
             }
         }
         Ok(())
@@ -340,17 +361,20 @@ impl CandidateDfa {
 
     /// Every failregex is a candidate.
     fn all(&mut self) -> bool {
+        self.set.clear();
+        self.list.clear();
         for i in 0..self.set.capacity() {
             if let Ok(p) = regex_automata::PatternID::new(i) {
-                let _ = self.set.try_insert(p);
+                self.add(p);
             }
         }
         true
     }
 
-    /// After a successful [`CandidateDfa::scan`]: may failregex `i` match?
-    pub(crate) fn may_match(&self, i: usize) -> bool {
-        regex_automata::PatternID::new(i).is_ok_and(|p| self.set.contains(p))
+    /// After a successful [`CandidateDfa::scan`]: the failregexes that may
+    /// match, in ascending order.
+    pub(crate) fn candidates(&self) -> &[usize] {
+        &self.list
     }
 }
 
@@ -370,7 +394,8 @@ mod tests {
         .expect("builds");
         assert!(!d.scan("host sshd[1]: session opened\n"));
         assert!(d.scan("host sshd[1]: Invalid user bob\n"));
-        assert!(d.may_match(1));
+        // (with this few failregexes, all are run)
+        assert_eq!(d.candidates(), [0, 1]);
         // the prefix is anchored: no match further right
         assert!(!d.scan(" host sshd[1]: Invalid user bob\n"));
     }
@@ -410,7 +435,21 @@ mod tests {
         .expect("builds");
         // `bbb` may match anywhere in the content, `ccc` only at its start
         assert!(d.scan("host: zz bbb\n"));
-        assert!(d.may_match(0) && !d.may_match(1));
+        assert_eq!(d.candidates(), [0]);
         assert!(!d.scan("host: zz ccc\n"));
+    }
+
+    #[test]
+    fn candidates_in_regex_order() {
+        let mut d = CandidateDfa::build(
+            Some(r"^(?P<mlfid>\w+: )(?P<content>.+)$"),
+            &["^a.*z$", "^ab", "^x", "^y"],
+        )
+        .expect("builds");
+        // `^ab` is found first, `^a.*z$` at the end of the line
+        assert!(d.scan("host: abcz\n"));
+        assert_eq!(d.candidates(), [0, 1]);
+        assert!(d.scan("host: abc\n"));
+        assert_eq!(d.candidates(), [1]);
     }
 }

@@ -1191,10 +1191,14 @@ impl Filter {
         let mut result = Ok(());
         let mut groups = std::mem::take(&mut self.groups);
         let mut head_read = false;
-        for (idx, (fr, locs)) in self.failregex.iter_mut().enumerate() {
-            if dfa.is_some_and(|d| !d.may_match(idx)) {
+        // the DFA's candidates (in order), or every failregex
+        let cands = dfa.map(|d| d.candidates());
+        let count = cands.map_or(self.failregex.len(), <[usize]>::len);
+        for k in 0..count {
+            let idx = cands.map_or(k, |c| c[k]);
+            let Some((fr, locs)) = self.failregex.get_mut(idx) else {
                 continue;
-            }
+            };
             match fr.is_match(locs, ftext) {
                 Ok(true) => {
                     let plan = self.plans.as_ref().and_then(|p| p.get(idx)?.as_ref());
@@ -1570,18 +1574,19 @@ impl Filter {
             ms.extend(matched_lines);
             fail.insert("matches", Value::Lines(ms));
         }
-        let fid_s = fail.get("fid").and_then(Value::as_str).map(Str::from);
+        let [cidr, dns, fid, ip4, ip6] = fail.get_sorted(["cidr", "dns", "fid", "ip4", "ip6"]);
+        let fid_s = fid.and_then(Value::as_str).map(Str::from);
         let mut kind = IdKind::Default;
         let mut raw = raw_mode;
-        let ip: Option<Str> = if let Some(v) = fail.get("ip4").and_then(Value::as_str) {
-            kind = cidr_kind(&fail, Family::Inet4);
+        let ip: Option<Str> = if let Some(v) = ip4.and_then(Value::as_str) {
+            kind = cidr_kind(cidr, Family::Inet4);
             raw = true;
             Some(v.into())
-        } else if let Some(v) = fail.get("ip6").and_then(Value::as_str) {
-            kind = cidr_kind(&fail, Family::Inet6);
+        } else if let Some(v) = ip6.and_then(Value::as_str) {
+            kind = cidr_kind(cidr, Family::Inet6);
             raw = true;
             Some(v.into())
-        } else if let Some(v) = fail.get("dns").and_then(Value::as_str) {
+        } else if let Some(v) = dns.and_then(Value::as_str) {
             Some(v.into())
         } else {
             raw = true;
@@ -1954,8 +1959,8 @@ enum IdKind {
     BadPrefix,
 }
 
-fn cidr_kind(fail: &Data, fam: Family) -> IdKind {
-    match fail.get("cidr").and_then(Value::as_str) {
+fn cidr_kind(cidr: Option<&Value>, fam: Family) -> IdKind {
+    match cidr.and_then(Value::as_str) {
         Some(c) if !c.is_empty() => match c.parse::<u8>() {
             Ok(p) => IdKind::Prefix(p),
             Err(_) => IdKind::BadPrefix,

@@ -757,11 +757,15 @@ mod parallel {
     const WARM_UP_BYTES: usize = 64 << 10;
 
     /// Whole lines as text; invalid UTF-8 is replaced as when decoding line
-    /// by line (an invalid sequence never spans a newline).
+    /// by line (an invalid sequence never spans a newline). A block is
+    /// validated with SIMD, several times faster than `String::from_utf8`
+    /// (which validated every byte of the log a line at a time).
     fn decode_block(buf: Vec<u8>) -> String {
-        match String::from_utf8(buf) {
-            Ok(s) => s,
-            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+        if simdutf8::basic::from_utf8(&buf).is_ok() {
+            // SAFETY: `buf` was just validated as UTF-8.
+            unsafe { String::from_utf8_unchecked(buf) }
+        } else {
+            String::from_utf8_lossy(&buf).into_owned()
         }
     }
 
