@@ -280,13 +280,6 @@ impl CandidateDfa {
         }
     }
 
-    /// Add pattern `p` to the candidates.
-    fn add(&mut self, p: regex_automata::PatternID) {
-        if self.set.try_insert(p).unwrap_or(false) {
-            self.list.push(p.as_usize());
-        }
-    }
-
     /// One pass over `text`, collecting the patterns of every match state
     /// passed through (matches are reported one byte late, and at the end
     /// by the end-of-input transition), until the automaton dies or the
@@ -308,10 +301,11 @@ impl CandidateDfa {
             if sid.is_tagged() {
                 if sid.is_match() {
                     for i in 0..dfa.match_len(cache, sid) {
-                        let p = dfa.match_pattern(cache, sid, i);
-                        if self.set.try_insert(p).unwrap_or(false) {
-                            self.list.push(p.as_usize());
-                        }
+                        add(
+                            &mut self.set,
+                            &mut self.list,
+                            dfa.match_pattern(cache, sid, i),
+                        );
                     }
                     if self.set.capacity() <= FEW {
                         // With this few failregexes, running them all
@@ -350,10 +344,11 @@ impl CandidateDfa {
         let eoi = dfa.next_eoi_state(cache, sid).map_err(drop)?;
         if eoi.is_match() {
             for i in 0..dfa.match_len(cache, eoi) {
-                let p = dfa.match_pattern(cache, eoi, i);
-                if self.set.try_insert(p).unwrap_or(false) {
-                    self.list.push(p.as_usize());
-                }
+                add(
+                    &mut self.set,
+                    &mut self.list,
+                    dfa.match_pattern(cache, eoi, i),
+                );
             }
         }
         Ok(())
@@ -365,7 +360,7 @@ impl CandidateDfa {
         self.list.clear();
         for i in 0..self.set.capacity() {
             if let Ok(p) = regex_automata::PatternID::new(i) {
-                self.add(p);
+                add(&mut self.set, &mut self.list, p);
             }
         }
         true
@@ -375,6 +370,13 @@ impl CandidateDfa {
     /// match, in ascending order.
     pub(crate) fn candidates(&self) -> &[usize] {
         &self.list
+    }
+}
+
+/// Add pattern `p` to the candidate `set` and its `list`.
+fn add(set: &mut PatternSet, list: &mut Vec<usize>, p: regex_automata::PatternID) {
+    if set.try_insert(p).unwrap_or(false) {
+        list.push(p.as_usize());
     }
 }
 

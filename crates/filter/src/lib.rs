@@ -66,7 +66,10 @@
 //!   `Stage1`). Results do not depend on it.
 //! - **Failure data** is a small sorted map of group name → [`Value`]
 //!   (`data.rs`); groups that did not participate (Python `None`) are
-//!   simply absent.
+//!   simply absent. With a prefregex head (see `ContentTail`), a hit's
+//!   data is built straight from the head's and the failregex's capture
+//!   locations in key order (`DataPlan`, fixed per failregex when the
+//!   filter is built) rather than from group lists merged per line.
 //! - **Pure half, stateful half.** For single-line buffers a line's date
 //!   search, candidate DFA and regexes depend on the line alone (and on
 //!   the date detector's template order); what follows (last date, mlfid
@@ -1160,7 +1163,8 @@ impl Filter {
             };
             pre_groups = groups;
         }
-        let result = self.run_failregexes(text, &content, &mut pre_groups, head, &mut m);
+        let result =
+            self.run_failregexes(text, &content, &mut pre_groups, head, early_ignore, &mut m);
         self.pre_groups = pre_groups;
         self.content = content;
         result.map(|()| Some(m))
@@ -1179,10 +1183,11 @@ impl Filter {
         content: &str,
         pre_groups: &mut Vec<(Str, Value)>,
         head: Option<&Locations>,
+        // the ignoreregexes ran before (see `match_text`)
+        early_ignore: bool,
         m: &mut Matches,
     ) -> Result<(), FilterError> {
         let n_ign = self.ignoreregex.len();
-        let early_ignore = n_ign > 0 && n_ign + 2 < self.failregex.len();
         let ftext = if content.is_empty() { text } else { content };
         let dfa = match (&self.dfa, self.candidates_known) {
             (DfaState::Built(d), true) => Some(d),
