@@ -14,9 +14,13 @@
 //! one:
 //! - the text goes through [`Target::Relaxed`] (look-arounds dropped,
 //!   back-references widened to `(?s:.*)`, conditionals to alternations);
-//! - in the syntax tree every remaining assertion (`^`, `$`, `\b`, …) is
+//! - in the syntax tree every remaining assertion (`^`, `\b`, …) is
 //!   dropped (zero-width, so dropping only allows more) and capture groups
-//!   are flattened;
+//!   are flattened; `$` becomes "before a newline or at the end", which on
+//!   single-line buffers (one newline, at the end) allows at least as much
+//!   and keeps a pattern ending in `$` from being a match at every byte
+//!   before the end (except with few failregexes, where the walk stops at
+//!   the first match);
 //! - every character class gains all non-ASCII characters, so differences
 //!   between the engines' Unicode tables (PCRE2's UCP `\w` has `\p{No}`,
 //!   Rust's has `\p{Mc}`, case folding of `K`/`ſ`, …) cannot make the
@@ -61,8 +65,15 @@ fn parse(pattern: &str) -> Option<Hir> {
 }
 
 /// The relaxed superset form of a syntax tree (see the module docs).
-fn relax(h: &Hir) -> Hir {
+fn relax(h: &Hir, dollar: bool) -> Hir {
     match h.kind() {
+        // With `dollar`, `$` (Python: at the end, or before a final newline)
+        // is kept as "before a newline or at the end": on single-line
+        // buffers, whose only newline ends them, that allows at least as
+        // much; and it keeps a pattern ending in `$` from matching, so its
+        // state from being a match state, at every byte of a line it could
+        // end (which the walk handles on its slow path).
+        HirKind::Look(Look::End | Look::EndLF | Look::EndCRLF) if dollar => Hir::look(Look::EndLF),
         HirKind::Empty | HirKind::Look(_) => Hir::empty(),
         HirKind::Literal(_) => h.clone(),
         HirKind::Class(Class::Unicode(c)) => {
@@ -79,15 +90,15 @@ fn relax(h: &Hir) -> Hir {
             )]));
             Hir::class(Class::Bytes(c))
         }
-        HirKind::Capture(c) => relax(&c.sub),
+        HirKind::Capture(c) => relax(&c.sub, dollar),
         HirKind::Repetition(r) => Hir::repetition(regex_syntax::hir::Repetition {
             min: r.min,
             max: r.max,
             greedy: r.greedy,
-            sub: Box::new(relax(&r.sub)),
+            sub: Box::new(relax(&r.sub, dollar)),
         }),
-        HirKind::Concat(v) => Hir::concat(v.iter().map(relax).collect()),
-        HirKind::Alternation(v) => Hir::alternation(v.iter().map(relax).collect()),
+        HirKind::Concat(v) => Hir::concat(v.iter().map(|x| relax(x, dollar)).collect()),
+        HirKind::Alternation(v) => Hir::alternation(v.iter().map(|x| relax(x, dollar)).collect()),
     }
 }
 
@@ -123,7 +134,7 @@ fn split_prefregex(pref: &str) -> Option<(Hir, bool)> {
         items.first().map(Hir::kind),
         Some(HirKind::Look(Look::Start))
     );
-    let before = Hir::concat(items[..pos].iter().map(relax).collect());
+    let before = Hir::concat(items[..pos].iter().map(|x| relax(x, false)).collect());
     Some((before, anchored))
 }
 
@@ -211,7 +222,9 @@ impl CandidateDfa {
             let exact = parse(f)?;
             // `^` must begin *every* match (`^a|b` does not anchor `b`)
             let at_start = exact.properties().look_set_prefix().contains(Look::Start);
-            let fr = relax(&exact);
+            // (with few failregexes the walk stops at the first match
+            // state: an early one is better)
+            let fr = relax(&exact, failregex.len() > FEW);
             hirs.push(match &prefix {
                 Some(p) if at_start => Hir::concat(vec![p.clone(), fr]),
                 Some(p) => Hir::concat(vec![p.clone(), any_text(), fr]),
@@ -439,6 +452,21 @@ mod tests {
         assert!(d.scan("host: zz bbb\n"));
         assert_eq!(d.candidates(), [0]);
         assert!(!d.scan("host: zz ccc\n"));
+    }
+
+    #[test]
+    fn dollar_is_kept_with_many_failregexes() {
+        let fr = ["^a b$", "^x", "^y", "^z"];
+        let mut d =
+            CandidateDfa::build(Some(r"^(?P<mlfid>\w+: )(?P<content>.+)$"), &fr).expect("builds");
+        assert!(d.scan("h: a b\n"));
+        assert_eq!(d.candidates(), [0]);
+        // not at the end: cannot match
+        assert!(!d.scan("h: a b c\n"));
+        assert!(!d.scan("h: a b\r\n"));
+        // with few failregexes it is dropped (the walk stops early anyway)
+        let mut d = CandidateDfa::build(None, &fr[..2]).expect("builds");
+        assert!(d.scan("a b c\n"));
     }
 
     #[test]
