@@ -20,7 +20,9 @@
 //!   single-line buffers (one newline, at the end) allows at least as much
 //!   and keeps a pattern ending in `$` from being a match at every byte
 //!   before the end (except with few failregexes, where the walk stops at
-//!   the first match);
+//!   the first match); counted repetitions (`\d{1,3}`, `{1,7}`) become
+//!   loops, whose nesting (IPv6 in `<HOST>`) would otherwise multiply
+//!   states for every address in a line;
 //! - every character class gains all non-ASCII characters, so differences
 //!   between the engines' Unicode tables (PCRE2's UCP `\w` has `\p{No}`,
 //!   Rust's has `\p{Mc}`, case folding of `K`/`ſ`, …) cannot make the
@@ -91,12 +93,19 @@ fn relax(h: &Hir, dollar: bool) -> Hir {
             Hir::class(Class::Bytes(c))
         }
         HirKind::Capture(c) => relax(&c.sub, dollar),
-        HirKind::Repetition(r) => Hir::repetition(regex_syntax::hir::Repetition {
-            min: r.min,
-            max: r.max,
-            greedy: r.greedy,
-            sub: Box::new(relax(&r.sub, dollar)),
-        }),
+        // A counted repetition (`\d{1,3}`, `{3}`, `{1,7}`) becomes `+` (or
+        // `*`): a superset, and one loop instead of a chain of states per
+        // count, which nested (IPv6's `(?:[0-9a-f]{1,4}:){1,7}`) multiply
+        // into many DFA states for every address in a line.
+        HirKind::Repetition(r) => {
+            let counted = r.max.is_some_and(|n| n > 1);
+            Hir::repetition(regex_syntax::hir::Repetition {
+                min: if counted { r.min.min(1) } else { r.min },
+                max: if counted { None } else { r.max },
+                greedy: r.greedy,
+                sub: Box::new(relax(&r.sub, dollar)),
+            })
+        }
         HirKind::Concat(v) => Hir::concat(v.iter().map(|x| relax(x, dollar)).collect()),
         HirKind::Alternation(v) => Hir::alternation(v.iter().map(|x| relax(x, dollar)).collect()),
     }
@@ -467,6 +476,17 @@ mod tests {
         // with few failregexes it is dropped (the walk stops early anyway)
         let mut d = CandidateDfa::build(None, &fr[..2]).expect("builds");
         assert!(d.scan("a b c\n"));
+    }
+
+    #[test]
+    fn counted_repetitions_become_loops() {
+        let fr = [r"^x\d{2,3}y$", "^a", "^b", "^c"];
+        let mut d = CandidateDfa::build(None, &fr).expect("builds");
+        // what the regex accepts, the DFA does
+        assert!(d.scan("x12y\n") && d.scan("x123y\n"));
+        // and more: the count is not tracked
+        assert!(d.scan("x1y\n") && d.scan("x12345y\n"));
+        assert!(!d.scan("xy\n"));
     }
 
     #[test]
