@@ -249,6 +249,10 @@ pub struct LineOutcome {
 
 const FAILURE_ID_PRESENTS: [&str; 5] = ["fid", "ip4", "ip6", "dns", "mlfid"];
 
+/// The groups a failregex's own ID comes from, in the order the first one
+/// present is taken (`Hit::id_fallback`).
+const ID_GROUPS: [&str; 4] = ["fid", "ip4", "ip6", "dns"];
+
 /// Two-stage literal prefilter (see the module documentation).
 ///
 /// For every failregex we take its most selective required literal set
@@ -522,8 +526,9 @@ pub struct Filter {
     prefregex: Option<(FRegex, Locations)>,
     /// The prefregex's head alone, when its content ends the line.
     pref_tail: Option<Box<ContentTail>>,
-    /// With a head: each failregex's [`DataPlan`], if it can have one.
-    plans: Option<Vec<Option<DataPlan>>>,
+    /// With a head: each failregex's [`DataPlan`], if it can have one
+    /// (empty without a head).
+    plans: Vec<Option<DataPlan>>,
     failregex: Vec<(FRegex, Locations)>,
     ignoreregex: Vec<(FRegex, Locations)>,
     prefilter: Option<Prefilter>,
@@ -625,8 +630,8 @@ impl Filter {
             _ => None,
         };
         let plans = match (&prefregex, &pref_tail) {
-            (Some(p), Some(_)) => Some(failregex.iter().map(|f| DataPlan::new(p, f)).collect()),
-            _ => None,
+            (Some(p), Some(_)) => failregex.iter().map(|f| DataPlan::new(p, f)).collect(),
+            _ => Vec::new(),
         };
         Ok(Filter {
             prefregex: prefregex.map(with_locs),
@@ -1206,7 +1211,7 @@ impl Filter {
             };
             match fr.is_match(locs, ftext) {
                 Ok(true) => {
-                    let plan = self.plans.as_ref().and_then(|p| p.get(idx)?.as_ref());
+                    let plan = self.plans.get(idx).and_then(Option::as_ref);
                     let hit = match (head, plan) {
                         (Some(h), Some(plan)) => {
                             let (fail, id_fallback) = plan.build(h, text, locs, ftext);
@@ -1883,7 +1888,7 @@ impl Hit {
     /// From the prefregex's groups and the failregex's (taken from
     /// `groups`, which is left empty for reuse).
     fn new(pre_groups: &[(Str, Value)], groups: &mut Vec<(Str, Value)>) -> Hit {
-        let id_fallback = ["fid", "ip4", "ip6", "dns"]
+        let id_fallback = ID_GROUPS
             .into_iter()
             .find(|g| groups.iter().any(|(k, _)| k == g));
         Hit {

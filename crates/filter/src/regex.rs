@@ -115,7 +115,7 @@ impl DataPlan {
             }
         }
         items.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-        let ids = ["fid", "ip4", "ip6", "dns"]
+        let ids = crate::ID_GROUPS
             .into_iter()
             .filter_map(|k| {
                 fail.names
