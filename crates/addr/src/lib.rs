@@ -131,7 +131,43 @@ fn fold_mapped(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// A dotted quad as `Ipv4Addr`'s parser reads it (four decimal parts of at
+/// most 255, no leading zeros), or `None` for anything else. A failure is
+/// parsed for every line a filter matches, and `str::parse` spends several
+/// times more on this common case.
+fn quad(s: &str) -> Option<Ipv4Addr> {
+    let b = s.as_bytes();
+    if b.len() > 15 {
+        return None;
+    }
+    let mut parts = [0u8; 4];
+    let mut i = 0;
+    for (n, part) in parts.iter_mut().enumerate() {
+        if n > 0 {
+            if b.get(i) != Some(&b'.') {
+                return None;
+            }
+            i += 1;
+        }
+        let start = i;
+        let mut v: u32 = 0;
+        while let Some(d) = b.get(i).filter(|d| d.is_ascii_digit()) {
+            v = v * 10 + u32::from(d - b'0');
+            i += 1;
+        }
+        let len = i - start;
+        if len == 0 || len > 3 || v > 255 || (len > 1 && b[start] == b'0') {
+            return None;
+        }
+        *part = v as u8;
+    }
+    (i == b.len()).then(|| Ipv4Addr::from(parts))
+}
+
 fn parse_ip(s: &str, family: Option<Family>) -> Option<IpAddr> {
+    if let (Some(Family::Inet4) | None, Some(ip)) = (family, quad(s)) {
+        return Some(IpAddr::V4(ip));
+    }
     match family {
         Some(Family::Inet4) => s.parse::<Ipv4Addr>().ok().map(IpAddr::V4),
         Some(Family::Inet6) => s.parse::<Ipv6Addr>().ok().map(IpAddr::V6),
@@ -317,6 +353,39 @@ impl Ord for Addr {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The dotted-quad fast path accepts exactly what `Ipv4Addr`'s
+        /// parser accepts, with the same value.
+        #[test]
+        fn quad_is_std_parse(s in "[0-9.]{0,16}|[0-9]{1,4}(\\.[0-9]{1,4}){3}[0-9a.:]?") {
+            if let Some(ip) = super::quad(&s) {
+                prop_assert_eq!(Ok(ip), s.parse::<std::net::Ipv4Addr>());
+            } else {
+                prop_assert!(s.parse::<std::net::Ipv4Addr>().is_err(), "{}", s);
+            }
+        }
+    }
+
+    #[test]
+    fn quad_edges() {
+        for (s, ok) in [
+            ("0.0.0.0", true),
+            ("255.255.255.255", true),
+            ("256.1.1.1", false),
+            ("01.1.1.1", false),
+            ("1.1.1", false),
+            ("1.1.1.1.", false),
+            ("1..1.1", false),
+            ("1.1.1.1 ", false),
+            ("1111.1.1.1", false),
+        ] {
+            assert_eq!(super::quad(s).is_some(), ok, "{s}");
+            assert_eq!(s.parse::<std::net::Ipv4Addr>().is_ok(), ok, "{s}");
+        }
+    }
+
     use super::*;
 
     fn p(s: &str) -> Addr {

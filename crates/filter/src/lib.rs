@@ -270,7 +270,18 @@ const ID_GROUPS: [&str; 4] = ["fid", "ip4", "ip6", "dns"];
 struct Prefilter {
     halves: Vec<AhoCorasick>,
     full: Vec<AhoCorasick>,
+    /// More halves than `STAGE1_MAX_HALVES` (see there).
+    wide: bool,
 }
+
+/// Most literal halves for which stage 1 runs ahead of a candidate DFA.
+/// With more (sshd has 56, in an exact and a case-insensitive automaton)
+/// Teddy verifies so many candidate positions of the short halves that a
+/// scan costs several times the DFA walk it could save (~3,200 against
+/// ~300 instructions on a line of another daemon, which the anchored DFA
+/// leaves a few bytes past the prefix); freeswitch's 10 halves scan a
+/// line for less than its DFA, which walks most lines to the end.
+const STAGE1_MAX_HALVES: usize = 16;
 
 /// Shortest literal worth using: halves of shorter ones are single bytes
 /// and would let almost every line through.
@@ -319,6 +330,7 @@ impl Prefilter {
             }
         }
         Some(Prefilter {
+            wide: halves.iter().map(Vec::len).sum::<usize>() > STAGE1_MAX_HALVES,
             halves: automata(&halves)?,
             full: automata(&full)?,
         })
@@ -403,8 +415,11 @@ impl Skipped {
 
 /// Lines in one measuring window of literal stage 1.
 const STAGE1_WINDOW: u32 = 4096;
-/// Windows stage 1 stays off before it is measured again.
+/// Windows stage 1 stays off before it is measured again, after the first
+/// window that does not pay; each further one doubles the pause, up to
+/// `STAGE1_PAUSE_MAX`.
 const STAGE1_PAUSE: u32 = 16;
+const STAGE1_PAUSE_MAX: u32 = 256;
 
 /// Whether literal stage 1 is worth running. A line it rejects saves the
 /// date parsing and the candidate DFA, but the scan costs every line about
@@ -415,13 +430,17 @@ const STAGE1_PAUSE: u32 = 16;
 /// then measured again (the mix of a log can change). Off or on, results
 /// are the same: this path is what `eager_dates` runs. With `eager_dates`
 /// the same literals gate only the candidate DFA (after the date), and the
-/// same measure decides.
+/// same measure decides. A log on which stage 1 keeps failing is measured
+/// ever more rarely (a measured window costs sshd's mixed log more than
+/// its candidate DFA scans).
 #[derive(Default)]
 struct Stage1 {
     seen: u32,
     rejected: u32,
     /// Windows left to skip stage 1.
     paused: u32,
+    /// The next pause (0: `STAGE1_PAUSE`).
+    next_pause: u32,
 }
 
 impl Stage1 {
@@ -445,7 +464,10 @@ impl Stage1 {
         self.rejected += u32::from(rejected);
         if self.seen >= STAGE1_WINDOW {
             if dfa && self.rejected * 4 < self.seen * 3 {
-                self.paused = STAGE1_PAUSE;
+                self.paused = self.next_pause.max(STAGE1_PAUSE);
+                self.next_pause = (self.paused * 2).min(STAGE1_PAUSE_MAX);
+            } else {
+                self.next_pause = STAGE1_PAUSE;
             }
             self.seen = 0;
             self.rejected = 0;
@@ -748,7 +770,7 @@ impl Filter {
         let scan = self.scan(&line, None);
         let pref = self.pref_hit(&scan, &line, None);
         let full = tuple.full();
-        let mut out = self.finish_single(&full, &d, scan, now, None);
+        let mut out = self.finish_single(&line, &full, &d, scan, now, None);
         out.prefregex = pref;
         out
     }
@@ -760,14 +782,17 @@ impl Filter {
         let dates_settle = !(self.spec.check_find_time.is_some() && self.in_operation);
         // (`stage1` is asked only when there is a prefilter: with eager
         // dates the gate in `candidates` asks it, once per line)
+        let dfa_built = matches!(self.dfa, DfaState::Built(_));
         let prefiltered = dates_settle
-            && self.prefilter.is_some()
+            && self
+                .prefilter
+                .as_ref()
+                .is_some_and(|pf| !(pf.wide && dfa_built))
             && self.stage1.active()
             && match &self.prefilter {
                 Some(pf) => {
                     let reject = !pf.may_match(line);
-                    self.stage1
-                        .count(reject, matches!(self.dfa, DfaState::Built(_)));
+                    self.stage1.count(reject, dfa_built);
                     reject
                 }
                 None => false,
@@ -1009,7 +1034,13 @@ impl Filter {
             return Scan::Rejected;
         }
         let text = std::mem::take(&mut self.scratch);
-        let r = self.match_text(&text);
+        let r = self.match_text(
+            &text,
+            LineMap {
+                cut,
+                len: line.len(),
+            },
+        );
         self.scratch = text;
         match r {
             Ok(Some(m)) => Scan::Matched(Box::new(m)),
@@ -1036,13 +1067,14 @@ impl Filter {
         } else {
             line.into()
         };
-        self.finish_single(&full, d, scan, now, hit)
+        self.finish_single(line, &full, d, scan, now, hit)
     }
 
-    /// Time checks and the failure data of a single-line buffer; `full` is
-    /// the matched line as reported (`matches`).
+    /// Time checks and the failure data of a single-line buffer built from
+    /// `line`; `full` is the matched line as reported (`matches`).
     fn finish_single(
         &mut self,
+        line: &str,
         full: &str,
         d: &Dated,
         scan: Scan,
@@ -1089,7 +1121,7 @@ impl Filter {
             }
             // (a counting caller never reads the matched lines)
             let matched = self.spec.failure_data.then(|| vec![full.to_string()]);
-            let flow = self.add_failure(idx, hit, matched, date, now, &mut out.failures);
+            let flow = self.add_failure(idx, hit, line, matched, date, now, &mut out.failures);
             if let Flow::Done = flow {
                 break;
             }
@@ -1102,11 +1134,11 @@ impl Filter {
     /// failregex that may match is run, also when the server stops at the
     /// first failure: what comes after a match depends on state (mlfid
     /// cache, last date), so the choice is made in `finish_single`.
-    fn match_text(&mut self, text: &str) -> Result<Option<Matches>, FilterError> {
+    fn match_text(&mut self, text: &str, at: LineMap) -> Result<Option<Matches>, FilterError> {
         // (taken out for the call: the head's capture locations stay
         // borrowed while the failregexes run)
         let mut tail = self.pref_tail.take();
-        let r = self.match_text_with(text, tail.as_deref_mut());
+        let r = self.match_text_with(text, at, tail.as_deref_mut());
         self.pref_tail = tail;
         r
     }
@@ -1114,6 +1146,7 @@ impl Filter {
     fn match_text_with(
         &mut self,
         text: &str,
+        at: LineMap,
         tail: Option<&mut ContentTail>,
     ) -> Result<Option<Matches>, FilterError> {
         // Prefilter stage 2: failregexes with a literal in the matched text
@@ -1139,12 +1172,14 @@ impl Filter {
         pre_groups.clear();
         // The head's groups, when the plans take them from there.
         let mut head = None;
+        let mut content_at = 0;
         if let Some((pr, locs)) = &mut self.prefregex {
             let found = match ContentTail::find_in(tail, text)? {
                 HeadMatch::No => None,
                 HeadMatch::Content(s, e, head_locs) => {
                     // (its groups are read when a hit needs them)
                     head = Some(head_locs);
+                    content_at = s;
                     content.push_str(&text[s..e]);
                     content.push('\n');
                     Some(pre_groups)
@@ -1168,6 +1203,7 @@ impl Filter {
             };
             pre_groups = groups;
         }
+        let head = head.map(|h| (h, content_at, at));
         let result =
             self.run_failregexes(text, &content, &mut pre_groups, head, early_ignore, &mut m);
         self.pre_groups = pre_groups;
@@ -1187,7 +1223,9 @@ impl Filter {
         text: &str,
         content: &str,
         pre_groups: &mut Vec<(Str, Value)>,
-        head: Option<&Locations>,
+        // the head's locations, where the content starts, and where `text`
+        // lies in the line
+        head: Option<(&Locations, usize, LineMap)>,
         // the ignoreregexes ran before (see `match_text`)
         early_ignore: bool,
         m: &mut Matches,
@@ -1213,12 +1251,25 @@ impl Filter {
                 Ok(true) => {
                     let plan = self.plans.get(idx).and_then(Option::as_ref);
                     let hit = match (head, plan) {
-                        (Some(h), Some(plan)) => {
-                            let (fail, id_fallback) = plan.build(h, text, locs, ftext);
-                            Hit { fail, id_fallback }
+                        (Some((h, content_at, at)), Some(plan)) => {
+                            let mut spans = regex::Spans::new();
+                            match plan.spans(h, locs, content_at, |s, e| at.place(s, e), &mut spans)
+                            {
+                                Some(id_fallback) => Hit {
+                                    data: HitData::Spans(spans),
+                                    id_fallback,
+                                },
+                                None => {
+                                    let (fail, id_fallback) = plan.build(h, text, locs, ftext);
+                                    Hit {
+                                        data: HitData::Data(fail),
+                                        id_fallback,
+                                    }
+                                }
+                            }
                         }
                         _ => {
-                            if let (Some(h), Some((pr, _)), false) =
+                            if let (Some((h, _, _)), Some((pr, _)), false) =
                                 (head, &self.prefregex, head_read)
                             {
                                 pr.groups_into(h, text, pre_groups);
@@ -1318,7 +1369,7 @@ impl Filter {
         // lines it rejects (none of which can match), when it rejects
         // enough of them to pay for itself.
         if built {
-            if let Some(g) = &self.gate {
+            if let Some(g) = self.gate.as_ref().filter(|g| !g.wide) {
                 if self.stage1.active() {
                     let reject = !g.may_match(line);
                     self.stage1.count(reject, true);
@@ -1529,6 +1580,8 @@ impl Filter {
             let flow = self.add_failure(
                 idx,
                 Hit::new(&pre_groups, &mut groups),
+                // (built data: no spans to read)
+                "",
                 Some(matched_lines),
                 date,
                 now,
@@ -1549,6 +1602,9 @@ impl Filter {
         &mut self,
         idx: usize,
         hit: Hit,
+        // the line the regexes ran on (without the buffer's newline): a
+        // planned hit's spans are in it
+        line: &str,
         // `None`: matched lines are not kept (see `FilterSpec::failure_data`)
         matched_lines: Option<Vec<String>>,
         date: Option<f64>,
@@ -1557,10 +1613,22 @@ impl Filter {
     ) -> Flow {
         let raw_mode = self.spec.usedns == UseDns::Raw || self.spec.return_raw_host;
         let check_all = self.spec.check_all_regex;
-        let Hit {
-            mut fail,
-            id_fallback,
-        } = hit;
+        let Hit { data, id_fallback } = hit;
+        let mut fail = match data {
+            HitData::Data(d) => d,
+            HitData::Spans(spans) => {
+                if let Some(flow) =
+                    self.forgotten(idx, &spans, line, matched_lines.as_deref(), date, fail_list)
+                {
+                    return flow;
+                }
+                match self.plans.get(idx).and_then(Option::as_ref) {
+                    Some(plan) => plan.data(&spans, line, None),
+                    // (spans come from a plan)
+                    None => return Flow::Next,
+                }
+            }
+        };
         let mlfid: Option<Str> = fail.get("mlfid").and_then(Value::as_str).map(Str::from);
         // The cache entry is the same object as `fail` in Python, so later
         // changes (mlfpending, ip) must reach the cache too: remember the
@@ -1584,45 +1652,24 @@ impl Filter {
             ms.extend(matched_lines);
             fail.insert("matches", Value::Lines(ms));
         }
-        let [cidr, dns, fid, ip4, ip6] = fail.get_sorted(["cidr", "dns", "fid", "ip4", "ip6"]);
-        let fid_s = fid.and_then(Value::as_str).map(Str::from);
-        let mut kind = IdKind::Default;
-        let mut raw = raw_mode;
-        let ip: Option<Str> = if let Some(v) = ip4.and_then(Value::as_str) {
-            kind = cidr_kind(cidr, Family::Inet4);
-            raw = true;
-            Some(v.into())
-        } else if let Some(v) = ip6.and_then(Value::as_str) {
-            kind = cidr_kind(cidr, Family::Inet6);
-            raw = true;
-            Some(v.into())
-        } else if let Some(v) = dns.and_then(Value::as_str) {
-            Some(v.into())
-        } else {
-            raw = true;
-            match &fid_s {
-                Some(f) => Some(f.clone()),
-                // no failure-id at all (and no mlfid): first of the id groups
-                None if mlfid.is_none() => {
-                    match id_fallback.and_then(|k| fail.get(k)).map(Value::to_string) {
-                        Some(v) => Some(v.into()),
-                        None => {
-                            // upstream raises "No group found" here, logs it
-                            // and goes on with the next failregex
-                            tracing::error!(
-                                "No group found using {:?}",
-                                self.failregex[idx].0.text
-                            );
-                            return Flow::Next;
-                        }
-                    }
-                }
-                None => None,
+        let [cidr, dns, fid, ip4, ip6] = fail
+            .get_sorted(["cidr", "dns", "fid", "ip4", "ip6"])
+            .map(|v| v.and_then(Value::as_str));
+        let ids = failure_ids(
+            [cidr, dns, fid, ip4, ip6],
+            || id_fallback.and_then(|k| fail.get(k)).map(Value::to_string),
+            mlfid.is_some(),
+            raw_mode,
+            self.spec.usedns,
+        );
+        let fids = match ids {
+            FailureIds::NoGroup => {
+                // upstream raises "No group found" here, logs it and goes
+                // on with the next failregex
+                tracing::error!("No group found using {:?}", self.failregex[idx].0.text);
+                return Flow::Next;
             }
-        };
-        // (one, unless a DNS name resolves to several addresses)
-        let fids: smallvec::SmallVec<[Option<Addr>; 1]> = match ip {
-            None => {
+            FailureIds::Pending => {
                 fail.insert("mlfpending", Value::Int(1));
                 if !check_all && self.spec.ignore_pending {
                     self.store_mlfid(cached_as, fail, now);
@@ -1630,29 +1677,12 @@ impl Filter {
                 }
                 smallvec::smallvec![None]
             }
-            Some(ip) if raw => {
-                let make = |s: &str, kind: IdKind| -> Addr {
-                    match kind {
-                        IdKind::Family(f) => Addr::parse_family(s, f),
-                        IdKind::Prefix(p) => Addr::with_prefix(s, p),
-                        IdKind::BadPrefix => Addr::raw(s),
-                        IdKind::Default if raw_mode => Addr::raw(s),
-                        IdKind::Default => Addr::parse(s),
-                    }
-                };
-                let id = match &fid_s {
-                    Some(f) if *f != ip => {
-                        fail.insert("ip", Value::Addr(make(&ip, kind)));
-                        make(f, IdKind::Default)
-                    }
-                    _ => make(&ip, kind),
-                };
-                smallvec::smallvec![Some(id)]
+            FailureIds::Found(ids, ip) => {
+                if let Some(ip) = ip {
+                    fail.insert("ip", Value::Addr(ip));
+                }
+                ids
             }
-            Some(host) => text_to_ip(&host, self.spec.usedns)
-                .into_iter()
-                .map(Some)
-                .collect(),
         };
         if cached_as.is_some() {
             // The cache keeps the data; the failure gets a copy, or with
@@ -1667,25 +1697,84 @@ impl Filter {
             };
             self.store_mlfid(cached_as, std::mem::replace(&mut fail, copy), now);
         }
-        let n = fids.len();
-        for (i, id) in fids.into_iter().enumerate() {
-            let data = if i + 1 == n {
-                std::mem::take(&mut fail)
-            } else {
-                fail.clone()
-            };
-            fail_list.push(Failure {
-                regex_index: idx,
-                id,
-                time: date,
-                data,
-            });
-        }
+        push_failures(idx, fids, date, fail, fail_list);
         if check_all {
             Flow::Next
         } else {
             Flow::Done
         }
+    }
+
+    /// `_mergeFailure` and the rest of `findFailure` for most hit lines of
+    /// sshd-like logs, read straight from a planned hit's spans: a NOFAIL
+    /// (or gained) hit that forgets its mlfid when the cache holds nothing
+    /// for it. The merge then only drops the forget flag and turns a gained
+    /// flag into `nofail`; nothing is cached, and unless every regex is
+    /// checked the line is done. The data is built only for a failure
+    /// that is kept, and without [`FilterSpec::failure_data`] it is only the
+    /// `nofail` flag (as for a failure whose data the cache keeps). `None`:
+    /// anything else (no mlfid, a cache entry, even an expired one, or an
+    /// `mlfpending` group), left to the general path.
+    fn forgotten(
+        &self,
+        idx: usize,
+        spans: &[Option<(u32, u32)>],
+        line: &str,
+        matched: Option<&[String]>,
+        date: Option<f64>,
+        fail_list: &mut Vec<Failure>,
+    ) -> Option<Flow> {
+        let plan = self.plans.get(idx)?.as_ref()?;
+        let k = &plan.known;
+        let get = |i: Option<usize>| {
+            let (s, e) = spans.get(i?).copied().flatten()?;
+            line.get(s as usize..e as usize)
+        };
+        let truthy = |i: Option<usize>| get(i).filter(|v| !v.is_empty());
+        let mlfid = get(k.mlfid)?;
+        let (nofail, gained) = (truthy(k.nofail), truthy(k.mlfgained));
+        if truthy(k.mlfforget).is_none()
+            || get(k.mlfpending).is_some()
+            || (nofail.is_none() && gained.is_none())
+            || self.mlfid.map.contains_key(mlfid)
+        {
+            return None;
+        }
+        if !self.spec.check_all_regex {
+            return Some(Flow::Done);
+        }
+        let raw_mode = self.spec.usedns == UseDns::Raw || self.spec.return_raw_host;
+        // (with an mlfid there is no fallback to look for)
+        let ids = failure_ids(k.ids.map(get), || None, true, raw_mode, self.spec.usedns);
+        let (fids, ip, pending) = match ids {
+            FailureIds::Found(ids, ip) => (ids, ip, false),
+            FailureIds::Pending | FailureIds::NoGroup => (smallvec::smallvec![None], None, true),
+        };
+        let data = if self.spec.failure_data {
+            let mut d = plan.data(spans, line, k.mlfforget);
+            let mut nf = 1 | 2;
+            if let Some(g) = gained {
+                nf |= 8;
+                if nofail.is_none() {
+                    d.insert("nofail", Value::from(g));
+                }
+            }
+            if let Some(m) = matched {
+                keep_matches(&mut d, nf, m);
+            }
+            if pending {
+                d.insert("mlfpending", Value::Int(1));
+            }
+            if let Some(ip) = ip {
+                d.insert("ip", Value::Addr(ip));
+            }
+            d
+        } else {
+            let flag = nofail.or(gained).unwrap_or_default();
+            Data::from_sorted(vec![(Str::from("nofail"), Value::from(flag))])
+        };
+        push_failures(idx, fids, date, data, fail_list);
+        Some(Flow::Next)
     }
 
     /// Put the merged data of an mlfid back into the cache (see `cached_as`).
@@ -1853,11 +1942,50 @@ struct Dated {
 /// by the failregex's.
 #[derive(Debug)]
 struct Hit {
-    fail: Data,
+    data: HitData,
     /// The first of the ID groups the failregex itself has (only the key:
     /// its value is in `fail`, and nothing touches these keys before it is
     /// needed when there is no mlfid).
     id_fallback: Option<&'static str>,
+}
+
+/// A hit's failure data, or where it lies in the line (planned hits; most
+/// are settled without building it, see `Filter::forgotten`).
+#[derive(Debug)]
+enum HitData {
+    Data(Data),
+    Spans(regex::Spans),
+}
+
+/// Where the regexes' buffer lies in the line it was built from (the
+/// line without the date span `cut`, then a newline).
+#[derive(Clone, Copy)]
+struct LineMap {
+    cut: Option<(usize, usize)>,
+    len: usize,
+}
+
+impl LineMap {
+    /// The span `s..e` of the buffer in the line, unless it straddles the
+    /// cut or takes in the buffer's newline.
+    fn place(self, s: usize, e: usize) -> Option<(u32, u32)> {
+        let (s, e) = match self.cut {
+            Some((cs, _)) if s < cs && e > cs => return None,
+            Some((cs, ce)) => {
+                let after = |p: usize| {
+                    if p > cs || (p == cs && s >= cs) {
+                        p + ce - cs
+                    } else {
+                        p
+                    }
+                };
+                (after(s), after(e))
+            }
+            None => (s, e),
+        };
+        (e <= self.len).then_some(())?;
+        Some((u32::try_from(s).ok()?, u32::try_from(e).ok()?))
+    }
 }
 
 /// The matched-lines part of `_mergeFailure` (`nf`: its flags).
@@ -1892,7 +2020,7 @@ impl Hit {
             .into_iter()
             .find(|g| groups.iter().any(|(k, _)| k == g));
         Hit {
-            fail: Data::merged_drain(pre_groups, groups),
+            data: HitData::Data(Data::merged_drain(pre_groups, groups)),
             id_fallback,
         }
     }
@@ -1969,13 +2097,106 @@ enum IdKind {
     BadPrefix,
 }
 
-fn cidr_kind(cidr: Option<&Value>, fam: Family) -> IdKind {
-    match cidr.and_then(Value::as_str) {
+fn cidr_kind(cidr: Option<&str>, fam: Family) -> IdKind {
+    match cidr {
         Some(c) if !c.is_empty() => match c.parse::<u8>() {
             Ok(p) => IdKind::Prefix(p),
             Err(_) => IdKind::BadPrefix,
         },
         _ => IdKind::Family(fam),
+    }
+}
+
+/// What `findFailure` makes of a failure's ID groups.
+enum FailureIds {
+    /// No ID yet: the failure waits for one (`mlfpending`).
+    Pending,
+    /// The IDs (one, unless a DNS name resolves to several addresses), and
+    /// the address to record as `ip` when the failure-id differs from it.
+    Found(smallvec::SmallVec<[Option<Addr>; 1]>, Option<Addr>),
+    /// No ID group at all and no mlfid: upstream's "No group found".
+    NoGroup,
+}
+
+/// The ID of a failure from its `cidr dns fid ip4 ip6` values; without
+/// any of them and without an mlfid, `fallback` gives the value of the
+/// failregex's first ID group.
+fn failure_ids(
+    [cidr, dns, fid, ip4, ip6]: [Option<&str>; 5],
+    fallback: impl FnOnce() -> Option<String>,
+    has_mlfid: bool,
+    raw_mode: bool,
+    usedns: UseDns,
+) -> FailureIds {
+    let mut kind = IdKind::Default;
+    let mut raw = raw_mode;
+    let fallen;
+    let ip: &str = if let Some(v) = ip4 {
+        kind = cidr_kind(cidr, Family::Inet4);
+        raw = true;
+        v
+    } else if let Some(v) = ip6 {
+        kind = cidr_kind(cidr, Family::Inet6);
+        raw = true;
+        v
+    } else if let Some(v) = dns {
+        v
+    } else {
+        raw = true;
+        match fid {
+            Some(f) => f,
+            None if has_mlfid => return FailureIds::Pending,
+            None => match fallback() {
+                Some(v) => {
+                    fallen = v;
+                    &fallen
+                }
+                None => return FailureIds::NoGroup,
+            },
+        }
+    };
+    if !raw {
+        return FailureIds::Found(text_to_ip(ip, usedns).into_iter().map(Some).collect(), None);
+    }
+    let make = |s: &str, kind: IdKind| -> Addr {
+        match kind {
+            IdKind::Family(f) => Addr::parse_family(s, f),
+            IdKind::Prefix(p) => Addr::with_prefix(s, p),
+            IdKind::BadPrefix => Addr::raw(s),
+            IdKind::Default if raw_mode => Addr::raw(s),
+            IdKind::Default => Addr::parse(s),
+        }
+    };
+    match fid {
+        Some(f) if f != ip => FailureIds::Found(
+            smallvec::smallvec![Some(make(f, IdKind::Default))],
+            Some(make(ip, kind)),
+        ),
+        _ => FailureIds::Found(smallvec::smallvec![Some(make(ip, kind))], None),
+    }
+}
+
+/// One failure per ID, the last one taking `data` (the others a copy).
+fn push_failures(
+    idx: usize,
+    fids: smallvec::SmallVec<[Option<Addr>; 1]>,
+    time: Option<f64>,
+    mut data: Data,
+    fail_list: &mut Vec<Failure>,
+) {
+    let n = fids.len();
+    for (i, id) in fids.into_iter().enumerate() {
+        let data = if i + 1 == n {
+            std::mem::take(&mut data)
+        } else {
+            data.clone()
+        };
+        fail_list.push(Failure {
+            regex_index: idx,
+            id,
+            time,
+            data,
+        });
     }
 }
 

@@ -87,7 +87,25 @@ pub(crate) struct DataPlan {
     items: Vec<(Str, Option<usize>, Option<usize>)>,
     /// The failregex's ID groups in `Hit::id_fallback` order.
     ids: Vec<(&'static str, usize)>,
+    /// Where the names the failure bookkeeping reads are in `items`.
+    pub(crate) known: Known,
 }
+
+/// Positions in [`DataPlan`]'s items of the names `Filter::add_failure`
+/// reads, so that a hit's values can be read from its spans by position.
+#[derive(Clone, Default)]
+pub(crate) struct Known {
+    pub(crate) mlfid: Option<usize>,
+    pub(crate) mlfforget: Option<usize>,
+    pub(crate) mlfgained: Option<usize>,
+    pub(crate) mlfpending: Option<usize>,
+    pub(crate) nofail: Option<usize>,
+    /// `cidr dns fid ip4 ip6`, the ID groups.
+    pub(crate) ids: [Option<usize>; 5],
+}
+
+/// Byte spans of a planned hit's values, one per item (`None`: absent).
+pub(crate) type Spans = smallvec::SmallVec<[Option<(u32, u32)>; 8]>;
 
 impl DataPlan {
     pub(crate) fn new(pref: &FRegex, fail: &FRegex) -> Option<DataPlan> {
@@ -124,7 +142,66 @@ impl DataPlan {
                     .map(|(i, _)| (k, *i))
             })
             .collect();
-        Some(DataPlan { items, ids })
+        let at = |k: &str| items.iter().position(|(n, _, _)| n == k);
+        let known = Known {
+            mlfid: at("mlfid"),
+            mlfforget: at("mlfforget"),
+            mlfgained: at("mlfgained"),
+            mlfpending: at("mlfpending"),
+            nofail: at("nofail"),
+            ids: ["cidr", "dns", "fid", "ip4", "ip6"].map(at),
+        };
+        Some(DataPlan { items, ids, known })
+    }
+
+    /// Where the values of a match lie, in `text` (see [`DataPlan::build`];
+    /// the failregex ran on the content, which starts at `content_at` in
+    /// `text`), mapped by `map` into the caller's coordinates; `None` when
+    /// `map` cannot place one. And the first ID group that took part.
+    pub(crate) fn spans(
+        &self,
+        head: &Locations,
+        locs: &Locations,
+        content_at: usize,
+        map: impl Fn(usize, usize) -> Option<(u32, u32)>,
+        out: &mut Spans,
+    ) -> Option<Option<&'static str>> {
+        out.clear();
+        for (_, f, p) in &self.items {
+            let v = f
+                .and_then(|g| locs.get(g).map(|(s, e)| (content_at + s, content_at + e)))
+                .or_else(|| p.and_then(|g| head.get(g)));
+            out.push(match v {
+                Some((s, e)) => Some(map(s, e)?),
+                None => None,
+            });
+        }
+        Some(self.first_id(locs))
+    }
+
+    /// The data a hit's [spans](DataPlan::spans) give on `text`, leaving
+    /// out item `skip`.
+    pub(crate) fn data(
+        &self,
+        spans: &[Option<(u32, u32)>],
+        text: &str,
+        skip: Option<usize>,
+    ) -> Data {
+        let mut items = Vec::with_capacity(self.items.len() + 2);
+        for (i, ((name, _, _), span)) in self.items.iter().zip(spans).enumerate() {
+            if let (Some((s, e)), false) = (span, skip == Some(i)) {
+                let v = &text[*s as usize..*e as usize];
+                items.push((name.clone(), Value::Str(Str::from(v))));
+            }
+        }
+        Data::from_sorted(items)
+    }
+
+    fn first_id(&self, locs: &Locations) -> Option<&'static str> {
+        self.ids
+            .iter()
+            .find(|(_, g)| locs.get(*g).is_some())
+            .map(|(k, _)| *k)
     }
 
     /// The data of a match: the head's groups in `head` on `text`, the
@@ -146,12 +223,7 @@ impl DataPlan {
                 items.push((name.clone(), Value::Str(Str::from(v))));
             }
         }
-        let id = self
-            .ids
-            .iter()
-            .find(|(_, g)| locs.get(*g).is_some())
-            .map(|(k, _)| *k);
-        (Data::from_sorted(items), id)
+        (Data::from_sorted(items), self.first_id(locs))
     }
 }
 

@@ -533,6 +533,36 @@ fn stage1_pauses_when_it_rejects_little() {
 }
 
 #[test]
+fn stage1_pauses_grow_while_it_keeps_failing() {
+    // windows measured before each pause, for a verdict sequence
+    fn pauses(verdicts: &[bool]) -> Vec<u32> {
+        let mut st = Stage1::default();
+        let mut out = Vec::new();
+        for &pays in verdicts {
+            while !st.active() {}
+            for i in 0..STAGE1_WINDOW {
+                st.count(pays || i % 8 == 0, true);
+            }
+            out.push(st.paused);
+        }
+        out
+    }
+    let p = STAGE1_PAUSE;
+    assert_eq!(
+        pauses(&[false, false, false, true, false]),
+        [p, 2 * p, 4 * p, 0, p]
+    );
+    let many = pauses(&[false; 8]);
+    assert_eq!(many.last(), Some(&STAGE1_PAUSE_MAX));
+    // without the candidate DFA stage 1 is never paused
+    let mut st = Stage1::default();
+    for _ in 0..STAGE1_WINDOW {
+        st.count(false, false);
+    }
+    assert!(st.active());
+}
+
+#[test]
 fn server_in_operation_dates_every_line() {
     // A last date in the future is replaced by now on every line in
     // operation mode, undated ones included: lazy must see them all.
@@ -635,6 +665,78 @@ fn filter_can_move_between_threads() {
 /// alongside a failregex (alt_ groups) that cannot have a plan.
 ///
 /// [`DataPlan`]: crate::regex::DataPlan
+#[test]
+fn forgotten_hits_change_nothing() {
+    // Hits that forget their mlfid, settled from their spans (plans on) or
+    // from built data (plans off), with and without a cache entry (live or
+    // expired), an address or none, dates cut out before, inside or after
+    // the groups; in every mode that changes what a failure carries.
+    let base = FilterSpec {
+        prefregex: Some(r"^ <F-MLFID>sshd\[\d+\]:</F-MLFID> <F-CONTENT>.+</F-CONTENT>$".into()),
+        ..spec(&[
+            r"^<F-NOFAIL>Received <F-MLFFORGET>disconnect</F-MLFFORGET></F-NOFAIL> from <HOST>",
+            r"^<F-MLFFORGET><F-MLFGAINED>Accepted \S+</F-MLFGAINED></F-MLFFORGET> for <F-USER>\S+</F-USER> from <HOST>$",
+            r"^<F-MLFFORGET><F-NOFAIL>Disconnected</F-NOFAIL></F-MLFFORGET>(?: from <F-ID>\S+</F-ID>)?$",
+            r"^Failed <F-NOFAIL>publickey</F-NOFAIL> for <F-USER>\S+</F-USER> from <HOST>$",
+            r"^Invalid user <F-USER>\S+</F-USER>(?: from <HOST>)?$",
+            // (the forget group takes in the buffer's newline)
+            r"^<F-NOFAIL>Closed</F-NOFAIL> by <HOST><F-MLFFORGET>\s*</F-MLFFORGET>$",
+        ])
+    };
+    let lines = [
+        (0.0, "@1 sshd[15]: Closed by 192.0.2.9"),
+        (0.0, "@1 sshd[7]: Received disconnect from 192.0.2.1"),
+        (0.0, "@1 sshd[7]: Failed publickey for bob from 192.0.2.1"),
+        (0.0, "@1 sshd[7]: Received disconnect from 192.0.2.1"),
+        (0.0, "@1 sshd[8]: Accepted password for ann from 192.0.2.2"),
+        (0.0, "@1 sshd[8]: Disconnected"),
+        (0.0, "@1 sshd[8]: Disconnected from fid9"),
+        (0.0, "@1 sshd[9]: Invalid user x from 192.0.2.3"),
+        (0.0, "@1 sshd[9]: Accepted key for x from 192.0.2.3"),
+        (0.0, "@1 sshd[10]: Failed publickey for bob from 192.0.2.4"),
+        (400.0, "@1 sshd[10]: Received disconnect from 192.0.2.4"),
+        (0.0, " ssh@5d[11]: Received disconnect from 192.0.2.5"),
+        (0.0, " sshd[12]: Received disconnect from 192.0.2.6 @7"),
+        (0.0, " sshd[13]: Received disconnect from 192.0@3.2.7"),
+        (0.0, " sshd[14]: Accepted @3password for ann from 192.0.2.8"),
+    ];
+    for check_all in [false, true] {
+        for failure_data in [false, true] {
+            for ignore_pending in [false, true] {
+                let s = FilterSpec {
+                    check_all_regex: check_all,
+                    failure_data,
+                    ignore_pending,
+                    ..base.clone()
+                };
+                let mut with = filter(s.clone());
+                let mut without = filter(s);
+                assert!(with.plans.iter().all(Option::is_some));
+                without.plans.clear();
+                for (dt, l) in lines {
+                    let (a, b) = (
+                        with.process_line(l, NOW + dt),
+                        without.process_line(l, NOW + dt),
+                    );
+                    // without failure data only the counting fields are kept
+                    let show = |v: &[Failure]| -> String {
+                        if failure_data {
+                            format!("{v:?}")
+                        } else {
+                            let v: Vec<_> = v
+                                .iter()
+                                .map(|f| (f.regex_index, &f.id, f.time, f.is_nofail()))
+                                .collect();
+                            format!("{v:?}")
+                        }
+                    };
+                    assert_eq!(show(&a), show(&b), "{l} {check_all} {failure_data}");
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn data_plans_change_nothing() {
     let specs = [
