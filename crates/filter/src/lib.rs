@@ -69,7 +69,11 @@
 //!   simply absent. With a prefregex head (see `ContentTail`), a hit's
 //!   data is built straight from the head's and the failregex's capture
 //!   locations in key order (`DataPlan`, fixed per failregex when the
-//!   filter is built) rather than from group lists merged per line.
+//!   filter is built) rather than from group lists merged per line. Such
+//!   a hit carries only where its values lie in the line (`HitData::Spans`):
+//!   the NOFAIL hits that forget their mlfid (most hit lines of sshd logs)
+//!   are settled from those (`Filter::forgotten`) and the data is built
+//!   only for a failure that keeps it.
 //! - **Pure half, stateful half.** For single-line buffers a line's date
 //!   search, candidate DFA and regexes depend on the line alone (and on
 //!   the date detector's template order); what follows (last date, mlfid

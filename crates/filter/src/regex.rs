@@ -189,8 +189,8 @@ impl DataPlan {
     ) -> Data {
         let mut items = Vec::with_capacity(self.items.len() + 2);
         for (i, ((name, _, _), span)) in self.items.iter().zip(spans).enumerate() {
-            if let (Some((s, e)), false) = (span, skip == Some(i)) {
-                let v = &text[*s as usize..*e as usize];
+            let v = span.and_then(|(s, e)| text.get(s as usize..e as usize));
+            if let (Some(v), false) = (v, skip == Some(i)) {
                 items.push((name.clone(), Value::Str(Str::from(v))));
             }
         }
