@@ -257,6 +257,9 @@ const FAILURE_ID_PRESENTS: [&str; 5] = ["fid", "ip4", "ip6", "dns", "mlfid"];
 /// present is taken (`Hit::id_fallback`).
 const ID_GROUPS: [&str; 4] = ["fid", "ip4", "ip6", "dns"];
 
+/// The keys a failure's ID is made of, in key order (see `failure_ids`).
+const ID_KEYS: [&str; 5] = ["cidr", "dns", "fid", "ip4", "ip6"];
+
 /// Two-stage literal prefilter (see the module documentation).
 ///
 /// For every failregex we take its most selective required literal set
@@ -338,6 +341,11 @@ impl Prefilter {
             halves: automata(&halves)?,
             full: automata(&full)?,
         })
+    }
+
+    /// Whether stage 1 runs at all (see `STAGE1_MAX_HALVES`).
+    fn stage1_runs(&self, dfa_built: bool) -> bool {
+        !(self.wide && dfa_built)
     }
 
     /// Stage 1: may any failregex match once the date is removed?
@@ -791,7 +799,7 @@ impl Filter {
             && self
                 .prefilter
                 .as_ref()
-                .is_some_and(|pf| !(pf.wide && dfa_built))
+                .is_some_and(|pf| pf.stage1_runs(dfa_built))
             && self.stage1.active()
             && match &self.prefilter {
                 Some(pf) => {
@@ -1256,21 +1264,7 @@ impl Filter {
                     let plan = self.plans.get(idx).and_then(Option::as_ref);
                     let hit = match (head, plan) {
                         (Some((h, content_at, at)), Some(plan)) => {
-                            let mut spans = regex::Spans::new();
-                            match plan.spans(h, locs, content_at, |s, e| at.place(s, e), &mut spans)
-                            {
-                                Some(id_fallback) => Hit {
-                                    data: HitData::Spans(spans),
-                                    id_fallback,
-                                },
-                                None => {
-                                    let (fail, id_fallback) = plan.build(h, text, locs, ftext);
-                                    Hit {
-                                        data: HitData::Data(fail),
-                                        id_fallback,
-                                    }
-                                }
-                            }
+                            Hit::planned(plan, h, locs, (text, content_at, at), ftext)
                         }
                         _ => {
                             if let (Some((h, _, _)), Some((pr, _)), false) =
@@ -1373,7 +1367,7 @@ impl Filter {
         // lines it rejects (none of which can match), when it rejects
         // enough of them to pay for itself.
         if built {
-            if let Some(g) = self.gate.as_ref().filter(|g| !g.wide) {
+            if let Some(g) = self.gate.as_ref().filter(|g| g.stage1_runs(true)) {
                 if self.stage1.active() {
                     let reject = !g.may_match(line);
                     self.stage1.count(reject, true);
@@ -1615,7 +1609,6 @@ impl Filter {
         now: f64,
         fail_list: &mut Vec<Failure>,
     ) -> Flow {
-        let raw_mode = self.spec.usedns == UseDns::Raw || self.spec.return_raw_host;
         let check_all = self.spec.check_all_regex;
         let Hit { data, id_fallback } = hit;
         let mut fail = match data {
@@ -1656,14 +1649,11 @@ impl Filter {
             ms.extend(matched_lines);
             fail.insert("matches", Value::Lines(ms));
         }
-        let [cidr, dns, fid, ip4, ip6] = fail
-            .get_sorted(["cidr", "dns", "fid", "ip4", "ip6"])
-            .map(|v| v.and_then(Value::as_str));
         let ids = failure_ids(
-            [cidr, dns, fid, ip4, ip6],
+            fail.get_sorted(ID_KEYS).map(|v| v.and_then(Value::as_str)),
             || id_fallback.and_then(|k| fail.get(k)).map(Value::to_string),
             mlfid.is_some(),
-            raw_mode,
+            self.raw_ids(),
             self.spec.usedns,
         );
         let fids = match ids {
@@ -1709,6 +1699,12 @@ impl Filter {
         }
     }
 
+    /// IDs are kept as found, not parsed as addresses (`usedns = raw`, or
+    /// the caller asked for raw hosts).
+    fn raw_ids(&self) -> bool {
+        self.spec.usedns == UseDns::Raw || self.spec.return_raw_host
+    }
+
     /// `_mergeFailure` and the rest of `findFailure` for most hit lines of
     /// sshd-like logs, read straight from a planned hit's spans: a NOFAIL
     /// (or gained) hit that forgets its mlfid when the cache holds nothing
@@ -1747,9 +1743,14 @@ impl Filter {
         if !self.spec.check_all_regex {
             return Some(Flow::Done);
         }
-        let raw_mode = self.spec.usedns == UseDns::Raw || self.spec.return_raw_host;
         // (with an mlfid there is no fallback to look for)
-        let ids = failure_ids(k.ids.map(get), || None, true, raw_mode, self.spec.usedns);
+        let ids = failure_ids(
+            k.ids.map(get),
+            || None,
+            true,
+            self.raw_ids(),
+            self.spec.usedns,
+        );
         let (fids, ip, pending) = match ids {
             FailureIds::Found(ids, ip) => (ids, ip, false),
             FailureIds::Pending | FailureIds::NoGroup => (smallvec::smallvec![None], None, true),
@@ -2017,6 +2018,33 @@ fn keep_matches(fail: &mut Data, nf: u8, matched: &[String]) {
 }
 
 impl Hit {
+    /// A failregex match with a [`DataPlan`] on the content of `text`
+    /// (which starts at `content_at`, `text` lying in the line as `at`
+    /// says): where its values lie in the line, or its data when one
+    /// cannot be placed there.
+    fn planned(
+        plan: &DataPlan,
+        head: &Locations,
+        locs: &Locations,
+        (text, content_at, at): (&str, usize, LineMap),
+        ftext: &str,
+    ) -> Hit {
+        let mut spans = regex::Spans::new();
+        match plan.spans(head, locs, content_at, |s, e| at.place(s, e), &mut spans) {
+            Some(id_fallback) => Hit {
+                data: HitData::Spans(spans),
+                id_fallback,
+            },
+            None => {
+                let (fail, id_fallback) = plan.build(head, text, locs, ftext);
+                Hit {
+                    data: HitData::Data(fail),
+                    id_fallback,
+                }
+            }
+        }
+    }
+
     /// From the prefregex's groups and the failregex's (taken from
     /// `groups`, which is left empty for reuse).
     fn new(pre_groups: &[(Str, Value)], groups: &mut Vec<(Str, Value)>) -> Hit {
@@ -2122,7 +2150,7 @@ enum FailureIds {
     NoGroup,
 }
 
-/// The ID of a failure from its `cidr dns fid ip4 ip6` values; without
+/// The ID of a failure from its [`ID_KEYS`] values; without
 /// any of them and without an mlfid, `fallback` gives the value of the
 /// failregex's first ID group.
 fn failure_ids(

@@ -100,7 +100,7 @@ pub(crate) struct Known {
     pub(crate) mlfgained: Option<usize>,
     pub(crate) mlfpending: Option<usize>,
     pub(crate) nofail: Option<usize>,
-    /// `cidr dns fid ip4 ip6`, the ID groups.
+    /// The ID groups, [`ID_KEYS`](crate::ID_KEYS).
     pub(crate) ids: [Option<usize>; 5],
 }
 
@@ -149,15 +149,15 @@ impl DataPlan {
             mlfgained: at("mlfgained"),
             mlfpending: at("mlfpending"),
             nofail: at("nofail"),
-            ids: ["cidr", "dns", "fid", "ip4", "ip6"].map(at),
+            ids: crate::ID_KEYS.map(at),
         };
         Some(DataPlan { items, ids, known })
     }
 
-    /// Where the values of a match lie, in `text` (see [`DataPlan::build`];
-    /// the failregex ran on the content, which starts at `content_at` in
-    /// `text`), mapped by `map` into the caller's coordinates; `None` when
-    /// `map` cannot place one. And the first ID group that took part.
+    /// Where the values of a match lie, in `text` (the failregex ran on
+    /// the content, which starts at `content_at` in `text`), mapped by
+    /// `map` into the caller's coordinates; `None` when `map` cannot place
+    /// one. And the first ID group that took part.
     pub(crate) fn spans(
         &self,
         head: &Locations,
@@ -167,6 +167,7 @@ impl DataPlan {
         out: &mut Spans,
     ) -> Option<Option<&'static str>> {
         out.clear();
+        // (the precedence is `build`'s)
         for (_, f, p) in &self.items {
             let v = f
                 .and_then(|g| locs.get(g).map(|(s, e)| (content_at + s, content_at + e)))
