@@ -116,8 +116,40 @@ pub enum FilterError {
     NoFailureId { regex: String },
     #[error("regex match failed for '{regex}': {message}")]
     Match { regex: String, message: String },
+    /// The regex could not finish its search within the matcher's limits
+    /// (see `gaoler_matcher::Exhausted`): the line was not evaluated.
+    #[error("line not evaluated, regex '{regex}': {reason}")]
+    Exhausted { regex: String, reason: String },
     #[error("date detector: {0}")]
     Date(String),
+}
+
+impl FilterError {
+    /// A matcher error of `regex`, keeping "ran out of resources" apart.
+    pub(crate) fn from_match(regex: &str, e: gaoler_matcher::Error) -> FilterError {
+        match e {
+            gaoler_matcher::Error::Exhausted(x) => FilterError::Exhausted {
+                regex: regex.to_string(),
+                reason: x.to_string(),
+            },
+            e => FilterError::Match {
+                regex: regex.to_string(),
+                message: e.to_string(),
+            },
+        }
+    }
+}
+
+/// A line's error as [`LineOutcome::unevaluated`]: an unfinished search is
+/// the caller's to count; any other error is a bug, logged here.
+fn unevaluated(e: FilterError) -> Option<String> {
+    match e {
+        FilterError::Exhausted { .. } => Some(e.to_string()),
+        e => {
+            tracing::error!("Failed to process line: {e}");
+            None
+        }
+    }
 }
 
 /// `usedns` jail option.
@@ -249,6 +281,12 @@ pub struct LineOutcome {
     /// [`FilterSpec::count_prefregex`], single-line buffers, lines past
     /// the literal prefilter).
     pub prefregex: Option<bool>,
+    /// A regex could not finish its search on this line within the
+    /// matcher's limits (`gaoler_matcher::Exhausted`): why. The line was
+    /// evaluated by the regexes that could, or not at all when the
+    /// prefregex or an ignoreregex was the one. Callers count such lines
+    /// and report them (they are lines an attacker may craft to hide).
+    pub unevaluated: Option<String>,
 }
 
 const FAILURE_ID_PRESENTS: [&str; 5] = ["fid", "ip4", "ip6", "dns", "mlfid"];
@@ -1101,14 +1139,15 @@ impl Filter {
         let Ok(date) = self.time_sanity(d.date, now) else {
             return out;
         };
-        let m = match scan {
+        let mut m = match scan {
             Scan::Rejected => return out,
             Scan::Failed(e) => {
-                tracing::error!("Failed to process line: {e}");
+                out.unevaluated = unevaluated(e);
                 return out;
             }
             Scan::Matched(m) => *m,
         };
+        out.unevaluated = m.exhausted.take();
         if !m.early_ignored.is_empty() {
             out.ignored_by = m.early_ignored;
             return out;
@@ -1280,6 +1319,10 @@ impl Filter {
                     m.hits.push((idx, hit));
                 }
                 Ok(false) => {}
+                // (an unfinished search hides nothing the others find)
+                Err(e @ FilterError::Exhausted { .. }) => {
+                    m.exhausted.get_or_insert_with(|| e.to_string());
+                }
                 Err(e) => {
                     result = Err(e);
                     break;
@@ -1482,10 +1525,19 @@ impl Filter {
         let Ok(date) = self.time_sanity(d.date, now) else {
             return out;
         };
-        match self.find_failure_multi(tuple, date, d.no_date, now, &mut out.ignored_by) {
+        let mut exhausted = None;
+        match self.find_failure_multi(
+            tuple,
+            date,
+            d.no_date,
+            now,
+            &mut out.ignored_by,
+            &mut exhausted,
+        ) {
             Ok(f) => out.failures = f,
-            Err(e) => tracing::error!("Failed to process line: {e}"),
+            Err(e) => exhausted = exhausted.or_else(|| unevaluated(e)),
         }
+        out.unevaluated = exhausted;
         out
     }
 
@@ -1498,6 +1550,8 @@ impl Filter {
         no_date: bool,
         now: f64,
         ignored_by: &mut Vec<usize>,
+        // the first failregex that could not finish (the others still ran)
+        exhausted: &mut Option<String>,
     ) -> Result<Vec<Failure>, FilterError> {
         let mut fail_list = Vec::new();
         let maxlines = self.spec.maxlines;
@@ -1548,7 +1602,13 @@ impl Filter {
             let b = buf.as_deref().unwrap_or_default();
             let m = {
                 let (fr, locs) = &mut self.failregex[idx];
-                fr.search(locs, b, &org_buffer, true)?
+                match fr.search(locs, b, &org_buffer, true) {
+                    Err(e @ FilterError::Exhausted { .. }) => {
+                        exhausted.get_or_insert_with(|| e.to_string());
+                        None
+                    }
+                    r => r?,
+                }
             };
             let Some(m) = m else { continue };
             let ignored = n_ign > 0 && !early_ignore && {
@@ -2076,6 +2136,9 @@ struct Matches {
     hits: smallvec::SmallVec<[(usize, Hit); 1]>,
     /// Ignoreregex hits on the failregex buffer (run when one matched).
     late_ignored: Vec<usize>,
+    /// A failregex that could not finish its search (the first one's
+    /// error); the others still ran.
+    exhausted: Option<String>,
 }
 
 /// What the regexes made of a line.

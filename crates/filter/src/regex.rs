@@ -285,10 +285,7 @@ impl ContentTail {
         let found = self
             .head
             .captures_read_at(&mut self.locs, buf, 0)
-            .map_err(|e| FilterError::Match {
-                regex: self.head.as_str().to_string(),
-                message: e.to_string(),
-            })?;
+            .map_err(|e| FilterError::from_match(self.head.as_str(), e))?;
         let Some((_, start)) = found.then(|| self.locs.get(0)).flatten() else {
             return Ok(HeadMatch::No);
         };
@@ -403,10 +400,7 @@ impl FRegex {
         let hit = self
             .re
             .captures_read_at(locs, buf, 0)
-            .map_err(|e| FilterError::Match {
-                regex: self.text.clone(),
-                message: e.to_string(),
-            })?;
+            .map_err(|e| FilterError::from_match(&self.text, e))?;
         if !hit {
             return Ok(None);
         }
@@ -477,10 +471,7 @@ impl FRegex {
     pub fn is_match(&self, locs: &mut Locations, buf: &str) -> Result<bool, FilterError> {
         self.re
             .captures_read_at(locs, buf, 0)
-            .map_err(|e| FilterError::Match {
-                regex: self.text.clone(),
-                message: e.to_string(),
-            })
+            .map_err(|e| FilterError::from_match(&self.text, e))
     }
 
     /// The named groups of the match in `locs` that took part in it, after

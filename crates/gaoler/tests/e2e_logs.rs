@@ -207,3 +207,113 @@ fn hostile_lines_ban_nothing_wrong_and_run_nothing() {
     assert!(d.client(&["ping"]).0, "server died");
     d.stop();
 }
+
+fn freeswitch_failure(ip: &str, user: &str) -> String {
+    let out = Command::new("date")
+        .arg("+%Y-%m-%d %H:%M:%S.%6N")
+        .output()
+        .expect("date");
+    let now = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    format!(
+        "{now} [WARNING] sofia_reg.c:2942 SIP auth failure (REGISTER) on sofia profile 'internal' for [{user}@pbx.example] from ip {ip}"
+    )
+}
+
+/// Issue 11, fault 1: a long user name does not hide a failure (PCRE2's
+/// JIT stack ran out at ~1,300 characters, and the sources cut lines at
+/// 64 KiB, dropping the address at the end), a line longer than the
+/// sources' cap cannot make its head read as someone else's failure, and a
+/// line no regex can finish is counted and logged once.
+#[test]
+fn long_user_fields_are_counted() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    tree(dir, 1);
+    let d = dir.display();
+    // gaoler's own freeswitch filter beside upstream's sshd
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    std::fs::copy(
+        repo.join("config/filter.d/freeswitch.conf"),
+        dir.join("conf/filter.d/gaoler-freeswitch.conf"),
+    )
+    .expect("copy filter");
+    std::fs::write(dir.join("freeswitch.log"), "").expect("log");
+    write_files(
+        &dir.join("conf"),
+        &[(
+            "jail.d/fs.local",
+            &format!(
+                "[freeswitch]\nenabled = true\nfilter = gaoler-freeswitch[mode=normal]\nbackend = auto\n\
+                 logpath = {d}/freeswitch.log\nmaxretry = 1\nfindtime = 1h\nbantime = 1h\naction = record\n"
+            ),
+        )],
+    );
+    let auth = dir.join("auth.log");
+    let fs = dir.join("freeswitch.log");
+    let dm = Daemon::start(dir, None);
+    dm.wait_jail("sshd");
+    dm.wait_jail("freeswitch");
+
+    let mut expected = Vec::new();
+    for (i, n) in [2_000, 60_000, 64 << 10, 900 << 10].into_iter().enumerate() {
+        let ip = format!("203.0.113.{}", 10 + i);
+        append(
+            &fs,
+            &format!("{}\n", freeswitch_failure(&ip, &"a".repeat(n))),
+        );
+        expected.push(("freeswitch", ip));
+    }
+    // the issue's sshd pair: both lines count (maxretry 1: the pair's
+    // address is banned at the first; the second comes from another)
+    let u = "u".repeat(5_000);
+    append(
+        &auth,
+        &format!(
+            "{} host sshd[7]: Invalid user {u} from 192.0.2.40 port 4711\n",
+            syslog_now()
+        ),
+    );
+    append(&auth, &format!("{}\n", failure("192.0.2.41", &u)));
+    append(
+        &auth,
+        &format!("{}\n", failure("192.0.2.42", &"v".repeat(64 << 10))),
+    );
+    // Longer than the sources keep (1 MiB): the middle goes, the true end
+    // stays. The head reads like a failure of 192.0.2.66.
+    let head = format!("x from 192.0.2.66 port 22 ssh2{}", "w".repeat(2 << 20));
+    append(&auth, &format!("{}\n", failure("192.0.2.43", &head)));
+    for ip in ["192.0.2.40", "192.0.2.41", "192.0.2.42", "192.0.2.43"] {
+        expected.push(("sshd", ip.to_string()));
+    }
+    for (jail, ip) in &expected {
+        dm.wait_until(&format!("{ip} banned in {jail}"), |d| d.banned(jail, ip));
+    }
+    assert!(!dm.banned("sshd", "192.0.2.66"), "{}", dm.status("sshd"));
+    assert_eq!(dm.client(&["get", "sshd", "unevaluated"]).1.trim(), "0");
+
+    // Backtracking that grows with the square of the line (upstream sshd
+    // on a user name ending in 64 Ki digits): not evaluated, but counted
+    // and logged once, and the daemon stays on time for the next line.
+    let crafted = format!(
+        "test from 10.10.1.2 port 55555 ssh2{}",
+        "2".repeat(64 << 10)
+    );
+    for _ in 0..2 {
+        append(&auth, &format!("{}\n", failure("192.0.2.50", &crafted)));
+    }
+    append(&auth, &format!("{}\n", failure("192.0.2.51", "after")));
+    dm.wait_until("192.0.2.51 banned", |d| d.banned("sshd", "192.0.2.51"));
+    assert_eq!(dm.client(&["get", "sshd", "unevaluated"]).1.trim(), "2");
+    let log = std::fs::read_to_string(dir.join("gaoler.log")).expect("server log");
+    let said: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("could not be evaluated"))
+        .collect();
+    assert_eq!(said.len(), 1, "{log}");
+    assert!(
+        said[0].contains("[sshd]") && said[0].contains("limit"),
+        "{}",
+        said[0]
+    );
+    dm.stop();
+}

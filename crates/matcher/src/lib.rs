@@ -38,6 +38,9 @@
 
 pub mod literals;
 pub mod python;
+mod slow;
+
+pub use slow::Exhausted;
 
 use std::sync::{Arc, OnceLock};
 
@@ -48,6 +51,18 @@ pub enum Error {
     Compile { pattern: String, message: String },
     #[error("regex match failed: {0}")]
     Match(String),
+    /// The search ran out of resources even on the slow path (see
+    /// `slow.rs`): the subject could not be evaluated.
+    #[error("regex search not completed: {0}")]
+    Exhausted(#[from] Exhausted),
+}
+
+impl Error {
+    /// Whether the subject could not be evaluated for lack of resources
+    /// (as opposed to a bug or bad input).
+    pub fn is_exhausted(&self) -> bool {
+        matches!(self, Error::Exhausted(_))
+    }
 }
 
 /// Compile options.
@@ -94,6 +109,10 @@ struct Pcre2 {
     ascii_pattern: Option<String>,
     opts: Options,
     ascii: OnceLock<Option<pcre2::bytes::Regex>>,
+    /// The translated pattern, for the slow path's code.
+    translated: Box<str>,
+    /// The slow path's code, compiled on the first resource error.
+    slow: OnceLock<Result<slow::SlowCode, String>>,
 }
 
 impl Pcre2 {
@@ -127,6 +146,27 @@ impl Pcre2 {
             _ => None,
         };
         ascii.unwrap_or(&self.utf)
+    }
+
+    /// What to do with the fast path's error `e` on `subject`: a resource
+    /// error is retried on the slow path (whose spans are returned), any
+    /// other is passed on.
+    #[cold]
+    fn retry(
+        &self,
+        e: pcre2::Error,
+        subject: &[u8],
+        start: usize,
+    ) -> Result<Option<slow::Spans>, Error> {
+        if !slow::is_resource_error(e.code()) {
+            return Err(Error::Match(e.to_string()));
+        }
+        let code = self
+            .slow
+            .get_or_init(|| slow::SlowCode::compile(&self.translated, self.opts))
+            .as_ref()
+            .map_err(|m| Error::Match(format!("{e} (and the slow path did not compile: {m})")))?;
+        Ok(code.search(subject, start)?)
     }
 }
 
@@ -189,9 +229,11 @@ impl Regex {
             pattern: pattern.to_string(),
             inner: Inner::Pcre2(Arc::new(Pcre2 {
                 utf: re,
-                ascii_pattern: translated.is_ascii().then_some(translated),
+                ascii_pattern: translated.is_ascii().then(|| translated.clone()),
                 opts,
                 ascii: OnceLock::new(),
+                translated: translated.into(),
+                slow: OnceLock::new(),
             })),
             names,
         })
@@ -250,13 +292,16 @@ impl Regex {
             })),
             Inner::Pcre2(re) => {
                 let mut locs = re.utf.capture_locations();
-                let m = re
-                    .code_for(text.as_bytes())
-                    .captures_read_at(&mut locs, text.as_bytes(), start)
-                    .map_err(|e| Error::Match(e.to_string()))?;
-                Ok(m.map(|_| Captures {
-                    spans: (0..locs.len()).map(|i| locs.get(i)).collect(),
-                }))
+                let subject = text.as_bytes();
+                match re
+                    .code_for(subject)
+                    .captures_read_at(&mut locs, subject, start)
+                {
+                    Ok(m) => Ok(m.map(|_| Captures {
+                        spans: (0..locs.len()).map(|i| locs.get(i)).collect(),
+                    })),
+                    Err(e) => Ok(re.retry(e, subject, start)?.map(|spans| Captures { spans })),
+                }
             }
         }
     }
@@ -268,10 +313,13 @@ impl Regex {
     pub fn is_match(&self, text: &str) -> Result<bool, Error> {
         match &self.inner {
             Inner::Rust(re) => Ok(re.is_match(text)),
-            Inner::Pcre2(re) => re
-                .code_for(text.as_bytes())
-                .is_match(text.as_bytes())
-                .map_err(|e| Error::Match(e.to_string())),
+            Inner::Pcre2(re) => {
+                let subject = text.as_bytes();
+                match re.code_for(subject).is_match(subject) {
+                    Ok(m) => Ok(m),
+                    Err(e) => Ok(re.retry(e, subject, 0)?.is_some()),
+                }
+            }
         }
     }
 }
@@ -284,7 +332,9 @@ pub struct Locations {
 
 enum LocInner {
     Rust(regex::CaptureLocations),
-    Pcre2(pcre2::bytes::CaptureLocations),
+    /// The fast path's locations, and the spans of the last search when it
+    /// took the slow path (which has its own match data).
+    Pcre2(pcre2::bytes::CaptureLocations, Option<slow::Spans>),
 }
 
 impl Locations {
@@ -293,13 +343,14 @@ impl Locations {
     pub fn get(&self, i: usize) -> Option<(usize, usize)> {
         match &self.inner {
             LocInner::Rust(l) => l.get(i),
-            LocInner::Pcre2(l) => l.get(i),
+            LocInner::Pcre2(l, None) => l.get(i),
+            LocInner::Pcre2(_, Some(s)) => s.get(i).copied().flatten(),
         }
     }
     pub fn len(&self) -> usize {
         match &self.inner {
             LocInner::Rust(l) => l.len(),
-            LocInner::Pcre2(l) => l.len(),
+            LocInner::Pcre2(l, _) => l.len(),
         }
     }
     pub fn is_empty(&self) -> bool {
@@ -313,7 +364,7 @@ impl Regex {
         Locations {
             inner: match &self.inner {
                 Inner::Rust(re) => LocInner::Rust(re.capture_locations()),
-                Inner::Pcre2(re) => LocInner::Pcre2(re.utf.capture_locations()),
+                Inner::Pcre2(re) => LocInner::Pcre2(re.utf.capture_locations(), None),
             },
         }
     }
@@ -330,11 +381,19 @@ impl Regex {
             (Inner::Rust(re), LocInner::Rust(l)) => {
                 Ok(re.captures_read_at(l, text, start).is_some())
             }
-            (Inner::Pcre2(re), LocInner::Pcre2(l)) => re
-                .code_for(text.as_bytes())
-                .captures_read_at(l, text.as_bytes(), start)
-                .map(|m| m.is_some())
-                .map_err(|e| Error::Match(e.to_string())),
+            (Inner::Pcre2(re), LocInner::Pcre2(l, slow)) => {
+                let subject = text.as_bytes();
+                match re.code_for(subject).captures_read_at(l, subject, start) {
+                    Ok(m) => {
+                        *slow = None;
+                        Ok(m.is_some())
+                    }
+                    Err(e) => {
+                        *slow = re.retry(e, subject, start)?;
+                        Ok(slow.is_some())
+                    }
+                }
+            }
             _ => {
                 *locs = self.locations();
                 self.captures_read_at(locs, text, start)
@@ -501,6 +560,71 @@ mod tests {
             assert!(re.captures_read_at(&mut l, "5-6", 0).unwrap());
             assert_eq!(l.get(1), Some((0, 1)));
         }
+    }
+
+    /// freeswitch's target field: a group repeated once a character, which
+    /// exhausts the JIT's default stack at about 1,300 characters.
+    const TARGET: &str = r"for \[(?P<t>(?:[^\[\]]|\[[^\]]*\])*)\] from ip (?P<ip>\S+)$";
+
+    fn long_target(n: usize) -> String {
+        format!("x for [{}@pbx] from ip 192.0.2.7", "u".repeat(n))
+    }
+
+    #[test]
+    fn long_subjects_take_the_slow_path() {
+        let re = Regex::new(TARGET, Options::default()).unwrap();
+        assert_eq!(re.engine(), Engine::Pcre2);
+        for n in [10, 2_000, 64 << 10, 1 << 20] {
+            let text = long_target(n);
+            let ip = (text.len() - 9, text.len());
+            // the fast path alone fails from ~1,300 characters on
+            let fast = pcre2_of(&re).utf.is_match(text.as_bytes());
+            assert_eq!(fast.is_ok(), n < 1_000, "{n}: {fast:?}");
+            assert!(re.is_match(&text).unwrap(), "{n}");
+            assert_eq!(re.captures(&text).unwrap().unwrap().get(2), Some(ip));
+            let mut l = re.locations();
+            assert!(re.captures_read_at(&mut l, &text, 0).unwrap());
+            assert_eq!((l.get(1), l.get(2)), (Some((7, 7 + n + 4)), Some(ip)));
+            // the same locations serve a fast search again
+            assert!(re.captures_read_at(&mut l, &long_target(3), 0).unwrap());
+            assert_eq!(l.get(1), Some((7, 14)));
+            let miss = text.replace("from ip", "from host");
+            assert!(!re.is_match(&miss).unwrap(), "{n}");
+            assert!(!re.captures_read_at(&mut l, &miss, 0).unwrap());
+        }
+    }
+
+    #[test]
+    fn non_ascii_long_subjects() {
+        let re = Regex::new(TARGET, Options::default()).unwrap();
+        let text = format!("x for [{}] from ip 192.0.2.7", "é".repeat(5_000));
+        let c = re.captures(&text).unwrap().unwrap();
+        assert_eq!(c.get(1), Some((7, 7 + 10_000)));
+    }
+
+    #[test]
+    fn exhausted_searches_are_reported() {
+        // exponential backtracking: no engine answers this in bounded time
+        let re = Regex::new(r"^(?:a|aa)+$(?=)", Options::default()).unwrap();
+        let text = format!("{}b", "a".repeat(200));
+        let e = re.is_match(&text).unwrap_err();
+        assert!(e.is_exhausted(), "{e}");
+        assert!(e.to_string().contains("limit"), "{e}");
+        let mut l = re.locations();
+        assert!(re
+            .captures_read_at(&mut l, &text, 0)
+            .unwrap_err()
+            .is_exhausted());
+        // ...and the same regex still answers short subjects
+        assert!(re.is_match("aaaa").unwrap());
+        assert!(!re.is_match("aab").unwrap());
+    }
+
+    #[test]
+    fn slow_path_limits_grow_with_the_subject() {
+        assert_eq!(slow::jit_stack_max(10), 1 << 20);
+        assert_eq!(slow::jit_stack_max(1 << 20), 64 << 20);
+        assert_eq!(slow::jit_stack_max(usize::MAX), 256 << 20);
     }
 
     #[test]

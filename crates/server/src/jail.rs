@@ -27,7 +27,7 @@
 use std::collections::{BTreeSet, VecDeque};
 use std::net::{IpAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -246,6 +246,9 @@ pub struct Jail {
     actions_ready_cv: Condvar,
     /// Time of the last action consistency check.
     last_check: Mutex<f64>,
+    /// Lines a regex could not finish its search on (`get J unevaluated`);
+    /// the first one is logged with the reason.
+    unevaluated: AtomicU64,
 }
 
 fn json_to_string(v: &Json) -> String {
@@ -372,6 +375,7 @@ impl Jail {
             actions_ready: Mutex::new(false),
             actions_ready_cv: Condvar::new(),
             last_check: Mutex::new(0.0),
+            unevaluated: AtomicU64::new(0),
         })
     }
 
@@ -800,8 +804,9 @@ impl Jail {
                     }
                     let now = self.ctx.clock.now();
                     f.set_in_operation(!line.catching_up);
-                    let fails = f.process_line(&line.text, now);
-                    self.handle_failures(fails, now);
+                    let out = f.process_line_detailed(&line.text, now);
+                    self.note_unevaluated(&out);
+                    self.handle_failures(out.failures, now);
                 }
             }
             if last_save.elapsed() >= POSITION_INTERVAL {
@@ -879,8 +884,9 @@ impl Jail {
                         date: format!("{} ", line.iso_time),
                         suffix: line.text,
                     };
-                    let fails = f.process_line_with_date(tuple, line.time, now);
-                    self.handle_failures(fails, now);
+                    let out = f.process_line_with_date_detailed(tuple, line.time, now);
+                    self.note_unevaluated(&out);
+                    self.handle_failures(out.failures, now);
                 }
             }
             if last_save.elapsed() >= POSITION_INTERVAL {
@@ -896,6 +902,30 @@ impl Jail {
         if let (Some(p), Some(db)) = (src.position(), self.ctx.db().as_ref()) {
             let _ = db.update_journal(&self.name, p.time, &p.iso_time);
         }
+    }
+
+    /// Count a line the filter could not evaluate; the jail's first one is
+    /// logged with the reason (an attacker can send many).
+    fn note_unevaluated(&self, out: &gaoler_filter::LineOutcome) {
+        let Some(reason) = &out.unevaluated else {
+            return;
+        };
+        if self.unevaluated.fetch_add(1, Ordering::Relaxed) == 0 {
+            self.log(
+                level::ERROR,
+                "fail2ban.filter",
+                format!(
+                    "[{}] A line could not be evaluated: {reason}; further ones are only \
+                     counted (get {} unevaluated)",
+                    self.name, self.name
+                ),
+            );
+        }
+    }
+
+    /// Lines no regex could finish its search on, since the jail started.
+    pub(crate) fn unevaluated(&self) -> u64 {
+        self.unevaluated.load(Ordering::Relaxed)
     }
 
     fn handle_failures(&self, fails: Vec<gaoler_filter::Failure>, now: f64) {

@@ -1084,6 +1084,8 @@ impl Server {
         let opt = arg_s(cmd, 1)?;
         let conf = || lock(&j.conf).clone();
         Ok(match opt.as_str() {
+            // (gaoler's own: lines a regex could not finish its search on)
+            "unevaluated" => json!(j.unevaluated()),
             "banned" => {
                 let ids: Vec<String> = cmd[2..].iter().map(s).collect();
                 let list = j.ban_list();

@@ -99,7 +99,10 @@ pub struct SourceOptions {
     pub backend: Backend,
     /// `logencoding` (`auto`, `utf-8`, `latin-1`, any label encoding_rs knows).
     pub encoding: String,
-    /// Longest line kept, in bytes; longer lines are cut (with a warning).
+    /// Longest line kept, in bytes; a longer line keeps its first and last
+    /// halves (with a warning; see `lines.rs`). 1 MiB: fail2ban has no cap,
+    /// and a cap below what an attacker can make a daemon log would cut
+    /// off the address at the end of the line.
     pub max_line_len: usize,
     /// Soft cap on the lines returned by one [`FileSource::poll`], so that a
     /// large backlog is handed over in pieces rather than all in memory.
@@ -122,7 +125,7 @@ impl Default for SourceOptions {
         SourceOptions {
             backend: Backend::Inotify,
             encoding: "auto".to_string(),
-            max_line_len: 64 * 1024,
+            max_line_len: 1 << 20,
             max_batch: 10_000,
             rescan_interval: Duration::from_secs(5),
             hash_check_interval: Duration::from_secs(30),
@@ -450,7 +453,7 @@ impl Emitter<'_> {
                 path = %t_path.display(),
                 length = orig,
                 kept = raw.bytes.len(),
-                "log line too long, truncated (warned at most once a minute)"
+                "log line too long, its middle dropped (warned at most once a minute)"
             );
         }
         let (text, bad) = self.decoder.decode(&raw.bytes);

@@ -552,6 +552,7 @@ fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
         now: crate::now(),
         every_date: false,
         usedns,
+        unevaluated: 0,
     };
     let t0 = Instant::now();
     match input {
@@ -1145,6 +1146,8 @@ struct State<'a> {
     every_date: bool,
     /// How `<HOST>` is resolved in `-D` links.
     usedns: UseDns,
+    /// Lines a regex could not finish its search on (counted as missed).
+    unevaluated: usize,
 }
 
 impl State<'_> {
@@ -1208,6 +1211,13 @@ impl State<'_> {
         oc: gaoler_filter::LineOutcome,
         out: &mut dyn Write,
     ) -> Result<()> {
+        if let Some(reason) = &oc.unevaluated {
+            // (on stderr: stdout keeps fail2ban-regex's shape)
+            if self.unevaluated == 0 {
+                eprintln!("WARNING: line {lineno} could not be evaluated: {reason}");
+            }
+            self.unevaluated += 1;
+        }
         let mut ret: Vec<&Failure> = Vec::new();
         let mut is_ignored = !oc.ignored_by.is_empty();
         for f in &oc.failures {
@@ -1425,6 +1435,12 @@ impl State<'_> {
         )?;
         writeln!(out, "[processed in {elapsed:.2} sec]")?;
         writeln!(out)?;
+        if self.unevaluated > 0 {
+            eprintln!(
+                "WARNING: {} line(s) could not be evaluated (counted as missed)",
+                self.unevaluated
+            );
+        }
         if self.args.print_all_matched {
             self.print_lines(out, "matched", s.matched, &s.matched_lines, true)?;
         }

@@ -808,7 +808,7 @@ fn check_line(
         }
     };
     let journal = opts.get("logtype").and_then(J::as_str) == Some("journal");
-    let results = if journal {
+    let outcome = if journal {
         if let Some(p) = opts.get("test.prefix-line").and_then(J::as_str) {
             if !p.is_empty() {
                 // upstream prepends to its loop variable, so the prefix
@@ -822,12 +822,17 @@ fn check_line(
             date: TEST_NOW_STR.to_string(),
             suffix: sample.clone(),
         };
-        cfg.filter.process_line_with_date(tuple, TEST_NOW, TEST_NOW)
+        cfg.filter
+            .process_line_with_date_detailed(tuple, TEST_NOW, TEST_NOW)
     } else {
-        cfg.filter.process_line(sample, TEST_NOW)
+        cfg.filter.process_line_detailed(sample, TEST_NOW)
     };
+    let unevaluated = outcome
+        .unevaluated
+        .map(|r| format!(" (the line could not be evaluated: {r})"))
+        .unwrap_or_default();
     let mut found: Vec<Failure> = Vec::new();
-    for f in results {
+    for f in outcome.failures {
         if f.id.is_none() || f.is_nofail() {
             cfg.used.insert(f.regex_index);
             if let Some(r) = cfg.regexes.get(f.regex_index) {
@@ -858,7 +863,7 @@ fn check_line(
     };
     if found.is_empty() {
         if want_match {
-            check.problem = Some("Line not matched when should have".into());
+            check.problem = Some(format!("Line not matched when should have{unevaluated}"));
         } else {
             check.passed = true;
             check.got.clear();
