@@ -29,6 +29,12 @@
 //! freeswitch. A pattern with non-ASCII characters (`é?` would be one byte
 //! made optional without UTF) or that does not compile so keeps one code.
 //!
+//! **Resource limits.** A PCRE2 search that runs out of the fast path's
+//! resources (JIT stack, match limit) is run again on a slow path with
+//! room sized for the subject, and reported as [`Error::Exhausted`] only
+//! when a step budget is spent: an attacker's long field must not turn a
+//! failure line into a search error (see `slow.rs`).
+//!
 //! [`literals::required_literals`] supports cheap prefiltering: it derives
 //! literals one of which must occur in any match.
 //!
