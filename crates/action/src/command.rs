@@ -10,6 +10,39 @@
 //!
 //! Substitution results are cached per (command, conditional) and dropped
 //! whenever a property changes, as fail2ban does in `__setattr__`.
+//!
+//! # One copy per ban (gaoler's addition)
+//!
+//! Some actions *stack*: every `actionban` adds one more copy of the ban and
+//! every `actionunban` removes one copy, failing once none is left. The
+//! stock iptables actions are like that (`-I` inserts a rule even if an
+//! identical one exists, `-D` deletes the first match). fail2ban bans the
+//! restored tickets again after a restart, so when the firewall survived
+//! the previous run (a crash, `kill -9`, an OOM kill) every restored ban
+//! gets a second rule, and the unban at expiry removes only one of them:
+//! the address stays blocked although no jail lists it.
+//!
+//! For a stacking action gaoler keeps at most one copy per ban:
+//! * a ban first *removes* what may be left of an earlier one:
+//!   `actionunban` runs until it fails (at most [`MAX_COPIES`] times, its
+//!   failures logged at DEBUG only), then `actionban` runs once. The jail
+//!   only bans an address it does not hold banned, so anything found is
+//!   stale: the rule of a restored ticket, or of a ban made again because
+//!   the log was read again from an older position after a crash. This
+//!   costs one failing command per ban in the normal case;
+//! * an unban that succeeded is repeated the same way, so copies left by
+//!   anything else (an older version, a ban that timed out after it
+//!   inserted its rule) go too.
+//!
+//! An action stacks when its `actionunban_repeat` property says so, or, if
+//! it has none, when every line of its `actionunban` (after the static
+//! substitution, for the ticket's family) is a plain
+//! `iptables`/`ip6tables ... -D ...` command: nothing but that command, so
+//! a repetition can have no other effect and is sure to fail once the rule
+//! is gone. Every other action (sets such as nftables and ipset, where a
+//! ban is idempotent; shell actions whose unban notifies someone) keeps
+//! fail2ban's behaviour exactly: one `actionunban` per unban, nothing extra
+//! before a ban.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -39,6 +72,10 @@ pub const COMMAND_KEYS: &[&str] = &[
 
 /// Default command timeout in seconds.
 pub const DEFAULT_TIMEOUT: f64 = 60.0;
+
+/// The most copies of one ban a repeated `actionunban` removes (a bound in
+/// case an `actionunban_repeat = true` command never fails).
+pub const MAX_COPIES: usize = 16;
 
 const STARTED: u8 = 1;
 const HAS_ITEMS: u8 = 2;
@@ -321,6 +358,20 @@ impl CommandAction {
         self.bool_prop("norestored").unwrap_or(false)
     }
 
+    /// Whether a ban of `info` stacks in this action, so that a ban
+    /// replaces earlier copies and an unban removes every copy (see the
+    /// module docs):
+    /// `actionunban_repeat` if set, else whether the `actionunban` for the
+    /// ticket's family is made of plain iptables deletions.
+    pub fn unban_repeats(&mut self, info: &ActionInfo) -> Result<bool, ActionError> {
+        if let Some(v) = self.bool_prop("actionunban_repeat") {
+            return Ok(v);
+        }
+        let cond = conditional_for(&info.family());
+        let cmd = self.replace_tag("<actionunban>", &cond)?;
+        Ok(is_stacking_unban(&cmd))
+    }
+
     /// Whether the action has an `actionflush` (then the jail flushes
     /// instead of unbanning each ticket).
     pub fn has_flush(&self) -> bool {
@@ -599,12 +650,16 @@ impl CommandAction {
     /// Bans a ticket: starts its family on demand, runs `actionban` (with
     /// the check/repair/retry logic). Only a successful ban marks the family
     /// as holding items (fail2ban raises before setting the flag).
+    ///
+    /// In a stacking action the ban replaces whatever is left of an earlier
+    /// ban of the address (see the module docs).
     pub fn ban(&mut self, info: &ActionInfo) -> Result<(), ActionError> {
         self.ban_with("<actionban>", info)
     }
 
     /// Re-bans a ticket (after a repair invalidated the ban epoch):
-    /// `actionreban` if defined, else `actionban`.
+    /// `actionreban` if defined, else `actionban` (in a stacking action
+    /// replacing the copies a repair may have kept).
     pub fn reban(&mut self, info: &ActionInfo) -> Result<(), ActionError> {
         let tag = if self.props.get("actionreban").is_some_and(|v| !v.is_empty()) {
             "<actionreban>"
@@ -618,6 +673,27 @@ impl CommandAction {
         let family = self.state_family(info);
         if self.start_on_demand() && self.started_get(&family) == 0 {
             self.start_family(Some(&family), true)?;
+        }
+        if self.unban_repeats(info)? {
+            // The jail bans an address only while it does not hold a ban
+            // of it, so any copy found here is stale: an earlier run's
+            // (restored ticket, or log lines read again after a crash).
+            let removed = self.remove_copies(info)?;
+            let ip = info.get("ip").unwrap_or_default();
+            let restored = info.get("restored").as_deref() == Some("1");
+            if removed == 1 && restored {
+                tracing::debug!(
+                    "[{}] {ip}: replaced the ban an earlier run left in action '{}'",
+                    self.jail,
+                    self.name
+                );
+            } else if removed > 0 {
+                tracing::warn!(
+                    "[{}] {ip}: removed {removed} stale copies of its ban in action '{}' before banning it",
+                    self.jail,
+                    self.name
+                );
+            }
         }
         if !self.process_cmd(tag, info)? {
             return Err(self.op_error(format!(
@@ -646,15 +722,49 @@ impl CommandAction {
 
     /// Unbans a ticket, only if its family has had a ban since the last
     /// flush/stop.
+    ///
+    /// In a stacking action a successful unban is repeated until it fails,
+    /// so that no copy of the ban survives it (see the module docs).
     pub fn unban(&mut self, info: &ActionInfo) -> Result<(), ActionError> {
         let family = self.state_family(info);
-        if self.started_get(&family) & HAS_ITEMS != 0 && !self.process_cmd("<actionunban>", info)? {
+        if self.started_get(&family) & HAS_ITEMS == 0 {
+            return Ok(());
+        }
+        if !self.process_cmd("<actionunban>", info)? {
             return Err(self.op_error(format!(
                 "Error unbanning {}",
                 info.get("ip").unwrap_or_default()
             )));
         }
+        if self.unban_repeats(info)? {
+            let extra = self.remove_copies(info)?;
+            if extra > 0 {
+                tracing::warn!(
+                    "[{}] {}: removed {extra} more copies of its ban in action '{}'",
+                    self.jail,
+                    info.get("ip").unwrap_or_default(),
+                    self.name
+                );
+            }
+        }
         Ok(())
+    }
+
+    /// Runs `actionunban` for `info` until it fails, at most [`MAX_COPIES`]
+    /// times, without check, repair or retry; failures are expected (the
+    /// end of the copies) and logged at DEBUG. Returns how many succeeded.
+    fn remove_copies(&mut self, info: &ActionInfo) -> Result<usize, ActionError> {
+        let cond = conditional_for(&info.family());
+        let cmd = self.replace_tag("<actionunban>", &cond)?;
+        let real = replace_dynamic(&cmd, info);
+        if real.is_empty() {
+            return Ok(0);
+        }
+        let mut removed = 0;
+        while removed < MAX_COPIES && self.executor.execute_quiet(&real, self.timeout()).success() {
+            removed += 1;
+        }
+        Ok(removed)
     }
 
     /// Runs `actionflush` once per started family holding items. Returns
@@ -782,6 +892,61 @@ impl CommandAction {
     }
 }
 
+/// Whether an `actionunban` (statically substituted, so only ticket tags
+/// such as `<ip>` are left) consists of plain iptables/ip6tables deletions:
+/// each non-blank line one `iptables ... -D ...` command with no shell
+/// operator, redirection, substitution or quoting around it. Such a
+/// command deletes one matching rule and fails when there is none, and
+/// repeating it can do nothing else.
+pub fn is_stacking_unban(cmd: &str) -> bool {
+    const TOOLS: &[&str] = &[
+        "iptables",
+        "ip6tables",
+        "iptables-legacy",
+        "ip6tables-legacy",
+        "iptables-nft",
+        "ip6tables-nft",
+    ];
+    let mut any = false;
+    for line in cmd.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let plain = strip_tags(line);
+        if plain.contains(|c: char| "`$;&|<>(){}\\'\"#*?~".contains(c)) {
+            return false;
+        }
+        let mut words = plain.split_whitespace();
+        let tool = words.next().unwrap_or("");
+        let tool = tool.rsplit('/').next().unwrap_or(tool);
+        if !TOOLS.contains(&tool) || !words.any(|w| w == "-D" || w == "--delete") {
+            return false;
+        }
+        any = true;
+    }
+    any
+}
+
+/// `line` with every `<tag>` (no blanks or angle brackets inside) replaced
+/// by a placeholder word.
+fn strip_tags(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line;
+    while let Some(start) = rest.find('<') {
+        let after = &rest[start + 1..];
+        match after.find(|c: char| c == '>' || c == '<' || c.is_whitespace()) {
+            Some(end) if end > 0 && after[end..].starts_with('>') => {
+                out.push_str(&rest[..start]);
+                out.push_str("TAG");
+                rest = &after[end + 1..];
+            }
+            _ => {
+                out.push_str(&rest[..=start]);
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// `^(\w+)\?(family)=(.*)$`
 fn is_conditional_family_key(key: &str) -> bool {
     match key.split_once("?family=") {
@@ -815,6 +980,33 @@ mod tests {
         fn assert_send_sync<T: Send + Sync>() {}
         assert_send_sync::<CommandAction>();
         assert_send_sync::<ActionInfo>();
+    }
+
+    #[test]
+    fn stacking_unbans_are_plain_iptables_deletions() {
+        for yes in [
+            "iptables -w -D f2b-sshd -s <ip> -j REJECT --reject-with icmp-port-unreachable",
+            "ip6tables -w -D f2b-sshd -s <ip> -j REJECT --reject-with icmp6-port-unreachable",
+            "/usr/sbin/iptables-legacy --delete INPUT -s <ip> -j DROP",
+            "iptables -D f2b-a -s <ip> -j DROP\n  iptables -D f2b-b -s <ip> -j DROP\n",
+        ] {
+            assert!(is_stacking_unban(yes), "{yes}");
+        }
+        for no in [
+            "",
+            "nft delete element inet f2b-table addr-set-x { <ip> }",
+            "ipset -exist del f2b-x <ip>",
+            "iptables -w -I f2b-x 1 -s <ip> -j DROP",
+            "iptables -D f2b-x -s <ip> -j DROP; curl https://example.org/unban",
+            "iptables -D f2b-x -s <ip> -j DROP || true",
+            "iptables -D f2b-x -s <ip> -j DROP\ncurl -d <ip> https://example.org",
+            "iptables -D f2b-x -s $(cat /tmp/x) -j DROP",
+            "iptables-save | grep -v <ip> | iptables-restore",
+            "<iptables> -D f2b-x -s <ip> -j DROP",
+            "iptables -D f2b-x -s <ip> -j DROP > /dev/null",
+        ] {
+            assert!(!is_stacking_unban(no), "{no}");
+        }
     }
 
     #[test]

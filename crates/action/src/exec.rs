@@ -105,6 +105,17 @@ impl Executor {
     /// failure (command, exit status, output) at ERROR via `tracing`. An
     /// empty script succeeds without running anything.
     pub fn execute(&self, cmd: &ShellCommand, timeout: Duration) -> ExecOutcome {
+        self.execute_logged(cmd, timeout, false)
+    }
+
+    /// Like [`Executor::execute`], but a failure is logged at DEBUG only:
+    /// for probes whose failure is an expected answer (e.g. removing a ban
+    /// that may not be there), not an error.
+    pub fn execute_quiet(&self, cmd: &ShellCommand, timeout: Duration) -> ExecOutcome {
+        self.execute_logged(cmd, timeout, true)
+    }
+
+    fn execute_logged(&self, cmd: &ShellCommand, timeout: Duration, quiet: bool) -> ExecOutcome {
         if cmd.is_empty() {
             tracing::debug!("Nothing to do");
             return ExecOutcome {
@@ -120,6 +131,13 @@ impl Executor {
         match outcome.exit {
             ExitKind::Code(0) => {
                 tracing::debug!("{id:x} -- returned successfully 0");
+            }
+            exit if quiet => {
+                tracing::debug!("{id:x} -- exec: {:?} {:?}", cmd.script, cmd.args);
+                tracing::debug!("{id:x} -- failed ({exit:?}), as a probe may");
+                for line in String::from_utf8_lossy(&outcome.stderr).lines() {
+                    tracing::debug!("{id:x} -- stderr: {line:?}");
+                }
             }
             exit => {
                 tracing::error!("{id:x} -- exec: {:?} {:?}", cmd.script, cmd.args);

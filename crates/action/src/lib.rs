@@ -33,7 +33,11 @@
 //!   a silent no-op (see `CommandAction::state_family`);
 //! * a lazy ticket value that cannot be computed (e.g. no reverse DNS for
 //!   `<ip-host>`) is substituted as an empty string, not Python's `None`;
-//! * the `banEpoch` attribute is not offered as a `<banEpoch>` tag.
+//! * the `banEpoch` attribute is not offered as a `<banEpoch>` tag;
+//! * in actions whose bans stack (the iptables ones; the
+//!   `actionunban_repeat` property) a ban replaces what an earlier run left
+//!   and an unban removes every copy (see [`command`]'s docs), so a crash
+//!   no longer leaves doubled rules that outlive their bans.
 
 pub mod command;
 pub mod error;
@@ -42,7 +46,10 @@ pub mod info;
 pub mod subst;
 pub mod timevalue;
 
-pub use command::{ActionSpec, CommandAction, InfoFactory, COMMAND_KEYS, DEFAULT_TIMEOUT};
+pub use command::{
+    is_stacking_unban, ActionSpec, CommandAction, InfoFactory, COMMAND_KEYS, DEFAULT_TIMEOUT,
+    MAX_COPIES,
+};
 pub use error::{ActionError, SubstError, TimeValueError};
 pub use exec::{ExecOutcome, Executor, ExitKind};
 pub use info::ActionInfo;

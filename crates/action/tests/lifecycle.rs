@@ -577,3 +577,159 @@ fn golden_nftables_renders_per_family() {
     );
     assert!(!start6.script.contains('<'), "{}", start6.script);
 }
+
+/// A "stacking" action on a file: a ban appends a line, an unban removes
+/// the first equal line and fails when there is none (iptables' `-I`/`-D`).
+/// Every command also notes itself in the log.
+fn stacking(f: &Fixture, repeat: Option<&str>) -> CommandAction {
+    let rules = f.path("rules");
+    std::fs::write(&rules, "").unwrap();
+    let r = rules.display();
+    let mut props = vec![
+        kv("actionban", format!("{}; echo <ip> >> '{r}'", f.echo("ban <ip>"))),
+        kv(
+            "actionunban",
+            format!(
+                "{}; grep -qxF '<ip>' '{r}' || exit 1; \
+                 awk -v ip='<ip>' 'done || $0 != ip {{ print; next }} {{ done = 1 }}' '{r}' > '{r}.new' && mv '{r}.new' '{r}'",
+                f.echo("unban <ip>")
+            ),
+        ),
+    ];
+    if let Some(v) = repeat {
+        props.push(kv("actionunban_repeat", v.into()));
+    }
+    action(&props)
+}
+
+fn copies(f: &Fixture, addr: &str) -> usize {
+    std::fs::read_to_string(f.path("rules"))
+        .unwrap()
+        .lines()
+        .filter(|l| *l == addr)
+        .count()
+}
+
+fn restored(addr: &str) -> ActionInfo {
+    let mut i = ip(addr);
+    i.set_restored(true);
+    i
+}
+
+#[test]
+fn ban_replaces_copies_in_a_stacking_action() {
+    let f = Fixture::new();
+    let mut a = stacking(&f, Some("true"));
+    // What a crashed run (or several) left behind.
+    std::fs::write(f.path("rules"), "192.0.2.1\n192.0.2.1\n192.0.2.9\n").unwrap();
+    a.start().unwrap();
+    a.ban(&restored("192.0.2.1")).unwrap();
+    assert_eq!(copies(&f, "192.0.2.1"), 1);
+    assert_eq!(copies(&f, "192.0.2.9"), 1, "other bans untouched");
+    // A restored ban with nothing left from before: one failed (quiet)
+    // unban, then the ban.
+    f.clear();
+    a.ban(&restored("192.0.2.2")).unwrap();
+    assert_eq!(copies(&f, "192.0.2.2"), 1);
+    assert_eq!(f.lines(), ["unban 192.0.2.2", "ban 192.0.2.2"]);
+    // A fresh ban of an address whose rule survived (log lines read again
+    // after a crash) replaces it as well.
+    std::fs::write(f.path("rules"), "192.0.2.3\n").unwrap();
+    f.clear();
+    a.ban(&ip("192.0.2.3")).unwrap();
+    assert_eq!(copies(&f, "192.0.2.3"), 1);
+    assert_eq!(
+        f.lines(),
+        ["unban 192.0.2.3", "unban 192.0.2.3", "ban 192.0.2.3"]
+    );
+}
+
+#[test]
+fn unban_removes_every_copy_in_a_stacking_action() {
+    let f = Fixture::new();
+    let mut a = stacking(&f, Some("yes"));
+    a.start().unwrap();
+    a.ban(&ip("192.0.2.1")).unwrap();
+    assert_eq!(copies(&f, "192.0.2.1"), 1);
+    // Copies from elsewhere (an older version, a ban that timed out after
+    // it inserted its rule).
+    std::fs::write(f.path("rules"), "192.0.2.1\n192.0.2.1\n192.0.2.1\n").unwrap();
+    f.clear();
+    a.unban(&ip("192.0.2.1")).unwrap();
+    assert_eq!(copies(&f, "192.0.2.1"), 0);
+    // Three successful unbans and the failing one that ends the loop.
+    assert_eq!(f.lines(), ["unban 192.0.2.1"; 4]);
+}
+
+#[test]
+fn reban_replaces_in_a_stacking_action() {
+    let f = Fixture::new();
+    let mut a = stacking(&f, Some("true"));
+    a.ban(&ip("192.0.2.1")).unwrap();
+    a.reban(&ip("192.0.2.1")).unwrap();
+    assert_eq!(copies(&f, "192.0.2.1"), 1);
+}
+
+#[test]
+fn non_stacking_actions_keep_fail2bans_commands() {
+    // The same file commands without `actionunban_repeat`: not recognised
+    // as stacking (they are no plain iptables deletion), so fail2ban's
+    // behaviour is kept exactly: a restore bans, an unban runs once.
+    let f = Fixture::new();
+    let mut a = stacking(&f, None);
+    assert!(!a.unban_repeats(&ip("192.0.2.1")).unwrap());
+    std::fs::write(f.path("rules"), "192.0.2.1\n").unwrap();
+    a.ban(&restored("192.0.2.1")).unwrap();
+    assert_eq!(f.lines(), ["ban 192.0.2.1"]);
+    assert_eq!(copies(&f, "192.0.2.1"), 2);
+    f.clear();
+    a.unban(&ip("192.0.2.1")).unwrap();
+    assert_eq!(f.lines(), ["unban 192.0.2.1"]);
+    // An explicit "false" wins over the detection.
+    let mut b = action(&[
+        kv("actionunban", "iptables -D f2b-x -s <ip> -j DROP".into()),
+        kv("actionunban_repeat", "false".into()),
+    ]);
+    assert!(!b.unban_repeats(&ip("192.0.2.1")).unwrap());
+}
+
+#[test]
+fn iptables_deletions_are_detected_per_family() {
+    let mut a = action(&[
+        kv(
+            "actionunban",
+            "<iptables> -D f2b-<name> -s <ip> -j <blocktype>".into(),
+        ),
+        kv("iptables", "iptables <lockingopt>".into()),
+        kv("iptables?family=inet6", "ip6tables <lockingopt>".into()),
+        kv("lockingopt", "-w".into()),
+        kv("name", "sshd".into()),
+        kv(
+            "blocktype",
+            "REJECT --reject-with icmp-port-unreachable".into(),
+        ),
+    ]);
+    assert!(a.unban_repeats(&ip("192.0.2.1")).unwrap());
+    assert!(a.unban_repeats(&ip("2001:db8::1")).unwrap());
+    let mut nft = action(&[kv(
+        "actionunban",
+        "nft delete element inet f2b-table addr-set-x { <ip> }".into(),
+    )]);
+    assert!(!nft.unban_repeats(&ip("192.0.2.1")).unwrap());
+}
+
+#[test]
+fn repeated_unban_is_bounded() {
+    // An unban that never fails (declared stacking by mistake) runs at
+    // most MAX_COPIES extra times.
+    let f = Fixture::new();
+    let mut a = action(&[
+        kv("actionban", f.echo("ban <ip>")),
+        kv("actionunban", f.echo("unban <ip>")),
+        kv("actionunban_repeat", "1".into()),
+    ]);
+    a.ban(&ip("192.0.2.1")).unwrap();
+    f.clear();
+    a.unban(&ip("192.0.2.1")).unwrap();
+    assert_eq!(f.lines().len(), 1 + gaoler_action::MAX_COPIES);
+}

@@ -13,7 +13,7 @@
 //! a temporary copy of the upstream configuration (see
 //! [`action_properties`]); the namespaces come from `gaoler-testkit`.
 //!
-//! Requirements: root, `ip`, `iptables`, `ip6tables`, `nft`. A missing
+//! Requirements: root, `ip`, `iptables`, `ip6tables`, `nft`, `ipset`. A missing
 //! requirement FAILS the test.
 
 use std::path::Path;
@@ -29,7 +29,7 @@ fn require_environment() {
         .with_test_writer()
         .with_max_level(tracing::Level::INFO)
         .try_init();
-    gaoler_testkit::require_root_and_tools(&["ip", "iptables", "ip6tables", "nft"]);
+    gaoler_testkit::require_root_and_tools(&["ip", "iptables", "ip6tables", "nft", "ipset"]);
 }
 
 fn executor(net: &TestNet) -> Executor {
@@ -266,4 +266,125 @@ fn hostile_ip_value_is_data_in_netns() {
     ));
     action.stop().expect("stop");
     assert!(!net.ruleset().contains("f2b-"));
+}
+
+/// How many copies of `addr`'s ban the firewall holds for `jail`.
+fn ban_copies(net: &TestNet, banaction: &str, jail: &str, addr: &str) -> usize {
+    let v6 = addr.contains(':');
+    if banaction.starts_with("nftables") {
+        let set = format!("{}-{jail}", if v6 { "addr6-set" } else { "addr-set" });
+        let out = std::process::Command::new("ip")
+            .args(["netns", "exec", &net.server, "nft", "list", "set", "inet"])
+            .args(["f2b-table", &set])
+            .output()
+            .expect("nft");
+        let listing = String::from_utf8_lossy(&out.stdout);
+        // A set holds an element once or not at all.
+        usize::from(listing.contains(addr))
+    } else if banaction.starts_with("iptables-ipset") {
+        let set = format!("f2b-{jail}{}", if v6 { "6" } else { "" });
+        let out = std::process::Command::new("ip")
+            .args(["netns", "exec", &net.server, "ipset", "list", &set])
+            .output()
+            .expect("ipset");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.split_whitespace().next() == Some(addr))
+            .count()
+    } else {
+        let save = net.in_server(&[if v6 {
+            "ip6tables-save"
+        } else {
+            "iptables-save"
+        }]);
+        let needle = format!(" -s {addr}/{} ", if v6 { 128 } else { 32 });
+        save.lines()
+            .filter(|l| l.starts_with(&format!("-A f2b-{jail} ")) && l.contains(&needle))
+            .count()
+    }
+}
+
+/// A daemon killed with its bans in place and started again (three
+/// times): the restored bans must not add second copies, and the unbans
+/// must leave nothing behind, even copies made outside of gaoler.
+fn crash_and_restart(tag: &str, banaction: &str) {
+    require_environment();
+    let jail = format!("gt{tag}");
+    let spec = action_properties(banaction, &jail);
+    let net = TestNet::new(tag);
+    let addrs = ["192.0.2.21", "192.0.2.22", "198.51.100.23", "2001:db8::24"];
+    let new_action = || {
+        let mut a = CommandAction::with_executor(&spec, executor(&net)).expect("action");
+        a.set_ipv6_allowed(true);
+        a.start().expect("start");
+        a
+    };
+    let mut first = new_action();
+    for a in addrs {
+        first.ban(&ActionInfo::for_id(a)).expect("ban");
+    }
+    // "kill -9": no flush, no stop; the firewall keeps everything.
+    drop(first);
+    let mut current = None;
+    for round in 1..=3 {
+        drop(current.take());
+        let mut action = new_action();
+        for a in addrs {
+            let mut info = ActionInfo::for_id(a);
+            info.set_restored(true);
+            action.ban(&info).expect("restore ban");
+        }
+        for a in addrs {
+            assert_eq!(
+                ban_copies(&net, banaction, &jail, a),
+                1,
+                "{banaction}: copies of {a} after restart {round}\n{}",
+                net.ruleset()
+            );
+        }
+        current = Some(action);
+    }
+    let mut action = current.take().expect("action");
+    // A second copy made behind our back goes with the unban as well (a
+    // set-based action cannot hold a second copy).
+    action
+        .ban(&ActionInfo::for_id(addrs[0]))
+        .expect("second copy");
+    for a in addrs {
+        action.unban(&ActionInfo::for_id(a)).expect("unban");
+        assert_eq!(
+            ban_copies(&net, banaction, &jail, a),
+            0,
+            "{banaction}: {a} still banned after its unban\n{}",
+            net.ruleset()
+        );
+    }
+    action.stop().expect("stop");
+    let rules = net.ruleset();
+    assert!(!rules.contains("f2b-"), "leftovers after stop:\n{rules}");
+}
+
+#[test]
+fn iptables_multiport_crash_restart_keeps_one_copy() {
+    crash_and_restart("f", "iptables-multiport");
+}
+
+#[test]
+fn iptables_allports_crash_restart_keeps_one_copy() {
+    crash_and_restart("g", "iptables-allports");
+}
+
+#[test]
+fn iptables_oneport_crash_restart_keeps_one_copy() {
+    crash_and_restart("h", "iptables");
+}
+
+#[test]
+fn nftables_crash_restart_keeps_one_copy() {
+    crash_and_restart("i", "nftables-multiport");
+}
+
+#[test]
+fn iptables_ipset_crash_restart_keeps_one_copy() {
+    crash_and_restart("j", "iptables-ipset");
 }

@@ -62,6 +62,8 @@ const ACTION_OPTS: &[(&str, OptType)] = &[
     ("actionprolong", OptType::Str),
     ("actionreban", OptType::Str),
     ("actionunban", OptType::Str),
+    // gaoler's: whether bans stack (see gaoler-action's `command` docs).
+    ("actionunban_repeat", OptType::Bool),
     ("norestored", OptType::Bool),
 ];
 
