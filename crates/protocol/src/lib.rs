@@ -34,7 +34,8 @@
 //!
 //! - [`Listener`] / [`serve`]: bind (refusing to take over a live server,
 //!   cleaning a stale socket), accept with a bounded number of connection
-//!   threads, stop on request, remove the socket on exit;
+//!   threads (idle connections time out, and give way to new ones), stop
+//!   on request, remove the socket on exit;
 //! - [`Client`]: connect, send, receive;
 //! - [`Pidfile`]: write and remove the server's pidfile.
 
@@ -43,7 +44,7 @@ mod listener;
 mod pidfile;
 
 pub use client::{Client, ClientError};
-pub use listener::{serve, Handler, Listener, ServeError, ServeOptions};
+pub use listener::{serve, Handler, Listener, ServeError, ServeOptions, IDLE_TIMEOUT};
 pub use pidfile::{read_pid, Pidfile};
 
 use serde::{Deserialize, Serialize};
@@ -56,7 +57,8 @@ pub const MAX_REQUEST: usize = 1 << 20;
 /// list of a large jail can be much bigger than any request.
 pub const MAX_RESPONSE: usize = 256 << 20;
 
-/// Default number of connections served at once.
+/// Default number of connections served at once (beyond it a new one
+/// takes the slot of the one idle longest; see [`Listener`]).
 pub const MAX_CONNECTIONS: usize = 64;
 
 /// Error kind for requests that are not well-formed protocol lines.

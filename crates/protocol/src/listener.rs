@@ -4,8 +4,15 @@
 //! - **A thread per connection, bounded.** Requests are rare and cheap
 //!   (the client opens one connection per command), so plain threads are
 //!   simpler than an event loop; the bound ([`ServeOptions::max_connections`])
-//!   keeps a misbehaving local client from exhausting threads. Beyond it a
-//!   connection gets an error reply and is closed.
+//!   keeps a misbehaving local client from exhausting threads.
+//! - **A stuck client never locks out the admin.** A connection that holds
+//!   its slot without a complete request (idle, or stalled in the middle
+//!   of a line) is closed after [`ServeOptions::idle_timeout`] (default
+//!   [`IDLE_TIMEOUT`], counted from the connection or its last answer, so
+//!   trickling bytes does not extend it). And when all slots are taken, a
+//!   new connection takes the slot of the one that has been idle longest,
+//!   which is closed: only when every slot is running a command does a new
+//!   connection get the "too many connections" reply.
 //! - **Polling for stop.** The accept loop and the connection threads wake
 //!   up at least every [`POLL`] to check the stop condition, so a `stop`
 //!   command or a signal ends the server promptly without any cross-thread
@@ -25,7 +32,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -46,6 +53,11 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long to wait, at shutdown, for connections still being served.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// Default [`ServeOptions::idle_timeout`]: long enough for any client
+/// between the commands of one connection (gaoler's client sends them
+/// back to back), short enough that held connections do not pile up.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// The request handler: command words in, response out.
 pub type Handler = Arc<dyn Fn(&[Value]) -> Response + Send + Sync>;
 
@@ -58,6 +70,9 @@ pub struct ServeOptions {
     pub force: bool,
     pub max_connections: usize,
     pub max_request: usize,
+    /// A connection without a complete request for this long (since it
+    /// was opened or last answered) is closed.
+    pub idle_timeout: Duration,
 }
 
 impl ServeOptions {
@@ -67,6 +82,7 @@ impl ServeOptions {
             force: false,
             max_connections: MAX_CONNECTIONS,
             max_request: MAX_REQUEST,
+            idle_timeout: IDLE_TIMEOUT,
         }
     }
 }
@@ -166,26 +182,32 @@ impl Listener {
     pub fn run(self, handler: Handler, stop: impl Fn() -> bool) -> Result<(), ServeError> {
         let shutting_down = Arc::new(AtomicBool::new(false));
         let active = Arc::new(AtomicUsize::new(0));
+        let mut conns = Connections::default();
         while !stop() {
             if !wait_readable(self.listener.as_raw_fd(), POLL) {
                 continue;
             }
             match self.listener.accept() {
                 Ok((stream, _)) => {
-                    let slot = Slot::take(&active, self.opts.max_connections);
-                    let Some(slot) = slot else {
-                        tracing::warn!("too many control connections; refusing one");
+                    let Some(conn) = conns.admit(&stream, self.opts.max_connections) else {
+                        tracing::warn!(
+                            "too many control connections, all running a command; refusing one"
+                        );
                         refuse(stream);
                         continue;
                     };
+                    let slot = Slot::take(&active);
                     let handler = handler.clone();
                     let down = shutting_down.clone();
-                    let max = self.opts.max_request;
+                    let limits = Limits {
+                        max_request: self.opts.max_request,
+                        idle_timeout: self.opts.idle_timeout,
+                    };
                     let spawned = std::thread::Builder::new()
                         .name("gaoler-conn".into())
                         .spawn(move || {
                             let _slot = slot;
-                            serve_connection(stream, &*handler, &down, max);
+                            serve_connection(stream, &*handler, &down, &conn, limits);
                         });
                     if let Err(e) = spawned {
                         tracing::error!("cannot start a connection thread: {e}");
@@ -310,21 +332,14 @@ fn wait_readable(fd: std::os::fd::RawFd, timeout: Duration) -> bool {
     n > 0
 }
 
-/// A counted connection slot, released on drop.
+/// A counted connection thread (for the drain at shutdown), released on
+/// drop.
 struct Slot(Arc<AtomicUsize>);
 
 impl Slot {
-    fn take(active: &Arc<AtomicUsize>, max: usize) -> Option<Slot> {
-        let mut cur = active.load(Ordering::SeqCst);
-        loop {
-            if cur >= max {
-                return None;
-            }
-            match active.compare_exchange(cur, cur + 1, Ordering::SeqCst, Ordering::SeqCst) {
-                Ok(_) => return Some(Slot(active.clone())),
-                Err(now) => cur = now,
-            }
-        }
+    fn take(active: &Arc<AtomicUsize>) -> Slot {
+        active.fetch_add(1, Ordering::SeqCst);
+        Slot(active.clone())
     }
 }
 
@@ -332,6 +347,105 @@ impl Drop for Slot {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::SeqCst);
     }
+}
+
+/// What the accept loop knows of one served connection.
+struct Conn {
+    /// A second handle on the socket, to close it from the accept loop.
+    stream: UnixStream,
+    /// Since when the connection waits for a complete request.
+    idle_since: std::sync::Mutex<Instant>,
+    /// [`IDLE`], [`BUSY`] or [`EVICTED`]; changed by compare-and-swap
+    /// only, so a request that is starting and an eviction cannot both
+    /// win.
+    state: AtomicU8,
+}
+
+/// Waiting for a request: may be evicted.
+const IDLE: u8 = 0;
+/// Handling or answering a request: may not.
+const BUSY: u8 = 1;
+/// Closed by the accept loop to make room: handles nothing more.
+const EVICTED: u8 = 2;
+
+impl Conn {
+    fn idle_since(&self) -> Instant {
+        *self.idle_since.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Starts handling a request; false if the connection was evicted.
+    fn begin_request(&self) -> bool {
+        self.state
+            .compare_exchange(IDLE, BUSY, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+    }
+
+    fn end_request(&self) {
+        *self.idle_since.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+        let _ = self
+            .state
+            .compare_exchange(BUSY, IDLE, Ordering::SeqCst, Ordering::SeqCst);
+    }
+
+    fn evicted(&self) -> bool {
+        self.state.load(Ordering::SeqCst) == EVICTED
+    }
+
+    /// Closes the connection if it is idle; false if it is busy.
+    fn evict(&self) -> bool {
+        if self
+            .state
+            .compare_exchange(IDLE, EVICTED, Ordering::SeqCst, Ordering::SeqCst)
+            .is_err()
+        {
+            return false;
+        }
+        // Its thread sees end-of-file at once and exits.
+        let _ = self.stream.shutdown(std::net::Shutdown::Both);
+        true
+    }
+}
+
+/// The connections being served (weakly: a connection thread owns its
+/// [`Conn`] and drops it when it ends).
+#[derive(Default)]
+struct Connections(Vec<std::sync::Weak<Conn>>);
+
+impl Connections {
+    /// Registers a new connection, first closing the connection idle
+    /// longest if `max` are already served. `None` when all are busy.
+    fn admit(&mut self, stream: &UnixStream, max: usize) -> Option<Arc<Conn>> {
+        let mut live: Vec<Arc<Conn>> = self
+            .0
+            .iter()
+            .filter_map(std::sync::Weak::upgrade)
+            .filter(|c| !c.evicted())
+            .collect();
+        if live.len() >= max.max(1) {
+            live.sort_by_key(|c| c.idle_since());
+            let victim = live.iter().position(|c| c.evict())?;
+            let gone = live.remove(victim);
+            tracing::warn!(
+                "too many control connections; closing the one idle for {:.1} s",
+                gone.idle_since().elapsed().as_secs_f64()
+            );
+        }
+        let conn = Arc::new(Conn {
+            stream: stream.try_clone().ok()?,
+            idle_since: std::sync::Mutex::new(Instant::now()),
+            state: AtomicU8::new(IDLE),
+        });
+        self.0 = live.iter().map(Arc::downgrade).collect();
+        self.0.push(Arc::downgrade(&conn));
+        Some(conn)
+    }
+}
+
+/// The per-connection limits of [`ServeOptions`].
+#[derive(Clone, Copy)]
+struct Limits {
+    max_request: usize,
+    idle_timeout: Duration,
 }
 
 fn refuse(mut stream: UnixStream) {
@@ -347,8 +461,10 @@ fn serve_connection(
     mut stream: UnixStream,
     handler: &(dyn Fn(&[Value]) -> Response + Send + Sync),
     shutting_down: &AtomicBool,
-    max_request: usize,
+    conn: &Conn,
+    limits: Limits,
 ) {
+    let max_request = limits.max_request;
     // Linux does not pass O_NONBLOCK on to accepted sockets, but be sure:
     // the read timeout below is what paces this loop.
     // The write timeout drops a peer that sends requests but never reads
@@ -376,10 +492,14 @@ fn serve_connection(
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
+            if !conn.begin_request() {
+                return;
+            }
             let resp = handle_line(&line, handler);
             if !answer(&mut stream, &resp) {
                 return;
             }
+            conn.end_request();
             continue;
         }
         if pending.len() > max_request {
@@ -387,14 +507,22 @@ fn serve_connection(
             return;
         }
         if eof {
-            // A last request without its newline is still answered.
-            if !pending.iter().all(u8::is_ascii_whitespace) {
+            // A last request without its newline is still answered (but
+            // not the fragment of an evicted connection).
+            if !pending.iter().all(u8::is_ascii_whitespace) && conn.begin_request() {
                 let resp = handle_line(&pending, handler);
                 answer(&mut stream, &resp);
             }
             return;
         }
-        if shutting_down.load(Ordering::SeqCst) {
+        if shutting_down.load(Ordering::SeqCst) || conn.evicted() {
+            return;
+        }
+        if conn.idle_since().elapsed() >= limits.idle_timeout {
+            tracing::debug!(
+                "closing a control connection idle for {} s",
+                limits.idle_timeout.as_secs_f64()
+            );
             return;
         }
         match stream.read(&mut chunk) {

@@ -18,10 +18,12 @@ use serde_json::{json, Value};
 
 const T: Option<Duration> = Some(Duration::from_secs(10));
 
-/// A test server: echoes commands, knows `ping`, `fail`, `panic` and `stop`.
+/// A test server: echoes commands, knows `ping`, `fail`, `panic`, `sleep`,
+/// `hold` (until [`TestServer::release`]) and `stop`.
 struct TestServer {
     path: PathBuf,
     stop: Arc<AtomicBool>,
+    release: Arc<AtomicBool>,
     thread: Option<JoinHandle<Result<(), ServeError>>>,
     calls: Arc<AtomicUsize>,
 }
@@ -35,7 +37,8 @@ impl TestServer {
         let path = opts.socket.clone();
         let stop = Arc::new(AtomicBool::new(false));
         let calls = Arc::new(AtomicUsize::new(0));
-        let (s2, c2) = (stop.clone(), calls.clone());
+        let release = Arc::new(AtomicBool::new(false));
+        let (s2, c2, r2) = (stop.clone(), calls.clone(), release.clone());
         let handler: Handler = Arc::new(move |cmd: &[Value]| {
             c2.fetch_add(1, Ordering::SeqCst);
             match cmd.first().and_then(Value::as_str) {
@@ -44,6 +47,12 @@ impl TestServer {
                 Some("panic") => panic!("handler bug"),
                 Some("sleep") => {
                     std::thread::sleep(Duration::from_millis(300));
+                    Response::Ok(Value::Null)
+                }
+                Some("hold") => {
+                    while !r2.load(Ordering::SeqCst) {
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
                     Response::Ok(Value::Null)
                 }
                 Some("stop") => {
@@ -60,6 +69,7 @@ impl TestServer {
         TestServer {
             path,
             stop,
+            release,
             thread: Some(thread),
             calls,
         }
@@ -79,6 +89,7 @@ impl TestServer {
 
 impl Drop for TestServer {
     fn drop(&mut self) {
+        self.release.store(true, Ordering::SeqCst);
         self.stop.store(true, Ordering::SeqCst);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
@@ -382,29 +393,64 @@ fn connections_are_bounded() {
     let mut opts = ServeOptions::new(d.path().join("s.sock"));
     opts.max_connections = 2;
     let s = TestServer::start_with(opts);
-    let mut a = s.client();
-    let mut b = s.client();
-    // Make sure both are being served (their threads hold the slots).
-    assert_eq!(a.send(&[json!("ping")]).unwrap(), json!("pong"));
-    assert_eq!(b.send(&[json!("ping")]).unwrap(), json!("pong"));
+    // Both slots run a command that does not end yet.
+    let held: Vec<_> = (0..2)
+        .map(|_| {
+            let p = s.path.clone();
+            std::thread::spawn(move || Client::connect(&p, T).unwrap().send(&[json!("hold")]))
+        })
+        .collect();
+    while s.calls.load(Ordering::SeqCst) < 2 {
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let mut third = UnixStream::connect(&s.path).unwrap();
     third.set_read_timeout(T).unwrap();
     let line = raw_line(&mut third);
     assert!(line.contains("too many connections"), "{line}");
-    drop(a);
-    // The slot comes back once the first connection is gone.
-    let mut ok = false;
-    for _ in 0..50 {
-        std::thread::sleep(Duration::from_millis(50));
-        if let Ok(mut c) = Client::connect(&s.path, T) {
-            if c.send(&[json!("ping")]).is_ok() {
-                ok = true;
-                break;
-            }
-        }
+    s.release.store(true, Ordering::SeqCst);
+    for h in held {
+        assert_eq!(h.join().unwrap().unwrap(), Value::Null);
     }
-    assert!(ok);
-    drop(b);
+    // The slots come back once the commands are answered.
+    let mut c = Client::connect(&s.path, T).unwrap();
+    assert_eq!(c.send(&[json!("ping")]).unwrap(), json!("pong"));
+}
+
+#[test]
+fn a_new_connection_takes_the_slot_idle_longest() {
+    let d = tempfile::tempdir().unwrap();
+    let mut opts = ServeOptions::new(d.path().join("s.sock"));
+    opts.max_connections = 2;
+    let s = TestServer::start_with(opts);
+    let mut old = s.client();
+    assert_eq!(old.send(&[json!("ping")]).unwrap(), json!("pong"));
+    std::thread::sleep(Duration::from_millis(50));
+    let mut newer = s.client();
+    assert_eq!(newer.send(&[json!("ping")]).unwrap(), json!("pong"));
+    // A third connection: `old` (idle longest) is closed for it.
+    let mut third = s.client();
+    assert_eq!(third.send(&[json!("ping")]).unwrap(), json!("pong"));
+    assert!(
+        old.send(&[json!("ping")]).is_err(),
+        "evicted connection answered"
+    );
+    assert_eq!(newer.send(&[json!("ping")]).unwrap(), json!("pong"));
+    // An evicted connection's unfinished request is never run.
+    let calls = s.calls.load(Ordering::SeqCst);
+    let mut partial = UnixStream::connect(&s.path).unwrap();
+    partial.write_all(br#"["fail"]"#).unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    let mut a = s.client();
+    let mut b = s.client();
+    assert_eq!(a.send(&[json!("ping")]).unwrap(), json!("pong"));
+    assert_eq!(b.send(&[json!("ping")]).unwrap(), json!("pong"));
+    partial.set_read_timeout(T).unwrap();
+    assert_eq!(
+        raw_line(&mut partial),
+        "",
+        "no reply on an evicted connection"
+    );
+    assert_eq!(s.calls.load(Ordering::SeqCst), calls + 2);
 }
 
 #[test]
@@ -524,4 +570,70 @@ fn non_root_cannot_connect() {
     // really measures the mode bits.
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
     assert_eq!(connect_as_nobody(&path), 0);
+}
+
+/// Opens `n` connections that never send a whole request: half send
+/// nothing, half a partial line.
+fn stuck_clients(path: &Path, n: usize) -> Vec<UnixStream> {
+    (0..n)
+        .map(|i| {
+            let mut s = UnixStream::connect(path).expect("connect");
+            if i % 2 == 1 {
+                s.write_all(br#"["status", "ss"#).expect("partial line");
+            }
+            s
+        })
+        .collect()
+}
+
+#[test]
+fn idle_connections_are_closed_after_the_timeout() {
+    let d = tempfile::tempdir().unwrap();
+    let mut opts = ServeOptions::new(d.path().join("s.sock"));
+    opts.idle_timeout = Duration::from_millis(300);
+    let s = TestServer::start_with(opts);
+    let mut stuck = stuck_clients(&s.path, 20);
+    // A connection in use is not idle: each answer restarts its clock.
+    let mut busy = s.client();
+    for _ in 0..6 {
+        assert_eq!(busy.send(&[json!("ping")]).unwrap(), json!("pong"));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // A command that runs longer than the timeout is not cut off either.
+    assert_eq!(busy.send(&[json!("sleep")]).unwrap(), Value::Null);
+    // The idle and the stalled ones are closed: their reads see EOF.
+    for c in &mut stuck {
+        c.set_read_timeout(T).unwrap();
+        let mut buf = [0u8; 64];
+        assert_eq!(c.read(&mut buf).expect("closed, not timed out"), 0);
+    }
+    // Trickling bytes does not keep a connection open.
+    let mut slow = UnixStream::connect(&s.path).unwrap();
+    slow.set_read_timeout(T).unwrap();
+    let start = std::time::Instant::now();
+    let closed = loop {
+        if slow.write_all(b" ").is_err() {
+            break true;
+        }
+        if start.elapsed() > Duration::from_secs(5) {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(closed, "a trickling client kept its connection");
+}
+
+#[test]
+fn idle_connections_never_lock_out_the_admin() {
+    let d = tempfile::tempdir().unwrap();
+    let mut s = TestServer::start(&d.path().join("s.sock"));
+    // Far more than the 64 connections served at once, all held open.
+    let _stuck = stuck_clients(&s.path, 200);
+    for _ in 0..3 {
+        let mut admin = s.client();
+        assert_eq!(admin.send(&[json!("ping")]).unwrap(), json!("pong"));
+    }
+    let mut admin = s.client();
+    assert_eq!(admin.send(&[json!("stop")]).unwrap(), Value::Null);
+    s.stop();
 }
