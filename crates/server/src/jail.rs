@@ -52,6 +52,8 @@ use crate::Clock;
 const POSITION_INTERVAL: Duration = Duration::from_secs(10);
 /// The filter thread's longest blocking wait, which bounds stop latency.
 const FILTER_POLL: Duration = Duration::from_millis(250);
+/// How long a stop waits for a jail's filter thread (see [`Jail::join`]).
+const FILTER_JOIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// The actions thread's longest sleep (fail2ban's 2 s unban check).
 const ACTIONS_MAX_SLEEP: f64 = 2.0;
 
@@ -446,12 +448,32 @@ impl Jail {
         self.wake.notify_all();
     }
 
-    /// Waits for the threads (second half of a stop).
+    /// Waits for the threads (second half of a stop). The actions thread
+    /// is always waited for (its commands have their own timeouts, and the
+    /// firewall must be cleaned up); the filter thread only for
+    /// [`FILTER_JOIN_TIMEOUT`]: a log source stuck in a system call (a
+    /// hung network file system, a device) must not make `stop` hang, so
+    /// such a thread is left behind with an ERROR.
     pub(crate) fn join(&self) {
         let threads: Vec<JoinHandle<()>> = lock(&self.threads).drain(..).collect();
         let had = !threads.is_empty();
         for h in threads {
-            let _ = h.join();
+            let is_filter = h.thread().name().is_some_and(|n| n.starts_with("f2b/f."));
+            if is_filter {
+                if !join_within(h, FILTER_JOIN_TIMEOUT) {
+                    self.log(
+                        level::ERROR,
+                        "fail2ban.jail",
+                        format!(
+                            "Jail '{}': its filter thread did not stop within {} s (blocked reading a log source); leaving it behind",
+                            self.name,
+                            FILTER_JOIN_TIMEOUT.as_secs()
+                        ),
+                    );
+                }
+            } else {
+                let _ = h.join();
+            }
         }
         if had || self.started.load(Ordering::SeqCst) {
             self.log(
@@ -1673,9 +1695,37 @@ fn rand_unit() -> f64 {
     (h.finish() >> 11) as f64 / (1u64 << 53) as f64
 }
 
+/// Joins `h` if it ends within `timeout`; otherwise leaves it running
+/// (detached) and returns false.
+fn join_within(h: JoinHandle<()>, timeout: Duration) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
+    while !h.is_finished() {
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _ = h.join();
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn join_within_gives_up_on_a_stuck_thread() {
+        let quick = std::thread::spawn(|| {});
+        assert!(join_within(quick, Duration::from_secs(5)));
+        // A thread stuck for good (as in a blocking open of a FIFO).
+        let (_keep, rx) = std::sync::mpsc::channel::<()>();
+        let stuck = std::thread::spawn(move || {
+            let _ = rx.recv();
+        });
+        let start = std::time::Instant::now();
+        assert!(!join_within(stuck, Duration::from_millis(200)));
+        assert!(start.elapsed() < Duration::from_secs(5));
+    }
 
     #[test]
     fn seconds2str_short_forms() {

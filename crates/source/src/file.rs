@@ -17,7 +17,9 @@
 //! 2. Read the draining handles to their end. A draining handle that stayed
 //!    idle for `drain_grace` is closed; its unterminated last line, if any,
 //!    is delivered then, since nothing can complete it any more.
-//! 3. Open the file the path names now, if there is no current handle.
+//! 3. Open the file the path names now, if there is no current handle: only
+//!    a regular file, and without blocking (see `open_regular`: a FIFO or a
+//!    device at a log path must never hang the jail or its `stop`).
 //! 4. `fstat` the current handle. A size below our read position means
 //!    truncation (`copytruncate`); a changed first line means the content was
 //!    replaced in place. Both restart reading at offset 0.
@@ -287,16 +289,94 @@ fn file_id(md: &fs::Metadata) -> (u64, u64) {
     (md.dev(), md.ino())
 }
 
+/// A log path that names something other than a regular file: what it is
+/// (for the warning), e.g. "a FIFO (named pipe)".
+#[derive(Debug)]
+pub(crate) struct NotRegular(pub(crate) &'static str);
+
+impl std::fmt::Display for NotRegular {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "it is {}, not a regular file", self.0)
+    }
+}
+
+impl std::error::Error for NotRegular {}
+
+/// What a non-regular file is, in words.
+fn file_kind(ft: fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if ft.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if ft.is_char_device() {
+        "a character device"
+    } else if ft.is_block_device() {
+        "a block device"
+    } else if ft.is_socket() {
+        "a socket"
+    } else if ft.is_dir() {
+        "a directory"
+    } else {
+        "not a regular file"
+    }
+}
+
+fn not_regular(ft: fs::FileType) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, NotRegular(file_kind(ft)))
+}
+
+/// The [`NotRegular`] inside an error from [`open_regular`], if that is
+/// why it failed.
+fn as_not_regular(e: &io::Error) -> Option<&NotRegular> {
+    e.get_ref().and_then(|i| i.downcast_ref::<NotRegular>())
+}
+
+/// Opens `path` for reading only if it is a regular file (following
+/// symlinks), without ever blocking.
+///
+/// A plain `open(2)` of a FIFO blocks until a writer appears, and of a
+/// terminal may make it our controlling one; the filter thread would sit
+/// in it and `stop` would wait forever. The path can change between any
+/// check by name and the open (a rotation that puts a FIFO there), so the
+/// open itself is non-blocking (`O_NONBLOCK`, `O_NOCTTY`) and the check
+/// is made on the opened descriptor (`fstat`). A socket cannot be opened
+/// at all (`ENXIO`); its type is looked up by name for the message.
+pub(crate) fn open_regular(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = match fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.raw_os_error() == Some(libc::ENXIO) => {
+            return Err(match fs::metadata(path) {
+                Ok(md) if !md.is_file() => not_regular(md.file_type()),
+                _ => e,
+            });
+        }
+        Err(e) => return Err(e),
+    };
+    let md = file.metadata()?;
+    if !md.is_file() {
+        return Err(not_regular(md.file_type()));
+    }
+    // Regular files ignore O_NONBLOCK; clear it anyway so the descriptor
+    // is the ordinary blocking one every later read expects.
+    // SAFETY: fcntl on a descriptor we own, with integer arguments only.
+    unsafe {
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&file);
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        if flags >= 0 {
+            libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK);
+        }
+    }
+    Ok(file)
+}
+
 impl OpenLog {
     fn open(path: &Path, max_line: usize, waiter: &mut Waiter) -> io::Result<OpenLog> {
-        let file = File::open(path)?;
+        let file = open_regular(path)?;
         let md = file.metadata()?;
-        if !md.is_file() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "not a regular file",
-            ));
-        }
         let first_line = FirstLine::read(&file, max_line)?;
         let now = Instant::now();
         Ok(OpenLog {
@@ -318,6 +398,10 @@ impl OpenLog {
         self.line_pos = pos;
         self.splitter.reset();
     }
+}
+
+fn warn_not_regular(path: &Path, what: &NotRegular) {
+    tracing::warn!("Log path '{}' is not read: {what}", path.display());
 }
 
 /// Offset to start at for `tail`: the end, or the start of an unterminated
@@ -876,7 +960,14 @@ impl FileSource {
             let t = &mut self.tracked[idx];
             match fs::metadata(&t.path) {
                 Ok(md) if md.is_file() => Some(file_id(&md)),
-                Ok(_) => None,
+                Ok(md) => {
+                    // Never opened (see `open_regular`); say so, now and
+                    // then, as long as the path names such a thing.
+                    if t.error_warn.ready(ERROR_WARN_PERIOD) {
+                        warn_not_regular(&t.path, &NotRegular(file_kind(md.file_type())));
+                    }
+                    None
+                }
                 Err(e) if e.kind() == io::ErrorKind::NotFound => None,
                 Err(e) => {
                     if t.error_warn.ready(ERROR_WARN_PERIOD) {
@@ -1049,7 +1140,12 @@ impl FileSource {
             Ok(log) => log,
             Err(e) => {
                 if e.kind() != io::ErrorKind::NotFound && t.error_warn.ready(ERROR_WARN_PERIOD) {
-                    tracing::warn!(path = %t.path.display(), error = %e, "cannot open log file");
+                    match as_not_regular(&e) {
+                        Some(nr) => warn_not_regular(&t.path, nr),
+                        None => {
+                            tracing::warn!(path = %t.path.display(), error = %e, "cannot open log file")
+                        }
+                    }
                 }
                 return false;
             }
@@ -1118,5 +1214,52 @@ impl FileSource {
         }
         t.current = Some(log);
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kind_of(path: &Path) -> String {
+        let e = open_regular(path).expect_err("must be refused");
+        as_not_regular(&e)
+            .unwrap_or_else(|| panic!("{}: unexpected error {e}", path.display()))
+            .to_string()
+    }
+
+    #[test]
+    fn only_regular_files_are_opened_and_never_block() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        // A blocking open would hang here: no writer ever comes.
+        assert_eq!(
+            kind_of(&fifo),
+            "it is a FIFO (named pipe), not a regular file"
+        );
+        assert_eq!(
+            kind_of(Path::new("/dev/null")),
+            "it is a character device, not a regular file"
+        );
+        assert_eq!(kind_of(dir.path()), "it is a directory, not a regular file");
+        let sock = dir.path().join("sock");
+        let _listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+        assert_eq!(kind_of(&sock), "it is a socket, not a regular file");
+        // A symlink to a FIFO is a FIFO.
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&fifo, &link).unwrap();
+        assert!(kind_of(&link).contains("FIFO"));
+
+        let file = dir.path().join("log");
+        std::fs::write(&file, b"line\n").unwrap();
+        let f = open_regular(&file).expect("regular file");
+        // SAFETY: fcntl on an open descriptor.
+        let flags = unsafe { libc::fcntl(std::os::fd::AsRawFd::as_raw_fd(&f), libc::F_GETFL) };
+        assert_eq!(flags & libc::O_NONBLOCK, 0, "left non-blocking");
+        let missing = open_regular(&dir.path().join("missing")).expect_err("missing");
+        assert_eq!(missing.kind(), io::ErrorKind::NotFound);
     }
 }

@@ -6,6 +6,7 @@
 use gaoler_source::{Backend, FileSource, LogLine, Position, SourceOptions, StartAt};
 use std::fs::{self, File, OpenOptions};
 use std::io::{Seek, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -672,4 +673,77 @@ fn inotify_wakes_on_new_glob_match_and_rotation() {
     assert_eq!(texts(&got), ["late"]);
     assert!(got[0].rotated);
     assert!(took < Duration::from_secs(5), "took {took:?}");
+}
+
+// ------------------------------------------------- non-regular files (FIFOs)
+
+fn mkfifo(path: &Path) {
+    let c = std::ffi::CString::new(path_str(path)).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    let rc = unsafe { libc::mkfifo(c.as_ptr(), 0o600) };
+    assert_eq!(rc, 0, "mkfifo: {}", std::io::Error::last_os_error());
+}
+
+/// Runs `f` with the source on another thread and fails if it has not
+/// returned within 5 s (a blocking `open` of a FIFO never returns; the
+/// FIFO is then opened for writing to let the stuck thread go).
+fn within_5s<T: Send + 'static>(
+    fifo: &Path,
+    src: FileSource,
+    f: impl FnOnce(FileSource) -> (FileSource, T) + Send + 'static,
+) -> (FileSource, T) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f(src));
+    });
+    match rx.recv_timeout(Duration::from_secs(5)) {
+        Ok(r) => r,
+        Err(_) => {
+            let _ = OpenOptions::new()
+                .write(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(fifo);
+            panic!("the source blocked on the FIFO {}", fifo.display());
+        }
+    }
+}
+
+fn fifo_at_logpath(b: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let log = log_in(&dir, "pipe.log");
+    mkfifo(&log);
+    let pattern = path_str(&log).to_string();
+    let (src, got) = within_5s(&log, source(b), move |mut src| {
+        src.add_path(&pattern, StartAt::Head, &[])
+            .expect("add_path");
+        let got = settle(&mut src);
+        (src, got)
+    });
+    assert!(got.is_empty());
+    // Replaced by a regular file: read as usual.
+    fs::remove_file(&log).unwrap();
+    append(&log, b"regular now\n");
+    let (src, got) = within_5s(&log, src, |mut src| {
+        let got = collect(&mut src, 1);
+        (src, got)
+    });
+    assert_eq!(texts(&got), ["regular now"]);
+    // Rotated to a FIFO: the old file is drained, the FIFO never opened.
+    fs::rename(&log, log_in(&dir, "pipe.log.1")).unwrap();
+    mkfifo(&log);
+    let (_src, got) = within_5s(&log, src, |mut src| {
+        let got = settle(&mut src);
+        (src, got)
+    });
+    assert!(got.is_empty(), "{:?}", texts(&got));
+}
+
+#[test]
+fn fifo_at_logpath_is_not_opened_inotify() {
+    fifo_at_logpath(Backend::Inotify);
+}
+
+#[test]
+fn fifo_at_logpath_is_not_opened_polling() {
+    fifo_at_logpath(Backend::Polling);
 }
