@@ -5,7 +5,8 @@
 //! - Parsing never fails: anything that is not a valid address (or has an
 //!   invalid prefix/mask) becomes [`Addr::Raw`], exactly as fail2ban keeps the
 //!   raw text of an address it could not convert. Callers decide whether a raw
-//!   value is acceptable.
+//!   value is acceptable; [`Addr::parse_ban_target`] is the decision for a
+//!   manual ban (stricter than fail2ban, which bans any string).
 //! - IPv4 and IPv6 parsing use `std::net`, whose grammar matches glibc's
 //!   `inet_pton` for the forms that matter (no octal/short IPv4 forms,
 //!   embedded dotted quad in IPv6).
@@ -299,6 +300,96 @@ impl Addr {
     }
 }
 
+/// Why a string is refused as a ban target ([`Addr::parse_ban_target`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InvalidTarget {
+    Empty,
+    /// Longer than [`MAX_RAW_ID_LEN`] bytes.
+    TooLong(usize),
+    /// Whitespace or a control character (at char index).
+    Space(usize),
+    /// A character no address, host name or failure ID has.
+    Character(char),
+    /// Shaped like an IPv4/IPv6 address or subnet, but not a valid one.
+    BadAddress,
+}
+
+/// The longest raw ID accepted as a ban target, in bytes: a DNS name has
+/// at most 253 characters.
+pub const MAX_RAW_ID_LEN: usize = 255;
+
+/// Punctuation a raw ID may contain besides letters and digits: what host
+/// names (fail2ban's `<HOST>` takes `[\w\-.^_]*\w` as a name), e-mail or
+/// user@host IDs and URL-encoded tokens use. Shell and quoting
+/// metacharacters are not among them.
+const RAW_ID_PUNCT: &str = "._-:@/+=,%^";
+
+impl fmt::Display for InvalidTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            InvalidTarget::Empty => f.write_str("it is empty"),
+            InvalidTarget::TooLong(n) => {
+                write!(f, "it is {n} bytes long (at most {MAX_RAW_ID_LEN})")
+            }
+            InvalidTarget::Space(_) => f.write_str("it contains whitespace or a control character"),
+            InvalidTarget::Character(c) => {
+                write!(f, "it contains {:?}", c)
+            }
+            InvalidTarget::BadAddress => {
+                f.write_str("it is not a valid IPv4/IPv6 address or subnet")
+            }
+        }
+    }
+}
+
+/// Shaped like an address (digits and dots, or hex digits and colons,
+/// before an optional `/prefix`): a mistyped address, not a name.
+fn looks_like_address(s: &str) -> bool {
+    let s = s
+        .strip_prefix('[')
+        .and_then(|x| x.strip_suffix(']'))
+        .unwrap_or(s);
+    let head = s.split('/').next().unwrap_or("");
+    let v4 = head.contains('.') && head.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+    let v6 = head.contains(':')
+        && head
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.');
+    v4 || v6
+}
+
+impl Addr {
+    /// A manual ban target (`banip`): an address or subnet as
+    /// [`Addr::parse`] reads it, or a raw ID a filter could have produced
+    /// (a host name, a failure ID). fail2ban bans any string at all; a
+    /// ban of `"; rm -rf /"`, of an empty string or of a mistyped address
+    /// is refused here instead of being listed as banned.
+    pub fn parse_ban_target(s: &str) -> Result<Addr, InvalidTarget> {
+        let a = Addr::parse(s);
+        if a.is_valid() {
+            return Ok(a);
+        }
+        if s.is_empty() {
+            return Err(InvalidTarget::Empty);
+        }
+        if s.len() > MAX_RAW_ID_LEN {
+            return Err(InvalidTarget::TooLong(s.len()));
+        }
+        for (i, c) in s.chars().enumerate() {
+            if c.is_whitespace() || c.is_control() {
+                return Err(InvalidTarget::Space(i));
+            }
+            if !c.is_alphanumeric() && !RAW_ID_PUNCT.contains(c) {
+                return Err(InvalidTarget::Character(c));
+            }
+        }
+        if looks_like_address(s) {
+            return Err(InvalidTarget::BadAddress);
+        }
+        Ok(a)
+    }
+}
+
 impl fmt::Display for Addr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -498,6 +589,54 @@ mod tests {
         v.sort();
         let s: Vec<String> = v.iter().map(|a| a.to_string()).collect();
         assert_eq!(s, ["10.0.0.1", "10.0.0.2", "2001:db8::1", "aa", "zz"]);
+    }
+
+    #[test]
+    fn ban_targets() {
+        for ok in [
+            "192.0.2.1",
+            "2001:db8::1",
+            "[2001:db8::1]",
+            "192.0.2.0/24",
+            "2001:db8::/32",
+            "::ffff:192.0.2.7",
+            "host.example.org",
+            "mail-1.example",
+            "user@example.org",
+            "session_Id-42",
+            "Jörg",
+            "a^b",
+        ] {
+            assert!(Addr::parse_ban_target(ok).is_ok(), "{ok}");
+        }
+        assert_eq!(
+            Addr::parse_ban_target("192.0.2.0/24").map(|a| a.to_string()),
+            Ok("192.0.2.0/24".to_string())
+        );
+        let bad = |s: &str| Addr::parse_ban_target(s).unwrap_err();
+        assert_eq!(bad(""), InvalidTarget::Empty);
+        assert_eq!(bad("a b"), InvalidTarget::Space(1));
+        assert_eq!(bad(" 192.0.2.1"), InvalidTarget::Space(0));
+        assert_eq!(bad("x\n"), InvalidTarget::Space(1));
+        assert_eq!(bad("x\u{7f}"), InvalidTarget::Space(1));
+        for s in [
+            "a;b", "$(id)", "`id`", "a|b", "a&b", "a>b", "'a'", "\"a\"", "a\\b", "*", "a{b}", "[x]",
+        ] {
+            assert!(matches!(bad(s), InvalidTarget::Character(_)), "{s}");
+        }
+        assert_eq!(bad(&"a".repeat(256)), InvalidTarget::TooLong(256));
+        assert!(Addr::parse_ban_target(&"a".repeat(255)).is_ok());
+        for s in [
+            "192.0.2.300",
+            "1.2.3",
+            "1.2.3.4/33",
+            "2001:db8::12345",
+            "2001:db8:::1",
+            "1.2.3.4/x",
+        ] {
+            assert!(Addr::parse_ban_target(s).is_err(), "{s}");
+        }
+        assert!(bad("x;y").to_string().contains("';'"), "{}", bad("x;y"));
     }
 
     #[test]

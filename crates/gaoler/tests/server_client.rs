@@ -255,6 +255,19 @@ fn commands_against_a_running_server() {
     assert_eq!(env.ok(&["unban", "--all"]), "1\n");
     assert_eq!(env.ok(&["banned"]), "[{'sshd': []}]\n");
 
+    // A ban of something that is neither an address nor an ID a filter
+    // could produce is refused (fail2ban would list it as banned).
+    for junk in ["a b", "x;reboot", "", "192.0.2.300"] {
+        let o = env.client(&["set", "sshd", "banip", junk]);
+        assert_eq!(o.status.code(), Some(255), "{junk:?}: {}", stdout(&o));
+        assert!(
+            stdout(&o).starts_with("Invalid IP address, subnet or ID"),
+            "{junk:?}: {}",
+            stdout(&o)
+        );
+    }
+    assert_eq!(env.ok(&["banned"]), "[{'sshd': []}]\n");
+
     // Errors: fail2ban's texts and exit code 255.
     let o = env.client(&["status", "nosuch"]);
     assert_eq!(o.status.code(), Some(255));

@@ -101,6 +101,21 @@ fn num(v: f64) -> Json {
     }
 }
 
+/// A manual ban's target must be an address, a subnet or a raw ID a
+/// filter could produce ([`gaoler_addr::Addr::parse_ban_target`]).
+fn ban_target(v: &str) -> Result<(), CommandError> {
+    gaoler_addr::Addr::parse_ban_target(v)
+        .map(|_| ())
+        .map_err(|e| {
+            let shown: String = v.chars().take(64).collect();
+            let more = if shown.len() < v.len() { "..." } else { "" };
+            CommandError::Invalid(format!(
+                "Invalid IP address, subnet or ID '{}{more}': {e}",
+                shown.escape_debug()
+            ))
+        })
+}
+
 /// Python `repr` of a command, for the "has failed" log line.
 fn py_repr(v: &Json) -> String {
     match v {
@@ -865,6 +880,7 @@ impl Server {
             }
             "attempt" => {
                 let ip = first()?;
+                ban_target(&ip)?;
                 let msgs: Vec<String> = values[1..].iter().map(s).collect();
                 if quiet {
                     return Ok(Json::Null);
@@ -873,6 +889,10 @@ impl Server {
             }
             "banip" => {
                 let ips: Vec<String> = values.iter().map(s).collect();
+                // All or nothing: one bad value refuses the whole command.
+                for ip in &ips {
+                    ban_target(ip)?;
+                }
                 Ok(json!(j.ban_ips(&ips)))
             }
             "unbanip" => {
