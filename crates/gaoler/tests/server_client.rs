@@ -165,6 +165,20 @@ impl Env {
         stdout(&o)
     }
 
+    /// Wait until the output of `args` satisfies `cond` (the
+    /// configuration thread goes on after the first jail answers); the
+    /// last output.
+    fn wait_status(&self, args: &[&str], cond: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let st = self.ok(args);
+            if cond(&st) || Instant::now() > deadline {
+                return st;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Wait for the server process to exit; its exit code.
     fn wait_server_exit(&mut self) -> i32 {
         let mut c = self.server.take().expect("server");
@@ -505,6 +519,63 @@ fn start_refuses_a_broken_configuration() {
     let _guard = KillOnDrop(&env);
     assert_eq!(o.status.code(), Some(255), "{}{}", stdout(&o), stderr(&o));
     assert!(!env.sock.exists(), "no server may have been started");
+}
+
+/// Random bytes over the database's header: the server used to start
+/// with no jail at all and answer `status` as if all were well. Now the
+/// file is moved aside as `<db>.<UTC YYYYmmdd-HHMMSS>` (fail2ban's name),
+/// a new database is created and the jails start.
+#[test]
+fn a_corrupt_database_is_moved_aside_and_the_jails_start() {
+    let mut env = Env::new();
+    env.start_server();
+    assert_eq!(env.ok(&["set", "sshd", "banip", "192.0.2.9"]), "1\n");
+    env.ok(&["stop"]);
+    assert_eq!(env.wait_server_exit(), 0);
+    let db = env.root.join("db.sqlite3");
+    let mut bytes = std::fs::read(&db).expect("db");
+    let mut x: u32 = 0x1234_5678;
+    for b in bytes.iter_mut().take(100) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        *b = x as u8;
+    }
+    std::fs::write(&db, &bytes).expect("corrupt db");
+
+    env.start_server();
+    assert_eq!(
+        env.ok(&["status"]),
+        "Status\n|- Number of jail:\t1\n`- Jail list:\tsshd\n"
+    );
+    let backups: Vec<PathBuf> = std::fs::read_dir(&env.root)
+        .expect("dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("db.sqlite3.") && !n.ends_with("-wal"))
+        })
+        .collect();
+    assert_eq!(backups.len(), 1, "{backups:?}");
+    assert_eq!(std::fs::read(&backups[0]).expect("backup"), bytes);
+    let log = std::fs::read_to_string(&env.log).unwrap_or_default();
+    let line = log
+        .lines()
+        .find(|l| l.contains("is corrupt"))
+        .unwrap_or_else(|| panic!("no corruption line in:\n{log}"));
+    assert!(line.contains("ERROR"), "{line}");
+    assert!(line.contains(&db.display().to_string()), "{line}");
+    assert!(line.contains(&backups[0].display().to_string()), "{line}");
+    // The new database works: a ban is stored and survives a restart.
+    assert_eq!(env.ok(&["set", "sshd", "banip", "192.0.2.10"]), "1\n");
+    env.ok(&["stop"]);
+    assert_eq!(env.wait_server_exit(), 0);
+    env.start_server();
+    let st = env.wait_status(&["status", "sshd"], |s| s.contains("192.0.2.10"));
+    assert!(st.contains("192.0.2.10"), "{st}");
+    env.ok(&["stop"]);
+    assert_eq!(env.wait_server_exit(), 0);
 }
 
 /// Stops a daemonised server (found through the pidfile) if a test fails

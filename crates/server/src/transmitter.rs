@@ -624,7 +624,9 @@ impl Server {
                 }
             }
         }
-        let store = Store::open_dbfile(
+        // A corrupt file is moved aside and replaced, as fail2ban does:
+        // losing the ban history is better than starting no jail at all.
+        let (store, recovered) = Store::open_recovering(
             v,
             OpenOptions {
                 purge_age,
@@ -633,6 +635,21 @@ impl Server {
             },
         )
         .map_err(|e| CommandError::Failed(e.to_string()))?;
+        if let Some(r) = recovered {
+            self.ctx.log(
+                level::ERROR,
+                "fail2ban.database",
+                format!(
+                    "Database {v} is corrupt ({}): moved it aside to {} and created a new one{}",
+                    r.reason,
+                    r.backup,
+                    match r.salvaged {
+                        0 => String::new(),
+                        n => format!(" ({n} rows recovered from the old one)"),
+                    }
+                ),
+            );
+        }
         if let Some(st) = &store {
             if let Err(e) = st.disable_all_jails() {
                 self.ctx

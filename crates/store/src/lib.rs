@@ -21,9 +21,17 @@
 //! - `journal_mode=WAL` and `synchronous=NORMAL` (fail2ban: MEMORY/OFF),
 //!   so a crash cannot lose or corrupt committed bans;
 //! - a database that is corrupt, locked beyond the busy timeout, or of
-//!   another schema version is a typed [`StoreError`] naming the path; we
-//!   do not try to repair it with the `sqlite3` tool or silently recreate
-//!   it: the operator decides (move it away, or disable the database);
+//!   another schema version is a typed [`StoreError`] naming the path
+//!   ([`Store::open_with`]). At server start, [`Store::open_recovering`]
+//!   does what fail2ban does with a corrupt file, which is the floor: the
+//!   file (with its `-wal`/`-shm` companions) is moved aside as
+//!   `<file>.<UTC YYYYmmdd-HHMMSS>` and a new database is created, so the
+//!   jails start; instead of fail2ban's `sqlite3 .dump | sqlite3` repair,
+//!   the rows SQLite can still read are copied from the backup in-process,
+//!   bans whose address is not a valid ban target dropped. A locked
+//!   database or one of a newer schema is never moved: it is not corrupt.
+//!   Opening also runs `PRAGMA quick_check`, so damage beyond the header
+//!   is found at start rather than at the first ban;
 //! - schema versions 1 to 3 are upgraded like fail2ban does (logs
 //!   rebuilt, old bans get ban time `-2` = "unknown", `bips` filled from
 //!   `bans`) after a backup copy `<file>.<UTC YYYYmmdd-HHMMSS>`; a failed
@@ -167,6 +175,15 @@ pub enum StoreError {
         #[source]
         source: rusqlite::Error,
     },
+    #[error("database {path} is corrupt: integrity check: {problems}")]
+    Damaged { path: String, problems: String },
+    #[error("database {path} is corrupt and cannot be moved aside to {backup}: {source}")]
+    Backup {
+        path: String,
+        backup: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("database {path}: {op}: {source}")]
     Sql {
         path: String,
@@ -197,7 +214,28 @@ impl StoreError {
     }
 }
 
+impl StoreError {
+    /// The file is corrupt (not a database, or damaged pages).
+    pub fn is_corrupt(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Corrupt { .. } | StoreError::Damaged { .. }
+        )
+    }
+}
+
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// What [`Store::open_recovering`] did with a corrupt database file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recovered {
+    /// Where the corrupt file now is.
+    pub backup: String,
+    /// Why it was found corrupt.
+    pub reason: String,
+    /// Rows copied from the backup into the new database.
+    pub salvaged: usize,
+}
 
 /// Options for [`Store::open_with`].
 #[derive(Debug, Clone)]
@@ -266,6 +304,96 @@ impl Store {
         Self::open_with(v, opts).map(Some)
     }
 
+    /// [`Store::open_dbfile`] that recovers from a corrupt file (see the
+    /// module docs): the file is moved aside, a new database created and
+    /// the readable rows copied over. Other errors are returned as they
+    /// are.
+    pub fn open_recovering(
+        dbfile: &str,
+        opts: OpenOptions,
+    ) -> Result<(Option<Store>, Option<Recovered>)> {
+        let path = dbfile.trim();
+        let err = match Self::open_dbfile(path, opts.clone()) {
+            Ok(s) => return Ok((s, None)),
+            Err(e) if e.is_corrupt() && path != ":memory:" => e,
+            Err(e) => return Err(e),
+        };
+        let reason = match &err {
+            StoreError::Corrupt { source, .. } => source.to_string(),
+            StoreError::Damaged { problems, .. } => problems.clone(),
+            other => other.to_string(),
+        };
+        let backup = move_aside(path)?;
+        let store = Self::open_with(path, opts)?;
+        let salvaged = store.salvage_from(&backup);
+        Ok((
+            Some(store),
+            Some(Recovered {
+                backup,
+                reason,
+                salvaged,
+            }),
+        ))
+    }
+
+    /// Copy what SQLite can still read from the database at `from` (a
+    /// corrupt file moved aside) into this new one, table by table; a
+    /// table that cannot be read is skipped. Returns the rows copied.
+    fn salvage_from(&self, from: &str) -> usize {
+        if let Err(e) = self.conn.execute("ATTACH DATABASE ?1 AS old", [from]) {
+            tracing::debug!("database {from}: nothing to recover: {e}");
+            return 0;
+        }
+        // Parents first (foreign keys); ban rows only for known jails.
+        let copies = [
+            ("jails", "INSERT OR IGNORE INTO main.jails(name, enabled) SELECT name, enabled FROM old.jails"),
+            ("logs", "INSERT OR IGNORE INTO main.logs(jail, path, firstlinemd5, lastfilepos) \
+                SELECT jail, path, firstlinemd5, lastfilepos FROM old.logs \
+                WHERE jail IN (SELECT name FROM main.jails)"),
+            ("bans", "INSERT INTO main.bans(jail, ip, timeofban, bantime, bancount, data) \
+                SELECT jail, ip, timeofban, bantime, bancount, data FROM old.bans \
+                WHERE jail IN (SELECT name FROM main.jails)"),
+            ("bips", "INSERT OR IGNORE INTO main.bips(ip, jail, timeofban, bantime, bancount, data) \
+                SELECT ip, jail, timeofban, bantime, bancount, data FROM old.bips \
+                WHERE jail IN (SELECT name FROM main.jails)"),
+        ];
+        let mut total = 0;
+        for (table, sql) in copies {
+            match self.conn.execute(sql, []) {
+                Ok(n) => total += n,
+                Err(e) => tracing::debug!("database {from}: table {table} not recovered: {e}"),
+            }
+        }
+        let _ = self.conn.execute("DETACH DATABASE old", []);
+        total.saturating_sub(self.drop_invalid_ban_rows())
+    }
+
+    /// Delete ban rows whose address is not a valid ban target (recovered
+    /// rows can hold anything a damaged page decodes to).
+    fn drop_invalid_ban_rows(&self) -> usize {
+        let mut dropped = 0;
+        for table in ["bans", "bips"] {
+            let rows: Vec<(i64, Option<String>)> = self
+                .conn
+                .prepare(&format!("SELECT rowid, ip FROM {table}"))
+                .and_then(|mut st| {
+                    st.query_map([], |r| Ok((r.get(0)?, r.get(1).ok())))?
+                        .collect::<rusqlite::Result<Vec<_>>>()
+                })
+                .unwrap_or_default();
+            for (rowid, ip) in rows {
+                let ok = ip
+                    .as_deref()
+                    .is_some_and(|ip| gaoler_addr::Addr::parse_ban_target(ip).is_ok());
+                if !ok {
+                    let sql = format!("DELETE FROM {table} WHERE rowid = ?1");
+                    dropped += self.conn.execute(&sql, [rowid]).unwrap_or(0);
+                }
+            }
+        }
+        dropped
+    }
+
     pub fn open_with(path: &str, opts: OpenOptions) -> Result<Store> {
         let conn = if path == ":memory:" {
             Connection::open_in_memory()
@@ -305,6 +433,18 @@ impl Store {
             .map_err(|e| self.err("set journal mode", e))?;
         c.execute_batch("PRAGMA synchronous = NORMAL;")
             .map_err(|e| self.err("set synchronous", e))?;
+
+        // Damage beyond the header (a torn page, a bad index) shows up
+        // here at start rather than at the first ban.
+        let check: String = c
+            .query_row("PRAGMA quick_check(1)", [], |r| r.get(0))
+            .map_err(|e| self.err("check integrity", e))?;
+        if check != "ok" {
+            return Err(StoreError::Damaged {
+                path: self.path.clone(),
+                problems: check,
+            });
+        }
 
         let has_version_table: bool = c
             .query_row(
@@ -878,6 +1018,39 @@ impl Store {
 }
 
 /// `YYYYmmdd-HHMMSS` in UTC, for backup names.
+/// Move a corrupt database file (and its `-wal`, `-shm` and `-journal`
+/// companions, which belong to it and must not be applied to a new file)
+/// to `<path>.<UTC YYYYmmdd-HHMMSS>` (`.1`, `.2`, … when taken); the
+/// backup's path.
+fn move_aside(path: &str) -> Result<String> {
+    let stamp = utc_stamp(std::time::SystemTime::now());
+    let base = format!("{path}.{stamp}");
+    let taken = |b: &str| {
+        ["", "-wal", "-shm", "-journal"]
+            .iter()
+            .any(|s| std::fs::symlink_metadata(format!("{b}{s}")).is_ok())
+    };
+    let mut backup = base.clone();
+    let mut n = 0;
+    while taken(&backup) {
+        n += 1;
+        backup = format!("{base}.{n}");
+    }
+    let fail = |source| StoreError::Backup {
+        path: path.to_owned(),
+        backup: backup.clone(),
+        source,
+    };
+    std::fs::rename(path, &backup).map_err(fail)?;
+    for suffix in ["-wal", "-shm", "-journal"] {
+        let from = format!("{path}{suffix}");
+        if std::fs::symlink_metadata(&from).is_ok() {
+            std::fs::rename(&from, format!("{backup}{suffix}")).map_err(fail)?;
+        }
+    }
+    Ok(backup)
+}
+
 fn utc_stamp(t: std::time::SystemTime) -> String {
     let secs = t
         .duration_since(std::time::UNIX_EPOCH)

@@ -571,6 +571,150 @@ fn corrupt_file_is_a_typed_error() {
     assert!(e.to_string().contains(&p), "{e}");
 }
 
+/// The backups of database `db` in `dir` (`<db>.<…>`), sorted.
+fn backups(dir: &tempfile::TempDir, db: &str) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path().display().to_string())
+        .filter(|p| p.starts_with(&format!("{db}.")))
+        .collect();
+    v.sort();
+    v
+}
+
+/// fail2ban's behaviour is the floor: random bytes over the header of a
+/// database with bans → the file is moved aside as `<db>.<UTC stamp>`
+/// and a new, working database takes its place.
+#[test]
+fn corrupt_header_is_moved_aside_and_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, p) = file_store(&dir);
+    s.add_jail("sshd").unwrap();
+    s.add_ban("sshd", &ticket("192.0.2.1", 100.0, 1, None), 600.0)
+        .unwrap();
+    drop(s);
+    let mut bytes = std::fs::read(&p).unwrap();
+    for (i, b) in bytes.iter_mut().take(100).enumerate() {
+        *b = (i as u8).wrapping_mul(151).wrapping_add(7);
+    }
+    std::fs::write(&p, &bytes).unwrap();
+    assert!(Store::open(&p).unwrap_err().is_corrupt());
+
+    let (store, rec) = Store::open_recovering(&p, OpenOptions::default()).unwrap();
+    let store = store.expect("a database");
+    let rec = rec.expect("recovered");
+    assert_eq!(backups(&dir, &p), vec![rec.backup.clone()]);
+    let stamp = rec.backup.strip_prefix(&format!("{p}.")).unwrap();
+    assert_eq!(stamp.len(), "YYYYmmdd-HHMMSS".len(), "{stamp}");
+    assert_eq!(
+        std::fs::read(&rec.backup).unwrap(),
+        bytes,
+        "backup is the old file"
+    );
+    assert!(rec.reason.contains("not a database"), "{}", rec.reason);
+    assert_eq!(rec.salvaged, 0);
+    assert_eq!(store.version().unwrap(), 4);
+    store.add_jail("sshd").unwrap();
+    store
+        .add_ban("sshd", &ticket("192.0.2.2", 100.0, 1, None), 600.0)
+        .unwrap();
+    drop(store);
+    // Reopening the new file is plain: nothing more is moved.
+    let (again, rec) = Store::open_recovering(&p, OpenOptions::default()).unwrap();
+    assert!(rec.is_none());
+    assert_eq!(again.unwrap().stored_bans(None).unwrap().len(), 1);
+    assert_eq!(backups(&dir, &p).len(), 1);
+}
+
+/// Damage past the header (a broken index page) is found by the
+/// integrity check at open; the rows SQLite can still read are carried
+/// over, except ban rows whose address is junk.
+#[test]
+fn damaged_pages_are_found_and_readable_rows_recovered() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, p) = file_store(&dir);
+    s.add_jail("sshd").unwrap();
+    for i in 1..=50 {
+        s.add_ban(
+            "sshd",
+            &ticket(&format!("192.0.2.{i}"), 100.0, 1, None),
+            600.0,
+        )
+        .unwrap();
+    }
+    s.conn
+        .execute(
+            "INSERT INTO bips(ip, jail, timeofban, bantime) VALUES('x;rm -rf /', 'sshd', 1, 1)",
+            [],
+        )
+        .unwrap();
+    let root: i64 = s
+        .conn
+        .query_row(
+            "SELECT rootpage FROM sqlite_master WHERE name='bips_ip'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let page: i64 = s
+        .conn
+        .query_row("PRAGMA page_size", [], |r| r.get(0))
+        .unwrap();
+    s.conn
+        .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+        .unwrap();
+    drop(s);
+    let mut bytes = std::fs::read(&p).unwrap();
+    let start = ((root - 1) * page) as usize;
+    for b in &mut bytes[start + 8..start + page as usize] {
+        *b = 0xA5;
+    }
+    std::fs::write(&p, &bytes).unwrap();
+    let e = Store::open(&p).unwrap_err();
+    assert!(matches!(e, StoreError::Damaged { .. }), "{e:?}");
+
+    let (store, rec) = Store::open_recovering(&p, OpenOptions::default()).unwrap();
+    let (store, rec) = (store.unwrap(), rec.unwrap());
+    assert!(rec.salvaged >= 50, "{rec:?}");
+    let ips: Vec<String> = store
+        .stored_bans(None)
+        .unwrap()
+        .into_iter()
+        .map(|b| b.ip)
+        .collect();
+    assert_eq!(ips.len(), 50, "{ips:?}");
+    assert!(!ips.iter().any(|ip| ip.contains(';')), "{ips:?}");
+    assert!(store.check_integrity().unwrap().is_empty());
+}
+
+/// A database that is only locked, or of a newer schema, is not corrupt
+/// and is never moved.
+#[test]
+fn healthy_or_locked_databases_are_not_moved() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, p) = file_store(&dir);
+    drop(s);
+    let (st, rec) = Store::open_recovering(&p, OpenOptions::default()).unwrap();
+    assert!(st.is_some() && rec.is_none());
+    drop(st);
+    let other = Connection::open(&p).unwrap();
+    other
+        .execute_batch(
+            "PRAGMA locking_mode=EXCLUSIVE; BEGIN EXCLUSIVE; INSERT INTO jails(name) VALUES('x');",
+        )
+        .unwrap();
+    let opts = OpenOptions {
+        busy_timeout: Duration::from_millis(100),
+        ..Default::default()
+    };
+    let e = Store::open_recovering(&p, opts).unwrap_err();
+    assert!(matches!(e, StoreError::Locked { .. }), "{e:?}");
+    assert_eq!(backups(&dir, &p), Vec::<String>::new());
+    let (st, rec) = Store::open_recovering("none", OpenOptions::default()).unwrap();
+    assert!(st.is_none() && rec.is_none());
+}
+
 #[test]
 fn unopenable_path_is_a_typed_error() {
     let dir = tempfile::tempdir().unwrap();
