@@ -252,6 +252,14 @@ impl DefinitionReader {
         })
     }
 
+    /// Where option `name` is defined in this file (`[Definition]`, then
+    /// `[Init]`).
+    pub fn origin(&self, name: &str) -> Option<&crate::Origin> {
+        self.cfg
+            .origin("Definition", name)
+            .or_else(|| self.cfg.origin("Init", name))
+    }
+
     fn config_opts(&self) -> &'static [(&'static str, OptType)] {
         match self.kind {
             Kind::Filter => FILTER_OPTS,
@@ -559,7 +567,8 @@ pub struct JailReader {
     /// Where each option read from the jail section was defined.
     origins: HashMap<String, crate::Origin>,
     /// Problems that fail2ban's client does not check but its server rejects
-    /// (bad time values, unusable ints); reported by `-t` and at start.
+    /// (bad time values, unusable ints), each starting with its file:line.
+    /// In [`ReadMode::Test`] they become the jail's `config_error`.
     pub problems: Vec<String>,
 }
 
@@ -568,12 +577,33 @@ impl JailReader {
         self.config_error.as_deref()
     }
 
+    /// Why this jail is skipped, with where the culprit was defined first
+    /// when the message does not already say it.
+    pub fn refusal(&self) -> Option<String> {
+        let e = self.config_error.as_deref()?;
+        let at = self
+            .config_error_at
+            .as_ref()
+            .map(|o| format!("{o}: "))
+            .unwrap_or_default();
+        Some(format!("{at}{e}"))
+    }
+
     pub fn is_enabled(&self) -> bool {
         matches!(self.opts.get("enabled"), Some(Value::Bool(true)))
     }
 
     pub fn option(&self, name: &str) -> Option<&Value> {
         self.opts.get(name)
+    }
+
+    /// Where option `name` of this jail was defined: the jail section (or
+    /// `[DEFAULT]`) when set there, else the jail's filter file. Lets a
+    /// value the server refuses be reported with its file and line.
+    pub fn option_origin(&self, name: &str) -> Option<&crate::Origin> {
+        self.origins
+            .get(name)
+            .or_else(|| self.filter.as_ref().and_then(|f| f.origin(name)))
     }
 }
 
@@ -630,10 +660,18 @@ fn jail_def_error(jail: &str, message: String) -> ConfigError {
 }
 
 /// Read one jail section of the (shared, mutable) jail configuration.
+///
+/// In [`ReadMode::Test`] (server start, `-t`) a jail is judged on its
+/// own: whatever is wrong with an enabled jail — a value the server would
+/// refuse, a broken interpolation — becomes the jail's `config_error`, so
+/// the jail is skipped with a message naming the file and line while the
+/// other jails still start. fail2ban aborts the whole read on most of
+/// these; one bad jail must not leave every other service unprotected.
 fn read_jail(
     tree: &ConfigTree,
     cfg: &mut ConfigSet,
     name: &str,
+    mode: ReadMode,
 ) -> Result<JailReader, ConfigError> {
     let mut jail = JailReader {
         name: name.to_string(),
@@ -646,7 +684,16 @@ fn read_jail(
         problems: Vec::new(),
     };
     match read_jail_inner(tree, cfg, &mut jail) {
-        Ok(()) => Ok(jail),
+        Ok(()) => {
+            if mode == ReadMode::Test && jail.is_enabled() && !jail.problems.is_empty() {
+                // Each problem already starts with its file:line.
+                // Logged by the server from the `config-error` entry.
+                let message = std::mem::take(&mut jail.problems).join("; ");
+                tracing::debug!("{message}");
+                jail.config_error = Some(message);
+            }
+            Ok(jail)
+        }
         Err(ConfigError::Jail { message, .. }) => {
             tracing::error!("{message}");
             let culprit = if message.contains("filter") {
@@ -655,6 +702,24 @@ fn read_jail(
                 "action"
             };
             jail.config_error_at = cfg.origin(name, culprit).cloned();
+            jail.config_error = Some(message);
+            Ok(jail)
+        }
+        Err(e) if mode == ReadMode::Test => {
+            // A jail known to be disabled does not matter; one whose
+            // `enabled` cannot even be read is treated as enabled, so the
+            // mistake is reported instead of silently dropping the jail.
+            let enabled = cfg
+                .get(name, "enabled", &Vars::new())
+                .map(|v| as_bool(&v))
+                .unwrap_or(true);
+            if !enabled {
+                tracing::warn!("disabled jail {name:?} ignored: {e}");
+                jail.opts = Vars::new();
+                return Ok(jail);
+            }
+            let message = e.to_string();
+            tracing::debug!("jail {name:?}: {message}");
             jail.config_error = Some(message);
             Ok(jail)
         }
@@ -833,8 +898,15 @@ fn glob_logpath(pattern: &str) -> Vec<String> {
 
 impl JailReader {
     /// The jail's part of the stream (fail2ban's `JailReader.convert`).
+    /// `allow_no_files` is the dump mode (`-d`); outside it a skipped
+    /// jail's `config-error` also says where the culprit is defined, for
+    /// the server's log and `status`.
     pub fn convert(&self, allow_no_files: bool) -> Result<Vec<Command>, ConfigError> {
         if let Some(e) = &self.config_error {
+            let e = match allow_no_files {
+                true => e.clone(),
+                false => self.refusal().unwrap_or_else(|| e.clone()),
+            };
             return Ok(vec![vec![
                 Json::from("config-error"),
                 Json::from(format!(
@@ -927,7 +999,10 @@ impl JailReader {
 pub enum ReadMode {
     /// `-d`: print it; missing log files are only warned about.
     Dump,
-    /// `-t` and server start: every enabled jail must be valid.
+    /// `-t` and server start: an enabled jail with any error (a value the
+    /// server would refuse, a missing log file, a broken interpolation) is
+    /// skipped with a `config-error` entry naming the file and line; the
+    /// other jails are read and converted as usual.
     Test,
 }
 
@@ -962,14 +1037,9 @@ impl ConfigRead {
     pub fn problems(&self) -> Vec<String> {
         let mut out = Vec::new();
         for j in &self.jails {
-            if let Some(e) = j.config_error() {
-                let at = j
-                    .config_error_at
-                    .as_ref()
-                    .map(|o| format!("{o}: "))
-                    .unwrap_or_default();
+            if let Some(e) = j.refusal() {
                 out.push(format!(
-                    "{at}Jail '{}' skipped, because of wrong configuration: {e}",
+                    "Jail '{}' skipped, because of wrong configuration: {e}",
                     j.name
                 ));
             }
@@ -1142,13 +1212,27 @@ pub fn read_config(
         if sec == "INCLUDES" {
             continue;
         }
-        let j = read_jail(&tree, &mut jcfg, &sec)?;
+        let j = read_jail(&tree, &mut jcfg, &sec, mode)?;
         if j.config_error.is_some() || j.is_enabled() {
             jails.push(j);
         }
     }
-    for j in &jails {
-        stream.extend(j.convert(mode == ReadMode::Dump)?);
+    for j in &mut jails {
+        match j.convert(mode == ReadMode::Dump) {
+            Ok(s) => stream.extend(s),
+            Err(e) if mode == ReadMode::Test => {
+                // E.g. no log file: this jail is skipped, not the tree.
+                let message = match e {
+                    ConfigError::Jail { message, .. } => message,
+                    other => other.to_string(),
+                };
+                tracing::debug!("jail {:?}: {message}", j.name);
+                j.config_error = Some(message);
+                j.config_error_at = None;
+                stream.extend(j.convert(false)?);
+            }
+            Err(e) => return Err(e),
+        }
     }
     for j in &jails {
         if j.config_error.is_none() {
@@ -1267,7 +1351,7 @@ pub fn read_jail_filter_stream(
     let mut opts = vec![("enabled".to_string(), "true".to_string())];
     opts.extend(extra.iter().cloned());
     jcfg.merge_section(jail, &opts, "");
-    let j = read_jail(&tree, &mut jcfg, jail)?;
+    let j = read_jail(&tree, &mut jcfg, jail, ReadMode::Dump)?;
     if let Some(e) = &j.config_error {
         return Err(ConfigError::Jail {
             jail: jail.to_string(),

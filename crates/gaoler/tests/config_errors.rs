@@ -175,3 +175,24 @@ fn regex_without_host_group() {
         &["sshd"],
     );
 }
+
+/// Each bad jail is judged on its own: an error in one (here a broken
+/// interpolation, which used to abort the whole read) does not hide the
+/// next one's, and each is reported with its file and line.
+#[test]
+fn every_bad_jail_is_reported_with_its_line() {
+    assert_fails(
+        &[(
+            "jail.d/bad.local",
+            "[sshd]\nenabled = true\nbackend = polling\nlogpath = @LOG@\nmaxretry = %(nope)s\n\n\
+             [dropbear]\nenabled = true\nbackend = polling\nlogpath = @LOG@\nfindtime = abc\n",
+        )],
+        &[
+            "Jail 'sshd' skipped",
+            "jail.d/bad.local:5",
+            "Jail 'dropbear' skipped",
+            "jail.d/bad.local:11",
+            "[dropbear] findtime",
+        ],
+    );
+}
