@@ -423,11 +423,16 @@ fn general_status(resp: &Value, all: bool) -> Option<String> {
     for (n, item) in items.iter().enumerate() {
         let item = item.as_array()?;
         let last = jails.is_none() && n + 1 == items.len();
+        let key = py_str(item.first()?);
+        let value = item.get(1)?;
+        if key == FAILED_JAILS {
+            failed_jails(&mut out, value.as_array()?, last)?;
+            continue;
+        }
         out.push(format!(
-            "{} {}:\t{}",
+            "{} {key}:\t{}",
             if last { "`-" } else { "|-" },
-            py_str(item.first()?),
-            status_value(item.get(1)?)
+            status_value(value)
         ));
     }
     if let Some(jails) = jails {
@@ -446,6 +451,45 @@ fn general_status(resp: &Value, all: bool) -> Option<String> {
         }
     }
     Some(out.join("\n"))
+}
+
+/// The item gaoler adds to the general status when jails were refused at
+/// start (absent otherwise, so the normal output is fail2ban's).
+const FAILED_JAILS: &str = "Failed jails";
+
+/// `Failed jails:` with the names, then one line per jail with the reason
+/// (a tab after each colon, as in fail2ban's other status lines):
+///
+/// ```text
+/// `- Failed jails: apache-auth, sshd
+///    |- apache-auth: /etc/gaoler/jail.local:12: [apache-auth] findtime: ...
+///    `- sshd: ...
+/// ```
+fn failed_jails(out: &mut Vec<String>, list: &[Value], last: bool) -> Option<()> {
+    let pairs: Vec<(String, String)> = list
+        .iter()
+        .map(|p| {
+            let p = p.as_array()?;
+            // One line per jail, whatever the error text holds.
+            let reason: String = py_str(p.get(1)?)
+                .chars()
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .collect();
+            Some((py_str(p.first()?), reason))
+        })
+        .collect::<Option<_>>()?;
+    let names: Vec<&str> = pairs.iter().map(|(n, _)| n.as_str()).collect();
+    out.push(format!(
+        "{} {FAILED_JAILS}:\t{}",
+        if last { "`-" } else { "|-" },
+        names.join(", ")
+    ));
+    let inner = if last { "   " } else { "|  " };
+    for (i, (name, reason)) in pairs.iter().enumerate() {
+        let mark = if i + 1 == pairs.len() { "`-" } else { "|-" };
+        out.push(format!("{inner}{mark} {name}:\t{reason}"));
+    }
+    Some(())
 }
 
 /// The jail dict that ends a `status --all` result. fail2ban appends the

@@ -97,6 +97,49 @@ fn status_of_a_jail_as_in_the_spec() {
     );
 }
 
+/// gaoler's addition: jails refused at start follow fail2ban's two lines,
+/// names first, then one line per jail with its reason.
+#[test]
+fn status_with_failed_jails() {
+    let resp = json!([
+        ["Number of jail", 1],
+        ["Jail list", "sshd"],
+        [
+            "Failed jails",
+            [
+                [
+                    "apache-auth",
+                    "/etc/gaoler/jail.local:7: [apache-auth] findtime: bad"
+                ],
+                ["nginx", "/etc/gaoler/jail.local:12: [nginx] maxretry: bad"]
+            ]
+        ]
+    ]);
+    let b = Beautifier::new(true);
+    assert_eq!(
+        b.beautify(&words(&["status"]), &resp),
+        "Status\n\
+         |- Number of jail:\t1\n\
+         |- Jail list:\tsshd\n\
+         `- Failed jails:\tapache-auth, nginx\n   \
+            |- apache-auth:\t/etc/gaoler/jail.local:7: [apache-auth] findtime: bad\n   \
+            `- nginx:\t/etc/gaoler/jail.local:12: [nginx] maxretry: bad"
+    );
+    let mut all = resp.as_array().unwrap().clone();
+    all.push(json!({"sshd": jail_status(&[])}));
+    let out = b.beautify(&words(&["status", "--all"]), &Value::Array(all));
+    assert!(
+        out.starts_with(
+            "Status\n|- Number of jail:\t1\n|- Jail list:\tsshd\n\
+             |- Failed jails:\tapache-auth, nginx\n\
+             |  |- apache-auth:\t/etc/gaoler/jail.local:7: [apache-auth] findtime: bad\n\
+             |  `- nginx:\t/etc/gaoler/jail.local:12: [nginx] maxretry: bad\n\
+             `- Status for the jails:\n   `- Jail: sshd\n"
+        ),
+        "{out}"
+    );
+}
+
 #[test]
 fn status_all() {
     let resp = json!([

@@ -11,6 +11,8 @@
 //! Modules:
 //! - [`transmitter`]: command dispatch (`ping` … `reload`, `set`/`get`);
 //! - [`jail`]: one jail's filter and actions threads;
+//! - [`startup`]: which jails of a configuration can start, and why the
+//!   others cannot (a bad jail is refused alone, never silently);
 //! - [`log`]: the server log in fail2ban's format (self-contained).
 //!
 //! Time is injected through [`Clock`] ([`ServerOptions::clock`]); the real
@@ -21,7 +23,8 @@
 //! | command | result |
 //! |---|---|
 //! | `ping` | `"pong"` |
-//! | `status` | `[["Number of jail", n], ["Jail list", "a, b"]]` |
+//! | `status` | `[["Number of jail", n], ["Jail list", "a, b"]]`, plus `["Failed jails", [[jail, reason], ...]]` when jails were refused at start (gaoler's addition; absent otherwise) |
+//! | `status J` of a refused jail | error `Jail 'J' failed to start: reason` |
 //! | `status J [basic\|short]` | `[["Filter", [["Currently failed", n], ["Total failed", n], ["File list", [...]]]], ["Actions", [["Currently banned", n], ["Total banned", n], ["Banned IP list", [...]]]]]` (`short`: no IP list; systemd jails: `["Journal matches", ["A + B"]]`) |
 //! | `status J stats` | `[backend, [failed, total], [banned, total]]` |
 //! | `status --all [flavor]` | the `status` pairs plus a dict `{jail: status}` as last element; `stats` flavor: the dict alone |
@@ -35,13 +38,16 @@
 //! | `flushlogs` | `"rolled over"` (file) or `"flushed"` |
 //!
 //! `set` answers with the matching `get` outside streams and null inside
-//! (`server-stream`, `reload`). A failing command inside a stream ends
-//! the stream (as in fail2ban) and is logged; the exception is a Python
-//! action, which is logged and skipped so the jail keeps its other
-//! actions.
+//! (`server-stream`, `reload`). A failing command inside a `reload`
+//! stream ends the stream (as in fail2ban) and is logged. In a start
+//! stream (`server-stream`) it refuses only its own jail, which is
+//! removed and listed as failed, and the other jails start (fail2ban
+//! stops the whole stream there). A Python action is logged and skipped
+//! so the jail keeps its other actions.
 
 pub mod jail;
 pub mod log;
+pub mod startup;
 pub mod transmitter;
 
 use std::path::PathBuf;
@@ -51,6 +57,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use jail::Jail;
 pub use log::Logger;
+pub use startup::{check_stream, plan_start, StartPlan};
 
 use jail::{lock, Ctx};
 
@@ -176,6 +183,10 @@ pub struct Server {
     pub(crate) admin: Mutex<()>,
     /// Jails of a running reload that the new stream did not name (yet).
     pub(crate) reload_untouched: Mutex<Option<std::collections::BTreeSet<String>>>,
+    /// Jails refused at start (configuration errors, commands the server
+    /// refused), with the reason; shown by `status` until the jail is
+    /// added again (reload) or stopped.
+    pub(crate) failed: Mutex<std::collections::BTreeMap<String, String>>,
     stopping: AtomicBool,
     /// Set when a shutdown begins (makes it idempotent); `stopping` is set
     /// only once the jails are down, so a front end that exits as soon as
@@ -237,6 +248,7 @@ impl Server {
             }),
             admin: Mutex::new(()),
             reload_untouched: Mutex::new(None),
+            failed: Mutex::new(std::collections::BTreeMap::new()),
             stopping: AtomicBool::new(false),
             shutting_down: AtomicBool::new(false),
             stop_cv: (Mutex::new(false), Condvar::new()),
@@ -285,6 +297,11 @@ impl Server {
     /// Whether `stop` was requested (or [`Server::shutdown`] ran).
     pub fn is_stopping(&self) -> bool {
         self.stopping.load(Ordering::SeqCst)
+    }
+
+    /// Whether a shutdown has begun (jails may still be stopping).
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::SeqCst)
     }
 
     /// Blocks until the server is stopping, or `timeout` passes; returns
@@ -337,6 +354,21 @@ impl Server {
         cv.notify_all();
     }
 
+    /// The running jails' names, sorted.
+    pub fn running_jails(&self) -> Vec<String> {
+        let mut names = self.jail_names();
+        names.sort();
+        names
+    }
+
+    /// The jails refused at start, with the reason, sorted by name.
+    pub fn failed_jails(&self) -> Vec<(String, String)> {
+        lock(&self.failed)
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
     pub(crate) fn jail_names(&self) -> Vec<String> {
         lock(&self.jails).iter().map(|j| j.name.clone()).collect()
     }
@@ -376,48 +408,4 @@ impl Drop for Server {
             j.join();
         }
     }
-}
-
-/// Apply a configuration stream to a throw-away server without starting
-/// anything — no jail is started, no database opened, no log written — and
-/// return one message per command the server refuses. This is what
-/// `client -t` uses to catch what fail2ban's server would only find at
-/// start: invalid regexes, regexes without a failure id, Python actions,
-/// invalid values.
-pub fn check_stream(stream: &[Vec<serde_json::Value>]) -> Vec<String> {
-    let opts = ServerOptions {
-        loglevel: Some("CRITICAL".into()),
-        logtarget: Some("STDERR".into()),
-        ..ServerOptions::default()
-    };
-    let server = match Server::new(opts) {
-        Ok(s) => s,
-        Err(e) => return vec![e.to_string()],
-    };
-    let mut problems = Vec::new();
-    for cmd in stream {
-        let word = |i: usize| cmd.get(i).and_then(|v| v.as_str()).unwrap_or("");
-        let skip = match word(0) {
-            "start" | "config-error" => true,
-            "set" => matches!(
-                word(1),
-                "dbfile" | "logtarget" | "syslogsocket" | "loglevel"
-            ),
-            _ => false,
-        };
-        if skip {
-            continue;
-        }
-        if let Err(e) = server.handle(cmd) {
-            let shown = serde_json::to_string(cmd).unwrap_or_default();
-            let shown: String = shown.chars().take(200).collect();
-            let jail = match word(0) {
-                "set" | "multi-set" | "add" if cmd.len() > 2 => format!("jail '{}': ", word(1)),
-                _ => String::new(),
-            };
-            problems.push(format!("{jail}{e} (in command {shown})"));
-        }
-    }
-    server.shutdown();
-    problems
 }

@@ -25,7 +25,7 @@ use serde_json::{json, Map, Value as Json};
 
 use crate::jail::{lock, Jail};
 use crate::log::{level, parse_level};
-use crate::{CommandError, Server};
+use crate::{startup, CommandError, Server};
 
 /// The version `version` reports (the fail2ban dialect we implement).
 pub const VERSION: &str = gaoler_config::reader::FAIL2BAN_VERSION;
@@ -116,6 +116,15 @@ fn ban_target(v: &str) -> Result<(), CommandError> {
         })
 }
 
+/// A command's `repr`, cut to 200 characters (a regex can be long).
+fn short_repr(cmd: &[Json]) -> String {
+    let r = py_repr(&Json::Array(cmd.to_vec()));
+    match r.char_indices().nth(200) {
+        Some((i, _)) => format!("{}...", &r[..i]),
+        None => r,
+    }
+}
+
 /// Python `repr` of a command, for the "has failed" log line.
 fn py_repr(v: &Json) -> String {
     match v {
@@ -177,7 +186,8 @@ impl Server {
     }
 
     /// Runs the commands of a stream quietly; the first failure is logged
-    /// and ends the stream, as in fail2ban.
+    /// and ends the stream, as in fail2ban (used by `reload`, whose
+    /// stream the client has checked as a whole).
     fn run_stream(&self, stream: &[Json]) -> Result<(), CommandError> {
         for c in stream {
             let Json::Array(c) = c else {
@@ -191,6 +201,85 @@ impl Server {
             }
         }
         Ok(())
+    }
+
+    /// Runs a start stream (`server-stream`) quietly, one jail at a time:
+    /// a failing command of a jail this stream added refuses that jail
+    /// only — it is removed, never left listed half-configured with
+    /// default settings and no actions — and the stream goes on with the
+    /// other jails. The refusal is logged and shown by `status`. Any other
+    /// failure (a server setting, a jail the stream did not add) is
+    /// logged, skips that jail's later commands, and is returned once the
+    /// whole stream has run.
+    fn run_start_stream(&self, stream: &[Json]) -> Result<(), CommandError> {
+        let mut added: BTreeSet<String> = BTreeSet::new();
+        let mut skipped: BTreeSet<String> = BTreeSet::new();
+        let mut first_err = None;
+        for c in stream {
+            if self.is_shutting_down() {
+                // `stop` during the start: its commands would only fail
+                // (and refuse jails) because their jails are gone.
+                break;
+            }
+            let Json::Array(c) = c else {
+                let e = invalid_command();
+                self.log_failed(std::slice::from_ref(c), &e);
+                first_err.get_or_insert(e);
+                continue;
+            };
+            let jail = startup::jail_of(c).map(str::to_owned);
+            if jail.as_ref().is_some_and(|j| skipped.contains(j)) {
+                continue;
+            }
+            match self.command(c, true) {
+                Ok(_) => {
+                    if let (Some(j), Some("add")) = (&jail, c.first().and_then(Json::as_str)) {
+                        added.insert(j.clone());
+                    }
+                }
+                Err(e) => {
+                    self.log_failed(c, &e);
+                    let Some(j) = jail else {
+                        first_err.get_or_insert(e);
+                        continue;
+                    };
+                    skipped.insert(j.clone());
+                    if self.is_shutting_down() {
+                        break;
+                    }
+                    if added.contains(&j) {
+                        let reason = format!("{e} (in command {})", short_repr(c));
+                        self.refuse_jail(&j, &reason);
+                    } else {
+                        first_err.get_or_insert(e);
+                    }
+                }
+            }
+        }
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Removes jail `name` (if present) and records it as failed.
+    fn refuse_jail(&self, name: &str, reason: &str) {
+        let _g = lock(&self.admin);
+        let jail = lock(&self.jails).iter().find(|j| j.name == name).cloned();
+        if let Some(j) = jail {
+            j.signal_stop();
+            j.join();
+            lock(&self.jails).retain(|x| x.name != name);
+            if let Some(db) = self.ctx.db().as_ref() {
+                let _ = db.del_jail(name);
+            }
+        }
+        self.ctx.log(
+            level::ERROR,
+            "fail2ban.server",
+            format!("Jail '{name}' not started: {reason}"),
+        );
+        lock(&self.failed).insert(name.to_owned(), reason.to_owned());
     }
 
     fn command(&self, cmd: &[Json], quiet: bool) -> CmdResult {
@@ -288,7 +377,7 @@ impl Server {
                 let Some(Json::Array(stream)) = cmd.get(1) else {
                     return Err(invalid_command());
                 };
-                self.run_stream(stream)?;
+                self.run_start_stream(stream)?;
                 Ok(Json::Null)
             }
             "sleep" => {
@@ -302,6 +391,9 @@ impl Server {
             "version" => Ok(json!(VERSION)),
             "config-error" => {
                 let msg = arg_s(cmd, 1)?;
+                if let Some((jail, reason)) = startup::parse_skipped(&msg) {
+                    lock(&self.failed).insert(jail.to_owned(), reason.to_owned());
+                }
                 self.ctx.log(level::ERROR, "fail2ban.transmitter", msg);
                 Ok(Json::Null)
             }
@@ -350,6 +442,7 @@ impl Server {
             format!("Creating new jail '{name}'"),
         );
         let jail = Jail::new(name, backend, Arc::clone(&self.ctx));
+        lock(&self.failed).remove(name);
         if let Some(db) = self.ctx.db().as_ref() {
             if let Err(e) = db.add_jail(name) {
                 self.ctx
@@ -381,7 +474,13 @@ impl Server {
 
     fn stop_jail(&self, name: &str) -> Result<(), CommandError> {
         let _g = lock(&self.admin);
-        let j = self.jail(name)?;
+        // Stopping a jail that failed to start clears its failure.
+        let was_failed = lock(&self.failed).remove(name).is_some();
+        let j = match self.jail(name) {
+            Ok(j) => j,
+            Err(_) if was_failed => return Ok(()),
+            Err(e) => return Err(e),
+        };
         j.signal_stop();
         j.join();
         lock(&self.jails).retain(|x| x.name != name);
@@ -405,6 +504,13 @@ impl Server {
             },
         );
         let has = |o: &str| opts.iter().any(|x| x == o);
+        // The new stream says again which jails fail.
+        match target {
+            "--all" => lock(&self.failed).clear(),
+            j => {
+                lock(&self.failed).remove(j);
+            }
+        }
         if target != "--all" {
             let exists = self.jail(target).is_ok();
             if !exists && !has("--if-exists") {
@@ -456,13 +562,20 @@ impl Server {
     // ------------------------------------------------------------------
     // status
 
+    /// fail2ban's general status, plus — only when some jail was refused
+    /// at start — `["Failed jails", [[jail, reason], ...]]`, so a normal
+    /// status keeps fail2ban's exact shape.
     fn server_status(&self) -> Json {
-        let mut names = self.jail_names();
-        names.sort();
-        json!([
-            ["Number of jail", names.len()],
-            ["Jail list", names.join(", ")]
-        ])
+        let names = self.running_jails();
+        let mut st = vec![
+            json!(["Number of jail", names.len()]),
+            json!(["Jail list", names.join(", ")]),
+        ];
+        let failed = self.failed_jails();
+        if !failed.is_empty() {
+            st.push(json!(["Failed jails", failed]));
+        }
+        Json::Array(st)
     }
 
     fn status(&self, args: &[Json]) -> CmdResult {
@@ -490,7 +603,15 @@ impl Server {
                     st.push(Json::Object(m));
                     return Ok(Json::Array(st));
                 }
-                Ok(self.jail(&name)?.status(&flavor))
+                match self.jail(&name) {
+                    Ok(j) => Ok(j.status(&flavor)),
+                    Err(e) => match lock(&self.failed).get(&name) {
+                        Some(reason) => Err(CommandError::Failed(format!(
+                            "Jail '{name}' failed to start: {reason}"
+                        ))),
+                        None => Err(e),
+                    },
+                }
             }
             _ => Err(CommandError::Failed("Invalid command (no status)".into())),
         }
