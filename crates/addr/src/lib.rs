@@ -153,7 +153,9 @@ fn quad(s: &str) -> Option<Ipv4Addr> {
         let start = i;
         let mut v: u32 = 0;
         while let Some(d) = b.get(i).filter(|d| d.is_ascii_digit()) {
-            v = v * 10 + u32::from(d - b'0');
+            // Saturating: a long digit run (`5000000000`) is refused
+            // below by its length, and must not overflow on the way.
+            v = v.saturating_mul(10).saturating_add(u32::from(d - b'0'));
             i += 1;
         }
         let len = i - start;
@@ -471,6 +473,8 @@ mod tests {
             ("1..1.1", false),
             ("1.1.1.1 ", false),
             ("1111.1.1.1", false),
+            ("5000000000", false),
+            ("99999999999999.1", false),
         ] {
             assert_eq!(super::quad(s).is_some(), ok, "{s}");
             assert_eq!(s.parse::<std::net::Ipv4Addr>().is_ok(), ok, "{s}");
