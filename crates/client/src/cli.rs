@@ -420,8 +420,8 @@ fn wait_for(maxtime: Duration, mut cond: impl FnMut() -> bool) -> bool {
     }
 }
 
-/// Read the whole tree for a server start or reload; problems are fatal
-/// (a reload with a broken jail would otherwise silently drop it).
+/// Read the whole tree for a reload; problems are fatal (a reload with a
+/// broken jail would otherwise silently drop it).
 fn read_stream(ctx: &Ctx) -> Option<ConfigRead> {
     match read_config(&ctx.args.conf, ReadMode::Test, &ctx.client_opts) {
         Ok(read) => {
@@ -481,7 +481,7 @@ fn start_server(ctx: &Ctx) -> bool {
     if ctx.args.foreground {
         return exec_foreground_server(ctx);
     }
-    let Some(read) = read_stream(ctx) else {
+    let Some(plan) = start_plan(ctx) else {
         return false;
     };
     let sock = socket(ctx);
@@ -518,16 +518,80 @@ fn start_server(ctx: &Ctx) -> bool {
         ));
         return false;
     }
-    let stream: Vec<Value> = read.stream.into_iter().map(Value::Array).collect();
-    send_commands(
+    let stream: Vec<Value> = plan.stream.into_iter().map(Value::Array).collect();
+    let streamed = send_commands(
         ctx,
-        &[
-            vec![json!("server-stream"), Value::Array(stream)],
-            vec![json!("server-status")],
-        ],
+        &[vec![json!("server-stream"), Value::Array(stream)]],
         false,
         None,
-    )
+    );
+    // The server has the last word: a jail can still be refused while
+    // the stream runs.
+    if let Some((running, failed)) = server_jails(ctx) {
+        for (jail, reason) in &failed {
+            if !plan.refused.iter().any(|(j, _)| j == jail) {
+                log::error(&format!("Jail '{jail}' failed to start: {reason}"));
+            }
+        }
+        if running == 0 && !failed.is_empty() {
+            log::error("No jail could be started; stopping the server");
+            send_commands(ctx, &[vec![json!("stop")]], false, None);
+            return false;
+        }
+    }
+    streamed && send_commands(ctx, &[vec![json!("server-status")]], false, None)
+}
+
+/// Read the tree for a server start and decide which jails can start.
+/// A jail with errors is reported (file and line) and left out, and the
+/// others start; the start is refused when no enabled jail is left, or
+/// when a server-level setting is wrong.
+fn start_plan(ctx: &Ctx) -> Option<gaoler_server::StartPlan> {
+    let read = match read_config(&ctx.args.conf, ReadMode::Test, &ctx.client_opts) {
+        Ok(read) => read,
+        Err(e) => {
+            log::error(&format!("Failed during configuration: {e}"));
+            return None;
+        }
+    };
+    let plan = gaoler_server::plan_start(&read);
+    for (jail, reason) in &plan.refused {
+        log::error(&format!("Jail '{jail}' not started: {reason}"));
+    }
+    for p in &plan.problems {
+        log::error(p);
+    }
+    if !plan.problems.is_empty() {
+        log::error("configuration has errors, not starting the server");
+        return None;
+    }
+    if plan.starting.is_empty() && !plan.refused.is_empty() {
+        log::error("no jail could be started, not starting the server");
+        return None;
+    }
+    Some(plan)
+}
+
+/// The number of running jails and the failed ones, from `status`.
+fn server_jails(ctx: &Ctx) -> Option<(u64, Vec<(String, String)>)> {
+    let mut client = Client::connect(&socket(ctx), None).ok()?;
+    let st = client.send(&[json!("status")]).ok()?;
+    let mut running = 0;
+    let mut failed = Vec::new();
+    for item in st.as_array()? {
+        match item.as_array().map(Vec::as_slice) {
+            Some([k, v]) if k == "Number of jail" => running = v.as_u64()?,
+            Some([k, Value::Array(list)]) if k == "Failed jails" => {
+                for p in list {
+                    if let Some([j, r]) = p.as_array().map(Vec::as_slice) {
+                        failed.push((py_str(j), py_str(r)));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Some((running, failed))
 }
 
 /// `gaoler server …` with the client's settings and `extra` flags.

@@ -14,10 +14,14 @@
 //!    opens the log target);
 //! 5. without `--async`, the configuration is read here and applied as
 //!    `["server-stream", stream]` on a separate thread, so `ping` answers
-//!    while jails start (fail2ban does the same with its config thread);
+//!    while jails start (fail2ban does the same with its config thread).
+//!    Jails with errors are refused and the others start; when jails are
+//!    enabled but none could start, the server stops and exits 255 rather
+//!    than run unprotected;
 //! 6. serve until `stop`, SIGTERM or SIGINT; SIGUSR1 runs `flushlogs`.
 //!    Then every jail is stopped, the socket and the pidfile removed, and
-//!    the process exits 0.
+//!    the process exits 0 (255 after a configuration that protects
+//!    nothing, see 5).
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -226,14 +230,18 @@ pub fn main(argv0: &OsString, rest: Vec<OsString>) -> ExitCode {
         return ExitCode::from(255);
     }
     if config_failed.load(Ordering::SeqCst) {
-        return ExitCode::from(255);
+        // The log says why; the terminal (foreground) at least learns that.
+        return fail("the configuration failed and no jail could be started (see the log)");
     }
     ExitCode::SUCCESS
 }
 
-/// Read the tree and stream it into the server; false if it cannot be
-/// read at all. Jails with errors are reported and skipped (their
-/// `config-error` entries are in the stream), as fail2ban-server does.
+/// Read the tree and stream it into the server; false if nothing can be
+/// protected: the tree cannot be read at all, or jails are enabled but
+/// none of them could start (the server then exits non-zero instead of
+/// running unprotected). A jail with errors is refused with its file and
+/// line and the others start (see [`gaoler_server::startup`]); `status`
+/// lists the refused ones.
 fn configure(server: &Server, conf: &Path, copts: &ClientOptions) -> bool {
     let log = |msg: &str| {
         server.logger().log(
@@ -249,18 +257,25 @@ fn configure(server: &Server, conf: &Path, copts: &ClientOptions) -> bool {
             return false;
         }
     };
-    for p in read.problems() {
-        log(&p);
+    // Refused jails are logged by the server from their `config-error`
+    // entries; server-level settings it refuses, by the stream.
+    let plan = gaoler_server::plan_start(&read);
+    let stream: Vec<Value> = plan.stream.into_iter().map(Value::Array).collect();
+    if let Err(e) = server.handle(&[json!("server-stream"), Value::Array(stream)]) {
+        // The jails that could start run, as fail2ban's server does.
+        log(&format!("Configuration stream failed: {e}"));
     }
-    let stream: Vec<Value> = read.stream.into_iter().map(Value::Array).collect();
-    match server.handle(&[json!("server-stream"), Value::Array(stream)]) {
-        Ok(_) => true,
-        Err(e) => {
-            log(&format!("Configuration stream failed: {e}"));
-            // The server runs with what it got, as fail2ban's does.
-            true
-        }
+    let failed = server.failed_jails();
+    // A `stop` during the start empties the jail list too: not a failure.
+    if server.running_jails().is_empty() && !failed.is_empty() && !server.is_shutting_down() {
+        let names: Vec<&str> = failed.iter().map(|(j, _)| j.as_str()).collect();
+        log(&format!(
+            "No jail could be started (failed: {}); exiting",
+            names.join(", ")
+        ));
+        return false;
     }
+    true
 }
 
 fn absolute(p: &Path) -> PathBuf {

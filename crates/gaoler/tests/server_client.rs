@@ -70,6 +70,7 @@ impl Env {
 
     /// `gaoler server -f -x …` in the background; waits for its socket.
     fn start_server(&mut self) {
+        let started_before = self.sshd_starts();
         let child = gaoler()
             .args(["server", "-f", "-x", "-s"])
             .arg(&self.sock)
@@ -86,6 +87,25 @@ impl Env {
             .expect("spawn server");
         self.server = Some(child);
         self.wait_ready();
+        // `status sshd` answers once the jail is added; its log file and
+        // action come later in the stream, and tests rely on them.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.sshd_starts() == started_before {
+            assert!(
+                Instant::now() < deadline,
+                "jail sshd never started:\n{}",
+                std::fs::read_to_string(&self.log).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// How often the server log says `Jail 'sshd' started`.
+    fn sshd_starts(&self) -> usize {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .matches("Jail 'sshd' started")
+            .count()
     }
 
     /// Wait until `status sshd` works (the configuration thread has
@@ -519,6 +539,17 @@ fn start_refuses_a_broken_configuration() {
     let _guard = KillOnDrop(&env);
     assert_eq!(o.status.code(), Some(255), "{}{}", stdout(&o), stderr(&o));
     assert!(!env.sock.exists(), "no server may have been started");
+    // The only jail is refused: said with its file and line.
+    assert!(
+        stderr(&o).contains("zz-broken.local:2: [sshd] maxretry"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        stderr(&o).contains("no jail could be started"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 /// Random bytes over the database's header: the server used to start
@@ -576,6 +607,158 @@ fn a_corrupt_database_is_moved_aside_and_the_jails_start() {
     assert!(st.contains("192.0.2.10"), "{st}");
     env.ok(&["stop"]);
     assert_eq!(env.wait_server_exit(), 0);
+}
+
+/// Jails with bad values among good ones (the bad one first, so that a
+/// stream stopping at it would lose the jails after it).
+fn add_bad_jails(env: &Env) {
+    let authlog = env.root.join("auth.log");
+    let jail = |name: &str, bad: &str| {
+        format!(
+            "[{name}]\nenabled = true\nbackend = polling\nfilter = sshd\nlogpath = {}\n\
+             action = test-dummy\n{bad}\n",
+            authlog.display()
+        )
+    };
+    let text = [
+        jail("aaa-bad-findtime", "findtime = abc"),
+        jail("good-after", ""),
+        jail("bad-maxretry", "maxretry = lots"),
+    ]
+    .concat();
+    write_files(&env.tree, &[("jail.d/more.local", &text)]);
+}
+
+/// `findtime = abc` in one jail: the jail used to be listed but never
+/// started (default settings, no actions) and the jails after it were
+/// missing. Now it is refused with file:line, the others start, and
+/// `status` says which jails failed and why.
+#[test]
+fn a_bad_jail_is_refused_and_the_others_start() {
+    let mut env = Env::new();
+    add_bad_jails(&env);
+    env.start_server();
+    env.wait_status(&["status"], |s| {
+        s.contains("Failed jails") && s.contains("good-after")
+    });
+    let more = env.tree.join("jail.d/more.local").display().to_string();
+    let mut expect = format!(
+        "Status\n|- Number of jail:\t2\n|- Jail list:\tgood-after, sshd\n\
+         `- Failed jails:\taaa-bad-findtime, bad-maxretry\n\
+         \x20  |- aaa-bad-findtime:\t{more}:7: [aaa-bad-findtime] findtime: "
+    );
+    let status = env.ok(&["status"]);
+    assert!(status.starts_with(&expect), "{status}");
+    expect = format!("   `- bad-maxretry:\t{more}:21: [bad-maxretry] maxretry = \"lots\"");
+    assert!(status.contains(&expect), "{status}");
+    assert!(env
+        .ok(&["status", "good-after"])
+        .contains("Currently failed"));
+    assert_eq!(
+        env.ok(&["get", "good-after", "actions"]).trim_end(),
+        "The jail good-after has the following actions:\ntest-dummy"
+    );
+    let o = env.client(&["status", "aaa-bad-findtime"]);
+    assert_eq!(o.status.code(), Some(255));
+    assert!(
+        stdout(&o).starts_with(&format!(
+            "Jail 'aaa-bad-findtime' failed to start: {more}:7:"
+        )),
+        "{}",
+        stdout(&o)
+    );
+    let log = std::fs::read_to_string(&env.log).unwrap_or_default();
+    assert!(
+        log.contains(&format!(
+            "Jail 'aaa-bad-findtime' skipped, because of wrong configuration: {more}:7:"
+        )),
+        "{log}"
+    );
+    env.ok(&["stop"]);
+    assert_eq!(env.wait_server_exit(), 0);
+}
+
+/// A foreground start where jails are enabled but none can start exits
+/// non-zero (it used to serve on with no jail, as if all were well).
+#[test]
+fn a_foreground_start_without_any_good_jail_exits_non_zero() {
+    let mut env = Env::new();
+    write_files(
+        &env.tree,
+        &[("jail.d/zz-broken.local", "[sshd]\nfindtime = abc\n")],
+    );
+    let mut child = gaoler()
+        .args(["server", "-f", "-x", "-s"])
+        .arg(&env.sock)
+        .arg("-p")
+        .arg(&env.pid)
+        .arg("-c")
+        .arg(&env.tree)
+        .arg("--logtarget")
+        .arg(&env.log)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn server");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(st) = child.try_wait().expect("wait") {
+            break st;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("server kept running without any jail");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    env.server = Some(child);
+    let out = env.server_output();
+    assert_eq!(status.code(), Some(255), "{out}");
+    assert!(out.contains("no jail could be started"), "{out}");
+    assert!(!env.sock.exists() && !env.pid.exists());
+    let log = std::fs::read_to_string(&env.log).unwrap_or_default();
+    assert!(log.contains("zz-broken.local:2"), "{log}");
+    assert!(
+        log.contains("No jail could be started (failed: sshd)"),
+        "{log}"
+    );
+}
+
+/// `client start` with a bad jail among good ones: the bad one is reported
+/// (file:line) on stderr, the server runs the others and lists the failed
+/// one in `status`.
+#[test]
+fn client_start_reports_refused_jails() {
+    let env = Env::new();
+    add_bad_jails(&env);
+    let o = env.client_conf(&["start"]);
+    let _guard = KillOnDrop(&env);
+    assert!(o.status.success(), "start: {}{}", stdout(&o), stderr(&o));
+    assert_eq!(stdout(&o), "Server ready\n");
+    let more = env.tree.join("jail.d/more.local").display().to_string();
+    assert!(
+        stderr(&o).contains(&format!(
+            "Jail 'aaa-bad-findtime' not started: {more}:7: [aaa-bad-findtime] findtime"
+        )),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        stderr(&o).contains("Jail 'bad-maxretry' not started"),
+        "{}",
+        stderr(&o)
+    );
+    let status = env.ok(&["status"]);
+    assert!(
+        status.contains("|- Jail list:\tgood-after, sshd\n"),
+        "{status}"
+    );
+    assert!(
+        status.contains("`- Failed jails:\taaa-bad-findtime, bad-maxretry\n"),
+        "{status}"
+    );
+    assert_eq!(env.ok(&["stop"]), "Shutdown successful\n");
 }
 
 /// Stops a daemonised server (found through the pidfile) if a test fails
