@@ -93,6 +93,10 @@ pub struct ServerOptions {
     /// The `journalctl` binary for `backend = systemd` jails; `None` means
     /// `journalctl` from `PATH` (tests point this at a fake).
     pub journalctl: Option<PathBuf>,
+    /// A throw-away server (a configuration check) must not take the
+    /// process's `tracing` events from the real one: the bridge sends them
+    /// to the last server made, and this one is gone soon.
+    pub no_tracing_bridge: bool,
 }
 
 impl std::fmt::Debug for ServerOptions {
@@ -105,6 +109,7 @@ impl std::fmt::Debug for ServerOptions {
             .field("syslogsocket", &self.syslogsocket)
             .field("clock", &self.clock.as_ref().map(|_| "custom"))
             .field("journalctl", &self.journalctl)
+            .field("no_tracing_bridge", &self.no_tracing_bridge)
             .finish()
     }
 }
@@ -224,7 +229,9 @@ impl Server {
         if let Some(t) = &opts.logtarget {
             logger.set_target(t)?;
         }
-        log::install_tracing_bridge(&logger);
+        if !opts.no_tracing_bridge {
+            log::install_tracing_bridge(&logger);
+        }
         let clock = opts
             .clock
             .clone()

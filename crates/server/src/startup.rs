@@ -133,6 +133,7 @@ pub fn check_stream_detailed(stream: &[Vec<Json>]) -> Vec<Refusal> {
     let opts = ServerOptions {
         loglevel: Some("CRITICAL".into()),
         logtarget: Some("STDERR".into()),
+        no_tracing_bridge: true,
         ..ServerOptions::default()
     };
     let server = match Server::new(opts) {
