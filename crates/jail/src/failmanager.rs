@@ -12,11 +12,52 @@
 //! jail's mutex), passes `now` explicitly and decides when to run
 //! [`FailManager::cleanup`] (fail2ban does it every 100 lines or 10 polls,
 //! at most every 5 s: [`FailManager::service`] implements that throttle).
+//!
+//! # Storage (bounded memory under an address spray)
+//!
+//! A spray of distinct failing addresses makes this the largest structure
+//! of the daemon, so it is laid out for size rather than kept as a map of
+//! [`Ticket`]s (about 1 KB per address, as in fail2ban):
+//! - each counted id is one fixed-size entry (72 bytes: the packed key of
+//!   [`FailKey`], times, counters, and one blob with the data fields and the
+//!   last `maxmatches` lines, encoded by [`LineStore`](crate::compact));
+//! - entries live in chunks of [`CHUNK`] (growing never copies them all,
+//!   so there is no doubling peak, and emptied chunks are freed) and are
+//!   found through a table of slot numbers with 32 bits of each key's
+//!   hash (8 bytes a bucket: growing the table and most mismatches never
+//!   touch the entries, which are a cache miss each); the hash is
+//!   randomly seeded (an attacker chooses the addresses, so it must not be
+//!   predictable);
+//! - a removal moves the last entry into the hole; a cleanup that drops a
+//!   large part compacts the entries and rebuilds the table at the new
+//!   size, so memory is given back after a spray expires
+//!   ([`FailManager::cleanup`] returns how many went, for the caller to
+//!   ask the allocator to return pages).
+//!
+//! Tickets are rebuilt ([`FailManager::get`], [`FailManager::to_ban`]) only
+//! when they leave or are looked at, which is rare next to counting.
+//!
+//! # The cap (`maxtracked`)
+//!
+//! fail2ban counts any number of ids. Here at most `maxtracked` ids are
+//! counted (0: no limit). When a new id would exceed the cap, the entries
+//! closest to expiry go first: the oldest last failure, and among equal
+//! times the lowest retry count, so an id about to reach `maxretry` is the
+//! last to be dropped, then the earliest last failure (log times often
+//! have whole seconds, so a whole spray can share one time). They are evicted in batches of an eighth of the cap
+//! (each selection is a pass over all entries, so a batch keeps the cost
+//! per failure constant). Evictions are counted;
+//! [`FailManager::eviction_report`] hands them to the caller at most once
+//! per [`EVICTION_REPORT_INTERVAL`] for a rate-limited warning.
 
-use std::collections::HashMap;
+use std::cmp::Ordering;
 
+use foldhash::fast::RandomState;
+use hashbrown::HashTable;
+
+use crate::compact::{FailId, FailKey, FieldValue, KeyRef, LineStore};
 use crate::increment::{BanHistory, BanTimeIncrement};
-use crate::ticket::{py_round, FailTicket};
+use crate::ticket::{py_round, FailTicket, Ticket};
 
 /// Result of [`FailManager::apply_history`]: a failure of an id known from
 /// earlier bans was given extra weight.
@@ -34,17 +75,136 @@ pub struct KnownFailure {
 /// Minimum interval between two cleanups run through [`FailManager::service`].
 pub const SERVICE_INTERVAL: f64 = 5.0;
 
-/// Failure counter of one jail.
+/// Default `maxtracked`: ids counted per jail at most.
+pub const DEFAULT_MAX_TRACKED: usize = 1_000_000;
+
+/// Minimum interval between two [`EvictionReport`]s.
+pub const EVICTION_REPORT_INTERVAL: f64 = 60.0;
+
+/// Entries per chunk.
+pub const CHUNK: usize = 1024;
+
+/// Evictions since the last report (see [`FailManager::eviction_report`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EvictionReport {
+    /// Ids dropped before their time since the last report.
+    pub evicted: u64,
+    /// Ids dropped before their time since the manager was created.
+    pub total: u64,
+    /// Ids counted now.
+    pub tracked: usize,
+    /// The cap.
+    pub max_tracked: usize,
+}
+
+/// One counted id (see the module docs).
 #[derive(Debug, Clone)]
+struct Entry {
+    key: FailKey,
+    /// Time of the last failure.
+    time: f64,
+    /// Start of the current counting interval.
+    first_time: f64,
+    retry: u32,
+    failures: u32,
+    ban_count: u32,
+    /// Order of the last failure (the low 32 bits of the manager's
+    /// failure counter): among equal times and retries, the older goes
+    /// first. It fills what would be padding.
+    seq: u32,
+    /// Data fields and matched lines (see `compact`).
+    blob: Box<[u8]>,
+}
+
+impl Entry {
+    /// Eviction order: oldest last failure first, then lowest retry, then
+    /// the failure seen first (log times often have whole seconds).
+    fn expiry_order(&self) -> (f64, u32, u32) {
+        (self.time, self.retry, self.seq)
+    }
+}
+
+fn cmp_expiry(a: &(f64, u32, u32), b: &(f64, u32, u32)) -> Ordering {
+    a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2))
+}
+
+/// Entries in fixed-size chunks, addressed by slot number.
+#[derive(Debug, Clone, Default)]
+struct Slab {
+    chunks: Vec<Vec<Entry>>,
+    len: usize,
+}
+
+impl Slab {
+    fn get(&self, i: u32) -> &Entry {
+        let i = i as usize;
+        &self.chunks[i / CHUNK][i % CHUNK]
+    }
+    fn get_mut(&mut self, i: u32) -> &mut Entry {
+        let i = i as usize;
+        &mut self.chunks[i / CHUNK][i % CHUNK]
+    }
+    fn push(&mut self, e: Entry) -> u32 {
+        if !matches!(self.chunks.last(), Some(c) if c.len() < CHUNK) {
+            self.chunks.push(Vec::with_capacity(CHUNK));
+        }
+        if let Some(c) = self.chunks.last_mut() {
+            c.push(e);
+        }
+        self.len += 1;
+        (self.len - 1) as u32
+    }
+    /// Removes slot `i`; the last entry (if another) moves into it.
+    fn swap_remove(&mut self, i: u32) -> Entry {
+        let last_chunk = self.chunks.len() - 1;
+        let mut last = self.chunks[last_chunk].pop().expect("slab is not empty");
+        if self.chunks[last_chunk].is_empty() {
+            self.chunks.pop();
+        }
+        self.len -= 1;
+        if (i as usize) < self.len {
+            std::mem::swap(self.get_mut(i), &mut last);
+        }
+        last
+    }
+    fn iter(&self) -> impl Iterator<Item = &Entry> {
+        self.chunks.iter().flatten()
+    }
+}
+
+/// Failure counter of one jail.
+#[derive(Clone)]
 pub struct FailManager {
-    fail_list: HashMap<String, FailTicket>,
+    /// (slot, 32 bits of the key's hash): see [`stored_hash`].
+    index: HashTable<(u32, u32)>,
+    hasher: RandomState,
+    slab: Slab,
+    lines: LineStore,
     max_retry: u32,
     /// `findtime` in seconds.
     max_time: f64,
     /// `maxmatches`: how many matched lines a ticket keeps (0 = none).
     max_matches: usize,
+    /// `maxtracked` (0 = no cap).
+    max_tracked: usize,
     fail_total: u64,
     next_service: f64,
+    evicted_total: u64,
+    evicted_unreported: u64,
+    next_report: f64,
+}
+
+impl std::fmt::Debug for FailManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FailManager")
+            .field("size", &self.size())
+            .field("max_retry", &self.max_retry)
+            .field("find_time", &self.max_time)
+            .field("max_matches", &self.max_matches)
+            .field("max_tracked", &self.max_tracked)
+            .field("fail_total", &self.fail_total)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for FailManager {
@@ -55,15 +215,38 @@ impl Default for FailManager {
     }
 }
 
+/// The 32 bits of a key's hash kept in the table.
+fn hash32(h: &RandomState, k: KeyRef<'_>) -> u32 {
+    (k.hash_with(h) >> 32) as u32
+}
+
+/// The table's 64-bit hash, rebuilt from the stored 32 bits: hashbrown
+/// takes the bucket from the low bits and its 7-bit tag from the top ones,
+/// and both come from the same 32 bits.
+fn stored_hash(h32: u32) -> u64 {
+    (u64::from(h32) << 32) | u64::from(h32)
+}
+
+fn rehash(&(_, h): &(u32, u32)) -> u64 {
+    stored_hash(h)
+}
+
 impl FailManager {
     pub fn new(max_retry: u32, find_time: f64, max_matches: usize) -> Self {
         FailManager {
-            fail_list: HashMap::new(),
+            index: HashTable::new(),
+            hasher: RandomState::default(),
+            slab: Slab::default(),
+            lines: LineStore::default(),
             max_retry,
             max_time: find_time,
             max_matches,
+            max_tracked: DEFAULT_MAX_TRACKED,
             fail_total: 0,
             next_service: f64::NEG_INFINITY,
+            evicted_total: 0,
+            evicted_unreported: 0,
+            next_report: f64::NEG_INFINITY,
         }
     }
 
@@ -86,6 +269,17 @@ impl FailManager {
     pub fn set_max_matches(&mut self, v: usize) {
         self.max_matches = v;
     }
+    /// `maxtracked`: the most ids counted at once (0 = no cap).
+    pub fn max_tracked(&self) -> usize {
+        self.max_tracked
+    }
+    /// Sets `maxtracked`; ids above a lowered cap are evicted at once.
+    pub fn set_max_tracked(&mut self, v: usize) {
+        self.max_tracked = v.min(u32::MAX as usize);
+        if self.max_tracked > 0 && self.size() > self.max_tracked {
+            self.evict(self.size() - self.max_tracked);
+        }
+    }
 
     /// "Total failed": number of failures ever added.
     pub fn fail_total(&self) -> u64 {
@@ -97,18 +291,48 @@ impl FailManager {
     }
     /// "Currently failed": number of ids being counted.
     pub fn size(&self) -> usize {
-        self.fail_list.len()
+        self.slab.len
     }
-    /// The ticket currently counted for `id`, if any.
-    pub fn get(&self, id: &str) -> Option<&FailTicket> {
-        self.fail_list.get(id)
+    /// Ids dropped by the cap since the manager was created.
+    pub fn evicted_total(&self) -> u64 {
+        self.evicted_total
     }
-    pub fn get_mut(&mut self, id: &str) -> Option<&mut FailTicket> {
-        self.fail_list.get_mut(id)
+
+    fn find(&self, k: KeyRef<'_>) -> Option<u32> {
+        let h = hash32(&self.hasher, k);
+        let slab = &self.slab;
+        self.index
+            .find(stored_hash(h), |&(i, x)| {
+                x == h && slab.get(i).key.as_ref() == k
+            })
+            .map(|&(i, _)| i)
     }
-    /// All tickets currently counted (unordered).
-    pub fn tickets(&self) -> impl Iterator<Item = &FailTicket> {
-        self.fail_list.values()
+
+    fn ticket_of(&self, e: &Entry) -> FailTicket {
+        let (data, matches) = self.lines.decode(&e.key, &e.blob);
+        let mut t = Ticket::new(e.key.to_string(), e.time);
+        t.first_time = e.first_time;
+        t.retry = e.retry;
+        t.failures = e.failures;
+        t.ban_count = e.ban_count;
+        t.matches = matches;
+        t.data = data;
+        t
+    }
+
+    /// The ticket currently counted for `id`, if any (rebuilt from the
+    /// compact entry).
+    pub fn get<I: FailId + ?Sized>(&self, id: &I) -> Option<FailTicket> {
+        let i = self.find(id.fail_key())?;
+        Some(self.ticket_of(self.slab.get(i)))
+    }
+    /// The retry count of `id`, if counted.
+    pub fn retry<I: FailId + ?Sized>(&self, id: &I) -> Option<u32> {
+        self.find(id.fail_key()).map(|i| self.slab.get(i).retry)
+    }
+    /// All tickets currently counted (unordered, rebuilt).
+    pub fn tickets(&self) -> impl Iterator<Item = FailTicket> + '_ {
+        self.slab.iter().map(|e| self.ticket_of(e))
     }
 
     /// Add one failure (or `count` attempts, for `set J attempt`) for the
@@ -118,42 +342,98 @@ impl FailManager {
     ///
     /// `ticket.failures` is the number of real failures the ticket stands
     /// for (1 for a log line); `count` is what it adds to the retry counter.
-    pub fn add_failure(&mut self, mut ticket: FailTicket, count: u32) -> u32 {
-        let attempt = ticket.failures.max(1);
-        let retry = match self.fail_list.get_mut(&ticket.id) {
-            Some(data) => {
-                adjust_time(data, ticket.time, self.max_time);
-                data.retry = data.retry.saturating_add(count);
-                data.failures = data.failures.saturating_add(attempt);
-                if self.max_matches > 0 {
-                    data.matches.append(&mut ticket.matches);
-                    truncate_front(&mut data.matches, self.max_matches);
-                } else {
-                    data.matches.clear();
-                }
-                // The first failure's data fields stay (fail2ban keeps the
-                // counted ticket's data); fields it lacked are added.
-                for (k, v) in ticket.data {
-                    data.data.entry(k).or_insert(v);
-                }
-                data.retry
-            }
-            None => {
-                ticket.first_time = ticket.time;
-                ticket.retry = count.max(1);
-                ticket.failures = attempt;
-                if self.max_matches > 0 {
-                    truncate_front(&mut ticket.matches, self.max_matches);
-                } else {
-                    ticket.matches.clear();
-                }
-                let r = ticket.retry;
-                self.fail_list.insert(ticket.id.clone(), ticket);
-                r
-            }
-        };
-        self.fail_total += 1;
+    /// The id is the ticket's text, parsed ([`FailId`] for `str`); the
+    /// filter's failures go through [`FailManager::add`] with their
+    /// [`gaoler_addr::Addr`].
+    pub fn add_failure(&mut self, ticket: FailTicket, count: u32) -> u32 {
+        let data = ticket
+            .data
+            .iter()
+            .map(|(k, v)| (k.as_str(), FieldValue::Json(v.clone())));
+        let (retry, slot, new) = self.add_key(
+            ticket.id.as_str().fail_key(),
+            ticket.time,
+            count,
+            ticket.failures.max(1),
+            &ticket.matches,
+            data,
+        );
+        if new && ticket.ban_count > 0 {
+            self.slab.get_mut(slot).ban_count = ticket.ban_count;
+        }
         retry
+    }
+
+    /// Add one failure of `id` at `time`: `count` toward the retry counter,
+    /// `attempts` real failures (`<failures>`), the matched lines and the
+    /// filter's data fields (`null` values are dropped). Returns the id's
+    /// retry count afterwards.
+    pub fn add<'a, I: FailId + ?Sized>(
+        &mut self,
+        id: &I,
+        time: f64,
+        count: u32,
+        attempts: u32,
+        matches: &[impl AsRef<str>],
+        data: impl IntoIterator<Item = (&'a str, FieldValue<'a>)>,
+    ) -> u32 {
+        self.add_key(id.fail_key(), time, count, attempts.max(1), matches, data)
+            .0
+    }
+
+    fn add_key<'a>(
+        &mut self,
+        key: KeyRef<'_>,
+        time: f64,
+        count: u32,
+        attempts: u32,
+        matches: &[impl AsRef<str>],
+        data: impl IntoIterator<Item = (&'a str, FieldValue<'a>)>,
+    ) -> (u32, u32, bool) {
+        self.fail_total += 1;
+        let max_matches = self.max_matches;
+        if self.max_tracked > 0 && self.size() >= self.max_tracked && self.find(key).is_none() {
+            let batch = (self.max_tracked / 8).max(1);
+            self.evict(self.size() + batch - self.max_tracked);
+        }
+        let h = hash32(&self.hasher, key);
+        let slab = &self.slab;
+        // One probe finds the id or the place for it.
+        let entry = self.index.entry(
+            stored_hash(h),
+            |&(i, x)| x == h && slab.get(i).key.as_ref() == key,
+            rehash,
+        );
+        match entry {
+            hashbrown::hash_table::Entry::Occupied(o) => {
+                let i = o.get().0;
+                let max_time = self.max_time;
+                let e = self.slab.get_mut(i);
+                adjust_time(e, time, max_time);
+                e.retry = e.retry.saturating_add(count);
+                e.failures = e.failures.saturating_add(attempts);
+                e.seq = self.fail_total as u32;
+                let blob = self.lines.merge(key, &e.blob, data, matches, max_matches);
+                e.blob = blob;
+                (e.retry, i, false)
+            }
+            hashbrown::hash_table::Entry::Vacant(v) => {
+                let blob = self.lines.encode(key, data, matches, max_matches);
+                let retry = count.max(1);
+                let slot = self.slab.push(Entry {
+                    key: key.to_owned_key(),
+                    time,
+                    first_time: time,
+                    retry,
+                    failures: attempts,
+                    ban_count: 0,
+                    seq: self.fail_total as u32,
+                    blob,
+                });
+                v.insert((slot, h));
+                (retry, slot, true)
+            }
+        }
     }
 
     /// The extra count of `bantime.increment` for an id known from earlier
@@ -162,10 +442,11 @@ impl FailManager {
     /// Returns `None` when the id is not counted any more (already handed
     /// over for a ban), in which case nothing is added, as fail2ban's
     /// observer does. The number of real failures is not changed.
-    pub fn add_extra_retry(&mut self, id: &str, extra: u32) -> Option<u32> {
-        let data = self.fail_list.get_mut(id)?;
-        data.retry = data.retry.saturating_add(extra);
-        Some(data.retry)
+    pub fn add_extra_retry<I: FailId + ?Sized>(&mut self, id: &I, extra: u32) -> Option<u32> {
+        let i = self.find(id.fail_key())?;
+        let e = self.slab.get_mut(i);
+        e.retry = e.retry.saturating_add(extra);
+        Some(e.retry)
     }
 
     /// `bantime.increment` for a failure just added with
@@ -178,89 +459,222 @@ impl FailManager {
     /// `None` when nothing changed (increment off, unknown id, failure not
     /// newer than the last ban, no extra, or the id was already handed over
     /// for a ban).
-    pub fn apply_history(
+    pub fn apply_history<I: FailId + ?Sized>(
         &mut self,
-        id: &str,
+        id: &I,
         failure_time: f64,
         history: Option<&BanHistory>,
         increment: &BanTimeIncrement,
     ) -> Option<KnownFailure> {
         let max_retry = self.max_retry;
-        let ticket = self.fail_list.get_mut(id)?;
-        let extra = increment.extra_retry(history, ticket.ban_count, failure_time, max_retry)?;
-        let ban_count = history.map_or(0, |h| h.ban_count).max(ticket.ban_count);
-        ticket.retry = ticket.retry.saturating_add(extra);
-        ticket.raise_ban_count(ban_count);
+        let i = self.find(id.fail_key())?;
+        let e = self.slab.get_mut(i);
+        let extra = increment.extra_retry(history, e.ban_count, failure_time, max_retry)?;
+        let ban_count = history.map_or(0, |h| h.ban_count).max(e.ban_count);
+        e.retry = e.retry.saturating_add(extra);
+        e.ban_count = e.ban_count.max(ban_count);
         Some(KnownFailure {
             ban_count,
-            retry: ticket.retry,
-            ban: ticket.retry >= max_retry,
+            retry: e.retry,
+            ban: e.retry >= max_retry,
         })
+    }
+
+    /// Removes slot `i` from the table and the entries.
+    fn remove_slot(&mut self, i: u32) -> Entry {
+        let h = hash32(&self.hasher, self.slab.get(i).key.as_ref());
+        if let Ok(found) = self.index.find_entry(stored_hash(h), |&(x, _)| x == i) {
+            found.remove();
+        }
+        let last = (self.slab.len - 1) as u32;
+        if i != last {
+            // The last entry moves into slot i.
+            let h = hash32(&self.hasher, self.slab.get(last).key.as_ref());
+            if let Some(x) = self.index.find_mut(stored_hash(h), |&(x, _)| x == last) {
+                x.0 = i;
+            }
+        }
+        self.slab.swap_remove(i)
+    }
+
+    /// Removes an entry and rebuilds its ticket.
+    fn take(&mut self, i: u32) -> FailTicket {
+        let e = self.remove_slot(i);
+        let t = self.ticket_of(&e);
+        self.lines.release(&e.blob);
+        t
     }
 
     /// Remove and return a ticket that reached `maxretry`: the one for `id`
     /// if given (and it qualifies), else any qualifying one.
-    pub fn to_ban(&mut self, id: Option<&str>) -> Option<FailTicket> {
-        let key = match id {
-            Some(id) if self.fail_list.contains_key(id) => {
-                let t = &self.fail_list[id];
-                if t.retry >= self.max_retry {
-                    Some(id.to_owned())
-                } else {
-                    None
-                }
-            }
-            _ => self
-                .fail_list
+    pub fn to_ban<I: FailId + ?Sized>(&mut self, id: Option<&I>) -> Option<FailTicket> {
+        let max = self.max_retry;
+        let i = match id {
+            Some(id) => self
+                .find(id.fail_key())
+                .filter(|&i| self.slab.get(i).retry >= max),
+            None => self
+                .slab
                 .iter()
-                .find(|(_, t)| t.retry >= self.max_retry)
-                .map(|(k, _)| k.clone()),
+                .position(|e| e.retry >= max)
+                .map(|i| i as u32),
         }?;
-        self.fail_list.remove(&key)
+        Some(self.take(i))
     }
 
     /// Remove and return every ticket that reached `maxretry`.
     pub fn drain_to_ban(&mut self) -> Vec<FailTicket> {
-        let keys: Vec<String> = self
-            .fail_list
-            .iter()
-            .filter(|(_, t)| t.retry >= self.max_retry)
-            .map(|(k, _)| k.clone())
+        let max = self.max_retry;
+        let slots: Vec<u32> = (0..self.slab.len as u32)
+            .filter(|&i| self.slab.get(i).retry >= max)
             .collect();
-        keys.iter()
-            .filter_map(|k| self.fail_list.remove(k))
-            .collect()
+        // Highest slot first: a removal only moves the last entry, which is
+        // then never one still to be taken.
+        slots.into_iter().rev().map(|i| self.take(i)).collect()
     }
 
     /// Forget an id (e.g. after a manual ban).
-    pub fn del_failure(&mut self, id: &str) -> Option<FailTicket> {
-        self.fail_list.remove(id)
+    pub fn del_failure<I: FailId + ?Sized>(&mut self, id: &I) -> Option<FailTicket> {
+        let i = self.find(id.fail_key())?;
+        Some(self.take(i))
+    }
+
+    /// Removes every entry for which `pred` holds (called once per entry);
+    /// returns how many. A large removal compacts the entries and rebuilds
+    /// the table at its new size, which gives the memory back.
+    fn remove_where(&mut self, victims: usize, mut pred: impl FnMut(&Entry) -> bool) -> usize {
+        if victims == 0 {
+            return 0;
+        }
+        let mut removed = 0;
+        if victims * 4 >= self.slab.len {
+            let old = std::mem::take(&mut self.slab);
+            // Each old chunk is freed as soon as it has been moved.
+            for chunk in old.chunks {
+                for e in chunk {
+                    if pred(&e) {
+                        self.lines.release(&e.blob);
+                        removed += 1;
+                    } else {
+                        self.slab.push(e);
+                    }
+                }
+            }
+            self.rebuild_index();
+            self.lines.trim();
+        } else {
+            let mut i = 0u32;
+            while (i as usize) < self.slab.len {
+                if pred(self.slab.get(i)) {
+                    let e = self.remove_slot(i);
+                    self.lines.release(&e.blob);
+                    removed += 1;
+                } else {
+                    i += 1;
+                }
+            }
+            if self.index.capacity() > 4 * self.slab.len + 64 {
+                self.index.shrink_to_fit(rehash);
+            }
+        }
+        self.slab.chunks.shrink_to_fit();
+        removed
+    }
+
+    fn rebuild_index(&mut self) {
+        let mut index = HashTable::with_capacity(self.slab.len);
+        for (i, e) in self.slab.iter().enumerate() {
+            let h = hash32(&self.hasher, e.key.as_ref());
+            index.insert_unique(stored_hash(h), (i as u32, h), rehash);
+        }
+        self.index = index;
+    }
+
+    /// Evicts the `n` entries closest to expiry (see the module docs).
+    fn evict(&mut self, n: usize) {
+        let n = n.min(self.size());
+        if n == 0 {
+            return;
+        }
+        let mut order: Vec<(f64, u32, u32)> = self.slab.iter().map(Entry::expiry_order).collect();
+        let (_, &mut nth, _) = order.select_nth_unstable_by(n - 1, cmp_expiry);
+        let below = order
+            .iter()
+            .filter(|x| cmp_expiry(x, &nth) == Ordering::Less)
+            .count();
+        drop(order);
+        let mut ties = n - below;
+        let removed = self.remove_where(n, |e| match cmp_expiry(&e.expiry_order(), &nth) {
+            Ordering::Less => true,
+            Ordering::Equal if ties > 0 => {
+                ties -= 1;
+                true
+            }
+            _ => false,
+        });
+        self.evicted_total += removed as u64;
+        self.evicted_unreported += removed as u64;
+    }
+
+    /// The evictions since the last report, at most once per
+    /// [`EVICTION_REPORT_INTERVAL`] (the first one at once): for a
+    /// rate-limited warning.
+    pub fn eviction_report(&mut self, now: f64) -> Option<EvictionReport> {
+        if self.evicted_unreported == 0 || now < self.next_report {
+            return None;
+        }
+        self.next_report = now + EVICTION_REPORT_INTERVAL;
+        let evicted = std::mem::take(&mut self.evicted_unreported);
+        Some(EvictionReport {
+            evicted,
+            total: self.evicted_total,
+            tracked: self.size(),
+            max_tracked: self.max_tracked,
+        })
     }
 
     /// Drop tickets whose last failure is at or before `now - findtime`.
     /// Returns how many were dropped.
     pub fn cleanup(&mut self, now: f64) -> usize {
         let limit = now - self.max_time;
-        let before = self.fail_list.len();
-        self.fail_list.retain(|_, t| t.time > limit);
-        before - self.fail_list.len()
+        let victims = self.slab.iter().filter(|e| e.time <= limit).count();
+        self.remove_where(victims, |e| e.time <= limit)
     }
 
     /// Run [`FailManager::cleanup`] unless one ran less than 5 s ago (or
-    /// `force`). Returns whether it ran.
-    pub fn service(&mut self, now: f64, force: bool) -> bool {
+    /// `force`). Returns how many tickets it dropped, `None` when it did
+    /// not run.
+    pub fn service(&mut self, now: f64, force: bool) -> Option<usize> {
         if force || now >= self.next_service {
             self.next_service = now + SERVICE_INTERVAL;
-            self.cleanup(now);
-            true
+            Some(self.cleanup(now))
         } else {
-            false
+            None
         }
+    }
+
+    /// Approximate heap bytes held (entries, table, blobs, shared lines).
+    pub fn heap_bytes(&self) -> usize {
+        let entries = self.slab.chunks.len() * CHUNK * std::mem::size_of::<Entry>();
+        let table = self.index.capacity() * (std::mem::size_of::<(u32, u32)>() + 1);
+        let blobs: usize = self
+            .slab
+            .iter()
+            .map(|e| {
+                e.blob.len()
+                    + match &e.key {
+                        FailKey::Raw(s) => s.len(),
+                        FailKey::Net(_) => 24,
+                        _ => 0,
+                    }
+            })
+            .sum();
+        entries + table + blobs + self.lines.ref_bytes()
     }
 }
 
 /// The findtime rate rescale (see the module doc).
-fn adjust_time(t: &mut FailTicket, time: f64, max_time: f64) {
+fn adjust_time(t: &mut Entry, time: f64, max_time: f64) {
     if time > t.time {
         if t.first_time < time - max_time {
             let elapsed = time - t.first_time;
@@ -269,12 +683,6 @@ fn adjust_time(t: &mut FailTicket, time: f64, max_time: f64) {
             t.first_time = time - max_time;
         }
         t.time = time;
-    }
-}
-
-fn truncate_front(v: &mut Vec<String>, keep: usize) {
-    if v.len() > keep {
-        v.drain(..v.len() - keep);
     }
 }
 
@@ -307,7 +715,7 @@ mod tests {
         assert_eq!(fm.add_failure(fail("a", 100.0), 1), 1);
         assert!(fm.to_ban(Some("a")).is_none());
         assert_eq!(fm.add_failure(fail("a", 110.0), 1), 2);
-        assert!(fm.to_ban(None).is_none());
+        assert!(fm.to_ban::<str>(None).is_none());
         assert_eq!(fm.add_failure(fail("a", 120.0), 1), 3);
         let t = fm.to_ban(Some("a")).expect("reached maxretry");
         assert_eq!(t.failures, 3);
@@ -407,10 +815,10 @@ mod tests {
     #[test]
     fn service_is_throttled() {
         let mut fm = FailManager::new(10, 10.0, 5);
-        assert!(fm.service(100.0, false));
-        assert!(!fm.service(104.9, false));
-        assert!(fm.service(104.9, true));
-        assert!(fm.service(110.0, false));
+        assert!(fm.service(100.0, false).is_some());
+        assert!(fm.service(104.9, false).is_none());
+        assert!(fm.service(104.9, true).is_some());
+        assert!(fm.service(110.0, false).is_some());
     }
 
     #[test]
@@ -492,10 +900,339 @@ mod tests {
 }
 
 #[cfg(test)]
+mod storage_tests {
+    use super::*;
+    use gaoler_addr::Addr;
+    use serde_json::json;
+
+    fn fs_line(i: usize, ip: &str) -> String {
+        format!(
+            "2026-01-01 10:{:02}:{:02}.{:06} [WARNING] sofia_reg.c:1720 SIP auth failure (REGISTER) \
+             on sofia profile 'internal' for [1001@192.0.2.1] from ip {ip}",
+            i / 60 % 60,
+            i % 60,
+            i
+        )
+    }
+
+    fn spray_addr(i: usize) -> Addr {
+        if i % 10 == 9 {
+            Addr::parse(&format!("2001:db8:{:x}::{:x}", i >> 16, i & 0xffff))
+        } else {
+            Addr::parse(&format!(
+                "10.{}.{}.{}",
+                i >> 16 & 255,
+                i >> 8 & 255,
+                i & 255
+            ))
+        }
+    }
+
+    /// Adds one filter-like failure of `addr` (an `ip4`/`ip6` field equal
+    /// to the id, one matched line).
+    fn add_spray(fm: &mut FailManager, i: usize, addr: &Addr, time: f64) -> u32 {
+        let text = addr.to_string();
+        let key = if text.contains(':') { "ip6" } else { "ip4" };
+        let line = fs_line(i, &text);
+        fm.add(addr, time, 1, 1, &[line], [(key, FieldValue::Str(&text))])
+    }
+
+    #[test]
+    fn raw_ids_and_addresses_are_distinct_as_in_fail2ban() {
+        // fail2ban: IPAddr('192.0.2.1') != IPAddr('192.0.2.1', CIDR_RAW),
+        // but a plain string equals the address.
+        let mut fm = FailManager::new(10, 600.0, 5);
+        let ip = Addr::parse("192.0.2.1");
+        let raw = Addr::raw("192.0.2.1");
+        fm.add(&ip, 1.0, 1, 1, &["a"], []);
+        fm.add(&raw, 2.0, 1, 1, &["b"], []);
+        assert_eq!(fm.size(), 2);
+        assert_eq!(fm.add_failure(Ticket::new("192.0.2.1", 3.0), 1), 2);
+        assert_eq!(fm.retry(&ip), Some(2));
+        assert_eq!(fm.retry(&raw), Some(1));
+        assert_eq!(fm.get(&raw).unwrap().matches, ["b"]);
+        // A raw id that is no address, and an mlfid-like one.
+        fm.add(&Addr::raw("alice"), 4.0, 1, 1, &["c"], []);
+        assert_eq!(fm.retry("alice"), Some(1));
+        let t = fm.del_failure(&ip).unwrap();
+        assert_eq!((t.id.as_str(), t.retry, t.time), ("192.0.2.1", 2, 3.0));
+        assert_eq!(fm.retry(&raw), Some(1), "the raw id is still counted");
+        // Subnet ids keep their prefix.
+        let net = Addr::parse("198.51.100.0/24");
+        fm.add(&net, 5.0, 1, 1, &["d"], []);
+        assert_eq!(fm.get("198.51.100.0/24").unwrap().id, "198.51.100.0/24");
+        assert_eq!(fm.retry("198.51.100.0"), None);
+    }
+
+    #[test]
+    fn spray_costs_under_200_bytes_per_address_and_round_trips() {
+        let n = 20_000;
+        let mut fm = FailManager::new(1_000_000, 600.0, 1_000_000);
+        for i in 0..n {
+            add_spray(&mut fm, i, &spray_addr(i), 1000.0 + i as f64 / 1e4);
+        }
+        assert_eq!(fm.size(), n);
+        let per = fm.heap_bytes() / n;
+        eprintln!("compact storage: {per} bytes per address");
+        assert!(per <= 200, "{per} bytes per address");
+        // The stored tickets are the ones given.
+        for i in [0, 1, 9, 777, n - 1] {
+            let a = spray_addr(i);
+            let t = fm.get(&a).unwrap();
+            let text = a.to_string();
+            let key = if i % 10 == 9 { "ip6" } else { "ip4" };
+            assert_eq!(t.id, text);
+            assert_eq!(t.matches, vec![fs_line(i, &text)]);
+            assert_eq!(serde_json::Value::Object(t.data), json!({ key: text }));
+            assert_eq!((t.retry, t.failures), (1, 1));
+        }
+        // Everything expires: the memory goes with it.
+        assert_eq!(fm.cleanup(1e6), n);
+        assert_eq!(fm.size(), 0);
+        assert!(fm.heap_bytes() < 4096, "{} bytes left", fm.heap_bytes());
+    }
+
+    #[test]
+    fn cap_evicts_closest_to_expiry_first() {
+        let mut fm = FailManager::new(100, 600.0, 5);
+        fm.set_max_tracked(16);
+        // 16 ids at times 0..16; id 3 has failed three times at time 3.
+        for i in 0..16 {
+            fm.add(&spray_addr(i), i as f64, 1, 1, &["x"], []);
+        }
+        fm.add(&spray_addr(3), 3.0, 1, 1, &["x"], []);
+        fm.add(&spray_addr(3), 3.0, 1, 1, &["x"], []);
+        // Two more at time 1 than the first: ties at time 1 too.
+        fm.add(&spray_addr(1), 1.0, 1, 1, &["x"], []);
+        assert_eq!(fm.size(), 16);
+        assert_eq!(fm.eviction_report(0.0), None, "nothing evicted yet");
+        // A new id: a batch of 16/8 = 2 goes, the two oldest (times 0
+        // and 1, whatever their retry).
+        fm.add(&spray_addr(100), 50.0, 1, 1, &["x"], []);
+        assert_eq!(fm.size(), 15);
+        assert_eq!(fm.retry(&spray_addr(0)), None);
+        assert_eq!(fm.retry(&spray_addr(1)), None);
+        assert_eq!(fm.retry(&spray_addr(2)), Some(1));
+        // Equal times: the lower retry goes first.
+        let mut fm2 = FailManager::new(100, 600.0, 5);
+        fm2.set_max_tracked(8);
+        for i in 0..8 {
+            let r = if i == 5 { 4 } else { 1 };
+            fm2.add(&spray_addr(i), 7.0, r, 1, &["x"], []);
+        }
+        fm2.add(&spray_addr(8), 7.0, 1, 1, &["x"], []);
+        assert_eq!(fm2.size(), 8, "one of eight evicted");
+        assert_eq!(
+            fm2.retry(&spray_addr(5)),
+            Some(4),
+            "the highest retry stays"
+        );
+        // Lowering the cap evicts at once, oldest first.
+        fm.set_max_tracked(4);
+        assert_eq!(fm.size(), 4);
+        assert_eq!(fm.retry(&spray_addr(100)), Some(1));
+        assert_eq!(fm.evicted_total(), 2 + 11);
+    }
+
+    #[test]
+    fn equal_times_evict_the_earliest_failure_first() {
+        // A spray within one second (whole-second log times): the ids that
+        // failed last are kept, so an attacker failing every 20 ids under
+        // a cap of 40 is counted to maxretry.
+        let mut fm = FailManager::new(3, 600.0, 5);
+        fm.set_max_tracked(40);
+        let a = Addr::parse("192.0.2.7");
+        let mut banned = 0;
+        for i in 0..300 {
+            fm.add(&spray_addr(i), 100.0, 1, 1, &["x"], []);
+            if (i == 250 || i == 270 || i == 290) && fm.add(&a, 100.0, 1, 1, &["x"], []) >= 3 {
+                banned += usize::from(fm.to_ban(Some(&a)).is_some());
+            }
+        }
+        assert_eq!(banned, 1);
+        // The 30 newest spray ids are all there.
+        for i in 270..300 {
+            assert!(fm.retry(&spray_addr(i)).is_some(), "{i}");
+        }
+    }
+
+    #[test]
+    fn an_entry_stays_72_bytes() {
+        assert!(
+            std::mem::size_of::<Entry>() <= 72,
+            "{}",
+            std::mem::size_of::<Entry>()
+        );
+    }
+
+    #[test]
+    fn eviction_warnings_are_rate_limited_with_counts() {
+        let mut fm = FailManager::new(1000, 600.0, 5);
+        fm.set_max_tracked(80);
+        for i in 0..100 {
+            fm.add(&spray_addr(i), i as f64, 1, 1, &["x"], []);
+        }
+        // Cap 80, batches of 10: two batches went.
+        let r = fm.eviction_report(100.0).expect("evictions are reported");
+        assert_eq!(
+            r,
+            EvictionReport {
+                evicted: 20,
+                total: 20,
+                tracked: 80,
+                max_tracked: 80
+            }
+        );
+        for i in 100..130 {
+            fm.add(&spray_addr(i), i as f64, 1, 1, &["x"], []);
+        }
+        assert_eq!(fm.eviction_report(130.0), None, "within the interval");
+        assert_eq!(fm.eviction_report(159.9), None);
+        let r = fm.eviction_report(160.0).expect("after the interval");
+        assert_eq!((r.evicted, r.total, r.tracked), (30, 50, 80));
+        assert_eq!(fm.eviction_report(1000.0), None, "nothing new");
+    }
+
+    #[test]
+    fn addresses_reaching_maxretry_are_banned_under_a_spray() {
+        let mut fm = FailManager::new(5, 600.0, 5);
+        fm.set_max_tracked(500);
+        let attackers: Vec<Addr> = (0..20).map(|i| Addr::raw(format!("attacker{i}"))).collect();
+        let mut banned = Vec::new();
+        let mut t = 0.0;
+        for i in 0..50_000 {
+            t += 0.001;
+            add_spray(&mut fm, i, &spray_addr(i), t);
+            assert!(fm.size() <= 500);
+            // Each attacker fails once every 100 spray lines, interleaved.
+            if i % 100 == 0 {
+                let a = &attackers[(i / 100) % attackers.len()];
+                if fm.add(a, t, 1, 1, &["bad"], []) >= fm.max_retry() {
+                    banned.push(fm.to_ban(Some(a)).expect("qualifies").id);
+                }
+            }
+        }
+        // The limit of any cap: an id whose failures are further apart
+        // than the cap's worth of new ids (here 2,000 spray lines, cap
+        // 500) is evicted in between and never reaches maxretry.
+        assert!(banned.is_empty(), "{banned:?}");
+        // With failures 100 lines apart and a cap of 500 they stay counted.
+        let mut fm = FailManager::new(5, 600.0, 5);
+        fm.set_max_tracked(500);
+        let a = Addr::raw("attacker");
+        let mut bans = 0;
+        for i in 0..50_000 {
+            t += 0.001;
+            add_spray(&mut fm, i, &spray_addr(i), t);
+            if i % 100 == 0 && fm.add(&a, t, 1, 1, &["bad"], []) >= 5 {
+                assert!(fm.to_ban(Some(&a)).is_some());
+                bans += 1;
+            }
+        }
+        assert_eq!(bans, 100, "every fifth failure bans");
+        assert!(fm.evicted_total() > 40_000);
+    }
+}
+
+#[cfg(test)]
+mod model {
+    //! The compact manager against the plain ticket map it replaced.
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::HashMap;
+
+    /// The former FailManager: tickets in a map keyed by id text.
+    struct Plain {
+        list: HashMap<String, Ticket>,
+        max_time: f64,
+        max_matches: usize,
+    }
+
+    impl Plain {
+        fn add(&mut self, mut t: Ticket, count: u32) -> u32 {
+            let attempt = t.failures.max(1);
+            match self.list.get_mut(&t.id) {
+                Some(d) => {
+                    if t.time > d.time {
+                        if d.first_time < t.time - self.max_time {
+                            let el = t.time - d.first_time;
+                            d.retry = py_round(d.retry as f64 / el * self.max_time) as u32;
+                            d.first_time = t.time - self.max_time;
+                        }
+                        d.time = t.time;
+                    }
+                    d.retry += count;
+                    d.failures += attempt;
+                    d.matches.append(&mut t.matches);
+                    let n = d.matches.len().saturating_sub(self.max_matches);
+                    d.matches.drain(..n);
+                    for (k, v) in t.data {
+                        d.data.entry(k).or_insert(v);
+                    }
+                    d.retry
+                }
+                None => {
+                    t.first_time = t.time;
+                    t.retry = count.max(1);
+                    t.failures = attempt;
+                    let n = t.matches.len().saturating_sub(self.max_matches);
+                    t.matches.drain(..n);
+                    let r = t.retry;
+                    self.list.insert(t.id.clone(), t);
+                    r
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn same_counting_as_the_ticket_map(
+            events in proptest::collection::vec(
+                (0u8..5, 0u32..500, 1u32..3, 0usize..3, 0u8..3), 1..80),
+            find_time in 1u32..200,
+            max_matches in 0usize..4,
+            max_retry in 2u32..6,
+        ) {
+            let mut fm = FailManager::new(max_retry, find_time as f64, max_matches);
+            let mut plain = Plain { list: HashMap::new(), max_time: find_time as f64, max_matches };
+            for (n, (who, t, count, nm, field)) in events.into_iter().enumerate() {
+                let id = if who == 4 { "alice".to_string() } else { format!("192.0.2.{who}") };
+                let lines: Vec<String> = (0..nm)
+                    .map(|j| format!("Jan 1 00:00:{:02} host sshd[{n}]: fail {j} from {id}", t % 60))
+                    .collect();
+                let mut data = serde_json::Map::new();
+                match field {
+                    0 => {}
+                    1 => { data.insert("ip4".into(), id.clone().into()); }
+                    _ => { data.insert("user".into(), format!("u{n}").into()); }
+                }
+                let ticket = Ticket::new(id.clone(), t as f64)
+                    .with_matches(lines)
+                    .with_data(data);
+                let a = fm.add_failure(ticket.clone(), count);
+                let b = plain.add(ticket, count);
+                prop_assert_eq!(a, b);
+                if a >= max_retry {
+                    let x = fm.to_ban(Some(id.as_str())).expect("qualifies");
+                    let y = plain.list.remove(&id).expect("qualifies");
+                    prop_assert_eq!(x, y);
+                }
+            }
+            prop_assert_eq!(fm.size(), plain.list.len());
+            for (id, t) in &plain.list {
+                prop_assert_eq!(&fm.get(id.as_str()).expect("counted"), t);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
 mod props {
     use super::*;
     use crate::ticket::Ticket;
     use proptest::prelude::*;
+    use std::collections::HashMap;
 
     proptest! {
         /// Invariants over any sequence of failures:

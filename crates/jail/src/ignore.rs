@@ -150,8 +150,11 @@ enum ListEntry {
 #[derive(Clone)]
 pub struct IgnoreList {
     ignore_self: bool,
-    self_ips: HashSet<IpAddr>,
-    singles: HashSet<Addr>,
+    /// Sorted: a host has few addresses, and this is asked for every
+    /// failure.
+    self_ips: Vec<IpAddr>,
+    /// Seeded fast hash: asked for every failure, keys from the config.
+    singles: HashSet<Addr, foldhash::fast::RandomState>,
     list: Vec<ListEntry>,
     cache_cfg: Option<IgnoreCacheConfig>,
     cache: Option<TimedCache<Option<IgnoreReason>>>,
@@ -174,8 +177,8 @@ impl Default for IgnoreList {
         IgnoreList {
             // fail2ban's default is ignoreself = true.
             ignore_self: true,
-            self_ips: HashSet::new(),
-            singles: HashSet::new(),
+            self_ips: Vec::new(),
+            singles: HashSet::default(),
             list: Vec::new(),
             cache_cfg: None,
             cache: None,
@@ -212,6 +215,8 @@ impl IgnoreList {
                 _ => ip,
             })
             .collect();
+        self.self_ips.sort_unstable();
+        self.self_ips.dedup();
     }
 
     /// `ignorecache`; `None` disables it. Changing it clears the cache.
@@ -373,22 +378,65 @@ impl IgnoreList {
         resolver: &dyn Resolver,
         command: Option<&dyn IgnoreCommand>,
     ) -> Option<IgnoreReason> {
-        let addr = Addr::parse(id);
-        let ip = match &addr {
+        self.check_parsed(&Addr::parse(id), id, ticket, now, resolver, command)
+    }
+
+    /// Whether [`IgnoreList::check`] would read the ticket (the
+    /// `ignorecache` key template may name its data fields).
+    pub fn uses_ticket(&self) -> bool {
+        self.cache_cfg.is_some()
+    }
+
+    /// [`IgnoreList::check`] of a failure id as the filter found it, without
+    /// an ignore command or cache (the caller uses `check` when either is
+    /// configured, see [`IgnoreList::uses_ticket`]): the same decision as
+    /// `check(&addr.to_string(), None, ...)` without formatting and
+    /// re-parsing the id, which matters at a million failures a second.
+    pub fn check_addr(
+        &mut self,
+        addr: &Addr,
+        now: f64,
+        resolver: &dyn Resolver,
+    ) -> Option<IgnoreReason> {
+        if self.cache_cfg.is_some() {
+            return self.check(&addr.to_string(), None, now, resolver, None);
+        }
+        match addr {
+            // Text that reads as an address is checked as one, and a /0
+            // subnet prints as its address: both as `check` would see them.
+            Addr::Raw(s) => self.check_parsed(&Addr::parse(s), s, None, now, resolver, None),
+            Addr::Net(_, 0) => {
+                let text = addr.to_string();
+                self.check_parsed(&Addr::parse(&text), &text, None, now, resolver, None)
+            }
+            a => self.check_parsed(a, "", None, now, resolver, None),
+        }
+    }
+
+    fn check_parsed(
+        &mut self,
+        addr: &Addr,
+        id: &str,
+        ticket: Option<&Ticket>,
+        now: f64,
+        resolver: &dyn Resolver,
+        command: Option<&dyn IgnoreCommand>,
+    ) -> Option<IgnoreReason> {
+        let ip = match addr {
             Addr::Ip(ip) => Some(*ip),
             _ => None,
         };
-        if self.ignore_self && ip.is_some_and(|ip| self.self_ips.contains(&ip)) {
+        if self.ignore_self && ip.is_some_and(|ip| self.self_ips.binary_search(&ip).is_ok()) {
             return Some(IgnoreReason::SelfRule);
         }
-        if self.singles.contains(&addr) {
+        if !self.singles.is_empty() && self.singles.contains(addr) {
             return Some(IgnoreReason::Ip);
         }
         for i in 0..self.list.len() {
             let hit = match &mut self.list[i] {
-                ListEntry::Net(n) => n.contains(&addr).then_some(IgnoreReason::Ip),
+                ListEntry::Net(n) => n.contains(addr).then_some(IgnoreReason::Ip),
                 ListEntry::Name(name) => {
-                    let literal = matches!(&addr, Addr::Raw(r) if r == name);
+                    let literal = matches!(addr, Addr::Raw(r) if r == name);
                     let name = name.clone();
                     (literal
                         || ip.is_some_and(|ip| self.resolve(&name, now, resolver).contains(&ip)))
@@ -396,7 +444,7 @@ impl IgnoreList {
                 }
                 ListEntry::File(set) => {
                     set.refresh(now, self.fs.as_ref());
-                    set.contains(&addr)
+                    set.contains(addr)
                         .then(|| IgnoreReason::File(set.path().display().to_string()))
                 }
             };
@@ -569,6 +617,46 @@ mod tests {
         assert_eq!(chk(&mut l, "::1").as_deref(), Some("ignoreself rule"));
         l.set_ignore_self(false);
         assert_eq!(chk(&mut l, "192.0.2.10"), None);
+    }
+
+    #[test]
+    fn check_addr_decides_as_check_on_the_text() {
+        let mut l = IgnoreList::new();
+        l.set_self_ips([
+            "192.0.2.10".parse().unwrap(),
+            "2001:db8::1".parse().unwrap(),
+        ]);
+        for e in [
+            "192.0.2.1",
+            "198.51.100.0/24",
+            "2001:db8:1::/48",
+            "h.example",
+            "alice",
+        ] {
+            l.add(e);
+        }
+        let r = StaticResolver::default();
+        let ids = [
+            Addr::parse("192.0.2.10"),
+            Addr::parse("2001:db8::1"),
+            Addr::parse("192.0.2.1"),
+            Addr::raw("192.0.2.1"),
+            Addr::parse("198.51.100.77"),
+            Addr::parse("198.51.100.0/25"),
+            Addr::parse("2001:db8:1::5"),
+            Addr::parse("203.0.113.5"),
+            Addr::raw("h.example"),
+            Addr::raw("alice"),
+            Addr::raw("bob"),
+            Addr::parse("0.0.0.0/0"),
+        ];
+        let mut hits = 0;
+        for a in &ids {
+            let want = l.check(&a.to_string(), None, 0.0, &r, None);
+            hits += usize::from(want.is_some());
+            assert_eq!(l.check_addr(a, 0.0, &r), want, "{a:?}");
+        }
+        assert_eq!(hits, 9, "the cases above cover hits and misses");
     }
 
     #[test]

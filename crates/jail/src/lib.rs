@@ -15,7 +15,8 @@
 //! The pieces, named after fail2ban's:
 //! - [`Ticket`] (`FailTicket`/`BanTicket`): one id's record;
 //! - [`FailManager`]: failure counting within `findtime` and the
-//!   `maxretry` trigger;
+//!   `maxretry` trigger, in compact storage ([`compact`]) with a cap on
+//!   the ids counted (`maxtracked`);
 //! - [`IgnoreList`]: `ignoreself`, `ignoreip`, `ignorecommand`,
 //!   `ignorecache`;
 //! - [`BanManager`]: current bans, end of ban, unban decisions;
@@ -54,6 +55,7 @@
 //! maxmatches, now)`, each ticket checked with the ignore list and queued.
 
 pub mod banmanager;
+pub mod compact;
 pub mod expr;
 pub mod failmanager;
 pub mod fileset;
@@ -67,7 +69,10 @@ pub use banmanager::{
     already_banned_level, AddBan, AlreadyBannedLevel, BanListEntry, BanManager, BAN_PER_ROUND,
     UNBAN_PER_CHECK,
 };
-pub use failmanager::{FailManager, KnownFailure};
+pub use compact::{FailId, FailKey, FieldValue, KeyRef};
+pub use failmanager::{
+    EvictionReport, FailManager, KnownFailure, DEFAULT_MAX_TRACKED, EVICTION_REPORT_INTERVAL,
+};
 pub use ignore::{IgnoreCacheConfig, IgnoreCommand, IgnoreList, IgnoreReason};
 pub use increment::{BanHistory, BanTimeIncrement, IncrementError, IncrementOutcome};
 pub use resolver::{NoResolver, Resolver, StaticResolver};
