@@ -81,6 +81,8 @@ const JAIL_OPTS: &[(&str, OptType)] = &[
     ("backend", OptType::Str),
     ("maxretry", OptType::Int),
     ("maxmatches", OptType::Int),
+    // gaoler's own: the cap on ids counted at once (see the FailManager).
+    ("maxtracked", OptType::Int),
     ("findtime", OptType::Str),
     ("bantime", OptType::Str),
     ("bantime.increment", OptType::Bool),
@@ -802,6 +804,17 @@ fn read_jail_inner(
                     .unwrap_or_default();
                 jail.problems.push(format!("{at}[{name}] {t}: {e}"));
             }
+        }
+    }
+    if let Some(Value::Int(v)) = jail.opts.get("maxtracked") {
+        if *v < 0 {
+            let at = cfg
+                .origin(&name, "maxtracked")
+                .map(|o| format!("{o}: "))
+                .unwrap_or_default();
+            jail.problems.push(format!(
+                "{at}[{name}] maxtracked = {v}: must be 0 (no cap) or a positive count"
+            ));
         }
     }
     if let Some(f) = jail.filter.as_mut() {

@@ -16,6 +16,21 @@ mod server;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+extern "C" {
+    /// mimalloc's `mi_collect` (linked through the `mimalloc` crate, whose
+    /// bindings only declare it with the `extended` feature).
+    fn mi_collect(force: bool);
+}
+
+/// Gives free memory back to the system: the server calls it after a
+/// cleanup dropped many failure tickets (an address spray that expired),
+/// which mimalloc would otherwise keep for the filter thread's heap.
+fn release_memory() {
+    // SAFETY: mi_collect takes no pointers; it only walks the allocator's
+    // own state (the calling thread's heap and the shared arenas).
+    unsafe { mi_collect(true) }
+}
+
 use std::ffi::OsString;
 use std::path::Path;
 use std::process::ExitCode;
@@ -58,7 +73,10 @@ fn main() -> ExitCode {
     }
     match sub.as_str() {
         "client" => gaoler_client::main(&argv0, rest),
-        "server" => server::main(&argv0, rest),
+        "server" => {
+            gaoler_server::jail::set_release_memory_hook(release_memory);
+            server::main(&argv0, rest)
+        }
         "regex" => gaoler_tools::regex_main(&argv0, rest),
         "test-samples" => gaoler_tools::test_samples_main(&argv0, rest),
         "-h" | "--help" | "help" => {

@@ -37,7 +37,8 @@ use gaoler_addr::Addr;
 use gaoler_filter::{Filter, FilterSpec, TupleLine, UseDns};
 use gaoler_jail::{
     already_banned_level, is_permanent, AddBan, AlreadyBannedLevel, BanManager, BanTimeIncrement,
-    FailManager, IgnoreList, Resolver, RestoreRule, Ticket, BAN_PER_ROUND, UNBAN_PER_CHECK,
+    FailManager, FieldValue, IgnoreList, Resolver, RestoreRule, Ticket, BAN_PER_ROUND,
+    UNBAN_PER_CHECK,
 };
 use gaoler_source::{
     FileSource, JournalOptions, JournalSource, JournalStart, Position, SourceOptions, StartAt,
@@ -275,6 +276,75 @@ fn filter_value_to_json(v: &gaoler_filter::Value) -> Json {
         V::Lines(l) => Json::Array(l.iter().cloned().map(Json::String).collect()),
         V::Int(i) => json!(i),
         V::Addr(a) => Json::String(a.to_string()),
+    }
+}
+
+/// A failure data field for the FailManager: strings as they are, other
+/// values as JSON.
+fn field_value(v: &gaoler_filter::Value) -> FieldValue<'_> {
+    match v {
+        gaoler_filter::Value::Str(s) => FieldValue::Str(s.as_str()),
+        other => FieldValue::Json(filter_value_to_json(other)),
+    }
+}
+
+/// A filter failure's data fields for the FailManager (`matches` are the
+/// lines, passed apart).
+fn failure_data(f: &gaoler_filter::Failure) -> impl Iterator<Item = (&str, FieldValue<'_>)> {
+    f.data
+        .iter()
+        .filter(|(k, _)| k.as_str() != "matches")
+        .map(|(k, v)| (k.as_str(), field_value(v)))
+}
+
+/// Settings read once per batch of lines rather than for every failure.
+pub(crate) struct Batch {
+    /// The jail's `ignorecommand`, if any.
+    ignorecommand: Option<String>,
+    /// `bantime.increment`, when on.
+    inc: Option<BanTimeIncrement>,
+}
+
+/// The ticket of a filter failure, for the ignore command and cache (their
+/// tags read the data fields).
+fn failure_ticket(f: &gaoler_filter::Failure, id: &Addr, time: f64) -> Ticket {
+    let mut data = Map::new();
+    for (k, v) in &f.data {
+        if k != "matches" {
+            data.insert(k.to_string(), filter_value_to_json(v));
+        }
+    }
+    Ticket::new(id.to_string(), time)
+        .with_matches(f.matches().to_vec())
+        .with_data(data)
+}
+
+/// What [`Jail::decide`] leaves to do outside the fail lock.
+struct AddOutcome {
+    /// Boxed: the outcome is moved for every failure, a ticket rarely.
+    ticket: Option<Box<Ticket>>,
+    cleaned: usize,
+    evictions: Option<gaoler_jail::EvictionReport>,
+}
+
+/// A cleanup that drops at least this many tickets asks the allocator to
+/// return free memory to the system.
+const RELEASE_AFTER: usize = 10_000;
+
+/// The process's allocator hook that returns free memory to the system
+/// (set by the binary: `mi_collect` for mimalloc). Freed pages of a large
+/// cleanup would otherwise stay with the filter thread's heap until that
+/// thread allocates again, which an idle jail may not do for hours.
+static RELEASE_MEMORY: std::sync::OnceLock<fn()> = std::sync::OnceLock::new();
+
+/// Installs the hook [`release_memory`] calls (once per process).
+pub fn set_release_memory_hook(f: fn()) {
+    let _ = RELEASE_MEMORY.set(f);
+}
+
+fn release_memory() {
+    if let Some(f) = RELEASE_MEMORY.get() {
+        f();
     }
 }
 
@@ -552,7 +622,8 @@ impl Jail {
         }
     }
 
-    /// One failure found by the filter (fail2ban's `processLineAndAdd`).
+    /// One failure given as a ticket (`set J attempt`): fail2ban's
+    /// `processLineAndAdd` for an id that is text.
     fn add_failure_ticket(&self, mut ticket: Ticket, count: u32, now: f64) {
         // A failure in the future is one that happens now.
         if ticket.time > now {
@@ -563,36 +634,169 @@ impl Jail {
         if self.is_ignored(&id, Some(&ticket), now) {
             return;
         }
-        self.log(
-            level::INFO,
-            "fail2ban.filter",
-            format!("[{}] Found {id} - {}", self.name, time2str(time)),
-        );
-        let inc = lock(&self.inc).clone();
-        let history = if inc.enabled {
-            self.ctx
-                .db()
-                .as_ref()
-                .and_then(|db| db.ban_history(&id, Some(&self.name), false).ok().flatten())
-        } else {
-            None
-        };
+        self.log_found(&id, time);
+        let inc = self.increment();
+        let history = inc.as_ref().and_then(|_| self.ban_history(&id));
         let to_ban = {
             let mut f = lock(&self.fail);
             let retry = f.fm.add_failure(ticket, count);
-            let mut ban = retry >= f.fm.max_retry();
-            if inc.enabled {
-                if let Some(k) = f.fm.apply_history(&id, time, history.as_ref(), &inc) {
-                    ban |= k.ban;
-                }
-            }
-            let t = if ban { f.fm.to_ban(Some(&id)) } else { None };
-            f.fm.service(now, false);
-            t
+            self.decide(&mut f, id.as_str(), retry, time, inc.as_ref(), history, now)
         };
-        if let Some(t) = to_ban {
-            self.queue_ticket(t);
+        self.after_add(to_ban);
+    }
+
+    /// One failure found by the filter (fail2ban's `processLineAndAdd`),
+    /// on the ingest path: nothing is formatted, cloned or allocated for
+    /// the id unless a log line, the ignore command or cache, or
+    /// `bantime.increment` needs it, and the FailManager takes the lines
+    /// and data fields as the filter left them.
+    fn add_filter_failure(&self, f: &gaoler_filter::Failure, id: &Addr, now: f64, batch: &Batch) {
+        // A failure in the future is one that happens now.
+        let time = f.time.unwrap_or(now).min(now);
+        if batch.ignorecommand.is_none() && batch.inc.is_none() {
+            // The common case: the ignore check needs no ticket and no
+            // history is looked up, so the check and the count share one
+            // lock; the log lines follow, before any ban is queued.
+            let mut st = lock(&self.fail);
+            if !st.ignore.uses_ticket() {
+                let reason = st.ignore.check_addr(id, now, &SystemResolver);
+                let out = match reason {
+                    Some(_) => None,
+                    None => {
+                        let retry = st.fm.add(id, time, 1, 1, f.matches(), failure_data(f));
+                        Some(self.decide(&mut st, id, retry, time, None, None, now))
+                    }
+                };
+                drop(st);
+                if let Some(r) = reason {
+                    self.log_ignored(id, &r);
+                }
+                if let Some(out) = out {
+                    self.log_found(id, time);
+                    self.after_add(out);
+                }
+                return;
+            }
         }
+        let ignored = match &batch.ignorecommand {
+            None if !lock(&self.fail).ignore.uses_ticket() => {
+                let reason = lock(&self.fail).ignore.check_addr(id, now, &SystemResolver);
+                if let Some(r) = &reason {
+                    self.log_ignored(id, r);
+                }
+                reason.is_some()
+            }
+            _ => {
+                let ticket = failure_ticket(f, id, time);
+                self.is_ignored(&ticket.id, Some(&ticket), now)
+            }
+        };
+        if ignored {
+            return;
+        }
+        self.log_found(id, time);
+        let inc = batch.inc.as_ref();
+        let history = inc.and_then(|_| self.ban_history(&id.to_string()));
+        let out = {
+            let mut st = lock(&self.fail);
+            let retry = st.fm.add(id, time, 1, 1, f.matches(), failure_data(f));
+            self.decide(&mut st, id, retry, time, inc, history, now)
+        };
+        self.after_add(out);
+    }
+
+    fn log_ignored(&self, id: &Addr, r: &gaoler_jail::IgnoreReason) {
+        self.log(
+            level::INFO,
+            "fail2ban.filter",
+            format!("[{}] Ignore {id} by {r}", self.name),
+        );
+    }
+
+    fn log_found(&self, id: &dyn std::fmt::Display, time: f64) {
+        if self.ctx.logger.enabled(level::INFO) {
+            self.log(
+                level::INFO,
+                "fail2ban.filter",
+                format!("[{}] Found {id} - {}", self.name, time2str(time)),
+            );
+        }
+    }
+
+    /// `bantime.increment`, when it is on.
+    fn increment(&self) -> Option<BanTimeIncrement> {
+        let inc = lock(&self.inc);
+        inc.enabled.then(|| inc.clone())
+    }
+
+    fn ban_history(&self, id: &str) -> Option<gaoler_jail::BanHistory> {
+        self.ctx
+            .db()
+            .as_ref()
+            .and_then(|db| db.ban_history(id, Some(&self.name), false).ok().flatten())
+    }
+
+    /// After a failure was counted (fail lock held): the extra count of a
+    /// known bad id, the hand-over of an id that reached maxretry, the
+    /// periodic cleanup. Returns the ticket to ban, how many tickets the
+    /// cleanup dropped, and the cap's eviction report if one is due.
+    #[allow(clippy::too_many_arguments)]
+    fn decide<I: gaoler_jail::FailId + ?Sized>(
+        &self,
+        f: &mut FailState,
+        id: &I,
+        retry: u32,
+        time: f64,
+        inc: Option<&BanTimeIncrement>,
+        history: Option<gaoler_jail::BanHistory>,
+        now: f64,
+    ) -> AddOutcome {
+        let mut ban = retry >= f.fm.max_retry();
+        if let Some(inc) = inc {
+            if let Some(k) = f.fm.apply_history(id, time, history.as_ref(), inc) {
+                ban |= k.ban;
+            }
+        }
+        AddOutcome {
+            ticket: if ban {
+                f.fm.to_ban(Some(id)).map(Box::new)
+            } else {
+                None
+            },
+            cleaned: f.fm.service(now, false).unwrap_or(0),
+            evictions: f.fm.eviction_report(now),
+        }
+    }
+
+    /// Side effects of [`Jail::decide`], outside the fail lock.
+    fn after_add(&self, out: AddOutcome) {
+        if let Some(t) = out.ticket {
+            self.queue_ticket(*t);
+        }
+        self.after_cleanup(out.cleaned);
+        if let Some(r) = out.evictions {
+            self.warn_evictions(&r);
+        }
+    }
+
+    /// A large cleanup freed memory: have the allocator give it back.
+    fn after_cleanup(&self, cleaned: usize) {
+        if cleaned >= RELEASE_AFTER {
+            release_memory();
+        }
+    }
+
+    fn warn_evictions(&self, r: &gaoler_jail::EvictionReport) {
+        self.log(
+            level::WARNING,
+            "fail2ban.filter",
+            format!(
+                "[{}] Too many addresses to track (maxtracked = {}): forgot the {} closest \
+                 to expiry since the last warning, {} in total, {} tracked; raise \
+                 maxtracked or lower findtime if this is no attack",
+                self.name, r.max_tracked, r.evicted, r.total, r.tracked
+            ),
+        );
     }
 
     /// Hands a ticket to the actions thread and wakes it.
@@ -612,7 +816,7 @@ impl Jail {
         let count = (msgs.len() as u32).max(1);
         t.failures = count;
         self.add_failure_ticket(t, count, now);
-        lock(&self.fail).fm.get(&id).map_or(0, |t| t.retry)
+        lock(&self.fail).fm.retry(id.as_str()).unwrap_or(0)
     }
 
     // ------------------------------------------------------------------
@@ -820,6 +1024,7 @@ impl Jail {
                 }
             };
             if let Some(f) = filter.as_mut() {
+                let batch = self.batch();
                 for line in &lines {
                     if !self.is_alive() {
                         break;
@@ -828,13 +1033,13 @@ impl Jail {
                     f.set_in_operation(!line.catching_up);
                     let out = f.process_line_detailed(&line.text, now);
                     self.note_unevaluated(&out);
-                    self.handle_failures(out.failures, now);
+                    self.handle_failures(out.failures, now, &batch);
                 }
             }
             if last_save.elapsed() >= POSITION_INTERVAL {
                 self.save_positions(&src, &mut saved);
                 last_save = Instant::now();
-                lock(&self.fail).fm.service(self.ctx.clock.now(), false);
+                self.service_idle();
             }
         }
         self.save_positions(&src, &mut saved);
@@ -898,6 +1103,7 @@ impl Jail {
                 continue;
             }
             if let Some(f) = filter.as_mut() {
+                let batch = self.batch();
                 for line in lines {
                     let now = self.ctx.clock.now();
                     f.set_in_operation(!line.catching_up);
@@ -908,12 +1114,13 @@ impl Jail {
                     };
                     let out = f.process_line_with_date_detailed(tuple, line.time, now);
                     self.note_unevaluated(&out);
-                    self.handle_failures(out.failures, now);
+                    self.handle_failures(out.failures, now, &batch);
                 }
             }
             if last_save.elapsed() >= POSITION_INTERVAL {
                 self.save_journal_position(&src);
                 last_save = Instant::now();
+                self.service_idle();
             }
         }
         self.save_journal_position(&src);
@@ -950,22 +1157,32 @@ impl Jail {
         self.unevaluated.load(Ordering::Relaxed)
     }
 
-    fn handle_failures(&self, fails: Vec<gaoler_filter::Failure>, now: f64) {
-        for f in fails {
+    /// The settings of the next batch of lines.
+    fn batch(&self) -> Batch {
+        let cmd = lock(&self.conf).ignorecommand.clone();
+        Batch {
+            ignorecommand: (!cmd.trim().is_empty()).then_some(cmd),
+            inc: self.increment(),
+        }
+    }
+
+    /// The cleanup when no line comes (fail2ban's every-10-polls service):
+    /// expired failures go, and their memory with them.
+    fn service_idle(&self) {
+        let cleaned = lock(&self.fail)
+            .fm
+            .service(self.ctx.clock.now(), false)
+            .unwrap_or(0);
+        self.after_cleanup(cleaned);
+    }
+
+    fn handle_failures(&self, fails: Vec<gaoler_filter::Failure>, now: f64, batch: &Batch) {
+        for f in &fails {
             if !f.is_real() {
                 continue;
             }
             let Some(id) = f.id.as_ref() else { continue };
-            let mut data = Map::new();
-            for (k, v) in &f.data {
-                if k != "matches" {
-                    data.insert(k.to_string(), filter_value_to_json(v));
-                }
-            }
-            let t = Ticket::new(id.to_string(), f.time.unwrap_or(now))
-                .with_matches(f.matches().to_vec())
-                .with_data(data);
-            self.add_failure_ticket(t, 1, now);
+            self.add_filter_failure(f, id, now, batch);
         }
     }
 

@@ -1001,6 +1001,16 @@ impl Server {
                 lock(&j.fail).fm.set_max_retry(v.max(0) as u32);
                 getter("maxretry")
             }
+            "maxtracked" => {
+                let v = parse_int(values.first().ok_or_else(invalid_command)?)?;
+                if v < 0 {
+                    return Err(CommandError::Invalid(format!(
+                        "maxtracked must be 0 (no cap) or a positive count, not {v}"
+                    )));
+                }
+                lock(&j.fail).fm.set_max_tracked(v as usize);
+                getter("maxtracked")
+            }
             "maxlines" => {
                 let v = parse_int(values.first().ok_or_else(invalid_command)?)?;
                 j.update_conf(|c| c.maxlines = v.max(1) as usize);
@@ -1317,6 +1327,7 @@ impl Server {
             "logtimezone" => json!(conf().logtimezone),
             "maxmatches" => json!(lock(&j.fail).fm.max_matches()),
             "maxretry" => json!(lock(&j.fail).fm.max_retry()),
+            "maxtracked" => json!(lock(&j.fail).fm.max_tracked()),
             "maxlines" => json!(conf().maxlines),
             "bantime" => num(lock(&j.bans).bm.ban_time()),
             "banip" => {
