@@ -24,10 +24,9 @@
 //! - entries live in chunks of [`CHUNK`] (growing never copies them all,
 //!   so there is no doubling peak, and emptied chunks are freed) and are
 //!   found through a table of slot numbers with 32 bits of each key's
-//!   hash (8 bytes a bucket: growing the table and most mismatches never
-//!   touch the entries, which are a cache miss each); the hash is
-//!   randomly seeded (an attacker chooses the addresses, so it must not be
-//!   predictable);
+//!   hash in one 8-byte bucket (`index`: a new id costs one cache miss,
+//!   growing never touches the entries); the hash is randomly seeded (an
+//!   attacker chooses the addresses, so it must not be predictable);
 //! - a removal moves the last entry into the hole; a cleanup that drops a
 //!   large part compacts the entries and rebuilds the table at the new
 //!   size, so memory is given back after a spray expires
@@ -53,10 +52,10 @@
 use std::cmp::Ordering;
 
 use foldhash::fast::RandomState;
-use hashbrown::HashTable;
 
 use crate::compact::{FailId, FailKey, FieldValue, KeyRef, LineStore};
 use crate::increment::{BanHistory, BanTimeIncrement};
+use crate::index::Index;
 use crate::ticket::{py_round, FailTicket, Ticket};
 
 /// Result of [`FailManager::apply_history`]: a failure of an id known from
@@ -175,8 +174,8 @@ impl Slab {
 /// Failure counter of one jail.
 #[derive(Clone)]
 pub struct FailManager {
-    /// (slot, 32 bits of the key's hash): see [`stored_hash`].
-    index: HashTable<(u32, u32)>,
+    /// Slot numbers by 32 bits of the key's hash (see `index`).
+    index: Index,
     hasher: RandomState,
     slab: Slab,
     lines: LineStore,
@@ -220,21 +219,10 @@ fn hash32(h: &RandomState, k: KeyRef<'_>) -> u32 {
     (k.hash_with(h) >> 32) as u32
 }
 
-/// The table's 64-bit hash, rebuilt from the stored 32 bits: hashbrown
-/// takes the bucket from the low bits and its 7-bit tag from the top ones,
-/// and both come from the same 32 bits.
-fn stored_hash(h32: u32) -> u64 {
-    (u64::from(h32) << 32) | u64::from(h32)
-}
-
-fn rehash(&(_, h): &(u32, u32)) -> u64 {
-    stored_hash(h)
-}
-
 impl FailManager {
     pub fn new(max_retry: u32, find_time: f64, max_matches: usize) -> Self {
         FailManager {
-            index: HashTable::new(),
+            index: Index::default(),
             hasher: RandomState::default(),
             slab: Slab::default(),
             lines: LineStore::default(),
@@ -301,11 +289,7 @@ impl FailManager {
     fn find(&self, k: KeyRef<'_>) -> Option<u32> {
         let h = hash32(&self.hasher, k);
         let slab = &self.slab;
-        self.index
-            .find(stored_hash(h), |&(i, x)| {
-                x == h && slab.get(i).key.as_ref() == k
-            })
-            .map(|&(i, _)| i)
+        self.index.find(h, |i| slab.get(i).key.as_ref() == k)
     }
 
     fn ticket_of(&self, e: &Entry) -> FailTicket {
@@ -398,42 +382,36 @@ impl FailManager {
         }
         let h = hash32(&self.hasher, key);
         let slab = &self.slab;
+        let next = slab.len as u32;
         // One probe finds the id or the place for it.
-        let entry = self.index.entry(
-            stored_hash(h),
-            |&(i, x)| x == h && slab.get(i).key.as_ref() == key,
-            rehash,
-        );
-        match entry {
-            hashbrown::hash_table::Entry::Occupied(o) => {
-                let i = o.get().0;
-                let max_time = self.max_time;
-                let e = self.slab.get_mut(i);
-                adjust_time(e, time, max_time);
-                e.retry = e.retry.saturating_add(count);
-                e.failures = e.failures.saturating_add(attempts);
-                e.seq = self.fail_total as u32;
-                let blob = self.lines.merge(key, &e.blob, data, matches, max_matches);
-                e.blob = blob;
-                (e.retry, i, false)
-            }
-            hashbrown::hash_table::Entry::Vacant(v) => {
-                let blob = self.lines.encode(key, data, matches, max_matches);
-                let retry = count.max(1);
-                let slot = self.slab.push(Entry {
-                    key: key.to_owned_key(),
-                    time,
-                    first_time: time,
-                    retry,
-                    failures: attempts,
-                    ban_count: 0,
-                    seq: self.fail_total as u32,
-                    blob,
-                });
-                v.insert((slot, h));
-                (retry, slot, true)
-            }
+        let (i, new) = self
+            .index
+            .find_or_insert(h, |i| slab.get(i).key.as_ref() == key, || next);
+        if !new {
+            let max_time = self.max_time;
+            let e = self.slab.get_mut(i);
+            adjust_time(e, time, max_time);
+            e.retry = e.retry.saturating_add(count);
+            e.failures = e.failures.saturating_add(attempts);
+            e.seq = self.fail_total as u32;
+            let blob = self.lines.merge(key, &e.blob, data, matches, max_matches);
+            e.blob = blob;
+            return (e.retry, i, false);
         }
+        let blob = self.lines.encode(key, data, matches, max_matches);
+        let retry = count.max(1);
+        let slot = self.slab.push(Entry {
+            key: key.to_owned_key(),
+            time,
+            first_time: time,
+            retry,
+            failures: attempts,
+            ban_count: 0,
+            seq: self.fail_total as u32,
+            blob,
+        });
+        debug_assert_eq!(slot, i);
+        (retry, slot, true)
     }
 
     /// The extra count of `bantime.increment` for an id known from earlier
@@ -483,16 +461,12 @@ impl FailManager {
     /// Removes slot `i` from the table and the entries.
     fn remove_slot(&mut self, i: u32) -> Entry {
         let h = hash32(&self.hasher, self.slab.get(i).key.as_ref());
-        if let Ok(found) = self.index.find_entry(stored_hash(h), |&(x, _)| x == i) {
-            found.remove();
-        }
+        self.index.remove(h, i);
         let last = (self.slab.len - 1) as u32;
         if i != last {
             // The last entry moves into slot i.
             let h = hash32(&self.hasher, self.slab.get(last).key.as_ref());
-            if let Some(x) = self.index.find_mut(stored_hash(h), |&(x, _)| x == last) {
-                x.0 = i;
-            }
+            self.index.relocate(h, last, i);
         }
         self.slab.swap_remove(i)
     }
@@ -573,19 +547,16 @@ impl FailManager {
                     i += 1;
                 }
             }
-            if self.index.capacity() > 4 * self.slab.len + 64 {
-                self.index.shrink_to_fit(rehash);
-            }
+            self.index.shrink();
         }
         self.slab.chunks.shrink_to_fit();
         removed
     }
 
     fn rebuild_index(&mut self) {
-        let mut index = HashTable::with_capacity(self.slab.len);
+        let mut index = Index::with_capacity(self.slab.len);
         for (i, e) in self.slab.iter().enumerate() {
-            let h = hash32(&self.hasher, e.key.as_ref());
-            index.insert_unique(stored_hash(h), (i as u32, h), rehash);
+            index.insert_new(hash32(&self.hasher, e.key.as_ref()), i as u32);
         }
         self.index = index;
     }
@@ -656,7 +627,7 @@ impl FailManager {
     /// Approximate heap bytes held (entries, table, blobs, shared lines).
     pub fn heap_bytes(&self) -> usize {
         let entries = self.slab.chunks.len() * CHUNK * std::mem::size_of::<Entry>();
-        let table = self.index.capacity() * (std::mem::size_of::<(u32, u32)>() + 1);
+        let table = self.index.capacity() * std::mem::size_of::<u64>();
         let blobs: usize = self
             .slab
             .iter()

@@ -61,6 +61,7 @@ pub mod failmanager;
 pub mod fileset;
 pub mod ignore;
 pub mod increment;
+mod index;
 pub mod resolver;
 pub mod restore;
 pub mod ticket;
