@@ -286,6 +286,12 @@ impl CandidateDfa {
         }
     }
 
+    /// Whether a line that may match runs every failregex (there are at
+    /// most `FEW`): the DFA then only rejects lines.
+    pub(crate) fn only_rejects(&self) -> bool {
+        self.set.capacity() <= FEW
+    }
+
     /// Run over `text` (the buffer the regexes will see). Returns `false`
     /// when no failregex can match; otherwise [`CandidateDfa::candidates`]
     /// tells which may.

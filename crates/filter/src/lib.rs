@@ -29,7 +29,10 @@
 //!   result, except that it is not used when ignoreregexes run before the
 //!   failregexes (their hits are reported for every line). It is built on
 //!   the first line, so filters built only to validate regexes do not pay
-//!   for it. [`Filter::disable_prefilters`] turns every shortcut off; the
+//!   for it. With at most three failregexes it only rejects lines, so it
+//!   is paused like stage 1 on a log where it rejects fewer than one line
+//!   in four (an address spray, where every line is a failure).
+//!   [`Filter::disable_prefilters`] turns every shortcut off; the
 //!   differential tests compare against that, over the upstream sample
 //!   logs and over `shared/bench/genlog.py` output.
 //! - **Last date on skipped lines.** Upstream parses the date of every line
@@ -510,10 +513,16 @@ impl Stage1 {
     /// Record one stage-1 verdict; `dfa`: the candidate DFA is in use, so
     /// lines stage 1 lets through are rejected cheaply after the date.
     fn count(&mut self, rejected: bool, dfa: bool) {
+        self.count_below(rejected, dfa, 3);
+    }
+
+    /// Record one verdict of a shortcut; with `may_pause`, a window where
+    /// it rejected fewer than `quarters` lines in four pauses it.
+    fn count_below(&mut self, rejected: bool, may_pause: bool, quarters: u32) {
         self.seen += 1;
         self.rejected += u32::from(rejected);
         if self.seen >= STAGE1_WINDOW {
-            if dfa && self.rejected * 4 < self.seen * 3 {
+            if may_pause && self.rejected * 4 < self.seen * quarters {
                 self.paused = self.next_pause.max(STAGE1_PAUSE);
                 self.next_pause = (self.paused * 2).min(STAGE1_PAUSE_MAX);
             } else {
@@ -609,6 +618,13 @@ pub struct Filter {
     gate: Option<Prefilter>,
     /// Whether literal stage 1 currently pays for itself (see [`Stage1`]).
     stage1: Stage1,
+    /// Whether the candidate DFA currently pays for itself: with at most
+    /// `dfa::FEW` failregexes it only rejects (a line it lets through
+    /// runs them all), so on a log where it rejects fewer than one line in
+    /// four (an address spray: every line a failure) the scan is pure
+    /// cost, and it is paused as [`Stage1`] is; the failregexes then run
+    /// behind literal stage 2. Results are the same either way.
+    dfa_use: Stage1,
     dates: Box<dyn DateFinder>,
     buffer: Vec<TupleLine>,
     last_date: Option<f64>,
@@ -619,6 +635,10 @@ pub struct Filter {
     dfa: DfaState,
     /// The DFA ran on the current line: only its candidates may match.
     candidates_known: bool,
+    /// The DFA is paused on the current line (see `dfa_use`): literal
+    /// stage 2, which rejects no line the DFA lets through, is skipped
+    /// too.
+    dfa_paused_now: bool,
     /// Reused buffer for the DFA's view of the line.
     scratch: String,
     /// `scratch` holds the current line's buffer text (see `candidates`).
@@ -714,6 +734,7 @@ impl Filter {
             prefilter,
             gate,
             stage1: Stage1::default(),
+            dfa_use: Stage1::default(),
             dates,
             buffer: Vec::new(),
             last_date: None,
@@ -721,6 +742,7 @@ impl Filter {
             skipped: Skipped::default(),
             dfa: DfaState::Unbuilt,
             candidates_known: false,
+            dfa_paused_now: false,
             scratch: String::new(),
             scratch_built: false,
             content: String::new(),
@@ -747,6 +769,12 @@ impl Filter {
     /// Whether the candidate DFA is in use (known after the first line).
     pub fn has_candidate_dfa(&self) -> bool {
         matches!(self.dfa, DfaState::Built(_))
+    }
+
+    /// Whether the candidate DFA is paused for not paying for itself (see
+    /// the module docs), for tests and statistics.
+    pub fn candidate_dfa_paused(&self) -> bool {
+        self.dfa_use.paused > 0
     }
 
     /// Turn off every shortcut (prefilters), so each line takes the
@@ -802,6 +830,7 @@ impl Filter {
     ) -> LineOutcome {
         self.skipped.clear();
         self.candidates_known = false;
+        self.dfa_paused_now = false;
         self.last_time_text.clone_from(&tuple.date);
         self.last_date = Some(time);
         let d = Dated {
@@ -888,6 +917,7 @@ impl Filter {
             prefilter: self.prefilter.clone(),
             gate: self.gate.clone(),
             stage1: Stage1::default(),
+            dfa_use: Stage1::default(),
             dates: Box::new(dates),
             buffer: Vec::new(),
             last_date: None,
@@ -898,6 +928,7 @@ impl Filter {
                 _ => DfaState::Off,
             },
             candidates_known: false,
+            dfa_paused_now: false,
             scratch: String::new(),
             scratch_built: false,
             content: String::new(),
@@ -1202,7 +1233,9 @@ impl Filter {
     ) -> Result<Option<Matches>, FilterError> {
         // Prefilter stage 2: failregexes with a literal in the matched text
         // (the candidate DFA, when it ran, has already said more).
-        if let (Some(pf), false) = (&self.prefilter, self.candidates_known) {
+        if let (Some(pf), false, false) =
+            (&self.prefilter, self.candidates_known, self.dfa_paused_now)
+        {
             if !pf.may_match_stripped(text) {
                 return Ok(None);
             }
@@ -1404,6 +1437,7 @@ impl Filter {
     fn candidates(&mut self, line: &str, cut: Option<(usize, usize)>) -> bool {
         self.ensure_dfa();
         self.candidates_known = false;
+        self.dfa_paused_now = false;
         self.scratch_built = false;
         let built = matches!(self.dfa, DfaState::Built(_));
         // With eager dates, literal stage 1 still saves the DFA scan on the
@@ -1427,8 +1461,14 @@ impl Filter {
         let DfaState::Built(d) = &mut self.dfa else {
             return true;
         };
+        if !self.dfa_use.active() {
+            self.dfa_paused_now = true;
+            return true;
+        }
         self.candidates_known = true;
-        d.scan(text)
+        let may = d.scan(text);
+        self.dfa_use.count_below(!may, d.only_rejects(), 1);
+        may
     }
 
     /// The DFA answers for single-line buffers only, and is not used when

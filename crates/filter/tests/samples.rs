@@ -499,6 +499,56 @@ fn prefilter_changes_nothing_genlog() {
     );
 }
 
+/// An address spray (every line a failure): the candidate DFA of the
+/// FreeSWITCH filter stops paying and is paused; the lines after it, hits
+/// and misses mixed, give what they give with every shortcut off.
+#[test]
+fn prefilter_changes_nothing_spray() {
+    let mut lines = Vec::new();
+    for i in 0..12_000u32 {
+        lines.push(format!(
+            "2026-01-01 00:00:{:02}.{i:06} [WARNING] sofia_reg.c:1720 SIP auth failure (REGISTER) \
+             on sofia profile 'internal' for [{i}@192.0.2.1] from ip 198.51.100.{}",
+            i % 60,
+            i % 250 + 1
+        ));
+    }
+    for i in 0..3_000u32 {
+        lines.push(match i % 3 {
+            0 => format!(
+                "2026-01-01 00:01:{:02}.000001 [WARNING] sofia_reg.c:2531 Can't find user \
+                 [{i}@192.0.2.1] from 203.0.113.{}",
+                i % 60,
+                i % 250 + 1
+            ),
+            1 => format!(
+                "2026-01-01 00:01:{:02}.000002 [NOTICE] switch_channel.c:1142 New Channel \
+                 sofia/internal/1001@192.0.2.5 [{i}]",
+                i % 60
+            ),
+            _ => format!(
+                "2026-01-01 00:01:{:02}.000003 [WARNING] sofia_reg.c:1720 SIP auth failure \
+                 (INVITE) on sofia profile 'external' for [x@192.0.2.1] from ip 192.0.2.{}",
+                i % 60,
+                i % 250 + 1
+            ),
+        });
+    }
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    compare_shortcuts(&refs, Some(&["freeswitch"]));
+    // The pause did happen (else this test compares nothing new).
+    let golden = load_golden();
+    let mut f = build_filter_spec(&golden["freeswitch"], false, true);
+    f.set_in_operation(true);
+    let mut paused = false;
+    for l in &refs[..12_000] {
+        f.process_line(l, NOW);
+        paused |= f.candidate_dfa_paused();
+    }
+    assert!(f.has_candidate_dfa());
+    assert!(paused, "the candidate DFA was never paused");
+}
+
 fn compare_shortcuts(lines: &[&str], only: Option<&[&str]>) {
     let golden = load_golden();
     let mut lines_checked = 0usize;
