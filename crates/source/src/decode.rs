@@ -65,12 +65,28 @@ impl LineDecoder {
         Ok(LineDecoder { kind })
     }
 
+    /// [`LineDecoder::decode`] of a line the caller no longer needs: valid
+    /// UTF-8 becomes the `String` without a copy (the common case, once
+    /// per line read).
+    pub fn decode_owned(&self, bytes: Vec<u8>) -> (String, bool) {
+        match self.kind {
+            Kind::Utf8 => match String::from_utf8(bytes) {
+                Ok(s) => (s, false),
+                Err(e) => (String::from_utf8_lossy(e.as_bytes()).into_owned(), true),
+            },
+            _ => self.decode(&bytes),
+        }
+    }
+
     /// Decodes one line. The flag is true when bytes had to be replaced.
     pub fn decode(&self, bytes: &[u8]) -> (String, bool) {
         match self.kind {
-            Kind::Utf8 => match String::from_utf8_lossy(bytes) {
-                std::borrow::Cow::Borrowed(s) => (s.to_owned(), false),
-                std::borrow::Cow::Owned(s) => (s, true),
+            // Valid text first: `str::from_utf8` checks whole words of
+            // ASCII at a time, `from_utf8_lossy` goes chunk by chunk (3 %
+            // of the daemon's time per line under an address spray).
+            Kind::Utf8 => match std::str::from_utf8(bytes) {
+                Ok(s) => (s.to_owned(), false),
+                Err(_) => (String::from_utf8_lossy(bytes).into_owned(), true),
             },
             Kind::Latin1 => (bytes.iter().map(|&b| char::from(b)).collect(), false),
             Kind::Ascii => {
@@ -99,6 +115,17 @@ impl LineDecoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decode_owned_is_decode() {
+        let lines: [&[u8]; 6] = [b"abc", b"a\xffb", b"", b"\xe9\x80", b"caf\xc3\xa9", b"a\0b"];
+        for enc in ["auto", "utf-8", "latin-1", "ascii", "cp1251"] {
+            let d = LineDecoder::new(enc).unwrap();
+            for l in lines {
+                assert_eq!(d.decode_owned(l.to_vec()), d.decode(l), "{enc} {l:?}");
+            }
+        }
+    }
 
     #[test]
     fn utf8_lossy_replaces_bad_bytes() {

@@ -540,7 +540,8 @@ impl Emitter<'_> {
                 "log line too long, its middle dropped (warned at most once a minute)"
             );
         }
-        let (text, bad) = self.decoder.decode(&raw.bytes);
+        let end_pos = raw.end;
+        let (text, bad) = self.decoder.decode_owned(raw.bytes);
         if bad && warn.decode.ready(DAY) {
             tracing::warn!(
                 path = %t_path.display(),
@@ -551,7 +552,7 @@ impl Emitter<'_> {
         self.out.push(LogLine {
             path: t_path.clone(),
             text,
-            end_pos: raw.end,
+            end_pos,
             catching_up,
             rotated,
         });

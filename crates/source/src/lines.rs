@@ -69,7 +69,7 @@ impl LineSplitter {
         let mut rest = data;
         let mut off = offset;
         while !rest.is_empty() {
-            match rest.iter().position(|&b| b == b'\n') {
+            match memchr::memchr(b'\n', rest) {
                 Some(i) => {
                     self.push(&rest[..i]);
                     off += i as u64 + 1;
