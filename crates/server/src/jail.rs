@@ -634,7 +634,7 @@ impl Jail {
         if self.is_ignored(&id, Some(&ticket), now) {
             return;
         }
-        self.log_found(&id, time);
+        self.log_found(&id, time, false);
         let inc = self.increment();
         let history = inc.as_ref().and_then(|_| self.ban_history(&id));
         let to_ban = {
@@ -672,7 +672,7 @@ impl Jail {
                     self.log_ignored(id, &r);
                 }
                 if let Some(out) = out {
-                    self.log_found(id, time);
+                    self.log_found(id, time, true);
                     self.after_add(out);
                 }
                 return;
@@ -694,7 +694,7 @@ impl Jail {
         if ignored {
             return;
         }
-        self.log_found(id, time);
+        self.log_found(id, time, true);
         let inc = batch.inc.as_ref();
         let history = inc.and_then(|_| self.ban_history(&id.to_string()));
         let out = {
@@ -713,13 +713,18 @@ impl Jail {
         );
     }
 
-    fn log_found(&self, id: &dyn std::fmt::Display, time: f64) {
-        if self.ctx.logger.enabled(level::INFO) {
-            self.log(
-                level::INFO,
-                "fail2ban.filter",
-                format!("[{}] Found {id} - {}", self.name, time2str(time)),
-            );
+    /// `[J] Found <id> - <time>`; `deferred` on the filter thread, which
+    /// writes the lines it kept back after each batch of lines (see
+    /// [`Logger::log_deferred`]).
+    fn log_found(&self, id: &dyn std::fmt::Display, time: f64, deferred: bool) {
+        let logger = &self.ctx.logger;
+        if logger.enabled(level::INFO) {
+            let msg = format!("[{}] Found {id} - {}", self.name, time2str(time));
+            if deferred {
+                logger.log_deferred(level::INFO, "fail2ban.filter", &msg);
+            } else {
+                logger.log(level::INFO, "fail2ban.filter", &msg);
+            }
         }
     }
 
@@ -1040,6 +1045,7 @@ impl Jail {
                     self.note_unevaluated(&out);
                     self.handle_failures(out.failures, now, &batch);
                 }
+                self.ctx.logger.flush_deferred();
             }
             if last_save.elapsed() >= POSITION_INTERVAL {
                 self.save_positions(&src, &mut saved);
@@ -1121,6 +1127,7 @@ impl Jail {
                     self.note_unevaluated(&out);
                     self.handle_failures(out.failures, now, &batch);
                 }
+                self.ctx.logger.flush_deferred();
             }
             if last_save.elapsed() >= POSITION_INTERVAL {
                 self.save_journal_position(&src);

@@ -137,6 +137,9 @@ enum Sink {
 
 struct State {
     sink: Sink,
+    /// Lines logged with [`Logger::log_deferred`] not yet written to the
+    /// file (see there); written before anything else is.
+    pending: String,
     /// The target as set (without `[options]`), for `get logtarget`.
     target: String,
     syslogsocket: String,
@@ -205,6 +208,7 @@ impl Logger {
                 sink: Sink::Stderr,
                 target: "STDERR".into(),
                 syslogsocket: "auto".into(),
+                pending: String::new(),
                 padding: true,
             }),
             pid: std::process::id(),
@@ -284,6 +288,7 @@ impl Logger {
             }
         };
         let mut st = self.lock();
+        st.write_pending();
         st.sink = sink;
         st.target = target;
         st.padding = padding;
@@ -295,6 +300,7 @@ impl Logger {
     /// `flushed`.
     pub fn flush_logs(&self) -> &'static str {
         let mut st = self.lock();
+        st.write_pending();
         let target = st.target.clone();
         let ret = match &mut st.sink {
             Sink::File { path, file } => {
@@ -334,6 +340,46 @@ impl Logger {
         format_record(l, name, self.pid, msg, Some(time), padding)
     }
 
+    /// Like [`Logger::log`], but a line for a log file may wait in memory
+    /// until [`Logger::flush_deferred`], the next immediate line, or 64 KiB
+    /// of them, whichever comes first: for the filter thread's `Found`
+    /// lines, one per failure, which cost a write system call each
+    /// (fail2ban's default level INFO logs them; under an address spray
+    /// that was half the ingest time). The order of lines is kept: pending
+    /// lines are written before any other. Other targets write at once.
+    pub fn log_deferred(&self, l: i32, name: &str, msg: &str) {
+        if !self.enabled(l) {
+            return;
+        }
+        let mut st = self.lock();
+        if !matches!(st.sink, Sink::File { .. }) {
+            drop(st);
+            return self.log(l, name, msg);
+        }
+        let padding = st.padding;
+        write_record(
+            &mut st.pending,
+            l,
+            name,
+            self.pid,
+            msg,
+            Some(SystemTime::now()),
+            padding,
+        );
+        st.pending.push('\n');
+        if st.pending.len() >= DEFERRED_MAX {
+            st.write_pending();
+        }
+    }
+
+    /// Writes the lines [`Logger::log_deferred`] kept back.
+    pub fn flush_deferred(&self) {
+        let mut st = self.lock();
+        if !st.pending.is_empty() {
+            st.write_pending();
+        }
+    }
+
     /// Writes one message if `l` is enabled.
     pub fn log(&self, l: i32, name: &str, msg: &str) {
         if !self.enabled(l) {
@@ -341,6 +387,9 @@ impl Logger {
         }
         let now = SystemTime::now();
         let mut st = self.lock();
+        if !st.pending.is_empty() {
+            st.write_pending();
+        }
         let padding = st.padding;
         match &mut st.sink {
             Sink::File { file, .. } => {
@@ -372,6 +421,28 @@ impl Logger {
     }
 }
 
+impl Drop for Logger {
+    fn drop(&mut self) {
+        self.flush_deferred();
+    }
+}
+
+/// Deferred lines are written once they reach this many bytes.
+const DEFERRED_MAX: usize = 64 * 1024;
+
+impl State {
+    /// Writes the deferred lines (to the file they were logged for).
+    fn write_pending(&mut self) {
+        if let Sink::File { file, .. } = &mut self.sink {
+            let _ = file.write_all(self.pending.as_bytes());
+        }
+        self.pending.clear();
+        if self.pending.capacity() > DEFERRED_MAX * 2 {
+            self.pending = String::new();
+        }
+    }
+}
+
 impl Default for Logger {
     fn default() -> Self {
         Logger::new()
@@ -388,21 +459,64 @@ fn format_record(
     time: Option<SystemTime>,
     padding: bool,
 ) -> String {
+    let mut out = String::with_capacity(64 + msg.len());
+    write_record(&mut out, l, name, pid, msg, time, padding);
+    out
+}
+
+/// [`format_record`] appended to `out`, without intermediate strings.
+fn write_record(
+    out: &mut String,
+    l: i32,
+    name: &str,
+    pid: u32,
+    msg: &str,
+    time: Option<SystemTime>,
+    padding: bool,
+) {
+    use std::fmt::Write as _;
     let lname = level_name(l);
-    let head = match time {
-        Some(t) => format!("{} ", asctime(t)),
-        None => String::new(),
-    };
-    if padding {
-        format!("{head}{name:<24}[{pid}]: {lname:<7} {msg}")
-    } else {
-        format!("{head}{name}[{pid}]: {lname} {msg}")
+    if let Some(t) = time {
+        out.push_str(&asctime(t));
+        out.push(' ');
     }
+    let _ = if padding {
+        write!(out, "{name:<24}[{pid}]: {lname:<7} {msg}")
+    } else {
+        write!(out, "{name}[{pid}]: {lname} {msg}")
+    };
 }
 
 /// Local time `YYYY-mm-dd HH:MM:SS` of epoch seconds (fail2ban's
 /// `MyTime.time2str`).
 pub fn time2str(t: f64) -> String {
+    // The last two seconds formatted, per thread: log lines come in
+    // bursts within one second, and a Found line formats its failure's
+    // time and its own (two seconds that alternate); localtime_r is not
+    // cheap.
+    type Cache = [(i64, String); 2];
+    thread_local! {
+        static LAST: std::cell::RefCell<Cache> =
+            const { std::cell::RefCell::new([(i64::MIN, String::new()), (i64::MIN, String::new())]) };
+    }
+    let secs = t.floor() as i64;
+    let hit = LAST.with(|l| {
+        let l = l.borrow();
+        l.iter().find(|(k, _)| *k == secs).map(|(_, v)| v.clone())
+    });
+    if let Some(s) = hit {
+        return s;
+    }
+    let s = time2str_uncached(t);
+    LAST.with(|l| {
+        let mut l = l.borrow_mut();
+        l.swap(0, 1);
+        l[0] = (secs, s.clone());
+    });
+    s
+}
+
+fn time2str_uncached(t: f64) -> String {
     let (tm, _) = local_tm(t);
     format!(
         "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
@@ -421,7 +535,7 @@ pub fn asctime(t: SystemTime) -> String {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0);
-    let (_, ms) = local_tm(secs);
+    let ms = (((secs - secs.floor()) * 1000.0) as u32).min(999);
     format!("{},{:03}", time2str(secs.floor()), ms)
 }
 
@@ -598,6 +712,72 @@ mod tests {
         let new = std::fs::read_to_string(&p).unwrap();
         assert!(new.contains("WARNING after"), "{new}");
         assert_eq!(lg.target(), p.to_str().unwrap());
+    }
+
+    #[test]
+    fn deferred_lines_keep_their_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f2b.log");
+        let read = || std::fs::read_to_string(&p).unwrap_or_default();
+        let lg = Logger::new();
+        lg.set_target(p.to_str().unwrap()).unwrap();
+        lg.log_deferred(level::INFO, "fail2ban.filter", "[j] Found 192.0.2.1");
+        lg.log_deferred(level::DEBUG, "fail2ban.filter", "hidden");
+        assert_eq!(read(), "", "kept back");
+        lg.flush_deferred();
+        assert!(
+            read().ends_with("INFO    [j] Found 192.0.2.1\n"),
+            "{}",
+            read()
+        );
+        // An immediate line writes what waits first.
+        lg.log_deferred(level::INFO, "fail2ban.filter", "[j] Found 192.0.2.2");
+        lg.log(level::NOTICE, "fail2ban.actions", "[j] Ban 192.0.2.2");
+        let text = read();
+        let found = text.find("Found 192.0.2.2").expect("written");
+        assert!(
+            found < text.find("Ban 192.0.2.2").expect("written"),
+            "{text}"
+        );
+        // A full buffer is written without waiting.
+        for i in 0..2000 {
+            lg.log_deferred(
+                level::INFO,
+                "fail2ban.filter",
+                &format!("[j] Found 198.51.100.{i}"),
+            );
+        }
+        assert!(read().lines().count() > 500);
+        // Rolling over and dropping the logger lose nothing.
+        lg.log_deferred(level::INFO, "fail2ban.filter", "[j] Found 203.0.113.1");
+        std::fs::rename(&p, dir.path().join("f2b.log.1")).unwrap();
+        lg.flush_logs();
+        let old = std::fs::read_to_string(dir.path().join("f2b.log.1")).unwrap();
+        assert!(old.contains("Found 203.0.113.1"), "{old}");
+        assert_eq!(old.lines().count(), 2 + 1 + 2000 + 1);
+        lg.log_deferred(level::INFO, "fail2ban.filter", "[j] Found 203.0.113.2");
+        drop(lg);
+        assert!(read().contains("Found 203.0.113.2"), "{}", read());
+        assert!(!read().contains("hidden"));
+    }
+
+    #[test]
+    fn time2str_of_the_same_second_is_cached_right() {
+        let a = time2str(1_000_000_000.25);
+        let b = time2str(2_000_000_000.0);
+        assert_eq!(time2str(1_000_000_000.5), a, "two seconds alternate");
+        assert_eq!(time2str(2_000_000_000.5), b);
+        assert_eq!(b, time2str_uncached(2_000_000_000.0));
+        assert_eq!(time2str(1_000_000_000.75), a);
+        assert_eq!(
+            time2str(1_000_000_000.0),
+            time2str_uncached(1_000_000_000.0)
+        );
+        assert_ne!(time2str(1_000_000_001.0), a);
+        assert_eq!(
+            time2str(1_000_000_001.0),
+            time2str_uncached(1_000_000_001.5)
+        );
     }
 
     #[test]
