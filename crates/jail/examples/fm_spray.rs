@@ -23,7 +23,8 @@ fn main() {
     let addrs: Vec<Addr> = (0..n)
         .map(|i| {
             Addr::parse(&format!(
-                "10.{}.{}.{}",
+                "{}.{}.{}.{}",
+                10 + (i >> 24),
                 i >> 16 & 255,
                 i >> 8 & 255,
                 i & 255
