@@ -9,9 +9,17 @@
 //! * the **dynamic** step inserts ticket values, which may come from log
 //!   lines and are therefore hostile. It is a single, non-recursive pass, and
 //!   any value with a shell-special character is never pasted into the
-//!   script: the tag becomes `$f2bV_<name>` and the value is handed to
+//!   script: the tag becomes `${f2bV_<name>}` and the value is handed to
 //!   `sh -c` as a positional argument (see [`ShellCommand`]). The shell only
 //!   ever *expands* such a variable, it never parses its content as code.
+//!   Where the action quotes the tag (`"<matches>"`, a here-document) the
+//!   shell sees the value exactly; unquoted it is split into fields and
+//!   globbed, as any expansion (the action's choice, as in fail2ban).
+//!   Two deliberate differences from fail2ban's text, both found by
+//!   fuzzing (`fuzz/fuzz_targets/action_subst.rs`): the reference is
+//!   braced, so word characters after the tag cannot extend the variable's
+//!   name, and positional parameters past 9 are braced (`${10}`), which a
+//!   shell would otherwise read as `$1` followed by `0`.
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
@@ -270,6 +278,16 @@ struct Vars(Vec<(String, String)>);
 
 impl Vars {
     fn escape(&mut self, tag: &str, value: String) -> String {
+        // A NUL cannot travel in a command line or an argument: the whole
+        // command would fail to start (fail2ban's Python raises "embedded
+        // null byte" the same way), so one NUL in a log line would silence
+        // every action that uses `<matches>`. It becomes U+FFFD, the mark
+        // for a character that cannot be represented.
+        let value = if value.contains('\0') {
+            value.replace('\0', "\u{FFFD}")
+        } else {
+            value
+        };
         if !value.chars().any(is_shell_special) {
             // Spaces are not special for fail2ban: such a value is pasted raw.
             return value;
@@ -279,7 +297,22 @@ impl Vars {
             Some(slot) => slot.1 = value,
             None => self.0.push((name.clone(), value)),
         }
-        format!("${name}")
+        // fail2ban writes `$name`, which a shell reads together with any
+        // word characters that follow it in the command (`<F-USER>_x`, or
+        // `<matches><F-ID>` with an ID pasted raw, would expand an unset
+        // variable and lose the value); braces end the name where the tag
+        // ended.
+        format!("${{{name}}}")
+    }
+}
+
+/// The reference to positional parameter `i`: `$0`…`$9`, then `${10}`,
+/// because a shell reads `$10` as `$1` followed by `0`.
+fn positional(i: usize) -> String {
+    if i < 10 {
+        format!("${i}")
+    } else {
+        format!("${{{i}}}")
     }
 }
 
@@ -315,7 +348,7 @@ pub fn replace_dynamic(cmd: &str, info: &ActionInfo) -> ShellCommand {
     let mut prelude = String::new();
     let mut args = Vec::with_capacity(vars.0.len());
     for (i, (name, value)) in vars.0.into_iter().enumerate() {
-        prelude.push_str(&format!("{name}=${i} "));
+        prelude.push_str(&format!("{name}={} ", positional(i)));
         args.push(value);
     }
     prelude.push('\n');
@@ -446,7 +479,7 @@ mod tests {
         let c = replace_dynamic("echo <ip> <matches> <F-USER> <F-MISSING> <matches>", &info);
         assert_eq!(
             c.script,
-            "f2bV_matches=$0 f2bV_F_user=$1 \necho 192.0.2.1 $f2bV_matches $f2bV_F_user  $f2bV_matches"
+            "f2bV_matches=$0 f2bV_F_user=$1 \necho 192.0.2.1 ${f2bV_matches} ${f2bV_F_user}  ${f2bV_matches}"
         );
         assert_eq!(c.args, vec!["a `id` $(x)".to_string(), "r;m".to_string()]);
     }
@@ -458,7 +491,72 @@ mod tests {
         // "<b>" is special (contains < >), so it is passed as a value and
         // never substituted.
         assert_eq!(c.args, vec!["<b>".to_string()]);
-        assert_eq!(c.script, "f2bV_a=$0 \n$f2bV_a");
+        assert_eq!(c.script, "f2bV_a=$0 \n${f2bV_a}");
+    }
+
+    /// What `/bin/sh` prints for `cmd` (builtins only: empty PATH).
+    fn sh_output(cmd: &ShellCommand) -> String {
+        let out = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(&cmd.script)
+            .args(&cmd.args)
+            .env_clear()
+            .env("PATH", "/nonexistent")
+            .output()
+            .expect("run /bin/sh");
+        assert!(out.status.success(), "{cmd:?}: {out:?}");
+        String::from_utf8(out.stdout).expect("UTF-8 output")
+    }
+
+    // Found by fuzz/fuzz_targets/action_subst.rs: `$f2bV_ip_1` expanded
+    // the unset `f2bV_ip_1` and the value was lost.
+    #[test]
+    fn dynamic_variable_ends_where_the_tag_ends() {
+        let mut info = ActionInfo::new().with("ip", "1'").with("matches", "a;b");
+        info.set_data("id", "x&y");
+        let c = replace_dynamic(
+            r#"printf '%s\n' "<ip>_1" "<matches><ip>" "<F-ID>z" "<matches>""#,
+            &info,
+        );
+        assert_eq!(sh_output(&c), "1'_1\na;b1'\nx&yz\na;b\n");
+        // a raw value glued after a reference
+        let info = ActionInfo::new()
+            .with("matches", "a;b")
+            .with("ip", "192.0.2.1");
+        let c = replace_dynamic(r#"printf '%s\n' "<matches><ip>""#, &info);
+        assert_eq!(sh_output(&c), "a;b192.0.2.1\n");
+    }
+
+    // Found by fuzz/fuzz_targets/action_subst.rs: with eleven escaped
+    // values the prelude bound `$10`, which a shell reads as `$1` and `0`.
+    #[test]
+    fn dynamic_more_than_ten_escaped_values() {
+        let mut info = ActionInfo::new();
+        let mut cmd = String::from("printf '%s\\n'");
+        let mut want = String::new();
+        for i in 0..12 {
+            info.set(format!("t{i}"), format!("v{i};"));
+            cmd.push_str(&format!(" \"<t{i}>\""));
+            want.push_str(&format!("v{i};\n"));
+        }
+        let c = replace_dynamic(&cmd, &info);
+        assert_eq!(c.args.len(), 12);
+        assert!(c.script.contains("f2bV_t10=${10} "), "{}", c.script);
+        assert_eq!(sh_output(&c), want);
+    }
+
+    // Found by fuzz/fuzz_targets/action_subst.rs: a NUL in a value (a log
+    // line can carry one into <matches> or an F- tag) made the command
+    // impossible to start.
+    #[test]
+    fn dynamic_nul_bytes_do_not_stop_the_command() {
+        let mut info = ActionInfo::new()
+            .with("ip", "a\0b")
+            .with("matches", "x\0;y");
+        info.set_data("user", "\0");
+        let c = replace_dynamic(r#"printf '%s\n' "<ip>" "<matches>" "<F-USER>""#, &info);
+        assert!(!c.script.contains('\0') && c.args.iter().all(|a| !a.contains('\0')));
+        assert_eq!(sh_output(&c), "a\u{FFFD}b\nx\u{FFFD};y\n\u{FFFD}\n");
     }
 
     #[test]
