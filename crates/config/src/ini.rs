@@ -27,7 +27,11 @@ pub struct Origin {
 
 impl std::fmt::Display for Origin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}", self.file.display(), self.line)
+        // (line 0: about the whole file)
+        match self.line {
+            0 => write!(f, "{}", self.file.display()),
+            n => write!(f, "{}:{n}", self.file.display()),
+        }
     }
 }
 
@@ -58,13 +62,47 @@ pub struct IniFile {
 
 pub const DEFAULT_SECTION: &str = "DEFAULT";
 
+/// Largest configuration file read (stock files are a few KiB; `jail.conf`
+/// is the biggest at about 30 KiB).
+pub const MAX_FILE_LEN: u64 = 16 << 20;
+
 /// Read and parse one file. `Ok(None)` if it cannot be opened (Python skips
 /// unreadable files silently); a file that is not UTF-8 is an error.
+///
+/// Only regular files (or links to them) are read, up to [`MAX_FILE_LEN`]:
+/// an include naming a FIFO, `/dev/stdin` or `/dev/zero` would otherwise
+/// block the reader forever or fill memory (Python does both); it is an
+/// error naming the file instead.
 pub fn read_file(path: &Path) -> Result<Option<IniFile>, ConfigError> {
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
-        Err(_) => return Ok(None),
+    use std::io::Read;
+    let refuse = |message: String| ConfigError::Parse {
+        origin: Origin {
+            file: path.to_path_buf(),
+            line: 0,
+        },
+        message,
     };
+    // (stat before open: opening a FIFO blocks until a writer comes; a
+    // directory cannot be read and is skipped like any unreadable file)
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => return Ok(None),
+        Ok(m) if !m.is_file() => {
+            return Err(refuse("not a regular file; refusing to read it".into()))
+        }
+        Ok(_) => {}
+        Err(_) => return Ok(None),
+    }
+    let mut bytes = Vec::new();
+    let read =
+        std::fs::File::open(path).and_then(|f| f.take(MAX_FILE_LEN + 1).read_to_end(&mut bytes));
+    if read.is_err() {
+        return Ok(None);
+    }
+    if bytes.len() as u64 > MAX_FILE_LEN {
+        return Err(refuse(format!(
+            "larger than {MAX_FILE_LEN} bytes; not a configuration file"
+        )));
+    }
     let text = String::from_utf8(bytes).map_err(|e| ConfigError::Parse {
         origin: Origin {
             file: path.to_path_buf(),

@@ -18,6 +18,12 @@ use crate::value::Vars;
 use crate::ConfigError;
 
 const MAX_INTERPOLATION_DEPTH: usize = 10;
+/// Interpolation can grow a value exponentially within the depth limit
+/// (`a = %(b)s%(b)s…`, `b = %(c)s%(c)s…`: a 400-byte file asks for a
+/// gigabyte); Python would try. No real value comes near this size (the
+/// largest stock `failregex` is a few KiB), so beyond it the value is an
+/// error naming the option, like the same growth through `<tags>`.
+const MAX_VALUE_LEN: usize = 1 << 20;
 
 /// The merged view of a group of configuration files.
 #[derive(Clone, Debug, Default)]
@@ -45,7 +51,8 @@ impl ConfigSet {
         }
         let mut set = ConfigSet::default();
         let mut order = Vec::new();
-        expand_includes(&existing, &[], &mut order)?;
+        let mut budget = MAX_INCLUDED_FILES;
+        expand_includes(&existing, &[], &mut order, &mut budget)?;
         for (path, file) in order {
             set.merge_file(path, file);
         }
@@ -244,20 +251,30 @@ impl ConfigSet {
             map.vars.insert("__name__".into(), section.to_string());
         }
         self.map_section_options(section, rest, map);
+        let syntax_err = |msg: String| ConfigError::Interpolation {
+            section: section.to_string(),
+            option: option.to_string(),
+            origin: self.origin(section, option).cloned(),
+            message: msg,
+        };
+        let too_long = || {
+            syntax_err(format!(
+                "interpolated value grows beyond {MAX_VALUE_LEN} bytes"
+            ))
+        };
         let mut rest = rest;
         while !rest.is_empty() {
+            // (each step adds at most one raw value, so checking here
+            // bounds the work to a few times the limit)
+            if out.len() > MAX_VALUE_LEN {
+                return Err(too_long());
+            }
             let Some(p) = rest.find('%') else {
                 out.push_str(rest);
-                return Ok(());
+                break;
             };
             out.push_str(&rest[..p]);
             rest = &rest[p..];
-            let syntax_err = |msg: String| ConfigError::Interpolation {
-                section: section.to_string(),
-                option: option.to_string(),
-                origin: self.origin(section, option).cloned(),
-                message: msg,
-            };
             match rest.as_bytes().get(1) {
                 Some(b'%') => {
                     out.push('%');
@@ -289,6 +306,9 @@ impl ConfigSet {
                     )))
                 }
             }
+        }
+        if out.len() > MAX_VALUE_LEN {
+            return Err(too_long());
         }
         Ok(())
     }
@@ -437,17 +457,38 @@ fn expand_with_local(files: &[PathBuf]) -> Vec<PathBuf> {
     out
 }
 
+/// How many files one logical name may merge, includes counted each time
+/// they are included. The chain check below stops loops, but not a file
+/// that includes another many times, which includes a third many times…
+/// (three 3 KiB files asked for millions of reads). Stock trees merge at
+/// most a handful.
+const MAX_INCLUDED_FILES: usize = 1000;
+
 /// Resolve `[INCLUDES]` recursively: before-files, the file, after-files.
-/// `seen` is the chain of including files, which breaks loops.
+/// `seen` is the chain of including files, which breaks loops; `budget`
+/// counts down the files still allowed.
 fn expand_includes(
     files: &[PathBuf],
     seen: &[PathBuf],
     out: &mut Vec<(PathBuf, IniFile)>,
+    budget: &mut usize,
 ) -> Result<(), ConfigError> {
     for file in expand_with_local(files) {
         let Some(parsed) = ini::read_file(&file)? else {
             continue;
         };
+        if *budget == 0 {
+            return Err(ConfigError::Parse {
+                origin: Origin {
+                    file: file.clone(),
+                    line: 0,
+                },
+                message: format!(
+                    "more than {MAX_INCLUDED_FILES} files to merge; are files included over and over?"
+                ),
+            });
+        }
+        *budget -= 1;
         let dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
         let includes = parsed.sections.get("INCLUDES").cloned();
         let mut chain = seen.to_vec();
@@ -471,7 +512,19 @@ fn expand_includes(
                     if seen.contains(&r) {
                         continue;
                     }
-                    expand_includes(std::slice::from_ref(&r), &chain, target)?;
+                    expand_includes(std::slice::from_ref(&r), &chain, target, budget).map_err(
+                        |err| match &e.origin {
+                            Some(o)
+                                if matches!(
+                                    err,
+                                    ConfigError::Parse { .. } | ConfigError::Context { .. }
+                                ) =>
+                            {
+                                err.context(format!("{o}: included from here"))
+                            }
+                            _ => err,
+                        },
+                    )?;
                 }
             }
         }
@@ -552,6 +605,99 @@ mod tests {
         let s = set(&["[x]\na = %(b)s\nb = %(a)s\n"]);
         let e = s.get("x", "a", &Vars::new()).unwrap_err();
         assert!(e.to_string().contains("too deeply"), "{e}");
+    }
+
+    // Found with the ini fuzz target's harness: eight references per
+    // level, eight levels, asked for 16 MiB from 300 bytes (nine levels
+    // for a gigabyte) and the reader ran out of time and memory.
+    #[test]
+    fn interpolation_growth_is_bounded() {
+        let names = "abcdefghi";
+        let mut text = String::from("[x]\n");
+        for (n, next) in names.chars().zip(names.chars().skip(1)) {
+            text.push_str(&format!("{n} = {}\n", format!("%({next})s").repeat(8)));
+        }
+        text.push_str("i = x\n");
+        let s = set(&[&text]);
+        let e = s.get("x", "a", &Vars::new()).unwrap_err();
+        assert!(e.to_string().contains("grows beyond"), "{e}");
+        assert!(e.to_string().contains("f0.conf:2"), "{e}");
+        // one level less is 2 MiB → still refused; two less is fine
+        assert_eq!(s.get("x", "c", &Vars::new()).unwrap().len(), 1 << 18);
+    }
+
+    /// `ConfigSet::read` of `filter.d/x` in a fresh directory holding
+    /// `files` (name → text).
+    fn read_tree(
+        files: &[(&str, &str)],
+    ) -> (tempfile::TempDir, Result<Option<ConfigSet>, ConfigError>) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir(dir.path().join("filter.d")).expect("filter.d");
+        for (name, text) in files {
+            std::fs::write(dir.path().join("filter.d").join(name), text).expect("write");
+        }
+        let r = ConfigSet::read(dir.path(), "filter.d/x");
+        (dir, r)
+    }
+
+    // Found with the ini fuzz target's harness: files that include the
+    // next one many times multiply (three 3 KiB files: millions of reads);
+    // the loop check alone does not stop that.
+    #[test]
+    fn include_fanout_is_bounded() {
+        let inc = |name: &str| format!("[INCLUDES]\nbefore = {}\n", vec![name; 40].join("\n  "));
+        let (_d, r) = read_tree(&[
+            ("x.conf", &inc("a.conf")),
+            ("a.conf", &inc("b.conf")),
+            ("b.conf", "[Definition]\nv = 1\n"),
+        ]);
+        let e = r.expect_err("refused");
+        assert!(e.to_string().contains("more than 1000 files"), "{e}");
+        assert!(
+            e.to_string().contains("x.conf:2: included from here"),
+            "{e}"
+        );
+        // a few includes of the same file are fine
+        let (_d, r) = read_tree(&[
+            (
+                "x.conf",
+                "[INCLUDES]\nbefore = a.conf\n  a.conf\n[Definition]\nv = %(w)s\n",
+            ),
+            ("a.conf", "[Definition]\nw = 2\n"),
+        ]);
+        let set = r.expect("read").expect("files");
+        assert_eq!(set.get("Definition", "v", &Vars::new()).unwrap(), "2");
+    }
+
+    // An include naming a FIFO blocked the reader forever, /dev/zero
+    // filled memory; /dev/null stands for every such file here.
+    #[test]
+    fn include_of_a_special_file_is_refused() {
+        let (_d, r) = read_tree(&[("x.conf", "[INCLUDES]\nbefore = /dev/null\n")]);
+        let e = r.expect_err("refused");
+        assert!(
+            e.to_string().contains("/dev/null: not a regular file"),
+            "{e}"
+        );
+        assert!(
+            e.to_string().contains("x.conf:2: included from here"),
+            "{e}"
+        );
+        let dir = tempfile::tempdir().expect("temp dir");
+        let fifo = dir.path().join("fifo");
+        let c = std::ffi::CString::new(fifo.to_string_lossy().as_bytes()).expect("path");
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let text = format!("[INCLUDES]\nafter = {}\n", fifo.display());
+        let (_d, r) = read_tree(&[("x.conf", &text)]);
+        assert!(r.is_err());
+        // a directory is skipped, as Python skips what it cannot open
+        let text = format!(
+            "[INCLUDES]\nafter = {}\n[Definition]\nv = 1\n",
+            dir.path().display()
+        );
+        let (_d, r) = read_tree(&[("x.conf", &text)]);
+        assert!(r.expect("read").is_some());
     }
 
     #[test]

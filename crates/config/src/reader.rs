@@ -887,14 +887,26 @@ fn is_jail_ignored_opt(opt: &str) -> bool {
 
 /// Glob like Python's `glob.glob` (no hidden-file matches for `*`), sorted,
 /// dropping dangling symlinks.
+///
+/// fail2ban calls `glob.glob` without `recursive=True`, where `**` is just
+/// `*`; the `glob` crate reads a `**` component as "any depth" (a
+/// `logpath = /var/log/**/x.log` would walk the whole tree and match
+/// other files) and refuses `**` inside a component. Runs of `*` are
+/// therefore folded to one first.
 fn glob_logpath(pattern: &str) -> Vec<String> {
     let opts = glob::MatchOptions {
         case_sensitive: true,
         require_literal_separator: true,
         require_literal_leading_dot: true,
     };
+    let mut folded = String::with_capacity(pattern.len());
+    for c in pattern.chars() {
+        if !(c == '*' && folded.ends_with('*')) {
+            folded.push(c);
+        }
+    }
     let mut out = Vec::new();
-    if let Ok(paths) = glob::glob_with(pattern, opts) {
+    if let Ok(paths) = glob::glob_with(&folded, opts) {
         for p in paths.flatten() {
             if p.exists() {
                 out.push(p.to_string_lossy().to_string());
@@ -1392,6 +1404,33 @@ pub fn read_jail_filter_stream(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // Found while writing the ini fuzz target: `**` walked every directory
+    // below (Python's non-recursive glob reads it as `*`).
+    #[test]
+    fn logpath_double_star_is_one_level() {
+        let d = tempfile::tempdir().expect("temp dir");
+        let root = d.path();
+        for f in ["x.log", "a/x.log", "a/b/x.log", "a/yy.log"] {
+            let p = root.join(f);
+            std::fs::create_dir_all(p.parent().expect("parent")).expect("dirs");
+            std::fs::write(p, "").expect("file");
+        }
+        let r = root.display();
+        let rel = |v: Vec<String>| -> Vec<String> {
+            v.into_iter()
+                .map(|p| p.trim_start_matches(&format!("{r}/")).to_string())
+                .collect()
+        };
+        // what Python's glob.glob gives for each
+        assert_eq!(rel(glob_logpath(&format!("{r}/**/x.log"))), ["a/x.log"]);
+        assert_eq!(rel(glob_logpath(&format!("{r}/***/x.log"))), ["a/x.log"]);
+        assert_eq!(
+            rel(glob_logpath(&format!("{r}/a/**.log"))),
+            ["a/x.log", "a/yy.log"]
+        );
+        assert_eq!(rel(glob_logpath(&format!("{r}/a/y**"))), ["a/yy.log"]);
+    }
 
     #[test]
     fn py_json() {
