@@ -19,7 +19,8 @@ use serde_json::{json, Value};
 const T: Option<Duration> = Some(Duration::from_secs(10));
 
 /// A test server: echoes commands, knows `ping`, `fail`, `panic`, `sleep`,
-/// `hold` (until [`TestServer::release`]) and `stop`.
+/// `hold` (until [`TestServer::release`]), `big N` (a reply of N bytes)
+/// and `stop`.
 struct TestServer {
     path: PathBuf,
     stop: Arc<AtomicBool>,
@@ -54,6 +55,10 @@ impl TestServer {
                         std::thread::sleep(Duration::from_millis(10));
                     }
                     Response::Ok(Value::Null)
+                }
+                Some("big") => {
+                    let n = cmd.get(1).and_then(Value::as_u64).unwrap_or(0);
+                    Response::Ok(json!("x".repeat(n as usize)))
                 }
                 Some("stop") => {
                     s2.store(true, Ordering::SeqCst);
@@ -146,6 +151,20 @@ fn round_trips() {
     }
     assert_eq!(c.send_words(&["a", "b"]).unwrap(), json!(["a", "b"]));
     s.stop();
+}
+
+/// A reply of many chunks (the banned list of a big jail): the client
+/// used to search its buffer from the start after every 16 KiB read,
+/// which took minutes at this size.
+#[test]
+fn large_reply_in_many_chunks() {
+    let d = tempfile::tempdir().unwrap();
+    let s = TestServer::start(&d.path().join("s.sock"));
+    let mut c = s.client();
+    let n = 32 << 20;
+    let v = c.send(&[json!("big"), json!(n)]).unwrap();
+    assert_eq!(v.as_str().map(str::len), Some(n));
+    assert_eq!(c.send(&[json!("ping")]).unwrap(), json!("pong"));
 }
 
 #[test]
