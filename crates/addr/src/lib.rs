@@ -392,6 +392,34 @@ impl Addr {
     }
 }
 
+impl Addr {
+    /// Appends the text [`Display`](fmt::Display) gives, faster for IPv4
+    /// (std's formatter goes through padding support for every octet; the
+    /// server writes one address per failure at INFO).
+    pub fn push_to(&self, out: &mut String) {
+        match self {
+            Addr::Ip(IpAddr::V4(a)) | Addr::Net(IpAddr::V4(a), 0) => {
+                for (i, o) in a.octets().into_iter().enumerate() {
+                    if i > 0 {
+                        out.push('.');
+                    }
+                    if o >= 100 {
+                        out.push(char::from(b'0' + o / 100));
+                    }
+                    if o >= 10 {
+                        out.push(char::from(b'0' + o / 10 % 10));
+                    }
+                    out.push(char::from(b'0' + o % 10));
+                }
+            }
+            other => {
+                use fmt::Write as _;
+                let _ = write!(out, "{other}");
+            }
+        }
+    }
+}
+
 impl fmt::Display for Addr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -458,6 +486,26 @@ mod tests {
             } else {
                 prop_assert!(s.parse::<std::net::Ipv4Addr>().is_err(), "{}", s);
             }
+        }
+    }
+
+    proptest! {
+        /// `push_to` writes what `Display` writes.
+        #[test]
+        fn push_to_is_display(o in any::<[u8; 4]>(), v6 in any::<u128>(), p in 0u8..=32, kind in 0..5u8) {
+            use super::Addr;
+            use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+            let v4 = IpAddr::V4(Ipv4Addr::from(o));
+            let a = match kind {
+                0 => Addr::Ip(v4),
+                1 => Addr::Net(v4, p),
+                2 => Addr::Ip(IpAddr::V6(Ipv6Addr::from(v6))),
+                3 => Addr::Net(v4, 0),
+                _ => Addr::Raw(format!("id{v6}")),
+            };
+            let mut s = String::from("x");
+            a.push_to(&mut s);
+            prop_assert_eq!(s, format!("x{a}"));
         }
     }
 

@@ -398,6 +398,24 @@ fn run_ignore_command(template: &str, id: &str, ticket: Option<&Ticket>) -> bool
         .unwrap_or(false)
 }
 
+/// An id as a `Found` line writes it (an address without going through
+/// `Display` for every octet).
+trait FoundId {
+    fn push_to(&self, out: &mut String);
+}
+
+impl FoundId for Addr {
+    fn push_to(&self, out: &mut String) {
+        Addr::push_to(self, out);
+    }
+}
+
+impl FoundId for String {
+    fn push_to(&self, out: &mut String) {
+        out.push_str(self);
+    }
+}
+
 impl Jail {
     /// Change the filter configuration; the filter thread rebuilds its
     /// filter when it sees the new generation.
@@ -716,10 +734,16 @@ impl Jail {
     /// `[J] Found <id> - <time>`; `deferred` on the filter thread, which
     /// writes the lines it kept back after each batch of lines (see
     /// [`Logger::log_deferred`]).
-    fn log_found(&self, id: &dyn std::fmt::Display, time: f64, deferred: bool) {
+    fn log_found(&self, id: &dyn FoundId, time: f64, deferred: bool) {
         let logger = &self.ctx.logger;
         if logger.enabled(level::INFO) {
-            let msg = format!("[{}] Found {id} - {}", self.name, time2str(time));
+            let mut msg = String::with_capacity(64);
+            msg.push('[');
+            msg.push_str(&self.name);
+            msg.push_str("] Found ");
+            id.push_to(&mut msg);
+            msg.push_str(" - ");
+            crate::log::push_time2str(&mut msg, time);
             if deferred {
                 logger.log_deferred(level::INFO, "fail2ban.filter", &msg);
             } else {

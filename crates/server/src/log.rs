@@ -474,22 +474,61 @@ fn write_record(
     time: Option<SystemTime>,
     padding: bool,
 ) {
-    use std::fmt::Write as _;
+    // (pushed piece by piece: under an address spray at INFO this runs
+    // once per failure, and `write!` with padding cost more than the rest
+    // of the Found line's path)
     let lname = level_name(l);
     if let Some(t) = time {
-        out.push_str(&asctime(t));
+        push_asctime(out, t);
         out.push(' ');
     }
-    let _ = if padding {
-        write!(out, "{name:<24}[{pid}]: {lname:<7} {msg}")
-    } else {
-        write!(out, "{name}[{pid}]: {lname} {msg}")
+    let pad = |out: &mut String, s: &str, width: usize| {
+        out.push_str(s);
+        let n = if s.is_ascii() {
+            s.len()
+        } else {
+            s.chars().count()
+        };
+        if padding && n < width {
+            out.extend(std::iter::repeat_n(' ', width - n));
+        }
     };
+    pad(out, name, 24);
+    out.push('[');
+    push_u32(out, pid);
+    out.push_str("]: ");
+    pad(out, &lname, 7);
+    out.push(' ');
+    out.push_str(msg);
+}
+
+fn push_u32(out: &mut String, n: u32) {
+    let mut buf = [0u8; 10];
+    let mut i = buf.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &b in &buf[i..] {
+        out.push(char::from(b));
+    }
 }
 
 /// Local time `YYYY-mm-dd HH:MM:SS` of epoch seconds (fail2ban's
 /// `MyTime.time2str`).
 pub fn time2str(t: f64) -> String {
+    let mut s = String::with_capacity(19);
+    push_time2str(&mut s, t);
+    s
+}
+
+/// [`time2str`] appended to `out`.
+pub fn push_time2str(out: &mut String, t: f64) {
     // The last two seconds formatted, per thread: log lines come in
     // bursts within one second, and a Found line formats its failure's
     // time and its own (two seconds that alternate); localtime_r is not
@@ -502,18 +541,24 @@ pub fn time2str(t: f64) -> String {
     let secs = t.floor() as i64;
     let hit = LAST.with(|l| {
         let l = l.borrow();
-        l.iter().find(|(k, _)| *k == secs).map(|(_, v)| v.clone())
+        match l.iter().find(|(k, _)| *k == secs) {
+            Some((_, v)) => {
+                out.push_str(v);
+                true
+            }
+            None => false,
+        }
     });
-    if let Some(s) = hit {
-        return s;
+    if hit {
+        return;
     }
     let s = time2str_uncached(t);
+    out.push_str(&s);
     LAST.with(|l| {
         let mut l = l.borrow_mut();
         l.swap(0, 1);
-        l[0] = (secs, s.clone());
+        l[0] = (secs, s);
     });
-    s
 }
 
 fn time2str_uncached(t: f64) -> String {
@@ -531,12 +576,23 @@ fn time2str_uncached(t: f64) -> String {
 
 /// Python logging's asctime: `YYYY-mm-dd HH:MM:SS,mmm` in local time.
 pub fn asctime(t: SystemTime) -> String {
+    let mut s = String::with_capacity(23);
+    push_asctime(&mut s, t);
+    s
+}
+
+/// [`asctime`] appended to `out`.
+fn push_asctime(out: &mut String, t: SystemTime) {
     let secs = t
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0);
     let ms = (((secs - secs.floor()) * 1000.0) as u32).min(999);
-    format!("{},{:03}", time2str(secs.floor()), ms)
+    push_time2str(out, secs.floor());
+    out.push(',');
+    for d in [ms / 100, ms / 10 % 10, ms % 10] {
+        out.push(char::from(b'0' + d as u8));
+    }
 }
 
 fn local_tm(t: f64) -> (libc::tm, u32) {
