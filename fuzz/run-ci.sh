@@ -20,6 +20,14 @@ cd "$(dirname "$0")"
 secs=${FUZZ_SECONDS:-20}
 timeout=${FUZZ_TIMEOUT:-10}
 toolchain=${FUZZ_TOOLCHAIN:-nightly}
+# cargo-fuzz passes unstable flags. Where no nightly toolchain is installed
+# (a machine with only rustup's stable), stable is told to accept them.
+if ! rustup run "$toolchain" rustc --version >/dev/null 2>&1; then
+  echo "fuzz: no $toolchain toolchain; using stable with RUSTC_BOOTSTRAP=1"
+  toolchain=stable
+  export RUSTC_BOOTSTRAP=1
+fi
+if [ "$toolchain" = stable ]; then export RUSTC_BOOTSTRAP=1; fi
 flags=(--sanitizer none)
 
 if ! cargo "+$toolchain" fuzz --version >/dev/null 2>&1; then
