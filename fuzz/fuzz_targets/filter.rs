@@ -29,9 +29,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
+use gaoler_config::filterparts::FilterParts;
 use gaoler_filter::{Addr, DateHit, Failure, Family, Filter, FilterSpec, UseDns, Value};
 use libfuzzer_sys::fuzz_target;
-use serde_json::Value as J;
 
 const TZ: &str = "CET-01CEST-02,M3.5.0,M10.5.0";
 const NOWS: [f64; 4] = [1_124_013_600.0, 1_767_225_599.0, 1_000.0, 4_102_444_800.0];
@@ -109,13 +109,6 @@ fn catalogue() -> &'static Vec<(PathBuf, &'static str)> {
     })
 }
 
-fn json_str(v: &J) -> String {
-    match v {
-        J::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
 /// The filter part of the stream → a spec (what `gaoler regex` does).
 fn spec_for(dir: &Path, name: &str, raw: bool) -> FilterSpec {
     let stream = gaoler_config::reader::read_filter_stream(dir, name, "jail", "auto")
@@ -125,31 +118,12 @@ fn spec_for(dir: &Path, name: &str, raw: bool) -> FilterSpec {
         check_all_regex: true,
         ..Default::default()
     };
-    let mut maxlines = None;
-    let mut datepattern = None;
-    for c in &stream {
-        let (Some(kind), Some(key)) = (c.first().and_then(J::as_str), c.get(2).and_then(J::as_str))
-        else {
-            continue;
-        };
-        let values: Vec<String> = match (kind, c.get(3)) {
-            ("multi-set", Some(J::Array(a))) => a.iter().map(json_str).collect(),
-            ("set", _) => c[3..].iter().map(json_str).collect(),
-            _ => continue,
-        };
-        match key {
-            "prefregex" => spec.prefregex = values.into_iter().last(),
-            "addfailregex" => spec.failregex.extend(values),
-            "addignoreregex" => spec.ignoreregex.extend(values),
-            "maxlines" if maxlines.is_none() => {
-                maxlines = values.first().and_then(|v| v.trim().parse().ok());
-            }
-            "datepattern" if datepattern.is_none() => datepattern = values.into_iter().next(),
-            _ => {}
-        }
-    }
-    spec.maxlines = maxlines.unwrap_or(1);
-    spec.datepattern = datepattern;
+    let p = FilterParts::from_stream(&stream);
+    spec.prefregex = p.prefregex;
+    spec.failregex = p.failregex;
+    spec.ignoreregex = p.ignoreregex;
+    spec.maxlines = p.maxlines.unwrap_or(1);
+    spec.datepattern = p.datepattern;
     spec
 }
 

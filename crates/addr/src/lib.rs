@@ -135,8 +135,9 @@ fn fold_mapped(ip: IpAddr) -> IpAddr {
 /// A dotted quad as `Ipv4Addr`'s parser reads it (four decimal parts of at
 /// most 255, no leading zeros), or `None` for anything else. A failure is
 /// parsed for every line a filter matches, and `str::parse` spends several
-/// times more on this common case.
-fn quad(s: &str) -> Option<Ipv4Addr> {
+/// times more on this common case. Being exactly the printed form, it also
+/// tells whether a text is an address's own text.
+pub fn parse_quad(s: &str) -> Option<Ipv4Addr> {
     let b = s.as_bytes();
     if b.len() > 15 {
         return None;
@@ -168,7 +169,7 @@ fn quad(s: &str) -> Option<Ipv4Addr> {
 }
 
 fn parse_ip(s: &str, family: Option<Family>) -> Option<IpAddr> {
-    if let (Some(Family::Inet4) | None, Some(ip)) = (family, quad(s)) {
+    if let (Some(Family::Inet4) | None, Some(ip)) = (family, parse_quad(s)) {
         return Some(IpAddr::V4(ip));
     }
     match family {
@@ -481,7 +482,7 @@ mod tests {
         /// parser accepts, with the same value.
         #[test]
         fn quad_is_std_parse(s in "[0-9.]{0,16}|[0-9]{1,4}(\\.[0-9]{1,4}){3}[0-9a.:]?") {
-            if let Some(ip) = super::quad(&s) {
+            if let Some(ip) = super::parse_quad(&s) {
                 prop_assert_eq!(Ok(ip), s.parse::<std::net::Ipv4Addr>());
             } else {
                 prop_assert!(s.parse::<std::net::Ipv4Addr>().is_err(), "{}", s);
@@ -524,7 +525,7 @@ mod tests {
             ("5000000000", false),
             ("99999999999999.1", false),
         ] {
-            assert_eq!(super::quad(s).is_some(), ok, "{s}");
+            assert_eq!(super::parse_quad(s).is_some(), ok, "{s}");
             assert_eq!(s.parse::<std::net::Ipv4Addr>().is_ok(), ok, "{s}");
         }
     }

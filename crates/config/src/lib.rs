@@ -17,6 +17,7 @@
 //! Errors carry the file and line where the offending value was defined and
 //! the jail being read, so an administrator can find the mistake.
 
+pub mod filterparts;
 pub mod ini;
 pub mod options;
 pub mod parser;

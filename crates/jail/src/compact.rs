@@ -41,7 +41,7 @@
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use gaoler_addr::Addr;
+use gaoler_addr::{parse_quad, Addr};
 use serde_json::{Map, Value};
 
 /// Interned data keys per manager; more are stored inline.
@@ -533,7 +533,7 @@ impl LineStore {
     /// without formatting the id.
     fn is_id_text(&mut self, id: KeyRef<'_>, id_text_set: &mut bool, s: &str) -> bool {
         match id {
-            KeyRef::V4(a) => parse_quad(s) == Some(a),
+            KeyRef::V4(a) => parse_quad(s).map(|q| q.octets()) == Some(a),
             KeyRef::Raw(r) => r == s,
             other => {
                 if !*id_text_set {
@@ -852,40 +852,6 @@ fn patch_count(out: &mut Vec<u8>, at: usize, n: usize) {
         put_var(&mut v, n as u64);
         out.splice(at..at + 1, v);
     }
-}
-
-/// A dotted quad in the form an IPv4 address prints (no leading zeros),
-/// or `None`.
-fn parse_quad(s: &str) -> Option<[u8; 4]> {
-    let b = s.as_bytes();
-    if b.len() < 7 || b.len() > 15 {
-        return None;
-    }
-    let mut out = [0u8; 4];
-    let mut i = 0;
-    for (n, o) in out.iter_mut().enumerate() {
-        if n > 0 {
-            if b.get(i) != Some(&b'.') {
-                return None;
-            }
-            i += 1;
-        }
-        let start = i;
-        let mut v: u32 = 0;
-        while let Some(d) = b.get(i).filter(|d| d.is_ascii_digit()) {
-            v = v * 10 + u32::from(d - b'0');
-            i += 1;
-            if i - start > 3 {
-                return None;
-            }
-        }
-        let len = i - start;
-        if len == 0 || v > 255 || (len > 1 && b[start] == b'0') {
-            return None;
-        }
-        *o = v as u8;
-    }
-    (i == b.len()).then_some(out)
 }
 
 #[cfg(test)]

@@ -12,66 +12,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use gaoler_config::Command;
-use serde_json::Value as J;
 
-/// The filter part of a command stream, in stream order.
-#[derive(Clone, Debug, Default)]
-pub struct FilterParts {
-    pub prefregex: Option<String>,
-    pub failregex: Vec<String>,
-    pub ignoreregex: Vec<String>,
-    pub maxlines: Option<usize>,
-    pub datepattern: Option<String>,
-    pub usedns: Option<String>,
-    pub logtimezone: Option<String>,
-    pub journalmatch: Vec<Vec<String>>,
-}
-
-fn json_str(v: &J) -> String {
-    match v {
-        J::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
-impl FilterParts {
-    /// Collect the filter commands of a stream (`set`/`multi-set`).
-    pub fn from_stream(stream: &[Command]) -> FilterParts {
-        let mut p = FilterParts::default();
-        for c in stream {
-            let (Some(kind), Some(key)) =
-                (c.first().and_then(J::as_str), c.get(2).and_then(J::as_str))
-            else {
-                continue;
-            };
-            // `set J key v…` carries values from index 3; `multi-set J key [v…]`
-            // a list at index 3.
-            let values: Vec<String> = match (kind, c.get(3)) {
-                ("multi-set", Some(J::Array(a))) => a.iter().map(json_str).collect(),
-                ("set", _) => c[3..].iter().map(json_str).collect(),
-                _ => continue,
-            };
-            match key {
-                "prefregex" => p.prefregex = values.into_iter().last(),
-                "addfailregex" => p.failregex.extend(values),
-                "addignoreregex" => p.ignoreregex.extend(values),
-                // fail2ban-regex keeps the first value it is given
-                "maxlines" if p.maxlines.is_none() => {
-                    p.maxlines = values.first().and_then(|v| v.trim().parse().ok());
-                }
-                "datepattern" if p.datepattern.is_none() => {
-                    p.datepattern = values.into_iter().next();
-                }
-                "usedns" => p.usedns = values.into_iter().next(),
-                "logtimezone" => p.logtimezone = values.into_iter().next(),
-                "addjournalmatch" => p.journalmatch.push(values),
-                _ => {}
-            }
-        }
-        p
-    }
-}
+pub use gaoler_config::filterparts::FilterParts;
 
 /// How a REGEX argument was resolved.
 #[derive(Clone, Debug)]
