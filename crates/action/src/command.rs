@@ -49,6 +49,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::batch;
 use crate::error::ActionError;
 use crate::exec::Executor;
 use crate::info::ActionInfo;
@@ -130,6 +131,8 @@ pub struct CommandAction {
     executed: HashMap<&'static str, Vec<(String, String)>>,
     ban_epoch: u64,
     shared_epoch: Option<Arc<AtomicU64>>,
+    /// Whether rounds may be applied as one batch ([`crate::batch`]).
+    batching: bool,
 }
 
 impl std::fmt::Debug for CommandAction {
@@ -173,6 +176,7 @@ impl CommandAction {
             executed: HashMap::new(),
             ban_epoch: 0,
             shared_epoch: None,
+            batching: true,
         };
         action.clear_all_params();
         for (k, v) in &spec.properties {
@@ -200,6 +204,13 @@ impl CommandAction {
     /// conditional actions). Defaults to whether the host has IPv6.
     pub fn set_ipv6_allowed(&mut self, allowed: bool) {
         self.ipv6_allowed = allowed;
+    }
+
+    /// Whether [`CommandAction::ban_round`] and
+    /// [`CommandAction::unban_round`] may batch (the default); `false` runs
+    /// fail2ban's per-address commands whatever they are.
+    pub fn set_batching(&mut self, on: bool) {
+        self.batching = on;
     }
 
     /// Sets the factory of the dummy ticket info for start/stop/flush/reload.
@@ -704,6 +715,91 @@ impl CommandAction {
         let v = self.started_get(&family);
         self.started_set(&family, v | STARTED | HAS_ITEMS);
         Ok(())
+    }
+
+    /// Bans a round of tickets: as one batch where their commands allow it
+    /// (see [`crate::batch`]), else one [`CommandAction::ban`] each. One
+    /// result per ticket, in order.
+    pub fn ban_round(&mut self, infos: &[&ActionInfo]) -> Vec<Result<(), ActionError>> {
+        if self.try_batch("<actionban>", infos) {
+            return infos.iter().map(|_| Ok(())).collect();
+        }
+        infos.iter().map(|i| self.ban(i)).collect()
+    }
+
+    /// Unbans a round of tickets, batched like [`CommandAction::ban_round`].
+    pub fn unban_round(&mut self, infos: &[&ActionInfo]) -> Vec<Result<(), ActionError>> {
+        // (a family without bans since its last flush has nothing to
+        // unban, as in `unban`)
+        let live: Vec<&ActionInfo> = infos
+            .iter()
+            .copied()
+            .filter(|i| self.started_get(&self.state_family(i)) & HAS_ITEMS != 0)
+            .collect();
+        if self.try_batch("<actionunban>", &live) {
+            return infos.iter().map(|_| Ok(())).collect();
+        }
+        infos.iter().map(|i| self.unban(i)).collect()
+    }
+
+    /// Applies `tag` for every ticket as one batch; `false` (nothing done)
+    /// when the round is a single ticket, batching is off, a command is
+    /// not one [`batch::recognise`] knows, or the batch failed.
+    fn try_batch(&mut self, tag: &str, infos: &[&ActionInfo]) -> bool {
+        if !self.batching || infos.len() < 2 {
+            return false;
+        }
+        let ban = tag == "<actionban>";
+        let mut changes = Vec::with_capacity(infos.len());
+        for info in infos {
+            let family = self.state_family(info);
+            if ban && self.start_on_demand() && self.started_get(&family) == 0 {
+                // (a start that fails is reported by the per-ticket path)
+                if !self.start_family(Some(&family), true).unwrap_or(false) {
+                    return false;
+                }
+            }
+            // Stacking actions remove copies one command at a time.
+            if self.unban_repeats(info).unwrap_or(true) {
+                return false;
+            }
+            let Ok(cmd) = self.render(tag, info) else {
+                return false;
+            };
+            let ip = info.get("ip").unwrap_or_default();
+            let Some(change) = batch::recognise(&cmd, &ip) else {
+                return false;
+            };
+            changes.push(change);
+        }
+        let Some(b) = batch::build(&changes) else {
+            return false;
+        };
+        let run = ShellCommand {
+            script: "exec \"$0\" \"$@\"".to_string(),
+            args: b.argv,
+        };
+        if !self
+            .executor
+            .execute_input(&run, b.input.as_bytes(), self.timeout())
+            .success()
+        {
+            tracing::warn!(
+                "[{}] action '{}': a batch of {} failed; running the commands one by one",
+                self.jail,
+                self.name,
+                infos.len()
+            );
+            return false;
+        }
+        if ban {
+            for info in infos {
+                let family = self.state_family(info);
+                let v = self.started_get(&family);
+                self.started_set(&family, v | STARTED | HAS_ITEMS);
+            }
+        }
+        true
     }
 
     /// Prolongs a ban with `actionprolong`; a no-op if not prolongable.

@@ -15,7 +15,7 @@
 //! An optional *wrapper* is prepended to the argv (e.g. `ip netns exec NS`),
 //! used by tests to run actions inside a private network namespace.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -105,17 +105,34 @@ impl Executor {
     /// failure (command, exit status, output) at ERROR via `tracing`. An
     /// empty script succeeds without running anything.
     pub fn execute(&self, cmd: &ShellCommand, timeout: Duration) -> ExecOutcome {
-        self.execute_logged(cmd, timeout, false)
+        self.execute_logged(cmd, None, timeout, false)
+    }
+
+    /// Like [`Executor::execute`], with `input` written to the command's
+    /// stdin (a batch file for `nft -f -`).
+    pub fn execute_input(
+        &self,
+        cmd: &ShellCommand,
+        input: &[u8],
+        timeout: Duration,
+    ) -> ExecOutcome {
+        self.execute_logged(cmd, Some(input), timeout, false)
     }
 
     /// Like [`Executor::execute`], but a failure is logged at DEBUG only:
     /// for probes whose failure is an expected answer (e.g. removing a ban
     /// that may not be there), not an error.
     pub fn execute_quiet(&self, cmd: &ShellCommand, timeout: Duration) -> ExecOutcome {
-        self.execute_logged(cmd, timeout, true)
+        self.execute_logged(cmd, None, timeout, true)
     }
 
-    fn execute_logged(&self, cmd: &ShellCommand, timeout: Duration, quiet: bool) -> ExecOutcome {
+    fn execute_logged(
+        &self,
+        cmd: &ShellCommand,
+        input: Option<&[u8]>,
+        timeout: Duration,
+        quiet: bool,
+    ) -> ExecOutcome {
         if cmd.is_empty() {
             tracing::debug!("Nothing to do");
             return ExecOutcome {
@@ -127,7 +144,7 @@ impl Executor {
         let id = EXEC_ID.fetch_add(1, Ordering::Relaxed);
         tracing::trace!("{id:x} -- exec: {:?} {:?}", cmd.script, cmd.args);
         let _guard = CMD_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-        let outcome = self.run(cmd, timeout);
+        let outcome = self.run(cmd, input, timeout);
         match outcome.exit {
             ExitKind::Code(0) => {
                 tracing::debug!("{id:x} -- returned successfully 0");
@@ -171,7 +188,7 @@ impl Executor {
         outcome
     }
 
-    fn run(&self, cmd: &ShellCommand, timeout: Duration) -> ExecOutcome {
+    fn run(&self, cmd: &ShellCommand, input: Option<&[u8]>, timeout: Duration) -> ExecOutcome {
         let mut argv: Vec<&str> = self.wrapper.iter().map(String::as_str).collect();
         argv.push(&self.shell);
         let mut command = Command::new(argv[0]);
@@ -180,7 +197,11 @@ impl Executor {
             .arg("-c")
             .arg(&cmd.script)
             .args(&cmd.args)
-            .stdin(Stdio::null())
+            .stdin(if input.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         // SAFETY: setsid is async-signal-safe and the closure touches no
@@ -205,6 +226,14 @@ impl Executor {
                 };
             }
         };
+        if let (Some(mut stdin), Some(input)) = (child.stdin.take(), input) {
+            // A writer thread, so a command that stops reading cannot
+            // block us past the timeout; the pipe closes when it is done.
+            let input = input.to_vec();
+            std::thread::spawn(move || {
+                let _ = stdin.write_all(&input);
+            });
+        }
         let out_rx = child.stdout.take().map(spawn_reader);
         let err_rx = child.stderr.take().map(spawn_reader);
         // After setsid the child's pid is its process group id.

@@ -39,6 +39,7 @@
 //!   and an unban removes every copy (see [`command`]'s docs), so a crash
 //!   no longer leaves doubled rules that outlive their bans.
 
+pub mod batch;
 pub mod command;
 pub mod error;
 pub mod exec;

@@ -16,10 +16,14 @@
 //! Requirements: root, `ip`, `iptables`, `ip6tables`, `nft`, `ipset`. A missing
 //! requirement FAILS the test.
 
-use std::path::Path;
-
 use gaoler_action::{ActionInfo, ActionSpec, CommandAction, Executor};
 use gaoler_testkit::{TestNet, CLIENT4, CLIENT6, SERVER4, SERVER6};
+
+mod common;
+
+fn action_properties(banaction: &str, jail: &str) -> ActionSpec {
+    common::action_properties(&common::upstream(), banaction, jail, BANNED_PORT)
+}
 
 const BANNED_PORT: u16 = 5060;
 const OTHER_PORT: u16 = 5061;
@@ -34,62 +38,6 @@ fn require_environment() {
 
 fn executor(net: &TestNet) -> Executor {
     Executor::with_wrapper(net.server_wrapper())
-}
-
-/// The action property list the configuration reader produces for
-/// `banaction` in a jail named `jail` (port 5060, tcp), read from a
-/// temporary copy of the upstream configuration.
-fn action_properties(banaction: &str, jail: &str) -> ActionSpec {
-    let upstream =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fail2ban-upstream/config");
-    assert!(
-        upstream.join("jail.conf").is_file(),
-        "upstream configuration missing at {}",
-        upstream.display()
-    );
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let cfg = tmp.path().join("cfg");
-    gaoler_testkit::run(&[
-        "cp",
-        "-r",
-        upstream.to_str().expect("utf-8 path"),
-        cfg.to_str().expect("utf-8 path"),
-    ]);
-    std::fs::create_dir_all(cfg.join("jail.d")).expect("jail.d");
-    let log = tmp.path().join("empty.log");
-    std::fs::write(&log, "").expect("log file");
-    std::fs::write(
-        cfg.join("jail.d/zz-gaoler-test.local"),
-        format!(
-            "[{jail}]\nenabled = true\nfilter = sshd\nbackend = polling\nport = {BANNED_PORT}\nlogpath = {}\nbanaction = {banaction}\n",
-            log.display()
-        ),
-    )
-    .expect("jail.d file");
-    let read = gaoler_config::read_config(&cfg, gaoler_config::ReadMode::Test, &Default::default())
-        .expect("read config");
-    for v in &read.stream {
-        if v[0] == "multi-set" && v[1] == jail && v[2] == "action" {
-            let properties = v[4]
-                .as_array()
-                .expect("property list")
-                .iter()
-                .map(|p| {
-                    let value = match &p[1] {
-                        serde_json::Value::String(s) => s.clone(),
-                        other => other.to_string(),
-                    };
-                    (p[0].as_str().expect("key").to_string(), value)
-                })
-                .collect();
-            return ActionSpec {
-                jail: jail.to_string(),
-                name: v[3].as_str().expect("action name").to_string(),
-                properties,
-            };
-        }
-    }
-    panic!("no action for jail {jail} in the stream");
 }
 
 /// Which kind of stock action.

@@ -83,6 +83,9 @@ const JAIL_OPTS: &[(&str, OptType)] = &[
     ("maxmatches", OptType::Int),
     // gaoler's own: the cap on ids counted at once (see the FailManager).
     ("maxtracked", OptType::Int),
+    // gaoler's own: `shell` runs fail2ban's per-address action commands
+    // even where a round could be one batch (gaoler-action's `batch`).
+    ("actionengine", OptType::Str),
     ("findtime", OptType::Str),
     ("bantime", OptType::Str),
     ("bantime.increment", OptType::Bool),
@@ -814,6 +817,17 @@ fn read_jail_inner(
                 .unwrap_or_default();
             jail.problems.push(format!(
                 "{at}[{name}] maxtracked = {v}: must be 0 (no cap) or a positive count"
+            ));
+        }
+    }
+    if let Some(v) = jail.opts.get("actionengine").map(Value::to_py_string) {
+        if !matches!(v.trim(), "auto" | "shell") {
+            let at = cfg
+                .origin(&name, "actionengine")
+                .map(|o| format!("{o}: "))
+                .unwrap_or_default();
+            jail.problems.push(format!(
+                "{at}[{name}] actionengine = {v}: must be auto or shell"
             ));
         }
     }

@@ -252,6 +252,9 @@ pub struct Jail {
     /// Lines a regex could not finish its search on (`get J unevaluated`);
     /// the first one is logged with the reason.
     unevaluated: AtomicU64,
+    /// `actionengine = shell` (false): every action runs fail2ban's
+    /// per-address commands, no batches.
+    batching: AtomicBool,
 }
 
 fn json_to_string(v: &Json) -> String {
@@ -458,6 +461,7 @@ impl Jail {
             active: AtomicBool::new(false),
             started: AtomicBool::new(false),
             idle: AtomicBool::new(false),
+            batching: AtomicBool::new(true),
             threads: Mutex::new(Vec::new()),
             reload: Mutex::new(None),
             files: Mutex::new(Vec::new()),
@@ -1368,6 +1372,9 @@ impl Jail {
     pub(crate) fn check_ban(&self, tickets: Vec<Ticket>) -> usize {
         self.wait_actions_ready();
         let mut cnt = 0;
+        // The new bans of this call, applied together once all are logged
+        // and stored: one round per action (see gaoler-action's `batch`).
+        let mut round: Vec<(String, ActionInfo, bool)> = Vec::new();
         for ticket in tickets {
             let now = self.ctx.clock.now();
             let id = ticket.id.clone();
@@ -1401,28 +1408,7 @@ impl Jail {
                         }
                     }
                     let info = self.action_info(&t, bantime);
-                    {
-                        let mut acts = lock(&self.actions);
-                        self.start_pending_actions(&mut acts);
-                        for a in acts.iter_mut() {
-                            if t.restored && a.action.norestored() {
-                                continue;
-                            }
-                            if let Err(e) = a.action.ban(&info) {
-                                self.log(
-                                    level::ERROR,
-                                    "fail2ban.actions",
-                                    format!(
-                                        "Failed to execute ban jail '{}' action '{}' info '{info:?}': {e}",
-                                        self.name, a.name
-                                    ),
-                                );
-                            }
-                        }
-                    }
-                    if let Some(bt) = lock(&self.bans).bm.get_mut(&id) {
-                        bt.banned = true;
-                    }
+                    round.push((id, info, t.restored));
                 }
                 AddBan::Expired => self.log(
                     level::INFO,
@@ -1453,7 +1439,44 @@ impl Jail {
                 }
             }
         }
+        if !round.is_empty() {
+            self.ban_round(&round);
+        }
         cnt
+    }
+
+    /// Runs every action's ban for a round of new bans, then marks them
+    /// banned.
+    fn ban_round(&self, round: &[(String, ActionInfo, bool)]) {
+        {
+            let mut acts = lock(&self.actions);
+            self.start_pending_actions(&mut acts);
+            for a in acts.iter_mut() {
+                let infos: Vec<&ActionInfo> = round
+                    .iter()
+                    .filter(|(_, _, restored)| !(*restored && a.action.norestored()))
+                    .map(|(_, info, _)| info)
+                    .collect();
+                for (info, r) in infos.iter().zip(a.action.ban_round(&infos)) {
+                    if let Err(e) = r {
+                        self.log(
+                            level::ERROR,
+                            "fail2ban.actions",
+                            format!(
+                                "Failed to execute ban jail '{}' action '{}' info '{info:?}': {e}",
+                                self.name, a.name
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+        let mut b = lock(&self.bans);
+        for (id, _, _) in round {
+            if let Some(bt) = b.bm.get_mut(id) {
+                bt.banned = true;
+            }
+        }
     }
 
     fn consistency_check(&self, now: f64) {
@@ -1533,36 +1556,54 @@ impl Jail {
             let mut b = lock(&self.bans);
             (b.bm.unban_list(now, UNBAN_PER_CHECK), b.bm.ban_time())
         };
-        for t in list {
-            self.unban_ticket(&t, bantime, None, Some("Unban"));
-        }
+        self.unban_tickets(&list, bantime, None, Some("Unban"));
     }
 
     /// Runs the actions' unban for one ticket (all actions, or the given
     /// indexes), logging `[J] <verb> <id>` if `verb` is given.
     fn unban_ticket(&self, t: &Ticket, bantime: f64, only: Option<&[usize]>, verb: Option<&str>) {
-        if let Some(v) = verb {
-            self.log(
-                level::NOTICE,
-                "fail2ban.actions",
-                format!("[{}] {v} {}", self.name, t.id),
-            );
+        self.unban_tickets(std::slice::from_ref(t), bantime, only, verb);
+    }
+
+    /// [`Jail::unban_ticket`] for a round of tickets: each is logged, then
+    /// each action unbans them all together.
+    fn unban_tickets(
+        &self,
+        list: &[Ticket],
+        bantime: f64,
+        only: Option<&[usize]>,
+        verb: Option<&str>,
+    ) {
+        if list.is_empty() {
+            return;
         }
-        let info = self.action_info(t, bantime);
+        if let Some(v) = verb {
+            for t in list {
+                self.log(
+                    level::NOTICE,
+                    "fail2ban.actions",
+                    format!("[{}] {v} {}", self.name, t.id),
+                );
+            }
+        }
+        let infos: Vec<ActionInfo> = list.iter().map(|t| self.action_info(t, bantime)).collect();
+        let refs: Vec<&ActionInfo> = infos.iter().collect();
         let mut acts = lock(&self.actions);
         for (i, a) in acts.iter_mut().enumerate() {
             if only.is_some_and(|o| !o.contains(&i)) {
                 continue;
             }
-            if let Err(e) = a.action.unban(&info) {
-                self.log(
-                    level::ERROR,
-                    "fail2ban.actions",
-                    format!(
-                        "Failed to execute unban jail '{}' action '{}' info '{info:?}': {e}",
-                        self.name, a.name
-                    ),
-                );
+            for (info, r) in refs.iter().zip(a.action.unban_round(&refs)) {
+                if let Err(e) = r {
+                    self.log(
+                        level::ERROR,
+                        "fail2ban.actions",
+                        format!(
+                            "Failed to execute unban jail '{}' action '{}' info '{info:?}': {e}",
+                            self.name, a.name
+                        ),
+                    );
+                }
             }
         }
     }
@@ -1581,9 +1622,7 @@ impl Jail {
             }
         }
         let verb = if stop { "Repeal Ban" } else { "Unban" };
-        for t in &list {
-            self.unban_ticket(t, bantime, Some(&unban_with), Some(verb));
-        }
+        self.unban_tickets(&list, bantime, Some(&unban_with), Some(verb));
         list.len()
     }
 
@@ -1675,6 +1714,29 @@ impl Jail {
     /// properties follow with `multi-set J action A ...`. A Python action
     /// is refused (logged, and reported to the caller), the jail keeps its
     /// other actions.
+    /// `actionengine`: `auto` (batches where the commands allow, see
+    /// gaoler-action's `batch`) or `shell` (fail2ban's per-address runs).
+    pub(crate) fn set_action_engine(&self, engine: &str) -> Result<(), String> {
+        let on = match engine {
+            "auto" => true,
+            "shell" => false,
+            other => return Err(format!("actionengine must be auto or shell, not {other:?}")),
+        };
+        self.batching.store(on, Ordering::SeqCst);
+        for a in lock(&self.actions).iter_mut() {
+            a.action.set_batching(on);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn action_engine(&self) -> &'static str {
+        if self.batching.load(Ordering::SeqCst) {
+            "auto"
+        } else {
+            "shell"
+        }
+    }
+
     pub(crate) fn add_action(&self, name: &str) -> Result<(), String> {
         if let Some(r) = lock(&self.reload).as_mut() {
             if r.stale_actions.remove(name) {
@@ -1690,6 +1752,7 @@ impl Jail {
         match CommandAction::new(&spec) {
             Ok(mut a) => {
                 let jail = self.name.clone();
+                a.set_batching(self.batching.load(Ordering::SeqCst));
                 a.set_info_factory(Arc::new(move || {
                     ActionInfo::new().with("name", jail.clone())
                 }));

@@ -1011,6 +1011,12 @@ impl Server {
                 lock(&j.fail).fm.set_max_tracked(v as usize);
                 getter("maxtracked")
             }
+            "actionengine" => {
+                let v = first()?;
+                j.set_action_engine(v.trim())
+                    .map_err(CommandError::Invalid)?;
+                getter("actionengine")
+            }
             "maxlines" => {
                 let v = parse_int(values.first().ok_or_else(invalid_command)?)?;
                 j.update_conf(|c| c.maxlines = v.max(1) as usize);
@@ -1328,6 +1334,7 @@ impl Server {
             "maxmatches" => json!(lock(&j.fail).fm.max_matches()),
             "maxretry" => json!(lock(&j.fail).fm.max_retry()),
             "maxtracked" => json!(lock(&j.fail).fm.max_tracked()),
+            "actionengine" => json!(j.action_engine()),
             "maxlines" => json!(conf().maxlines),
             "bantime" => num(lock(&j.bans).bm.ban_time()),
             "banip" => {

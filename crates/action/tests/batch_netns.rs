@@ -1,0 +1,192 @@
+//! Rounds as batches leave the firewall exactly as fail2ban's per-address
+//! commands do.
+//!
+//! The same sequence (start, a round of IPv4 and IPv6 bans, a second jail
+//! sharing the table, unbans, bans again, flush, bans, stop) runs twice on
+//! the same stock action, each time in fresh private network namespaces:
+//! once with batching off (fail2ban's path: one command per address) and
+//! once with it on. After every step the firewall state (`iptables-save`,
+//! `ip6tables-save`, `nft list ruleset`, normalised) must be the same, and
+//! the batched run must have run far fewer commands. Only TEST-NET
+//! addresses are used, as set elements in the test's own namespaces.
+//!
+//! Requirements: root, `ip`, `iptables`, `ip6tables`, `nft`. A missing
+//! requirement FAILS the test.
+
+use std::path::Path;
+
+use gaoler_action::{ActionInfo, ActionSpec, CommandAction, Executor};
+use gaoler_testkit::TestNet;
+
+mod common;
+
+const PORT: u16 = 5060;
+
+/// The firewall of the test's server namespace, with what differs between
+/// two equal states removed: comment lines (tool versions and times),
+/// counters, and the order of set elements.
+fn normalised_state(net: &TestNet) -> String {
+    let raw = net.ruleset();
+    let mut out = String::new();
+    let mut rest = raw.as_str();
+    // Sort the elements of every `elements = { ... }` list.
+    while let Some(i) = rest.find("elements = {") {
+        let open = i + "elements = {".len();
+        let Some(close) = rest[open..].find('}') else {
+            break;
+        };
+        out.push_str(&rest[..open]);
+        let mut items: Vec<&str> = rest[open..open + close]
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect();
+        items.sort_unstable();
+        out.push_str(&items.join(", "));
+        rest = &rest[open + close..];
+    }
+    out.push_str(rest);
+    out.lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .map(|l| {
+            // iptables-save chain lines carry packet counters.
+            if l.starts_with(':') {
+                l.split(" [").next().unwrap_or(l).to_string()
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// An executor that runs in the server namespace and counts its runs in
+/// `count_file` (one line per command).
+fn counting_executor(net: &TestNet, count_file: &Path) -> Executor {
+    let mut w = vec![
+        "sh".to_string(),
+        "-c".to_string(),
+        format!("echo x >> '{}'; exec \"$@\"", count_file.display()),
+        "count".to_string(),
+    ];
+    w.extend(net.server_wrapper());
+    Executor::with_wrapper(w)
+}
+
+fn infos(addrs: &[String]) -> Vec<ActionInfo> {
+    addrs.iter().map(|a| ActionInfo::for_id(a)).collect()
+}
+
+fn ban(action: &mut CommandAction, addrs: &[String]) {
+    let infos = infos(addrs);
+    let refs: Vec<&ActionInfo> = infos.iter().collect();
+    for (a, r) in addrs.iter().zip(action.ban_round(&refs)) {
+        r.unwrap_or_else(|e| panic!("ban {a}: {e}"));
+    }
+}
+
+fn unban(action: &mut CommandAction, addrs: &[String]) {
+    let infos = infos(addrs);
+    let refs: Vec<&ActionInfo> = infos.iter().collect();
+    for (a, r) in addrs.iter().zip(action.unban_round(&refs)) {
+        r.unwrap_or_else(|e| panic!("unban {a}: {e}"));
+    }
+}
+
+/// The whole sequence; returns the state after each step and how many
+/// commands ran.
+fn sequence(tag: &str, specs: &[ActionSpec; 2], batching: bool) -> (Vec<String>, usize) {
+    let net = TestNet::new(tag);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let count = dir.path().join("count");
+    let mut actions: Vec<CommandAction> = specs
+        .iter()
+        .map(|s| {
+            let mut a =
+                CommandAction::with_executor(s, counting_executor(&net, &count)).expect("action");
+            a.set_ipv6_allowed(true);
+            a.set_batching(batching);
+            a.start().expect("start");
+            a
+        })
+        .collect();
+    let v4: Vec<String> = (1..=40).map(|i| format!("198.51.100.{i}")).collect();
+    let v6: Vec<String> = (1..=12).map(|i| format!("2001:db8:1::{i:x}")).collect();
+    let mixed: Vec<String> = v4.iter().chain(&v6).cloned().collect();
+    let every_third: Vec<String> = mixed.iter().step_by(3).cloned().collect();
+    let mut states = Vec::new();
+
+    ban(&mut actions[0], &mixed);
+    states.push(normalised_state(&net));
+    // a second jail sharing the table
+    ban(&mut actions[1], &v4[..10]);
+    states.push(normalised_state(&net));
+    unban(&mut actions[0], &every_third);
+    states.push(normalised_state(&net));
+    let again: Vec<String> = every_third
+        .iter()
+        .take(6)
+        .cloned()
+        .chain((1..=5).map(|i| format!("192.0.2.{}", 100 + i)))
+        .collect();
+    ban(&mut actions[0], &again);
+    states.push(normalised_state(&net));
+    actions[0].flush().expect("flush");
+    states.push(normalised_state(&net));
+    ban(&mut actions[0], &v6);
+    states.push(normalised_state(&net));
+    for a in actions.iter_mut().rev() {
+        a.stop().expect("stop");
+    }
+    let last = normalised_state(&net);
+    assert!(!last.contains("f2b"), "leftovers after stop:\n{last}");
+    states.push(last);
+    let runs = std::fs::read_to_string(&count)
+        .map(|s| s.lines().count())
+        .unwrap_or(0);
+    (states, runs)
+}
+
+fn differential(tag: &str, root: &Path, banaction: &str) {
+    gaoler_testkit::require_root_and_tools(&["ip", "iptables", "ip6tables", "nft"]);
+    let specs = [
+        common::action_properties(root, banaction, &format!("b{tag}1"), PORT),
+        common::action_properties(root, banaction, &format!("b{tag}2"), PORT),
+    ];
+    let (shell, shell_runs) = sequence(&format!("{tag}s"), &specs, false);
+    let (batched, batched_runs) = sequence(&format!("{tag}b"), &specs, true);
+    for (i, (a, b)) in shell.iter().zip(&batched).enumerate() {
+        assert_eq!(a, b, "{banaction}: firewall state after step {i} differs");
+    }
+    // 52 + 10 + 18 + 11 + 12 addresses changed one by one, against a
+    // handful of batches (plus the same starts and stops).
+    assert!(
+        batched_runs + 80 < shell_runs,
+        "{banaction}: {batched_runs} commands batched against {shell_runs} one by one"
+    );
+}
+
+#[test]
+fn upstream_nftables_batches_match_the_shell_path() {
+    differential("n1", &common::upstream(), "nftables");
+}
+
+#[test]
+fn upstream_nftables_multiport_batches_match_the_shell_path() {
+    differential("n2", &common::upstream(), "nftables-multiport");
+}
+
+#[test]
+fn upstream_nftables_allports_batches_match_the_shell_path() {
+    differential("n3", &common::upstream(), "nftables-allports");
+}
+
+#[test]
+fn shipped_nftables_multiport_batches_match_the_shell_path() {
+    differential("n4", &common::shipped(), "nftables-multiport");
+}
+
+#[test]
+fn shipped_nftables_allports_batches_match_the_shell_path() {
+    differential("n5", &common::shipped(), "nftables-allports");
+}
