@@ -1375,6 +1375,7 @@ impl Jail {
         // The new bans of this call, applied together once all are logged
         // and stored: one round per action (see gaoler-action's `batch`).
         let mut round: Vec<(String, ActionInfo, bool)> = Vec::new();
+        let mut to_store: Vec<Ticket> = Vec::new();
         for ticket in tickets {
             let now = self.ctx.clock.now();
             let id = ticket.id.clone();
@@ -1400,7 +1401,7 @@ impl Jail {
                         continue;
                     };
                     if !restored {
-                        self.ban_found(&mut t, bantime, now);
+                        self.ban_found(&mut t, bantime, now, &mut to_store);
                         if let Some(bt) = lock(&self.bans).bm.get_mut(&id) {
                             bt.ban_time = t.ban_time;
                             bt.ban_count = t.ban_count;
@@ -1436,6 +1437,18 @@ impl Jail {
                     if since > 3.0 {
                         self.consistency_check(now);
                     }
+                }
+            }
+        }
+        if !to_store.is_empty() {
+            let bantime = lock(&self.bans).bm.ban_time();
+            if let Some(db) = self.ctx.db().as_ref() {
+                if let Err(e) = db.add_bans(&self.name, &to_store, bantime) {
+                    self.log(
+                        level::ERROR,
+                        "fail2ban.database",
+                        format!("[{}] cannot store {} bans: {e}", self.name, to_store.len()),
+                    );
                 }
             }
         }
@@ -1502,9 +1515,10 @@ impl Jail {
         }
     }
 
-    /// The observer's `banFound`: bantime.increment, then the database
-    /// row. Works on a copy of the ticket, written back by the caller.
-    fn ban_found(&self, t: &mut Ticket, bantime: f64, now: f64) {
+    /// The observer's `banFound`: bantime.increment, then the ticket goes
+    /// to `to_store` for the round's database transaction. Works on a copy
+    /// of the ticket, written back by the caller.
+    fn ban_found(&self, t: &mut Ticket, bantime: f64, now: f64, to_store: &mut Vec<Ticket>) {
         let inc = lock(&self.inc).clone();
         let db = self.ctx.db();
         let Some(db) = db.as_ref() else { return };
@@ -1541,13 +1555,7 @@ impl Jail {
         if t.restored || t.end_of_ban(bantime) < now {
             return;
         }
-        if let Err(e) = db.add_ban(&self.name, t, bantime) {
-            self.log(
-                level::ERROR,
-                "fail2ban.database",
-                format!("[{}] cannot store ban of {}: {e}", self.name, t.id),
-            );
-        }
+        to_store.push(t.clone());
     }
 
     fn check_unban(&self) {

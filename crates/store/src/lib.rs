@@ -786,24 +786,37 @@ impl Store {
     /// Record a ban in `bans` (history) and `bips` (latest per ip/jail).
     /// `jail_ban_time` is used when the ticket has no ban time of its own.
     pub fn add_ban(&self, jail: &str, ticket: &Ticket, jail_ban_time: f64) -> Result<()> {
-        let data = ticket.data_json(Some(self.max_matches));
-        let data = serde_json::to_vec(&data).unwrap_or_else(|_| b"{}".to_vec());
-        let tob = py_round_i64(ticket.time);
-        let bt = num_value(ticket.ban_time_or(jail_ban_time));
+        self.add_bans(jail, [ticket], jail_ban_time)
+    }
+
+    /// [`Store::add_ban`] for a round of tickets, in one transaction (a
+    /// commit per ban cost half the time of banning 2,000 addresses).
+    pub fn add_bans<'a>(
+        &self,
+        jail: &str,
+        tickets: impl IntoIterator<Item = &'a Ticket>,
+        jail_ban_time: f64,
+    ) -> Result<()> {
         let tx = self
             .conn
             .unchecked_transaction()
             .map_err(|e| self.err("begin", e))?;
-        tx.execute(
-            "INSERT INTO bans(jail, ip, timeofban, bantime, bancount, data) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
-            params![jail, ticket.id, tob, bt, ticket.ban_count, data],
-        )
-        .map_err(|e| self.err("add ban", e))?;
-        tx.execute(
-            "INSERT OR REPLACE INTO bips(ip, jail, timeofban, bantime, bancount, data) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
-            params![ticket.id, jail, tob, bt, ticket.ban_count, data],
-        )
-        .map_err(|e| self.err("add ban", e))?;
+        for ticket in tickets {
+            let data = ticket.data_json(Some(self.max_matches));
+            let data = serde_json::to_vec(&data).unwrap_or_else(|_| b"{}".to_vec());
+            let tob = py_round_i64(ticket.time);
+            let bt = num_value(ticket.ban_time_or(jail_ban_time));
+            tx.prepare_cached(
+                "INSERT INTO bans(jail, ip, timeofban, bantime, bancount, data) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .and_then(|mut st| st.execute(params![jail, ticket.id, tob, bt, ticket.ban_count, data]))
+            .map_err(|e| self.err("add ban", e))?;
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO bips(ip, jail, timeofban, bantime, bancount, data) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .and_then(|mut st| st.execute(params![ticket.id, jail, tob, bt, ticket.ban_count, data]))
+            .map_err(|e| self.err("add ban", e))?;
+        }
         tx.commit().map_err(|e| self.err("commit", e))
     }
 

@@ -1,0 +1,125 @@
+#!/usr/bin/env python3
+"""Bans at scale: N addresses banned through one `set JAIL banip ...` call.
+
+Usage (as root, from the repository root, after `cargo build --release`):
+
+    python3 bench/bans.py [-n 2000] [--banaction nftables-multiport] [--f2b/--no-f2b]
+
+Each server (Debian's fail2ban-server, then gaoler) runs inside a private
+network namespace made for it, on a temporary copy of upstream's
+configuration with one jail (`banaction`, port 5060, empty log) and a
+private socket, pid file and database. The host's firewall is never
+touched: every firewall command the servers run happens inside their
+namespace, and the addresses (TEST-NET 198.51.100.0/24 and up through
+10.0.0.0/8 for large N) only ever exist as firewall entries there.
+
+It prints, per server, the time from sending the command until the
+firewall holds all N addresses, the server's RSS after, and the ratio.
+"""
+import argparse, os, shutil, subprocess, sys, tempfile, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+UPSTREAM = os.path.join(os.path.dirname(ROOT), "shared", "fail2ban-upstream", "config")
+GAOLER = os.environ.get("GAOLER_BIN", os.path.join(ROOT, "target", "release", "gaoler"))
+F2B = ["/usr/bin/python3", "/usr/bin/fail2ban-server"]
+F2B_CLIENT = ["/usr/bin/python3", "/usr/bin/fail2ban-client"]
+JAIL = "bench"
+
+
+def addrs(n):
+    if n <= 250:
+        return ["198.51.100.%d" % (i + 1) for i in range(n)]
+    return ["10.%d.%d.%d" % ((i >> 16) & 255, (i >> 8) & 255, (i & 255)) for i in range(1, n + 1)]
+
+
+def tree(d, banaction):
+    conf = os.path.join(d, "conf")
+    shutil.copytree(UPSTREAM, conf)
+    open(os.path.join(d, "empty.log"), "w").close()
+    with open(os.path.join(conf, "fail2ban.local"), "w") as f:
+        f.write("[Definition]\nloglevel = NOTICE\nlogtarget = %s/server.log\n"
+                "socket = %s/s.sock\npidfile = %s/s.pid\ndbfile = %s/db.sqlite3\n" % (d, d, d, d))
+    with open(os.path.join(conf, "jail.local"), "w") as f:
+        f.write("[DEFAULT]\nbackend = polling\nignoreself = false\nbantime = 1h\n"
+                "[%s]\nenabled = true\nfilter = sshd\nport = 5060\nlogpath = %s/empty.log\n"
+                "banaction = %s\n" % (JAIL, d, banaction))
+    return conf
+
+
+def count_in_firewall(ns, banaction):
+    if banaction.startswith("nftables"):
+        out = subprocess.run(["ip", "netns", "exec", ns, "nft", "list", "set", "inet", "f2b-table",
+                              "addr-set-" + JAIL], capture_output=True, text=True).stdout
+        body = out.split("elements = {", 1)[1].split("}", 1)[0] if "elements = {" in out else ""
+        return len([e for e in body.split(",") if e.strip()])
+    out = subprocess.run(["ip", "netns", "exec", ns, "iptables", "-S", "f2b-" + JAIL],
+                         capture_output=True, text=True).stdout
+    return sum(1 for l in out.splitlines() if " -s " in l)
+
+
+def run(kind, n, banaction):
+    d = tempfile.mkdtemp(prefix="gaoler-bans-")
+    ns = "gaoler-bans-%d-%s" % (os.getpid(), kind[0])
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    proc = None
+    try:
+        conf = tree(d, banaction)
+        sock = os.path.join(d, "s.sock")
+        if kind == "gaoler":
+            server, client = [GAOLER, "server"], [GAOLER, "client"]
+        else:
+            server, client = F2B, F2B_CLIENT
+        client = client + ["-c", conf, "-s", sock]
+        proc = subprocess.Popen(["ip", "netns", "exec", ns] + server +
+                                ["-c", conf, "-f", "-x", "-s", sock, "-p", os.path.join(d, "s.pid")],
+                                stdout=subprocess.DEVNULL, stderr=open(os.path.join(d, "err"), "w"))
+        deadline = time.time() + 60
+        while subprocess.run(client + ["ping"], capture_output=True).returncode != 0:
+            if time.time() > deadline or proc.poll() is not None:
+                raise SystemExit("%s did not start; see %s" % (kind, d))
+            time.sleep(0.05)
+        if kind == "fail2ban":
+            subprocess.run(client + ["reload"], capture_output=True, check=True)
+        while subprocess.run(client + ["status", JAIL], capture_output=True).returncode != 0:
+            time.sleep(0.05)
+        a = addrs(n)
+        t0 = time.time()
+        r = subprocess.run(client + ["set", JAIL, "banip"] + a, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise SystemExit("%s banip failed: %s" % (kind, r.stderr))
+        deadline = time.time() + 3600
+        while count_in_firewall(ns, banaction) < n:
+            if time.time() > deadline:
+                raise SystemExit("%s: never got all bans in" % kind)
+            time.sleep(0.02)
+        took = time.time() - t0
+        rss = int([l for l in open("/proc/%d/status" % proc.pid) if l.startswith("VmRSS:")][0].split()[1]) * 1024
+        subprocess.run(client + ["stop"], capture_output=True)
+        proc.wait(120)
+        left = count_in_firewall(ns, banaction)
+        print("%-8s %d bans with %s: %.2f s (%.0f bans/s), RSS %.1f MB, %d left after stop"
+              % (kind, n, banaction, took, n / took, rss / 1e6, left), flush=True)
+        return took
+    finally:
+        if proc and proc.poll() is None:
+            proc.kill()
+        subprocess.run(["ip", "netns", "del", ns])
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("-n", type=int, default=2000)
+    ap.add_argument("--banaction", default="nftables-multiport")
+    ap.add_argument("--f2b", action=argparse.BooleanOptionalAction, default=True)
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("needs root (network namespaces)")
+    f = run("fail2ban", args.n, args.banaction) if args.f2b else None
+    g = run("gaoler", args.n, args.banaction)
+    if f:
+        print("ratio: gaoler %.1fx faster than fail2ban" % (f / g))
+
+
+if __name__ == "__main__":
+    main()
