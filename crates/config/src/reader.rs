@@ -798,23 +798,23 @@ fn read_jail_inner(
             jail.origins.insert(k.clone(), o.clone());
         }
     }
+    // `file:line: ` of an option's value, for the problems below
+    let at = |opt: &str| {
+        cfg.origin(&name, opt)
+            .map(|o| format!("{o}: "))
+            .unwrap_or_default()
+    };
     for t in TIME_OPTS {
         if let Some(Value::Str(v)) = jail.opts.get(*t) {
             if let Err(e) = crate::timeval::str2seconds(v) {
-                let at = cfg
-                    .origin(&name, t)
-                    .map(|o| format!("{o}: "))
-                    .unwrap_or_default();
+                let at = at(t);
                 jail.problems.push(format!("{at}[{name}] {t}: {e}"));
             }
         }
     }
     if let Some(Value::Int(v)) = jail.opts.get("maxtracked") {
         if *v < 0 {
-            let at = cfg
-                .origin(&name, "maxtracked")
-                .map(|o| format!("{o}: "))
-                .unwrap_or_default();
+            let at = at("maxtracked");
             jail.problems.push(format!(
                 "{at}[{name}] maxtracked = {v}: must be 0 (no cap) or a positive count"
             ));
@@ -822,10 +822,7 @@ fn read_jail_inner(
     }
     if let Some(v) = jail.opts.get("actionengine").map(Value::to_py_string) {
         if !matches!(v.trim(), "auto" | "shell") {
-            let at = cfg
-                .origin(&name, "actionengine")
-                .map(|o| format!("{o}: "))
-                .unwrap_or_default();
+            let at = at("actionengine");
             jail.problems.push(format!(
                 "{at}[{name}] actionengine = {v}: must be auto or shell"
             ));

@@ -1458,6 +1458,28 @@ impl Jail {
         cnt
     }
 
+    /// fail2ban's ERROR for each ticket of a round an action failed on.
+    fn log_action_failures(
+        &self,
+        verb: &str,
+        action: &str,
+        infos: &[&ActionInfo],
+        results: Vec<Result<(), gaoler_action::ActionError>>,
+    ) {
+        for (info, r) in infos.iter().zip(results) {
+            if let Err(e) = r {
+                self.log(
+                    level::ERROR,
+                    "fail2ban.actions",
+                    format!(
+                        "Failed to execute {verb} jail '{}' action '{action}' info '{info:?}': {e}",
+                        self.name
+                    ),
+                );
+            }
+        }
+    }
+
     /// Runs every action's ban for a round of new bans, then marks them
     /// banned.
     fn ban_round(&self, round: &[(String, ActionInfo, bool)]) {
@@ -1470,18 +1492,8 @@ impl Jail {
                     .filter(|(_, _, restored)| !(*restored && a.action.norestored()))
                     .map(|(_, info, _)| info)
                     .collect();
-                for (info, r) in infos.iter().zip(a.action.ban_round(&infos)) {
-                    if let Err(e) = r {
-                        self.log(
-                            level::ERROR,
-                            "fail2ban.actions",
-                            format!(
-                                "Failed to execute ban jail '{}' action '{}' info '{info:?}': {e}",
-                                self.name, a.name
-                            ),
-                        );
-                    }
-                }
+                let results = a.action.ban_round(&infos);
+                self.log_action_failures("ban", &a.name, &infos, results);
             }
         }
         let mut b = lock(&self.bans);
@@ -1601,18 +1613,8 @@ impl Jail {
             if only.is_some_and(|o| !o.contains(&i)) {
                 continue;
             }
-            for (info, r) in refs.iter().zip(a.action.unban_round(&refs)) {
-                if let Err(e) = r {
-                    self.log(
-                        level::ERROR,
-                        "fail2ban.actions",
-                        format!(
-                            "Failed to execute unban jail '{}' action '{}' info '{info:?}': {e}",
-                            self.name, a.name
-                        ),
-                    );
-                }
-            }
+            let results = a.action.unban_round(&refs);
+            self.log_action_failures("unban", &a.name, &refs, results);
         }
     }
 
