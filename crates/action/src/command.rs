@@ -54,7 +54,8 @@ use crate::error::ActionError;
 use crate::exec::Executor;
 use crate::info::ActionInfo;
 use crate::subst::{
-    replace_dynamic, replace_static, substitute_recursive_tags, ShellCommand, ESCAPED_TAGS,
+    find_tag, replace_dynamic, replace_static, substitute_recursive_tags, ShellCommand,
+    ESCAPED_TAGS,
 };
 use crate::timevalue::{format_seconds, str2seconds};
 
@@ -133,6 +134,8 @@ pub struct CommandAction {
     shared_epoch: Option<Arc<AtomicU64>>,
     /// Whether rounds may be applied as one batch ([`crate::batch`]).
     batching: bool,
+    /// Whether the last round of two or more tickets went as one batch.
+    last_batched: bool,
 }
 
 impl std::fmt::Debug for CommandAction {
@@ -177,6 +180,7 @@ impl CommandAction {
             ban_epoch: 0,
             shared_epoch: None,
             batching: true,
+            last_batched: false,
         };
         action.clear_all_params();
         for (k, v) in &spec.properties {
@@ -211,6 +215,12 @@ impl CommandAction {
     /// fail2ban's per-address commands whatever they are.
     pub fn set_batching(&mut self, on: bool) {
         self.batching = on;
+    }
+
+    /// Whether the last round of several tickets was applied as one batch:
+    /// the jail then gives this action large rounds.
+    pub fn batches(&self) -> bool {
+        self.batching && self.last_batched
     }
 
     /// Sets the factory of the dummy ticket info for start/stop/flush/reload.
@@ -749,9 +759,31 @@ impl CommandAction {
         if !self.batching || infos.len() < 2 {
             return false;
         }
+        self.last_batched = self.apply_batch(tag, infos);
+        self.last_batched
+    }
+
+    fn apply_batch(&mut self, tag: &str, infos: &[&ActionInfo]) -> bool {
         let ban = tag == "<actionban>";
         let mut changes = Vec::with_capacity(infos.len());
+        // Per family: the change recognised for its first ticket when the
+        // command's only ticket tag is `<ip>`, so that the others differ
+        // from it by their address alone and need not be checked, rendered
+        // and parsed one by one (100,000 restored bans).
+        let mut by_ip_only: HashMap<String, Option<batch::Change>> = HashMap::new();
         for info in infos {
+            let ip = info.get("ip").unwrap_or_default();
+            let fam = info.family();
+            if let Some(Some(first)) = by_ip_only.get(&fam) {
+                let Ok(element) = ip.parse() else {
+                    return false;
+                };
+                changes.push(batch::Change {
+                    element,
+                    ..first.clone()
+                });
+                continue;
+            }
             let family = self.state_family(info);
             if ban && self.start_on_demand() && self.started_get(&family) == 0 {
                 // (a start that fails is reported by the per-ticket path)
@@ -763,13 +795,18 @@ impl CommandAction {
             if self.unban_repeats(info).unwrap_or(true) {
                 return false;
             }
-            let Ok(cmd) = self.render(tag, info) else {
+            let Ok(template) = self.replace_tag(tag, &conditional_for(&fam)) else {
                 return false;
             };
-            let ip = info.get("ip").unwrap_or_default();
-            let Some(change) = batch::recognise(&cmd, &ip) else {
+            let Some(change) = batch::recognise(&replace_dynamic(&template, info), &ip) else {
                 return false;
             };
+            by_ip_only.entry(fam).or_insert_with(|| {
+                let mut tags = std::iter::successors(find_tag(&template, 0), |&(_, end, _)| {
+                    find_tag(&template, end)
+                });
+                tags.all(|(_, _, name)| name == "ip").then(|| change.clone())
+            });
             changes.push(change);
         }
         let Some(b) = batch::build(&changes) else {

@@ -16,6 +16,7 @@
 //! [`ActionInfo::set_data`] for `<F-NAME>`. Missing tags stay literal in the
 //! command (as in fail2ban), missing `<F-*>` tags become empty.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
@@ -26,6 +27,8 @@ type LazyFn = Arc<dyn Fn() -> Option<String> + Send + Sync>;
 #[derive(Clone)]
 enum Slot {
     Ready(String),
+    /// `ip-rev`, computed when asked for (most actions never are).
+    Ptr(IpAddr),
     Lazy {
         compute: LazyFn,
         cell: Arc<OnceLock<Option<String>>>,
@@ -35,7 +38,8 @@ enum Slot {
 /// Tag values of one ticket (or of the dummy ticket used for start/stop).
 #[derive(Clone, Default)]
 pub struct ActionInfo {
-    tags: BTreeMap<String, Slot>,
+    // (static names need no allocation: a round builds 100,000 of these)
+    tags: BTreeMap<Cow<'static, str>, Slot>,
     /// Ticket data captured by the filter, keyed by fail2ban's option name
     /// (lower case, `id` → `fid`, `port` → `fport`); used for `<F-NAME>`.
     data: BTreeMap<String, String>,
@@ -47,6 +51,7 @@ impl fmt::Debug for ActionInfo {
         for (k, v) in &self.tags {
             match v {
                 Slot::Ready(s) => m.entry(k, s),
+                Slot::Ptr(a) => m.entry(k, &ptr_name(*a)),
                 Slot::Lazy { cell, .. } => match cell.get() {
                     Some(v) => m.entry(k, v),
                     None => m.entry(k, &"<lazy>"),
@@ -77,26 +82,35 @@ impl ActionInfo {
             None => "",
         };
         info.set("family", family);
-        info.set("ip-rev", addr.map(ptr_name).unwrap_or_default());
+        match addr {
+            Some(a) => info.tags.insert(Cow::Borrowed("ip-rev"), Slot::Ptr(a)),
+            None => info
+                .tags
+                .insert(Cow::Borrowed("ip-rev"), Slot::Ready(String::new())),
+        };
         info.set_lazy("ip-host", move || addr.and_then(reverse_dns));
         info
     }
 
     /// Sets a tag to a ready value.
-    pub fn set(&mut self, tag: impl Into<String>, value: impl Into<String>) -> &mut Self {
+    pub fn set(
+        &mut self,
+        tag: impl Into<Cow<'static, str>>,
+        value: impl Into<String>,
+    ) -> &mut Self {
         self.tags.insert(tag.into(), Slot::Ready(value.into()));
         self
     }
 
     /// Builder form of [`ActionInfo::set`].
-    pub fn with(mut self, tag: impl Into<String>, value: impl Into<String>) -> Self {
+    pub fn with(mut self, tag: impl Into<Cow<'static, str>>, value: impl Into<String>) -> Self {
         self.set(tag, value);
         self
     }
 
     /// Sets a tag whose value is computed on first use (at most once, also
     /// across clones). `None` means "no value": the tag stays literal.
-    pub fn set_lazy<F>(&mut self, tag: impl Into<String>, compute: F) -> &mut Self
+    pub fn set_lazy<F>(&mut self, tag: impl Into<Cow<'static, str>>, compute: F) -> &mut Self
     where
         F: Fn() -> Option<String> + Send + Sync + 'static,
     {
@@ -159,6 +173,7 @@ impl ActionInfo {
     pub fn get(&self, tag: &str) -> Option<String> {
         match self.tags.get(tag)? {
             Slot::Ready(s) => Some(s.clone()),
+            Slot::Ptr(a) => Some(ptr_name(*a)),
             Slot::Lazy { compute, cell } => cell.get_or_init(|| compute()).clone(),
         }
     }

@@ -25,6 +25,12 @@ use crate::ticket::{is_permanent, BanTicket, MAX_TIME};
 pub const UNBAN_PER_CHECK: usize = 20;
 /// At most this many queued tickets are banned per round of the actions loop.
 pub const BAN_PER_ROUND: usize = 10;
+/// The same when every action of the jail applies a round as one batch
+/// (gaoler's): 100,000 restored bans go in one round (nft adds them in
+/// about half a second; in rounds of 20,000 each round took longer than
+/// the last, as nft reads the interval set back to check for overlaps),
+/// and unbans wait at most about a second.
+pub const BATCH_PER_ROUND: usize = 100_000;
 
 /// Result of [`BanManager::add_ban_ticket`].
 #[derive(Debug, Clone, PartialEq)]

@@ -68,7 +68,7 @@ pub mod ticket;
 
 pub use banmanager::{
     already_banned_level, AddBan, AlreadyBannedLevel, BanListEntry, BanManager, BAN_PER_ROUND,
-    UNBAN_PER_CHECK,
+    BATCH_PER_ROUND, UNBAN_PER_CHECK,
 };
 pub use compact::{FailId, FailKey, FieldValue, KeyRef};
 pub use failmanager::{

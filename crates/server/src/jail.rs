@@ -38,7 +38,7 @@ use gaoler_filter::{Filter, FilterSpec, TupleLine, UseDns};
 use gaoler_jail::{
     already_banned_level, is_permanent, AddBan, AlreadyBannedLevel, BanManager, BanTimeIncrement,
     FailManager, FieldValue, IgnoreList, Resolver, RestoreRule, Ticket, BAN_PER_ROUND,
-    UNBAN_PER_CHECK,
+    BATCH_PER_ROUND, UNBAN_PER_CHECK,
 };
 use gaoler_source::{
     FileSource, JournalOptions, JournalSource, JournalStart, Position, SourceOptions, StartAt,
@@ -1244,9 +1244,17 @@ impl Jail {
                 let _ = self.wake.wait_timeout(g, Duration::from_millis(500));
                 continue;
             }
+            // fail2ban's 10 tickets per round keep unbans coming between
+            // slow per-address bans; actions that take a round as one batch
+            // get large rounds.
+            let per_round = if lock(&self.actions).iter().all(|a| a.action.batches()) {
+                BATCH_PER_ROUND
+            } else {
+                BAN_PER_ROUND
+            };
             let tickets: Vec<Ticket> = {
                 let mut b = lock(&self.bans);
-                let n = b.queue.len().min(BAN_PER_ROUND);
+                let n = b.queue.len().min(per_round);
                 b.queue.drain(..n).collect()
             };
             if !tickets.is_empty() {
@@ -1388,10 +1396,12 @@ impl Jail {
             match outcome {
                 AddBan::Added => {
                     cnt += 1;
-                    self.log(
+                    // (kept back until the round's actions run: a write
+                    // per line was a third of restoring 100,000 bans)
+                    self.ctx.logger.log_deferred(
                         level::NOTICE,
                         "fail2ban.actions",
-                        format!(
+                        &format!(
                             "[{}] {}Ban {id}",
                             self.name,
                             if restored { "Restore " } else { "" }
@@ -1452,6 +1462,7 @@ impl Jail {
                 }
             }
         }
+        self.ctx.logger.flush_deferred();
         if !round.is_empty() {
             self.ban_round(&round);
         }
@@ -1572,9 +1583,14 @@ impl Jail {
 
     fn check_unban(&self) {
         let now = self.ctx.clock.now();
+        let per_check = if lock(&self.actions).iter().all(|a| a.action.batches()) {
+            BATCH_PER_ROUND
+        } else {
+            UNBAN_PER_CHECK
+        };
         let (list, bantime) = {
             let mut b = lock(&self.bans);
-            (b.bm.unban_list(now, UNBAN_PER_CHECK), b.bm.ban_time())
+            (b.bm.unban_list(now, per_check), b.bm.ban_time())
         };
         self.unban_tickets(&list, bantime, None, Some("Unban"));
     }
@@ -1599,12 +1615,13 @@ impl Jail {
         }
         if let Some(v) = verb {
             for t in list {
-                self.log(
+                self.ctx.logger.log_deferred(
                     level::NOTICE,
                     "fail2ban.actions",
-                    format!("[{}] {v} {}", self.name, t.id),
+                    &format!("[{}] {v} {}", self.name, t.id),
                 );
             }
+            self.ctx.logger.flush_deferred();
         }
         let infos: Vec<ActionInfo> = list.iter().map(|t| self.action_info(t, bantime)).collect();
         let refs: Vec<&ActionInfo> = infos.iter().collect();
