@@ -4,14 +4,17 @@
 //! `nft` process each, about 14 ms, so 2,000 bans take half a minute. A
 //! jail here hands its actions every ticket that is pending when it wakes
 //! (a *round*), and an action whose commands for those tickets are all
-//! plain nftables element changes applies them with one `nft -f -`.
+//! plain nftables element changes applies them with one `nft -f -`; plain
+//! iptables rule insertions and deletions go through one
+//! `iptables-restore --noflush` (or `ip6tables-restore`, ...) per tool.
 //!
 //! Design decisions:
 //! * **Recognised by what runs, not by where it came from.** Each ticket's
 //!   command is rendered exactly as the shell path would run it, and only a
 //!   command that is one `nft add|delete element FAMILY TABLE SET { ADDR }`
-//!   line, naming the ticket's own address and nothing the shell would
-//!   expand, is batched. An override in a `.local`, an `[Init]` value or a
+//!   line (or one `iptables [-w] [-t TABLE] -I|-A|-D CHAIN [N] RULE` line
+//!   whose rule names the address as its `-s`), naming the ticket's own
+//!   address and nothing the shell would expand, is batched. An override in a `.local`, an `[Init]` value or a
 //!   jail option that changes the command therefore changes what is
 //!   recognised: anything else (several commands, a pipe, a variable, a
 //!   different tool) takes the shell path unchanged. The batch makes the
@@ -23,8 +26,13 @@
 //!   would save those few ms per round at the price of re-implementing
 //!   nft's set element encoding. The input is written to `nft`'s stdin,
 //!   never to a shell: addresses are checked to be addresses first anyway.
+//! * **Stacking iptables actions** (a ban first removes the copies an
+//!   earlier run left, an unban removes every copy; see [`crate::command`])
+//!   read the chain once with `iptables-save` and write as many `-D` lines
+//!   as there are copies. A rule for the address that is not an exact copy
+//!   sends the round down the shell path, which handles it as before.
 //! * **A failed batch falls back to the shell path** for every ticket of
-//!   the round. nft applies a file atomically, so nothing of the failed
+//!   the batch. nft applies a file atomically, so nothing of the failed
 //!   batch stays; the per-address commands then give fail2ban's behaviour
 //!   for the failing address (check, repair, retry, the ERROR naming it)
 //!   while the others are banned.
@@ -40,14 +48,27 @@ const ELEMENTS_PER_STATEMENT: usize = 4096;
 /// One address's firewall change, as recognised in its rendered command.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Change {
-    /// The program (`nft`, or a path to it) the batch runs.
+    /// The program (`nft`, `iptables`, or a path to one) the command ran.
     pub program: String,
-    /// `add` or `delete`.
-    pub verb: Verb,
-    /// `FAMILY TABLE SET`, as the command named them.
-    pub set: [String; 3],
-    /// The element: the ticket's address.
+    pub op: Op,
+    /// The ticket's address.
     pub element: IpAddr,
+}
+
+/// What a change does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// `nft add|delete element FAMILY TABLE SET { ADDR }`.
+    Nft { verb: Verb, set: [String; 3] },
+    /// `iptables [-t TABLE] -I CHAIN [N] | -A CHAIN | -D CHAIN` with a rule
+    /// whose word at `source` is the address (after `-s`).
+    Ipt {
+        table: String,
+        verb: IptVerb,
+        chain: String,
+        rule: Vec<String>,
+        source: usize,
+    },
 }
 
 /// What a change does to a set.
@@ -66,8 +87,57 @@ impl Verb {
     }
 }
 
+/// An iptables command.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IptVerb {
+    /// `-I CHAIN` with its position word, if given.
+    Insert(Option<String>),
+    Append,
+    Delete,
+}
+
+impl Change {
+    /// The same change for another address (of a command whose only ticket
+    /// tag is `<ip>`).
+    pub fn for_element(&self, element: IpAddr) -> Change {
+        Change {
+            program: self.program.clone(),
+            op: self.op.clone(),
+            element,
+        }
+    }
+
+    /// Whether this change is an iptables command.
+    pub fn is_iptables(&self) -> bool {
+        matches!(self.op, Op::Ipt { .. })
+    }
+
+    /// The iptables rule (`-s` given the address), for restore and save.
+    fn rule_words(&self, source_text: &str) -> Vec<String> {
+        match &self.op {
+            Op::Ipt { rule, source, .. } => {
+                let mut r = rule.clone();
+                r[*source] = source_text.to_string();
+                r
+            }
+            Op::Nft { .. } => Vec::new(),
+        }
+    }
+}
+
+/// The iptables tools whose commands are batched with their `-restore`.
+const IPT_TOOLS: &[&str] = &[
+    "iptables",
+    "ip6tables",
+    "iptables-legacy",
+    "ip6tables-legacy",
+    "iptables-nft",
+    "ip6tables-nft",
+];
+
 /// Recognises `cmd` (a fully rendered `actionban`/`actionunban`) as one
-/// nftables element change for `ip`, or `None` when it is anything else.
+/// nftables element change or one iptables rule command for `ip`, or
+/// `None` when it is anything else.
 pub fn recognise(cmd: &ShellCommand, ip: &str) -> Option<Change> {
     // Values the shell would get as arguments mean something was not a
     // plain word; a second line means more than one command.
@@ -86,10 +156,27 @@ pub fn recognise(cmd: &ShellCommand, ip: &str) -> Option<Change> {
     }
     let element: IpAddr = ip.parse().ok()?;
     let words = gaoler_config::shlex::split(line).ok()?;
-    let [program, verb, kw, family, table, set, rest @ ..] = words.as_slice() else {
+    let tool = words.first()?.rsplit('/').next()?;
+    if tool == "nft" {
+        recognise_nft(&words, element)
+    } else if IPT_TOOLS.contains(&tool) {
+        recognise_ipt(&words, element)
+    } else {
+        None
+    }
+}
+
+fn plain(w: &str) -> bool {
+    !w.is_empty()
+        && w.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+}
+
+fn recognise_nft(words: &[String], element: IpAddr) -> Option<Change> {
+    let [program, verb, kw, family, table, set, rest @ ..] = words else {
         return None;
     };
-    if program.rsplit('/').next() != Some("nft") || kw != "element" {
+    if kw != "element" {
         return None;
     }
     let verb = match verb.as_str() {
@@ -107,43 +194,133 @@ pub fn recognise(cmd: &ShellCommand, ip: &str) -> Option<Change> {
     if inner.parse::<IpAddr>().ok()? != element {
         return None;
     }
-    let plain = |w: &String| {
-        !w.is_empty()
-            && w.chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-    };
     if !(plain(family) && plain(table) && plain(set)) {
         return None;
     }
     Some(Change {
         program: program.clone(),
-        verb,
-        set: [family.clone(), table.clone(), set.clone()],
+        op: Op::Nft {
+            verb,
+            set: [family.clone(), table.clone(), set.clone()],
+        },
         element,
     })
 }
 
-/// A round's changes, all through one program: what to run and the file
-/// to give it on stdin.
+fn recognise_ipt(words: &[String], element: IpAddr) -> Option<Change> {
+    // Words iptables-restore reads as iptables does: no quotes, blanks or
+    // anything its own tokenizer would treat specially.
+    let word_ok = |w: &String| {
+        !w.is_empty()
+            && w.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.:/,=+@%!".contains(c))
+    };
+    if !words.iter().skip(1).all(word_ok) {
+        return None;
+    }
+    let mut table = "filter".to_string();
+    let mut verb = None;
+    let mut chain = None;
+    let mut rule = Vec::new();
+    let mut it = words[1..].iter().peekable();
+    while let Some(w) = it.next() {
+        match w.as_str() {
+            // locking: iptables-restore is given -w itself
+            "-w" | "--wait" => {
+                if it.peek().is_some_and(|n| n.parse::<f64>().is_ok()) {
+                    it.next();
+                }
+            }
+            "-t" | "--table" => table = it.next()?.clone(),
+            "-I" | "--insert" | "-A" | "--append" | "-D" | "--delete" if verb.is_none() => {
+                chain = Some(it.next()?.clone());
+                verb = Some(match w.as_str() {
+                    "-I" | "--insert" => {
+                        let pos = it
+                            .peek()
+                            .filter(|n| n.parse::<u32>().is_ok())
+                            .map(|n| n.to_string());
+                        if pos.is_some() {
+                            it.next();
+                        }
+                        IptVerb::Insert(pos)
+                    }
+                    "-A" | "--append" => IptVerb::Append,
+                    _ => IptVerb::Delete,
+                });
+            }
+            // another command, or options that change what a word means
+            w if w.starts_with("-") && !w.starts_with("--") && w.len() > 2 && verb.is_none() => {
+                return None
+            }
+            _ => rule.push(w.clone()),
+        }
+    }
+    let (verb, chain) = (verb?, chain?);
+    // exactly one source, the ticket's address
+    let sources: Vec<usize> = rule
+        .iter()
+        .enumerate()
+        .filter(|(_, w)| *w == "-s" || *w == "--source")
+        .map(|(i, _)| i + 1)
+        .collect();
+    let [source] = sources.as_slice() else {
+        return None;
+    };
+    if rule.get(*source)?.parse::<IpAddr>().ok()? != element {
+        return None;
+    }
+    if matches!(verb, IptVerb::Delete) && rule.first().is_some_and(|w| w.parse::<u32>().is_ok()) {
+        return None; // a rule number, not a rule
+    }
+    Some(Change {
+        program: words[0].clone(),
+        op: Op::Ipt {
+            table,
+            verb,
+            chain,
+            rule,
+            source: *source,
+        },
+        element,
+    })
+}
+
+/// The indexes of `changes` by program (and so by kind), each group in
+/// order, groups in the order first seen.
+pub fn groups(changes: &[Change]) -> Vec<Vec<usize>> {
+    let mut out: Vec<(&str, Vec<usize>)> = Vec::new();
+    for (i, c) in changes.iter().enumerate() {
+        match out.iter_mut().find(|(p, _)| *p == c.program) {
+            Some((_, v)) => v.push(i),
+            None => out.push((&c.program, vec![i])),
+        }
+    }
+    out.into_iter().map(|(_, v)| v).collect()
+}
+
+/// A batch: what to run and the file to give it on stdin.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Batch {
     pub argv: Vec<String>,
     pub input: String,
 }
 
-/// The batch for `changes` (in order; statements grouped by verb and set
-/// in the order they first appear), or `None` if they do not all go
-/// through the same program.
-pub fn build(changes: &[Change]) -> Option<Batch> {
+/// The `nft -f -` batch for a group of nftables changes (statements
+/// grouped by verb and set in the order they first appear).
+pub fn nft_batch(changes: &[&Change]) -> Option<Batch> {
     let program = &changes.first()?.program;
-    if changes.iter().any(|c| &c.program != program) {
-        return None;
-    }
     // (verb and set, their elements), in the order first seen
     type Group<'a> = ((Verb, &'a [String; 3]), Vec<IpAddr>);
     let mut groups: Vec<Group<'_>> = Vec::new();
     for c in changes {
-        let key = (c.verb, &c.set);
+        let Op::Nft { verb, set } = &c.op else {
+            return None;
+        };
+        if &c.program != program {
+            return None;
+        }
+        let key = (*verb, set);
         match groups.iter_mut().find(|(k, _)| *k == key) {
             Some((_, v)) => v.push(c.element),
             None => groups.push((key, vec![c.element])),
@@ -170,6 +347,117 @@ pub fn build(changes: &[Change]) -> Option<Batch> {
     }
     Some(Batch {
         argv: vec![program.clone(), "-f".into(), "-".into()],
+        input,
+    })
+}
+
+/// `iptables` → `iptables-restore`, keeping a directory.
+fn with_suffix(program: &str, suffix: &str) -> String {
+    format!("{program}-{suffix}")
+}
+
+/// The command that lists `table` as `iptables-save` does.
+pub fn ipt_save_argv(program: &str, table: &str) -> Vec<String> {
+    vec![with_suffix(program, "save"), "-t".into(), table.into()]
+}
+
+/// The tables a group of iptables changes touches, in order.
+pub fn ipt_tables<'a>(changes: &[&'a Change]) -> Vec<&'a str> {
+    let mut out: Vec<&str> = Vec::new();
+    for c in changes {
+        if let Op::Ipt { table, .. } = &c.op {
+            if !out.contains(&table.as_str()) {
+                out.push(table);
+            }
+        }
+    }
+    out
+}
+
+/// How many exact copies of `change`'s rule `save` (an `iptables-save`
+/// listing of its table) holds in its chain, or `None` if the chain has a
+/// rule for the address that is not a copy (then only the shell path knows
+/// what to do).
+pub fn ipt_copies(save: &str, change: &Change) -> Option<usize> {
+    let Op::Ipt { chain, .. } = &change.op else {
+        return None;
+    };
+    let host = match change.element {
+        IpAddr::V4(a) => format!("{a}/32"),
+        IpAddr::V6(a) => format!("{a}/128"),
+    };
+    let want: Vec<String> = change
+        .rule_words(&host)
+        .into_iter()
+        .map(|w| match w.as_str() {
+            "--source" => "-s".to_string(),
+            "--jump" => "-j".to_string(),
+            _ => w,
+        })
+        .collect();
+    let prefix = format!("-A {chain} ");
+    let mut copies = 0;
+    for line in save.lines() {
+        let Some(spec) = line.strip_prefix(&prefix) else {
+            continue;
+        };
+        let words: Vec<&str> = spec.split_whitespace().collect();
+        if words.iter().copied().eq(want.iter().map(String::as_str)) {
+            copies += 1;
+        } else if words.windows(2).any(|p| p[0] == "-s" && p[1] == host) {
+            return None;
+        }
+    }
+    Some(copies)
+}
+
+/// The `iptables-restore --noflush` batch for a group of iptables changes:
+/// per change, `deletes[i]` deletions of its rule first (the copies an
+/// earlier run left), then its own command unless `only_deletes`.
+pub fn ipt_batch(changes: &[&Change], deletes: &[usize], only_deletes: bool) -> Option<Batch> {
+    let program = &changes.first()?.program;
+    let mut tables: Vec<(&str, String)> = Vec::new();
+    for (c, &n) in changes.iter().zip(deletes) {
+        let Op::Ipt {
+            table, verb, chain, ..
+        } = &c.op
+        else {
+            return None;
+        };
+        if &c.program != program {
+            return None;
+        }
+        let idx = match tables.iter().position(|(t, _)| t == table) {
+            Some(i) => i,
+            None => {
+                tables.push((table, String::new()));
+                tables.len() - 1
+            }
+        };
+        let body = &mut tables[idx].1;
+        let rule = c.rule_words(&c.element.to_string()).join(" ");
+        for _ in 0..n {
+            body.push_str(&format!("-D {chain} {rule}\n"));
+        }
+        if !only_deletes {
+            match verb {
+                IptVerb::Insert(Some(pos)) => body.push_str(&format!("-I {chain} {pos} {rule}\n")),
+                IptVerb::Insert(None) => body.push_str(&format!("-I {chain} {rule}\n")),
+                IptVerb::Append => body.push_str(&format!("-A {chain} {rule}\n")),
+                IptVerb::Delete => body.push_str(&format!("-D {chain} {rule}\n")),
+            }
+        }
+    }
+    let mut input = String::new();
+    for (table, body) in tables {
+        input.push_str(&format!("*{table}\n{body}COMMIT\n"));
+    }
+    Some(Batch {
+        argv: vec![
+            with_suffix(program, "restore"),
+            "-w".into(),
+            "--noflush".into(),
+        ],
         input,
     })
 }
@@ -234,7 +522,18 @@ mod tests {
             ),
             ("nft add element inet t\\ s { 192.0.2.1 }", "192.0.2.1"),
             // other tools or statements
-            ("iptables -I f2b-x 1 -s 192.0.2.1 -j DROP", "192.0.2.1"),
+            ("iptables -I f2b-x 1 -s 192.0.2.2 -j DROP", "192.0.2.1"),
+            ("iptables -w -N f2b-x", "192.0.2.1"),
+            (
+                "iptables -I f2b-x 1 -s 192.0.2.1 -s 192.0.2.1 -j DROP",
+                "192.0.2.1",
+            ),
+            (
+                "iptables -I f2b-x 1 -m comment --comment 'a b' -s 192.0.2.1 -j DROP",
+                "192.0.2.1",
+            ),
+            ("iptables -D f2b-x 3", "192.0.2.1"),
+            ("ipset add f2b-x 192.0.2.1", "192.0.2.1"),
             ("nft add rule inet t c ip saddr 192.0.2.1 drop", "192.0.2.1"),
             ("nft -c add element inet t s { 192.0.2.1 }", "192.0.2.1"),
             ("mynft add element inet t s { 192.0.2.1 }", "192.0.2.1"),
@@ -250,6 +549,13 @@ mod tests {
             ("nft add element inet t s { alice }", "alice"),
         ] {
             assert_eq!(recognise(&cmd(s), ip), None, "{s}");
+        }
+        for (s, ip) in [
+            ("iptables -w -I f2b-sshd 1 -s 192.0.2.1 -j REJECT --reject-with icmp-port-unreachable", "192.0.2.1"),
+            ("/usr/sbin/ip6tables -w -D f2b-x -s 2001:db8::1 -j DROP", "2001:db8::1"),
+            ("iptables -t raw -A f2b-x -s 192.0.2.1 -j DROP", "192.0.2.1"),
+        ] {
+            assert!(recognise(&cmd(s), ip).is_some(), "{s}");
         }
         let mut with_args = cmd("nft add element inet t s { 192.0.2.1 }");
         with_args.args.push("x".into());
@@ -273,7 +579,8 @@ mod tests {
                 "192.0.2.2",
             ),
         ];
-        let b = build(&changes).expect("one program");
+        let refs: Vec<&Change> = changes.iter().collect();
+        let b = nft_batch(&refs).expect("one program");
         assert_eq!(b.argv, ["nft", "-f", "-"]);
         assert_eq!(
             b.input,
@@ -281,8 +588,12 @@ mod tests {
              add element inet t addr6-set-j { 2001:db8::1 }\n"
         );
         let other = c("/sbin/nft add element inet t s { 192.0.2.3 }", "192.0.2.3");
-        assert_eq!(build(&[changes[0].clone(), other]), None);
-        assert_eq!(build(&[]), None);
+        assert_eq!(nft_batch(&[&changes[0], &other]), None);
+        assert_eq!(nft_batch(&[]), None);
+        assert_eq!(
+            groups(&[changes[0].clone(), other, changes[1].clone()]),
+            [vec![0, 2], vec![1]]
+        );
     }
 
     #[test]
@@ -294,7 +605,71 @@ mod tests {
                     .expect("recognised")
             })
             .collect();
-        let b = build(&changes).expect("batch");
+        let refs: Vec<&Change> = changes.iter().collect();
+        let b = nft_batch(&refs).expect("batch");
         assert_eq!(b.input.lines().count(), 2);
+    }
+}
+
+#[cfg(test)]
+mod ipt_tests {
+    use super::*;
+
+    fn change(s: &str, ip: &str) -> Change {
+        recognise(&ShellCommand::plain(s), ip).expect("recognised")
+    }
+
+    #[test]
+    fn restore_file_keeps_order_and_tables() {
+        let a = change("iptables -w -I f2b-j 1 -s 192.0.2.1 -j DROP", "192.0.2.1");
+        let b = change("iptables -w -I f2b-j 1 -s 192.0.2.2 -j DROP", "192.0.2.2");
+        let r = change(
+            "iptables -w -t raw -A f2b-r -s 192.0.2.3 -j DROP",
+            "192.0.2.3",
+        );
+        let batch = ipt_batch(&[&a, &b, &r], &[0, 2, 0], false).expect("batch");
+        assert_eq!(batch.argv, ["iptables-restore", "-w", "--noflush"]);
+        assert_eq!(
+            batch.input,
+            "*filter\n-I f2b-j 1 -s 192.0.2.1 -j DROP\n-D f2b-j -s 192.0.2.2 -j DROP\n\
+             -D f2b-j -s 192.0.2.2 -j DROP\n-I f2b-j 1 -s 192.0.2.2 -j DROP\nCOMMIT\n\
+             *raw\n-A f2b-r -s 192.0.2.3 -j DROP\nCOMMIT\n"
+        );
+        let only = ipt_batch(&[&a], &[1], true).expect("batch");
+        assert_eq!(
+            only.input,
+            "*filter\n-D f2b-j -s 192.0.2.1 -j DROP\nCOMMIT\n"
+        );
+    }
+
+    #[test]
+    fn copies_are_counted_in_the_saved_chain() {
+        let c = change(
+            "iptables -w -I f2b-j 1 -s 192.0.2.1 -j REJECT --reject-with icmp-port-unreachable",
+            "192.0.2.1",
+        );
+        let save = "*filter\n:f2b-j - [0:0]\n\
+            -A f2b-j -s 192.0.2.1/32 -j REJECT --reject-with icmp-port-unreachable\n\
+            -A f2b-j -s 192.0.2.10/32 -j REJECT --reject-with icmp-port-unreachable\n\
+            -A f2b-j -s 192.0.2.1/32 -j REJECT --reject-with icmp-port-unreachable\n\
+            -A f2b-other -s 192.0.2.1/32 -j DROP\n\
+            -A f2b-j -j RETURN\nCOMMIT\n";
+        assert_eq!(ipt_copies(save, &c), Some(2));
+        assert_eq!(ipt_copies("*filter\nCOMMIT\n", &c), Some(0));
+        // a rule for the address that is not a copy: only the shell knows
+        let odd = "-A f2b-j -s 192.0.2.1/32 -j DROP\n";
+        assert_eq!(ipt_copies(odd, &c), None);
+        let v6 = change(
+            "ip6tables -w -D f2b-j -s 2001:db8::1 -j DROP",
+            "2001:db8::1",
+        );
+        assert_eq!(
+            ipt_copies("-A f2b-j -s 2001:db8::1/128 -j DROP\n", &v6),
+            Some(1)
+        );
+        assert_eq!(
+            ipt_save_argv(&v6.program, "filter"),
+            ["ip6tables-save", "-t", "filter"]
+        );
     }
 }

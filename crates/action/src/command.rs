@@ -700,20 +700,8 @@ impl CommandAction {
             // of it, so any copy found here is stale: an earlier run's
             // (restored ticket, or log lines read again after a crash).
             let removed = self.remove_copies(info)?;
-            let ip = info.get("ip").unwrap_or_default();
-            let restored = info.get("restored").as_deref() == Some("1");
-            if removed == 1 && restored {
-                tracing::debug!(
-                    "[{}] {ip}: replaced the ban an earlier run left in action '{}'",
-                    self.jail,
-                    self.name
-                );
-            } else if removed > 0 {
-                tracing::warn!(
-                    "[{}] {ip}: removed {removed} stale copies of its ban in action '{}' before banning it",
-                    self.jail,
-                    self.name
-                );
+            if removed > 0 {
+                self.log_stale_copies(info, &info.get("ip").unwrap_or_default(), removed);
             }
         }
         if !self.process_cmd(tag, info)? {
@@ -727,116 +715,210 @@ impl CommandAction {
         Ok(())
     }
 
-    /// Bans a round of tickets: as one batch where their commands allow it
+    /// Bans a round of tickets: in batches where their commands allow it
     /// (see [`crate::batch`]), else one [`CommandAction::ban`] each. One
     /// result per ticket, in order.
     pub fn ban_round(&mut self, infos: &[&ActionInfo]) -> Vec<Result<(), ActionError>> {
-        if self.try_batch("<actionban>", infos) {
-            return infos.iter().map(|_| Ok(())).collect();
-        }
-        infos.iter().map(|i| self.ban(i)).collect()
+        let handled = self.try_batch("<actionban>", infos);
+        infos
+            .iter()
+            .zip(handled)
+            .map(|(i, done)| if done { Ok(()) } else { self.ban(i) })
+            .collect()
     }
 
     /// Unbans a round of tickets, batched like [`CommandAction::ban_round`].
     pub fn unban_round(&mut self, infos: &[&ActionInfo]) -> Vec<Result<(), ActionError>> {
         // (a family without bans since its last flush has nothing to
         // unban, as in `unban`)
-        let live: Vec<&ActionInfo> = infos
-            .iter()
-            .copied()
-            .filter(|i| self.started_get(&self.state_family(i)) & HAS_ITEMS != 0)
+        let live: Vec<usize> = (0..infos.len())
+            .filter(|&i| self.started_get(&self.state_family(infos[i])) & HAS_ITEMS != 0)
             .collect();
-        if self.try_batch("<actionunban>", &live) {
-            return infos.iter().map(|_| Ok(())).collect();
+        let live_infos: Vec<&ActionInfo> = live.iter().map(|&i| infos[i]).collect();
+        let mut handled = vec![false; infos.len()];
+        for (&i, done) in live
+            .iter()
+            .zip(self.try_batch("<actionunban>", &live_infos))
+        {
+            handled[i] = done;
         }
-        infos.iter().map(|i| self.unban(i)).collect()
+        infos
+            .iter()
+            .zip(handled)
+            .map(|(i, done)| if done { Ok(()) } else { self.unban(i) })
+            .collect()
     }
 
-    /// Applies `tag` for every ticket as one batch; `false` (nothing done)
-    /// when the round is a single ticket, batching is off, a command is
-    /// not one [`batch::recognise`] knows, or the batch failed.
-    fn try_batch(&mut self, tag: &str, infos: &[&ActionInfo]) -> bool {
+    /// Applies `tag` for the tickets in batches and says which tickets
+    /// were done (none when the round is a single ticket or batching is
+    /// off; the others take the per-ticket path).
+    fn try_batch(&mut self, tag: &str, infos: &[&ActionInfo]) -> Vec<bool> {
         if !self.batching || infos.len() < 2 {
-            return false;
+            return vec![false; infos.len()];
         }
-        self.last_batched = self.apply_batch(tag, infos);
-        self.last_batched
+        let handled = self.apply_batch(tag, infos);
+        self.last_batched = handled.iter().all(|&h| h);
+        handled
     }
 
-    fn apply_batch(&mut self, tag: &str, infos: &[&ActionInfo]) -> bool {
+    fn apply_batch(&mut self, tag: &str, infos: &[&ActionInfo]) -> Vec<bool> {
         let ban = tag == "<actionban>";
-        let mut changes = Vec::with_capacity(infos.len());
-        // Per family: the change recognised for its first ticket when the
-        // command's only ticket tag is `<ip>`, so that the others differ
-        // from it by their address alone and need not be checked, rendered
-        // and parsed one by one (100,000 restored bans).
-        let mut by_ip_only: HashMap<String, Option<batch::Change>> = HashMap::new();
-        for info in infos {
+        let mut handled = vec![false; infos.len()];
+        let mut changes: Vec<Option<batch::Change>> = Vec::with_capacity(infos.len());
+        let mut stacking = vec![false; infos.len()];
+        // Per family: whether bans stack, and the change recognised for its
+        // first ticket when the command's only ticket tag is `<ip>`, so that
+        // the others differ from it by their address alone and need not be
+        // checked, rendered and parsed one by one (100,000 restored bans).
+        let mut plans: HashMap<String, (bool, Option<batch::Change>)> = HashMap::new();
+        for (i, info) in infos.iter().enumerate() {
             let ip = info.get("ip").unwrap_or_default();
             let fam = info.family();
-            if let Some(Some(first)) = by_ip_only.get(&fam) {
-                let Ok(element) = ip.parse() else {
-                    return false;
-                };
-                changes.push(batch::Change {
-                    element,
-                    ..first.clone()
-                });
+            if let Some((stacks, Some(first))) = plans.get(&fam) {
+                stacking[i] = *stacks;
+                changes.push(ip.parse().ok().map(|e| first.for_element(e)));
                 continue;
             }
             let family = self.state_family(info);
             if ban && self.start_on_demand() && self.started_get(&family) == 0 {
                 // (a start that fails is reported by the per-ticket path)
                 if !self.start_family(Some(&family), true).unwrap_or(false) {
-                    return false;
+                    return handled;
                 }
             }
-            // Stacking actions remove copies one command at a time.
-            if self.unban_repeats(info).unwrap_or(true) {
-                return false;
-            }
+            let Ok(stacks) = self.unban_repeats(info) else {
+                return handled;
+            };
+            stacking[i] = stacks;
             let Ok(template) = self.replace_tag(tag, &conditional_for(&fam)) else {
-                return false;
+                return handled;
             };
-            let Some(change) = batch::recognise(&replace_dynamic(&template, info), &ip) else {
-                return false;
-            };
-            by_ip_only.entry(fam).or_insert_with(|| {
+            let change = batch::recognise(&replace_dynamic(&template, info), &ip);
+            if let (Some(c), false) = (&change, plans.contains_key(&fam)) {
                 let mut tags = std::iter::successors(find_tag(&template, 0), |&(_, end, _)| {
                     find_tag(&template, end)
                 });
-                tags.all(|(_, _, name)| name == "ip").then(|| change.clone())
-            });
+                let only_ip = tags.all(|(_, _, name)| name == "ip");
+                plans.insert(fam, (stacks, only_ip.then(|| c.clone())));
+            }
             changes.push(change);
         }
-        let Some(b) = batch::build(&changes) else {
-            return false;
-        };
-        let run = ShellCommand {
-            script: "exec \"$0\" \"$@\"".to_string(),
-            args: b.argv,
-        };
-        if !self
-            .executor
-            .execute_input(&run, b.input.as_bytes(), self.timeout())
-            .success()
-        {
-            tracing::warn!(
-                "[{}] action '{}': a batch of {} failed; running the commands one by one",
-                self.jail,
-                self.name,
-                infos.len()
-            );
-            return false;
+        let known: Vec<batch::Change> = changes.iter().flatten().cloned().collect();
+        let index: Vec<usize> = (0..changes.len())
+            .filter(|&i| changes[i].is_some())
+            .collect();
+        for group in batch::groups(&known) {
+            let members: Vec<usize> = group.iter().map(|&g| index[g]).collect();
+            let group: Vec<&batch::Change> = group.iter().map(|&g| &known[g]).collect();
+            if self.apply_group(ban, &group, &members, infos, &stacking) {
+                for i in members {
+                    handled[i] = true;
+                }
+            }
         }
         if ban {
-            for info in infos {
+            for (info, _) in infos.iter().zip(&handled).filter(|(_, &h)| h) {
                 let family = self.state_family(info);
                 let v = self.started_get(&family);
                 self.started_set(&family, v | STARTED | HAS_ITEMS);
             }
         }
-        true
+        handled
+    }
+
+    /// One batch for changes through one program (`members` are their
+    /// tickets' indexes); whether it was applied.
+    fn apply_group(
+        &mut self,
+        ban: bool,
+        group: &[&batch::Change],
+        members: &[usize],
+        infos: &[&ActionInfo],
+        stacking: &[bool],
+    ) -> bool {
+        let stacks = members.iter().any(|&i| stacking[i]);
+        let b = if group[0].is_iptables() {
+            let deletes = if stacks {
+                match self.saved_copies(group) {
+                    Some(d) => d,
+                    None => return false,
+                }
+            } else {
+                vec![0; group.len()]
+            };
+            if !ban && stacks && deletes.contains(&0) {
+                // (an unban of a rule that is not there is the shell
+                // path's error to report)
+                return false;
+            }
+            for ((c, &n), &i) in group.iter().zip(&deletes).zip(members) {
+                if ban && n > 0 {
+                    self.log_stale_copies(infos[i], &c.element.to_string(), n);
+                }
+            }
+            batch::ipt_batch(group, &deletes, !ban && stacks)
+        } else if stacks {
+            None
+        } else {
+            batch::nft_batch(group)
+        };
+        let Some(b) = b else {
+            return false;
+        };
+        let ok = self
+            .executor
+            .execute_input(&run_argv(b.argv), b.input.as_bytes(), self.timeout())
+            .success();
+        if !ok {
+            tracing::warn!(
+                "[{}] action '{}': a batch of {} failed; running the commands one by one",
+                self.jail,
+                self.name,
+                group.len()
+            );
+        }
+        ok
+    }
+
+    /// How many copies of each change's rule its chain holds now (one
+    /// `iptables-save` per table), or `None` if that cannot be told.
+    fn saved_copies(&self, group: &[&batch::Change]) -> Option<Vec<usize>> {
+        let mut saved = HashMap::new();
+        for table in batch::ipt_tables(group) {
+            let out = self.executor.execute(
+                &run_argv(batch::ipt_save_argv(&group[0].program, table)),
+                self.timeout(),
+            );
+            if !out.success() {
+                return None;
+            }
+            saved.insert(table, String::from_utf8_lossy(&out.stdout).into_owned());
+        }
+        group
+            .iter()
+            .map(|c| match &c.op {
+                batch::Op::Ipt { table, .. } => batch::ipt_copies(saved.get(table.as_str())?, c),
+                batch::Op::Nft { .. } => None,
+            })
+            .collect()
+    }
+
+    /// The log lines of `ban_with` for copies of a ban found before it.
+    fn log_stale_copies(&self, info: &ActionInfo, ip: &str, removed: usize) {
+        let restored = info.get("restored").as_deref() == Some("1");
+        if removed == 1 && restored {
+            tracing::debug!(
+                "[{}] {ip}: replaced the ban an earlier run left in action '{}'",
+                self.jail,
+                self.name
+            );
+        } else {
+            tracing::warn!(
+                "[{}] {ip}: removed {removed} stale copies of its ban in action '{}' before banning it",
+                self.jail,
+                self.name
+            );
+        }
     }
 
     /// Prolongs a ban with `actionprolong`; a no-op if not prolongable.
@@ -1022,6 +1104,14 @@ impl CommandAction {
                 return Ok(ok);
             }
         }
+    }
+}
+
+/// `argv` run through the executor's shell without the shell reading it.
+fn run_argv(argv: Vec<String>) -> ShellCommand {
+    ShellCommand {
+        script: "exec \"$0\" \"$@\"".to_string(),
+        args: argv,
     }
 }
 

@@ -2,7 +2,9 @@
 //! commands do.
 //!
 //! The same sequence (start, a round of IPv4 and IPv6 bans, a second jail
-//! sharing the table, unbans, bans again, flush, bans, stop) runs twice on
+//! sharing the table, a restart without stop that bans the same addresses
+//! again as restored tickets, unbans, bans again, flush, bans, stop) runs
+//! twice on
 //! the same stock action, each time in fresh private network namespaces:
 //! once with batching off (fail2ban's path: one command per address) and
 //! once with it on. After every step the firewall state (`iptables-save`,
@@ -10,7 +12,8 @@
 //! the batched run must have run far fewer commands. Only TEST-NET
 //! addresses are used, as set elements in the test's own namespaces.
 //!
-//! Requirements: root, `ip`, `iptables`, `ip6tables`, `nft`. A missing
+//! Requirements: root, `ip`, `iptables`, `ip6tables`, their `-save` and
+//! `-restore`, `nft`. A missing
 //! requirement FAILS the test.
 
 use std::path::Path;
@@ -73,12 +76,23 @@ fn counting_executor(net: &TestNet, count_file: &Path) -> Executor {
     Executor::with_wrapper(w)
 }
 
-fn infos(addrs: &[String]) -> Vec<ActionInfo> {
-    addrs.iter().map(|a| ActionInfo::for_id(a)).collect()
+fn infos(addrs: &[String], restored: bool) -> Vec<ActionInfo> {
+    addrs
+        .iter()
+        .map(|a| {
+            let mut i = ActionInfo::for_id(a);
+            i.set_restored(restored);
+            i
+        })
+        .collect()
 }
 
 fn ban(action: &mut CommandAction, addrs: &[String]) {
-    let infos = infos(addrs);
+    ban_as(action, addrs, false);
+}
+
+fn ban_as(action: &mut CommandAction, addrs: &[String], restored: bool) {
+    let infos = infos(addrs, restored);
     let refs: Vec<&ActionInfo> = infos.iter().collect();
     for (a, r) in addrs.iter().zip(action.ban_round(&refs)) {
         r.unwrap_or_else(|e| panic!("ban {a}: {e}"));
@@ -86,7 +100,7 @@ fn ban(action: &mut CommandAction, addrs: &[String]) {
 }
 
 fn unban(action: &mut CommandAction, addrs: &[String]) {
-    let infos = infos(addrs);
+    let infos = infos(addrs, false);
     let refs: Vec<&ActionInfo> = infos.iter().collect();
     for (a, r) in addrs.iter().zip(action.unban_round(&refs)) {
         r.unwrap_or_else(|e| panic!("unban {a}: {e}"));
@@ -99,17 +113,20 @@ fn sequence(tag: &str, specs: &[ActionSpec; 2], batching: bool) -> (Vec<String>,
     let net = TestNet::new(tag);
     let dir = tempfile::tempdir().expect("tempdir");
     let count = dir.path().join("count");
-    let mut actions: Vec<CommandAction> = specs
-        .iter()
-        .map(|s| {
-            let mut a =
-                CommandAction::with_executor(s, counting_executor(&net, &count)).expect("action");
-            a.set_ipv6_allowed(true);
-            a.set_batching(batching);
-            a.start().expect("start");
-            a
-        })
-        .collect();
+    let make = || -> Vec<CommandAction> {
+        specs
+            .iter()
+            .map(|s| {
+                let mut a = CommandAction::with_executor(s, counting_executor(&net, &count))
+                    .expect("action");
+                a.set_ipv6_allowed(true);
+                a.set_batching(batching);
+                a.start().expect("start");
+                a
+            })
+            .collect()
+    };
+    let mut actions = make();
     let v4: Vec<String> = (1..=40).map(|i| format!("198.51.100.{i}")).collect();
     let v6: Vec<String> = (1..=12).map(|i| format!("2001:db8:1::{i:x}")).collect();
     let mixed: Vec<String> = v4.iter().chain(&v6).cloned().collect();
@@ -120,6 +137,11 @@ fn sequence(tag: &str, specs: &[ActionSpec; 2], batching: bool) -> (Vec<String>,
     states.push(normalised_state(&net));
     // a second jail sharing the table
     ban(&mut actions[1], &v4[..10]);
+    states.push(normalised_state(&net));
+    // A crash: a new server restores the same bans over what is there.
+    actions = make();
+    ban_as(&mut actions[0], &mixed, true);
+    ban_as(&mut actions[1], &v4[..10], true);
     states.push(normalised_state(&net));
     unban(&mut actions[0], &every_third);
     states.push(normalised_state(&net));
@@ -148,7 +170,16 @@ fn sequence(tag: &str, specs: &[ActionSpec; 2], batching: bool) -> (Vec<String>,
 }
 
 fn differential(tag: &str, root: &Path, banaction: &str) {
-    gaoler_testkit::require_root_and_tools(&["ip", "iptables", "ip6tables", "nft"]);
+    gaoler_testkit::require_root_and_tools(&[
+        "ip",
+        "iptables",
+        "ip6tables",
+        "iptables-save",
+        "iptables-restore",
+        "ip6tables-save",
+        "ip6tables-restore",
+        "nft",
+    ]);
     let specs = [
         common::action_properties(root, banaction, &format!("b{tag}1"), PORT),
         common::action_properties(root, banaction, &format!("b{tag}2"), PORT),
@@ -158,8 +189,9 @@ fn differential(tag: &str, root: &Path, banaction: &str) {
     for (i, (a, b)) in shell.iter().zip(&batched).enumerate() {
         assert_eq!(a, b, "{banaction}: firewall state after step {i} differs");
     }
-    // 52 + 10 + 18 + 11 + 12 addresses changed one by one, against a
-    // handful of batches (plus the same starts and stops).
+    // 52 + 10 + 62 + 18 + 11 + 12 addresses changed one by one (more
+    // where copies are looked for), against a handful of batches (plus the
+    // same starts and stops).
     assert!(
         batched_runs + 80 < shell_runs,
         "{banaction}: {batched_runs} commands batched against {shell_runs} one by one"
@@ -189,4 +221,34 @@ fn shipped_nftables_multiport_batches_match_the_shell_path() {
 #[test]
 fn shipped_nftables_allports_batches_match_the_shell_path() {
     differential("n5", &common::shipped(), "nftables-allports");
+}
+
+#[test]
+fn upstream_iptables_batches_match_the_shell_path() {
+    differential("i1", &common::upstream(), "iptables");
+}
+
+#[test]
+fn upstream_iptables_multiport_batches_match_the_shell_path() {
+    differential("i2", &common::upstream(), "iptables-multiport");
+}
+
+#[test]
+fn upstream_iptables_allports_batches_match_the_shell_path() {
+    differential("i3", &common::upstream(), "iptables-allports");
+}
+
+#[test]
+fn shipped_iptables_batches_match_the_shell_path() {
+    differential("i4", &common::shipped(), "iptables");
+}
+
+#[test]
+fn shipped_iptables_multiport_batches_match_the_shell_path() {
+    differential("i5", &common::shipped(), "iptables-multiport");
+}
+
+#[test]
+fn shipped_iptables_allports_batches_match_the_shell_path() {
+    differential("i6", &common::shipped(), "iptables-allports");
 }
