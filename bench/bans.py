@@ -41,7 +41,7 @@ def tree(d, banaction):
     shutil.copytree(UPSTREAM, conf)
     open(os.path.join(d, "empty.log"), "w").close()
     with open(os.path.join(conf, "fail2ban.local"), "w") as f:
-        f.write("[Definition]\nloglevel = INFO\nlogtarget = %s/server.log\n"
+        f.write("[Definition]\nloglevel = NOTICE\nlogtarget = %s/server.log\n"
                 "socket = %s/s.sock\npidfile = %s/s.pid\ndbfile = %s/db.sqlite3\n" % (d, d, d, d))
     with open(os.path.join(conf, "jail.local"), "w") as f:
         f.write("[DEFAULT]\nbackend = polling\nignoreself = false\nbantime = 1h\n"

@@ -13,7 +13,8 @@
 //!   command is rendered exactly as the shell path would run it, and only a
 //!   command that is one `nft add|delete element FAMILY TABLE SET { ADDR }`
 //!   line (or one `iptables [-w] [-t TABLE] -I|-A|-D CHAIN [N] RULE` line
-//!   whose rule names the address as its `-s`), naming the ticket's own
+//!   whose rule names the address as its `-s`, or one `ipset -exist
+//!   add|del SET ADDR [timeout N]` line), naming the ticket's own
 //!   address and nothing the shell would expand, is batched. An override in a `.local`, an `[Init]` value or a
 //!   jail option that changes the command therefore changes what is
 //!   recognised: anything else (several commands, a pipe, a variable, a
@@ -69,6 +70,12 @@ pub enum Op {
         rule: Vec<String>,
         source: usize,
     },
+    /// `ipset -exist add|del SET ADDR [OPTIONS]`.
+    Ipset {
+        verb: String,
+        set: String,
+        options: Vec<String>,
+    },
 }
 
 /// What a change does to a set.
@@ -120,7 +127,7 @@ impl Change {
                 r[*source] = source_text.to_string();
                 r
             }
-            Op::Nft { .. } => Vec::new(),
+            Op::Nft { .. } | Op::Ipset { .. } => Vec::new(),
         }
     }
 }
@@ -161,6 +168,8 @@ pub fn recognise(cmd: &ShellCommand, ip: &str) -> Option<Change> {
         recognise_nft(&words, element)
     } else if IPT_TOOLS.contains(&tool) {
         recognise_ipt(&words, element)
+    } else if tool == "ipset" {
+        recognise_ipset(&words, element)
     } else {
         None
     }
@@ -283,6 +292,71 @@ fn recognise_ipt(words: &[String], element: IpAddr) -> Option<Change> {
             source: *source,
         },
         element,
+    })
+}
+
+fn recognise_ipset(words: &[String], element: IpAddr) -> Option<Change> {
+    let mut exist = false;
+    let mut rest: Vec<&String> = Vec::new();
+    for w in &words[1..] {
+        match w.as_str() {
+            "-exist" | "-!" => exist = true,
+            _ => rest.push(w),
+        }
+    }
+    let [verb, set, addr, options @ ..] = rest.as_slice() else {
+        return None;
+    };
+    let verb = match verb.as_str() {
+        "add" | "-A" => "add",
+        "del" | "-D" => "del",
+        _ => return None,
+    };
+    let word_ok = |w: &&String| {
+        !w.is_empty()
+            && !w.starts_with('-')
+            && w.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.:".contains(c))
+    };
+    if !exist
+        || !plain(set)
+        || addr.parse::<IpAddr>().ok()? != element
+        || !options.iter().all(word_ok)
+    {
+        return None;
+    }
+    Some(Change {
+        program: words[0].clone(),
+        op: Op::Ipset {
+            verb: verb.to_string(),
+            set: set.to_string(),
+            options: options.iter().map(|w| w.to_string()).collect(),
+        },
+        element,
+    })
+}
+
+/// The `ipset restore` batch for a group of ipset changes, in order.
+pub fn ipset_batch(changes: &[&Change]) -> Option<Batch> {
+    let program = &changes.first()?.program;
+    let mut input = String::new();
+    for c in changes {
+        let Op::Ipset { verb, set, options } = &c.op else {
+            return None;
+        };
+        if &c.program != program {
+            return None;
+        }
+        input.push_str(&format!("{verb} {set} {}", c.element));
+        for o in options {
+            input.push(' ');
+            input.push_str(o);
+        }
+        input.push_str(" -exist\n");
+    }
+    Some(Batch {
+        argv: vec![program.clone(), "restore".into()],
+        input,
     })
 }
 
@@ -533,7 +607,10 @@ mod tests {
                 "192.0.2.1",
             ),
             ("iptables -D f2b-x 3", "192.0.2.1"),
+            // (ipset without -exist: a repeat would fail half a restore)
             ("ipset add f2b-x 192.0.2.1", "192.0.2.1"),
+            ("ipset -exist add f2b-x 192.0.2.1 timeout $T", "192.0.2.1"),
+            ("ipset -exist add f2b-x 192.0.2.1 -timeout 1", "192.0.2.1"),
             ("nft add rule inet t c ip saddr 192.0.2.1 drop", "192.0.2.1"),
             ("nft -c add element inet t s { 192.0.2.1 }", "192.0.2.1"),
             ("mynft add element inet t s { 192.0.2.1 }", "192.0.2.1"),
@@ -670,6 +747,29 @@ mod ipt_tests {
         assert_eq!(
             ipt_save_argv(&v6.program, "filter"),
             ["ip6tables-save", "-t", "filter"]
+        );
+    }
+}
+
+#[cfg(test)]
+mod ipset_tests {
+    use super::*;
+
+    #[test]
+    fn ipset_rounds_are_one_restore() {
+        let c = |s: &str, ip: &str| recognise(&ShellCommand::plain(s), ip).expect("recognised");
+        let a = c("ipset -exist add f2b-j 192.0.2.1 timeout 0", "192.0.2.1");
+        let b = c(
+            "/sbin/ipset add f2b-j6 2001:db8::1 timeout 600 -exist",
+            "2001:db8::1",
+        );
+        let d = c("ipset -exist del f2b-j 192.0.2.2", "192.0.2.2");
+        assert_eq!(ipset_batch(&[&a, &b]), None, "two programs");
+        let batch = ipset_batch(&[&a, &d]).expect("batch");
+        assert_eq!(batch.argv, ["ipset", "restore"]);
+        assert_eq!(
+            batch.input,
+            "add f2b-j 192.0.2.1 timeout 0 -exist\ndel f2b-j 192.0.2.2 -exist\n"
         );
     }
 }

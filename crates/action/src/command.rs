@@ -859,6 +859,8 @@ impl CommandAction {
             batch::ipt_batch(group, &deletes, !ban && stacks)
         } else if stacks {
             None
+        } else if matches!(group[0].op, batch::Op::Ipset { .. }) {
+            batch::ipset_batch(group)
         } else {
             batch::nft_batch(group)
         };
@@ -898,7 +900,7 @@ impl CommandAction {
             .iter()
             .map(|c| match &c.op {
                 batch::Op::Ipt { table, .. } => batch::ipt_copies(saved.get(table.as_str())?, c),
-                batch::Op::Nft { .. } => None,
+                batch::Op::Nft { .. } | batch::Op::Ipset { .. } => None,
             })
             .collect()
     }
