@@ -134,7 +134,7 @@ pub struct CommandAction {
     shared_epoch: Option<Arc<AtomicU64>>,
     /// Whether rounds may be applied as one batch ([`crate::batch`]).
     batching: bool,
-    /// Whether the last round of two or more tickets went as one batch.
+    /// Whether the last round went in batches.
     last_batched: bool,
 }
 
@@ -217,8 +217,8 @@ impl CommandAction {
         self.batching = on;
     }
 
-    /// Whether the last round of several tickets was applied as one batch:
-    /// the jail then gives this action large rounds.
+    /// Whether the last round was applied in batches: the jail then gives
+    /// this action large rounds.
     pub fn batches(&self) -> bool {
         self.batching && self.last_batched
     }
@@ -750,10 +750,11 @@ impl CommandAction {
     }
 
     /// Applies `tag` for the tickets in batches and says which tickets
-    /// were done (none when the round is a single ticket or batching is
-    /// off; the others take the per-ticket path).
+    /// were done (none when batching is off; the others take the
+    /// per-ticket path). A round of one ticket is a batch too: it costs
+    /// what its command costs, and the native path then serves every ban.
     fn try_batch(&mut self, tag: &str, infos: &[&ActionInfo]) -> Vec<bool> {
-        if !self.batching || infos.len() < 2 {
+        if !self.batching || infos.is_empty() {
             return vec![false; infos.len()];
         }
         let handled = self.apply_batch(tag, infos);

@@ -50,7 +50,7 @@ fn auth_failure(ip: &str) -> String {
 }
 
 /// Lay out the configuration tree the guide describes.
-fn guide_tree(dir: &Path, banaction: &str, bantime: u32) {
+fn guide_tree(dir: &Path, banaction: &str, bantime: u32, engine: &str) {
     let conf = dir.join("conf");
     copy_tree(&upstream().join("config"), &conf);
     let fs_log = dir.join("freeswitch.log");
@@ -70,7 +70,7 @@ fn guide_tree(dir: &Path, banaction: &str, bantime: u32) {
             (
                 "jail.d/freeswitch.local",
                 &format!(
-                    "[DEFAULT]\nbanaction = {banaction}\nbanaction_allports = {}\nbackend = auto\n\n\
+                    "[DEFAULT]\nbanaction = {banaction}\nbanaction_allports = {}\nbackend = auto\nactionengine = {engine}\n\n\
                      [freeswitch]\nenabled = true\n# Ignore failures from our local internal network\n\
                      ignoreip = 127.0.0.0/8 {LAN4} {LAN6}\nmaxretry = 4 ; for a total of five failures\n\
                      findtime = 3600 ; based on empirical testing\nbantime = {bantime}\nport = 5060\n\
@@ -126,12 +126,19 @@ fn firewall_has(net: &TestNet, banaction: &str, chain_or_set: &str, ip: &str) ->
     out.status.success() && String::from_utf8_lossy(&out.stdout).contains(ip)
 }
 
-fn scenario(tag: &str, banaction: &str, attacker: &str, server_addr: &str, lan: &str) {
+fn scenario(
+    tag: &str,
+    banaction: &str,
+    engine: &str,
+    attacker: &str,
+    server_addr: &str,
+    lan: &str,
+) {
     gaoler_testkit::require_root_and_tools(&["ip", "iptables", "ip6tables", "nft"]);
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path();
     let bantime = 20;
-    guide_tree(dir, banaction, bantime);
+    guide_tree(dir, banaction, bantime, engine);
     let fs_log = dir.join("freeswitch.log");
     let cdr = dir.join("Master.csv");
 
@@ -272,10 +279,21 @@ fn scenario(tag: &str, banaction: &str, attacker: &str, server_addr: &str, lan: 
 
 #[test]
 fn freeswitch_guide_with_iptables() {
-    scenario("fi", "iptables-multiport", CLIENT4, SERVER4, LAN4);
+    scenario("fi", "iptables-multiport", "auto", CLIENT4, SERVER4, LAN4);
 }
 
 #[test]
 fn freeswitch_guide_with_nftables_and_ipv6_attacker() {
-    scenario("fn", "nftables-multiport", CLIENT6, SERVER6, LAN6);
+    scenario("fn", "nftables-multiport", "auto", CLIENT6, SERVER6, LAN6);
+}
+
+/// `actionengine = shell`: fail2ban's per-address commands throughout.
+#[test]
+fn freeswitch_guide_with_iptables_through_the_shell() {
+    scenario("fj", "iptables-multiport", "shell", CLIENT4, SERVER4, LAN4);
+}
+
+#[test]
+fn freeswitch_guide_with_nftables_through_the_shell() {
+    scenario("fm", "nftables-multiport", "shell", CLIENT6, SERVER6, LAN6);
 }
