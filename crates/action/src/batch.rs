@@ -536,6 +536,91 @@ pub fn ipt_batch(changes: &[&Change], deletes: &[usize], only_deletes: bool) -> 
     })
 }
 
+// ------------------------------------------------------------------
+// What the firewall holds (for the reconcile at start and reload)
+
+/// The command that lists what `change`'s target (its set, or its chain's
+/// table) holds.
+pub fn list_argv(change: &Change) -> Vec<String> {
+    match &change.op {
+        Op::Nft { set, .. } => {
+            let mut v = vec![change.program.clone(), "list".into(), "set".into()];
+            v.extend(set.iter().cloned());
+            v
+        }
+        Op::Ipt { table, .. } => ipt_save_argv(&change.program, table),
+        Op::Ipset { set, .. } => vec![change.program.clone(), "save".into(), set.clone()],
+    }
+}
+
+/// Whether `probe`'s target (its set, or its chain) exists, from how its
+/// [`list_argv`] command went.
+pub fn target_exists(listed_ok: bool, listing: &str, probe: &Change) -> bool {
+    match &probe.op {
+        Op::Ipt { chain, .. } => {
+            listed_ok
+                && listing
+                    .lines()
+                    .any(|l| l.starts_with(&format!(":{chain} ")))
+        }
+        Op::Nft { .. } | Op::Ipset { .. } => listed_ok,
+    }
+}
+
+/// The addresses `listing` (the output of [`list_argv`]) holds for the
+/// target of `probe` (a change recognised for any address): set elements,
+/// or the sources of rules in its chain that are `probe`'s rule but for
+/// their source. Entries that are not single addresses (ranges, prefixes
+/// an admin added) are not ours and are left out.
+pub fn listed(listing: &str, probe: &Change) -> Vec<IpAddr> {
+    match &probe.op {
+        Op::Nft { .. } => {
+            let Some(start) = listing.find("elements = {") else {
+                return Vec::new();
+            };
+            let body = &listing[start + "elements = {".len()..];
+            let body = &body[..body.find('}').unwrap_or(body.len())];
+            body.split(',')
+                .filter_map(|e| e.split_whitespace().next()?.parse().ok())
+                .collect()
+        }
+        Op::Ipset { set, .. } => listing
+            .lines()
+            .filter_map(|l| {
+                let mut w = l.split_whitespace();
+                (w.next()? == "add" && w.next()? == set).then_some(())?;
+                w.next()?.parse().ok()
+            })
+            .collect(),
+        Op::Ipt { chain, source, .. } => {
+            let prefix = format!("-A {chain} ");
+            let want = probe.rule_words("");
+            listing
+                .lines()
+                .filter_map(|l| {
+                    let words: Vec<&str> = l.strip_prefix(&prefix)?.split_whitespace().collect();
+                    if words.len() != want.len() {
+                        return None;
+                    }
+                    let host = words[*source];
+                    let ok = words.iter().zip(&want).enumerate().all(|(i, (w, x))| {
+                        i == *source
+                            || w == x
+                            || (i + 1 == *source && matches!((*w, x.as_str()), ("-s", "--source")))
+                    });
+                    if !ok {
+                        return None;
+                    }
+                    let (addr, len) = host.split_once('/').unwrap_or((host, ""));
+                    let addr: IpAddr = addr.parse().ok()?;
+                    let full = if addr.is_ipv4() { "32" } else { "128" };
+                    (len.is_empty() || len == full).then_some(addr)
+                })
+                .collect()
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -771,5 +856,55 @@ mod ipset_tests {
             batch.input,
             "add f2b-j 192.0.2.1 timeout 0 -exist\ndel f2b-j 192.0.2.2 -exist\n"
         );
+    }
+}
+
+#[cfg(test)]
+mod listing_tests {
+    use super::*;
+
+    fn probe(s: &str, ip: &str) -> Change {
+        recognise(&ShellCommand::plain(s), ip).expect("recognised")
+    }
+
+    #[test]
+    fn nft_set_elements() {
+        let p = probe(
+            "nft add element inet f2b-table addr-set-j { 192.0.2.1 }",
+            "192.0.2.1",
+        );
+        assert_eq!(
+            list_argv(&p),
+            ["nft", "list", "set", "inet", "f2b-table", "addr-set-j"]
+        );
+        let out = "table inet f2b-table {\n\tset addr-set-j {\n\t\ttype ipv4_addr\n\t\tflags interval\n\
+                   \t\telements = { 192.0.2.7, 198.51.100.1,\n\t\t\t     203.0.113.0/24, 192.0.2.9 timeout 1h expires 59m }\n\t}\n}\n";
+        let got: Vec<String> = listed(out, &p).iter().map(|a| a.to_string()).collect();
+        assert_eq!(got, ["192.0.2.7", "198.51.100.1", "192.0.2.9"]);
+        assert!(listed("table inet f2b-table {\n}\n", &p).is_empty());
+    }
+
+    #[test]
+    fn iptables_chain_sources() {
+        let p = probe(
+            "iptables -w -I f2b-j 1 -s 192.0.2.1 -j REJECT --reject-with icmp-port-unreachable",
+            "192.0.2.1",
+        );
+        assert_eq!(list_argv(&p), ["iptables-save", "-t", "filter"]);
+        let save = "*filter\n-A f2b-j -s 192.0.2.7/32 -j REJECT --reject-with icmp-port-unreachable\n\
+                    -A f2b-j -s 10.0.0.0/8 -j REJECT --reject-with icmp-port-unreachable\n\
+                    -A f2b-j -s 192.0.2.8/32 -j DROP\n-A f2b-other -s 192.0.2.9/32 -j REJECT --reject-with icmp-port-unreachable\n\
+                    -A f2b-j -j RETURN\nCOMMIT\n";
+        let got: Vec<String> = listed(save, &p).iter().map(|a| a.to_string()).collect();
+        assert_eq!(got, ["192.0.2.7"]);
+    }
+
+    #[test]
+    fn ipset_entries() {
+        let p = probe("ipset -exist add f2b-j 192.0.2.1 timeout 0", "192.0.2.1");
+        assert_eq!(list_argv(&p), ["ipset", "save", "f2b-j"]);
+        let save = "create f2b-j hash:ip family inet timeout 0\nadd f2b-j 192.0.2.7 timeout 0\nadd f2b-x 192.0.2.8\n";
+        let got: Vec<String> = listed(save, &p).iter().map(|a| a.to_string()).collect();
+        assert_eq!(got, ["192.0.2.7"]);
     }
 }

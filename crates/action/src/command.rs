@@ -44,7 +44,8 @@
 //! fail2ban's behaviour exactly: one `actionunban` per unban, nothing extra
 //! before a ban.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -881,6 +882,125 @@ impl CommandAction {
             );
         }
         ok
+    }
+
+    /// Compares what the firewall holds for this action with `banned` (all
+    /// of the jail's current bans): a ban missing from its set or chain is
+    /// applied again, an entry for an address that is not banned is
+    /// removed. Only for actions whose commands [`crate::batch`] knows, per
+    /// family; `None` for the others. Returns (added again, removed).
+    pub fn reconcile(&mut self, banned: &[&ActionInfo]) -> Option<(usize, usize)> {
+        if !self.batching {
+            return None;
+        }
+        // Per family: its probe changes and the target they name; families
+        // whose target is the same are reconciled together.
+        type Target<'a> = (
+            Vec<String>,
+            Vec<&'a str>,
+            Vec<String>,
+            batch::Change,
+            batch::Change,
+        );
+        let mut targets: Vec<Target<'_>> = Vec::new();
+        for (family, probe_ip) in [("inet4", "192.0.2.0"), ("inet6", "2001:db8::")] {
+            // (families not started are looked at too: a crashed run may
+            // have left entries there that no ban of this run will flush)
+            let probe_info = ActionInfo::for_id(probe_ip);
+            let (Ok(ban), Ok(unban)) = (
+                self.render("<actionban>", &probe_info),
+                self.render("<actionunban>", &probe_info),
+            ) else {
+                continue;
+            };
+            let (Some(probe), Some(unprobe)) = (
+                batch::recognise(&ban, probe_ip),
+                batch::recognise(&unban, probe_ip),
+            ) else {
+                continue;
+            };
+            let argv = batch::list_argv(&probe);
+            let state = self.state_family(&probe_info);
+            match targets.iter_mut().find(|t| t.0 == argv) {
+                Some(t) => {
+                    t.1.push(family);
+                    t.2.push(state);
+                }
+                None => targets.push((argv, vec![family], vec![state], probe, unprobe)),
+            }
+        }
+        if targets.is_empty() {
+            return None;
+        }
+        let (mut added, mut removed) = (0, 0);
+        for (argv, families, states, probe, unprobe) in targets {
+            let out = self.executor.execute_quiet(&run_argv(argv), self.timeout());
+            let listing = if out.success() {
+                String::from_utf8_lossy(&out.stdout).into_owned()
+            } else {
+                String::new()
+            };
+            // What an earlier run started and did not stop (a crash) is
+            // this run's to stop: it is marked started, so that `stop`
+            // removes it even if no ban of this run goes there.
+            if batch::target_exists(out.success(), &listing, &probe) {
+                for state in &states {
+                    if self.started_get(state) == 0 {
+                        self.started_set(state, STARTED);
+                    }
+                }
+            }
+            let held = batch::listed(&listing, &probe);
+            let mine: Vec<&ActionInfo> = banned
+                .iter()
+                .copied()
+                .filter(|i| families.contains(&i.family().as_str()))
+                .collect();
+            let mine_addrs: HashSet<IpAddr> = mine
+                .iter()
+                .filter_map(|i| i.get("ip")?.parse().ok())
+                .collect();
+            let held_set: HashSet<IpAddr> = held.iter().copied().collect();
+            let missing: Vec<&ActionInfo> = mine
+                .iter()
+                .copied()
+                .filter(|i| {
+                    i.get("ip")
+                        .and_then(|ip| ip.parse().ok())
+                        .is_some_and(|a| !held_set.contains(&a))
+                })
+                .collect();
+            if !missing.is_empty() {
+                added += self
+                    .ban_round(&missing)
+                    .iter()
+                    .filter(|r| r.is_ok())
+                    .count();
+            }
+            let extra: Vec<batch::Change> = held
+                .iter()
+                .filter(|a| !mine_addrs.contains(a))
+                .map(|&a| unprobe.for_element(a))
+                .collect();
+            if !extra.is_empty() {
+                let refs: Vec<&batch::Change> = extra.iter().collect();
+                let b = match &unprobe.op {
+                    batch::Op::Nft { .. } => batch::nft_batch(&refs),
+                    batch::Op::Ipset { .. } => batch::ipset_batch(&refs),
+                    batch::Op::Ipt { .. } => batch::ipt_batch(&refs, &vec![1; refs.len()], true),
+                };
+                if let Some(b) = b {
+                    if self
+                        .executor
+                        .execute_input(&run_argv(b.argv), b.input.as_bytes(), self.timeout())
+                        .success()
+                    {
+                        removed += extra.len();
+                    }
+                }
+            }
+        }
+        Some((added, removed))
     }
 
     /// How many copies of each change's rule its chain holds now (one

@@ -292,3 +292,78 @@ fn upstream_iptables_ipset_proto6_batches_match_the_shell_path() {
 fn upstream_iptables_ipset_proto6_allports_batches_match_the_shell_path() {
     differential("s3", &common::upstream(), "iptables-ipset-proto6-allports");
 }
+
+fn sorted(state: &str) -> Vec<&str> {
+    let mut v: Vec<&str> = state.lines().collect();
+    v.sort_unstable();
+    v
+}
+
+/// Reconcile: a ban removed behind the action's back comes back, an entry
+/// for an address it did not ban goes, and the firewall then holds what
+/// banning exactly the jail's addresses gives.
+fn reconcile(tag: &str, banaction: &str) {
+    gaoler_testkit::require_root_and_tools(&["ip", "iptables", "ip6tables", "nft", "ipset"]);
+    let spec = common::action_properties(&common::upstream(), banaction, &format!("r{tag}"), PORT);
+    let banned: Vec<String> = vec![
+        "198.51.100.1".into(),
+        "198.51.100.2".into(),
+        "198.51.100.3".into(),
+        "2001:db8:1::1".into(),
+        "2001:db8:1::2".into(),
+    ];
+    let expected = {
+        let net = TestNet::new(&format!("{tag}e"));
+        let mut a =
+            CommandAction::with_executor(&spec, Executor::with_wrapper(net.server_wrapper()))
+                .expect("action");
+        a.set_ipv6_allowed(true);
+        a.start().expect("start");
+        ban(&mut a, &banned);
+        normalised_state(&net)
+    };
+    let net = TestNet::new(&format!("{tag}r"));
+    let mut action =
+        CommandAction::with_executor(&spec, Executor::with_wrapper(net.server_wrapper()))
+            .expect("action");
+    action.set_ipv6_allowed(true);
+    action.start().expect("start");
+    // The firewall drifts from the jail's bans: two strays in, one v4 and
+    // one v6 ban gone.
+    let strays: Vec<String> = vec!["203.0.113.9".into(), "2001:db8:2::9".into()];
+    ban(&mut action, &banned);
+    ban(&mut action, &strays);
+    unban(&mut action, &[banned[1].clone(), banned[4].clone()]);
+    assert_ne!(sorted(&normalised_state(&net)), sorted(&expected));
+
+    let infos = infos(&banned, false);
+    let refs: Vec<&ActionInfo> = infos.iter().collect();
+    assert_eq!(action.reconcile(&refs), Some((2, 2)), "{banaction}");
+    // (a ban put back is first in its chain, not where it was)
+    assert_eq!(
+        sorted(&normalised_state(&net)),
+        sorted(&expected),
+        "{banaction}: after reconcile"
+    );
+    assert_eq!(
+        action.reconcile(&refs),
+        Some((0, 0)),
+        "{banaction}: nothing left to do"
+    );
+    action.stop().expect("stop");
+}
+
+#[test]
+fn reconcile_nftables_multiport() {
+    reconcile("c1", "nftables-multiport");
+}
+
+#[test]
+fn reconcile_iptables_multiport() {
+    reconcile("c2", "iptables-multiport");
+}
+
+#[test]
+fn reconcile_iptables_ipset() {
+    reconcile("c3", "iptables-ipset");
+}

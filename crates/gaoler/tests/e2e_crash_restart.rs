@@ -273,3 +273,44 @@ fn kill_9_and_restart_keeps_one_rule_per_ban() {
     let rules = net.ruleset();
     assert!(!rules.contains("f2b-"), "leftovers after stop:\n{rules}");
 }
+
+/// Bans that end while the daemon is down are not restored; the entries a
+/// crashed run left for them are removed at start (the reconcile), and
+/// `stop` then removes the chains and sets that run left, although no ban
+/// of this run went there.
+#[test]
+fn bans_that_ended_while_down_leave_nothing() {
+    gaoler_testkit::require_root_and_tools(&["ip", "iptables", "nft"]);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    write_tree(dir, 3);
+    let net = TestNet::new("cx");
+    let d = start(dir, &net, 1);
+    let addrs: Vec<String> = (1..=5).map(|i| format!("203.0.113.{i}")).collect();
+    for j in JAILS {
+        let mut args = vec!["set", j, "banip"];
+        args.extend(addrs.iter().map(String::as_str));
+        let (ok, out) = d.client(&args);
+        assert!(ok, "banip: {out}");
+    }
+    d.wait_until("5 bans in the firewalls", |_| {
+        iptables_rules(&net) == 10 && nft_elements(&net) == 5
+    });
+    drop(d); // kill -9
+    std::thread::sleep(Duration::from_secs(4));
+    let d = start(dir, &net, 2);
+    d.wait_until("the stale entries removed", |_| {
+        iptables_rules(&net) + nft_elements(&net) == 0
+    });
+    for j in JAILS {
+        assert_eq!(banned_count(&d, j), 0, "{j}: nothing to restore");
+    }
+    assert!(
+        log_count(dir, "entries of addresses not banned removed") >= 2,
+        "{}",
+        d.server_output()
+    );
+    d.stop();
+    let rules = net.ruleset();
+    assert!(!rules.contains("f2b-"), "leftovers after stop:\n{rules}");
+}

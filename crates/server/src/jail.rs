@@ -255,6 +255,9 @@ pub struct Jail {
     /// `actionengine = shell` (false): every action runs fail2ban's
     /// per-address commands, no batches.
     batching: AtomicBool,
+    /// Set at start and reload: once the queued bans are applied, the
+    /// actions thread compares the firewall with the bans.
+    reconcile_due: AtomicBool,
 }
 
 fn json_to_string(v: &Json) -> String {
@@ -462,6 +465,7 @@ impl Jail {
             started: AtomicBool::new(false),
             idle: AtomicBool::new(false),
             batching: AtomicBool::new(true),
+            reconcile_due: AtomicBool::new(false),
             threads: Mutex::new(Vec::new()),
             reload: Mutex::new(None),
             files: Mutex::new(Vec::new()),
@@ -526,6 +530,7 @@ impl Jail {
         }
         drop(threads);
         self.restore_current_bans();
+        self.reconcile_due.store(true, Ordering::SeqCst);
         self.log(
             level::INFO,
             "fail2ban.jail",
@@ -1261,6 +1266,10 @@ impl Jail {
                 self.check_ban(tickets);
             }
             self.check_unban();
+            if lock(&self.bans).queue.is_empty() && self.reconcile_due.swap(false, Ordering::SeqCst)
+            {
+                self.reconcile();
+            }
             let g = lock(&self.bans);
             if g.queue.is_empty() && self.is_alive() {
                 let now = self.ctx.clock.now();
@@ -1270,6 +1279,44 @@ impl Jail {
         }
         self.flush_bans(false, true);
         self.stop_actions();
+    }
+
+    /// Compares each action's firewall entries with the jail's bans (see
+    /// `CommandAction::reconcile`) and logs what it changed.
+    fn reconcile(&self) {
+        let (tickets, bantime) = {
+            let b = lock(&self.bans);
+            let t: Vec<Ticket> = b.bm.tickets().cloned().collect();
+            (t, b.bm.ban_time())
+        };
+        let infos: Vec<ActionInfo> = tickets
+            .iter()
+            .map(|t| self.action_info(t, bantime))
+            .collect();
+        let refs: Vec<&ActionInfo> = infos.iter().collect();
+        let mut acts = lock(&self.actions);
+        for a in acts.iter_mut().filter(|a| !a.action.norestored()) {
+            let Some((added, removed)) = a.action.reconcile(&refs) else {
+                continue;
+            };
+            let l = if added + removed > 0 {
+                level::NOTICE
+            } else {
+                level::INFO
+            };
+            self.log(
+                l,
+                "fail2ban.actions",
+                format!(
+                    "[{}] Reconcile '{}': {} bans of {} were missing from the firewall and are back, {} entries of addresses not banned removed",
+                    self.name,
+                    a.name,
+                    added,
+                    refs.len(),
+                    removed
+                ),
+            );
+        }
     }
 
     fn start_action(&self, a: &mut ActionEntry) {
@@ -1925,7 +1972,9 @@ impl Jail {
             }
         }
         self.bump_generation();
+        self.reconcile_due.store(true, Ordering::SeqCst);
         self.idle.store(false, Ordering::SeqCst);
+        self.wake.notify_all();
     }
 
     // ------------------------------------------------------------------
