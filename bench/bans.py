@@ -18,7 +18,9 @@ It prints, per server, the time from sending the command until the
 firewall holds all N addresses, the server's RSS after, and the ratio.
 With --restore each server is then started again on its database, and the
 time from its start until the firewall holds all N addresses again is
-printed, with the slowest `ping` answered meanwhile.
+printed, with the slowest `ping` answered meanwhile. With --attack, N
+addresses fail MAXRETRY (3) times each in a FreeSWITCH log written at once,
+and the time from the write until the firewall holds all N is printed.
 """
 import argparse, os, shutil, subprocess, sys, tempfile, time
 
@@ -28,6 +30,19 @@ GAOLER = os.environ.get("GAOLER_BIN", os.path.join(ROOT, "target", "release", "g
 F2B = ["/usr/bin/python3", "/usr/bin/fail2ban-server"]
 F2B_CLIENT = ["/usr/bin/python3", "/usr/bin/fail2ban-client"]
 JAIL = "bench"
+MAXRETRY = 3
+
+
+def attack_lines(a):
+    """MAXRETRY FreeSWITCH auth failures per address, dated now."""
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime())
+    head = stamp + ".%06d [WARNING] sofia_reg.c:1720 SIP auth failure (REGISTER) on sofia " \
+                   "profile 'internal' for [1001@192.0.2.1] from ip "
+    out = []
+    for k in range(MAXRETRY):
+        for i, ip in enumerate(a):
+            out.append(head % ((k * len(a) + i) % 1000000) + ip + "\n")
+    return "".join(out)
 
 
 def addrs(n):
@@ -36,7 +51,7 @@ def addrs(n):
     return ["10.%d.%d.%d" % ((i >> 16) & 255, (i >> 8) & 255, (i & 255)) for i in range(1, n + 1)]
 
 
-def tree(d, banaction):
+def tree(d, banaction, attack):
     conf = os.path.join(d, "conf")
     shutil.copytree(UPSTREAM, conf)
     open(os.path.join(d, "empty.log"), "w").close()
@@ -44,9 +59,17 @@ def tree(d, banaction):
         f.write("[Definition]\nloglevel = NOTICE\nlogtarget = %s/server.log\n"
                 "socket = %s/s.sock\npidfile = %s/s.pid\ndbfile = %s/db.sqlite3\n" % (d, d, d, d))
     with open(os.path.join(conf, "jail.local"), "w") as f:
-        f.write("[DEFAULT]\nbackend = polling\nignoreself = false\nbantime = 1h\n"
-                "[%s]\nenabled = true\nfilter = sshd\nport = 5060\nlogpath = %s/empty.log\n"
-                "banaction = %s\n" % (JAIL, d, banaction))
+        if attack:
+            # FreeSWITCH's filter on a log the attack is appended to; the
+            # servers' default backend (inotify where they have it).
+            f.write("[DEFAULT]\nbackend = auto\nignoreself = false\nbantime = 1h\n"
+                    "[%s]\nenabled = true\nfilter = freeswitch\nport = 5060\n"
+                    "logpath = %s/empty.log\nmaxretry = %d\nfindtime = 600\nbanaction = %s\n"
+                    % (JAIL, d, MAXRETRY, banaction))
+        else:
+            f.write("[DEFAULT]\nbackend = polling\nignoreself = false\nbantime = 1h\n"
+                    "[%s]\nenabled = true\nfilter = sshd\nport = 5060\nlogpath = %s/empty.log\n"
+                    "banaction = %s\n" % (JAIL, d, banaction))
     return conf
 
 
@@ -61,13 +84,13 @@ def count_in_firewall(ns, banaction):
     return sum(1 for l in out.splitlines() if " -s " in l)
 
 
-def run(kind, n, banaction, restore):
+def run(kind, n, banaction, restore, attack=False):
     d = tempfile.mkdtemp(prefix="gaoler-bans-")
     ns = "gaoler-bans-%d-%s" % (os.getpid(), kind[0])
     subprocess.run(["ip", "netns", "add", ns], check=True)
     proc = None
     try:
-        conf = tree(d, banaction)
+        conf = tree(d, banaction, attack)
         sock = os.path.join(d, "s.sock")
         if kind == "gaoler":
             server, client = [GAOLER, "server"], [GAOLER, "client"]
@@ -122,6 +145,19 @@ def run(kind, n, banaction, restore):
         while subprocess.run(client + ["status", JAIL], capture_output=True).returncode != 0:
             time.sleep(0.05)
         a = addrs(n)
+        if attack:
+            text = attack_lines(a)
+            with open(os.path.join(d, "empty.log"), "a") as f:
+                f.write(text)
+            t0 = time.time()
+            took, _ = wait_all(t0)
+            rss = int([l for l in open("/proc/%d/status" % proc.pid)
+                       if l.startswith("VmRSS:")][0].split()[1]) * 1024
+            print("%-8s %d attackers x %d failures in the log: all in the firewall %.2f s after "
+                  "the last line, RSS %.1f MB" % (kind, n, MAXRETRY, took, rss / 1e6), flush=True)
+            subprocess.run(client + ["stop"], capture_output=True)
+            proc.wait(600)
+            return took
         t0 = time.time()
         # One call up to 20,000 addresses (the control socket takes requests
         # up to 1 MiB), one call per 20,000 beyond.
@@ -162,13 +198,15 @@ def main():
     ap.add_argument("-n", type=int, default=2000)
     ap.add_argument("--banaction", default="nftables-multiport")
     ap.add_argument("--f2b", action=argparse.BooleanOptionalAction, default=True)
+    ap.add_argument("--attack", action="store_true",
+                    help="instead of banip: N attackers reach maxretry in a log at once")
     ap.add_argument("--restore", action="store_true",
                     help="then restart each server on its database and time the restore")
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("needs root (network namespaces)")
-    f = run("fail2ban", args.n, args.banaction, args.restore) if args.f2b else None
-    g = run("gaoler", args.n, args.banaction, args.restore)
+    f = run("fail2ban", args.n, args.banaction, args.restore, args.attack) if args.f2b else None
+    g = run("gaoler", args.n, args.banaction, args.restore, args.attack)
     if f:
         print("ratio: gaoler %.1fx faster than fail2ban" % (f / g))
 
