@@ -132,8 +132,9 @@ impl Change {
     }
 }
 
-/// The iptables tools whose commands are batched with their `-restore`.
-const IPT_TOOLS: &[&str] = &[
+/// The iptables tools: their commands are batched with their `-restore`,
+/// and an unban made only of their `-D` commands stacks.
+pub(crate) const IPT_TOOLS: &[&str] = &[
     "iptables",
     "ip6tables",
     "iptables-legacy",

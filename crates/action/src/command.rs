@@ -1245,14 +1245,6 @@ fn run_argv(argv: Vec<String>) -> ShellCommand {
 /// command deletes one matching rule and fails when there is none, and
 /// repeating it can do nothing else.
 pub fn is_stacking_unban(cmd: &str) -> bool {
-    const TOOLS: &[&str] = &[
-        "iptables",
-        "ip6tables",
-        "iptables-legacy",
-        "ip6tables-legacy",
-        "iptables-nft",
-        "ip6tables-nft",
-    ];
     let mut any = false;
     for line in cmd.lines().map(str::trim).filter(|l| !l.is_empty()) {
         let plain = strip_tags(line);
@@ -1262,7 +1254,7 @@ pub fn is_stacking_unban(cmd: &str) -> bool {
         let mut words = plain.split_whitespace();
         let tool = words.next().unwrap_or("");
         let tool = tool.rsplit('/').next().unwrap_or(tool);
-        if !TOOLS.contains(&tool) || !words.any(|w| w == "-D" || w == "--delete") {
+        if !batch::IPT_TOOLS.contains(&tool) || !words.any(|w| w == "-D" || w == "--delete") {
             return false;
         }
         any = true;

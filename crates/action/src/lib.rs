@@ -20,6 +20,11 @@
 //!   the whole process group. The executor can carry an argv wrapper, which
 //!   the tests use to run real firewall actions inside private network
 //!   namespaces.
+//! * **Rounds** ([`batch`]): the jail hands an action every ticket pending
+//!   when it wakes; commands recognised as plain nftables, iptables or
+//!   ipset changes go to the firewall as one transaction per tool, the
+//!   rest run one by one as in fail2ban, and [`CommandAction::reconcile`]
+//!   compares what the firewall holds with the jail's bans.
 //! * **No dependency on the jail crate**: [`ActionInfo`] is defined here and
 //!   filled in by the jail; values can be lazy.
 //! * **Python actions** (`*.py`) are refused with
