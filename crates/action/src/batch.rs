@@ -1,42 +1,48 @@
-//! Rounds of bans applied in one firewall transaction.
+//! Rounds of bans applied in one firewall transaction, and what the
+//! firewall holds (for the reconcile).
 //!
 //! fail2ban runs an action's `actionban` once per address: a `sh` and an
 //! `nft` process each, about 14 ms, so 2,000 bans take half a minute. A
 //! jail here hands its actions every ticket that is pending when it wakes
-//! (a *round*), and an action whose commands for those tickets are all
-//! plain nftables element changes applies them with one `nft -f -`; plain
-//! iptables rule insertions and deletions go through one
-//! `iptables-restore --noflush` (or `ip6tables-restore`, ...) per tool.
+//! (a *round*). Where an action's commands for those tickets are all plain
+//! nftables element changes, they go as one `nft -f -`; plain iptables rule
+//! insertions and deletions as one `iptables-restore -w --noflush` (or
+//! `ip6tables-restore`, ...) per tool; ipset entries as one `ipset restore`.
 //!
 //! Design decisions:
 //! * **Recognised by what runs, not by where it came from.** Each ticket's
 //!   command is rendered exactly as the shell path would run it, and only a
-//!   command that is one `nft add|delete element FAMILY TABLE SET { ADDR }`
-//!   line (or one `iptables [-w] [-t TABLE] -I|-A|-D CHAIN [N] RULE` line
-//!   whose rule names the address as its `-s`, or one `ipset -exist
-//!   add|del SET ADDR [timeout N]` line), naming the ticket's own
-//!   address and nothing the shell would expand, is batched. An override in a `.local`, an `[Init]` value or a
-//!   jail option that changes the command therefore changes what is
-//!   recognised: anything else (several commands, a pipe, a variable, a
-//!   different tool) takes the shell path unchanged. The batch makes the
-//!   very changes the shell commands would, so the firewall state is the
-//!   same (the netns tests compare `nft list ruleset` of both paths).
+//!   command that is one line of `nft add|delete element FAMILY TABLE SET
+//!   { ADDR }`, of `iptables [-w] [-t TABLE] -I|-A|-D CHAIN [N] RULE` whose
+//!   rule names the address as its `-s`, or of `ipset -exist add|del SET
+//!   ADDR [timeout N]`, naming the ticket's own address and nothing the
+//!   shell would expand, is batched. An override in a `.local`, an `[Init]`
+//!   value or a jail option that changes the command therefore changes
+//!   what is recognised: anything else (several commands, a pipe, a
+//!   variable, a different tool) takes the shell path unchanged. A batch
+//!   makes the very changes the shell commands would, so the firewall state
+//!   is the same (the netns tests compare `iptables-save`, `nft list
+//!   ruleset` and `ipset save` of both paths after every step).
 //! * **`nft -f -`, not netlink.** One `nft` process per round costs about
-//!   the same as one per address did (a few ms), and 2,000 or 100,000
-//!   elements go in one transaction in well under a second; a netlink crate
-//!   would save those few ms per round at the price of re-implementing
-//!   nft's set element encoding. The input is written to `nft`'s stdin,
-//!   never to a shell: addresses are checked to be addresses first anyway.
+//!   the same as one per address did (a few ms), and 100,000 elements go in
+//!   one transaction in about half a second (an interval set, as fail2ban's
+//!   action makes, checks each for overlaps); a netlink crate would save the
+//!   few ms per round at the price of re-implementing nft's set element
+//!   encoding. The input goes to the tool's stdin, never to a shell, and
+//!   holds only words checked to be addresses or plain names.
 //! * **Stacking iptables actions** (a ban first removes the copies an
 //!   earlier run left, an unban removes every copy; see [`crate::command`])
-//!   read the chain once with `iptables-save` and write as many `-D` lines
+//!   read the table once with `iptables-save` and write as many `-D` lines
 //!   as there are copies. A rule for the address that is not an exact copy
 //!   sends the round down the shell path, which handles it as before.
 //! * **A failed batch falls back to the shell path** for every ticket of
-//!   the batch. nft applies a file atomically, so nothing of the failed
-//!   batch stays; the per-address commands then give fail2ban's behaviour
-//!   for the failing address (check, repair, retry, the ERROR naming it)
-//!   while the others are banned.
+//!   the batch. nft applies a file atomically and iptables-restore each
+//!   table at its COMMIT, so nothing of a failed batch stays. ipset applies
+//!   its input line by line, so only `-exist` commands, which a repeat
+//!   cannot make fail, are batched. The per-address commands then give
+//!   fail2ban's behaviour for the failing address (check, repair, retry,
+//!   the ERROR naming jail, action and address) while the others are
+//!   banned.
 
 use std::net::IpAddr;
 

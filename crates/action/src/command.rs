@@ -934,6 +934,7 @@ impl CommandAction {
         }
         let (mut added, mut removed) = (0, 0);
         for (argv, families, states, probe, unprobe) in targets {
+            let argv_key = argv.clone();
             let out = self.executor.execute_quiet(&run_argv(argv), self.timeout());
             let listing = if out.success() {
                 String::from_utf8_lossy(&out.stdout).into_owned()
@@ -950,6 +951,7 @@ impl CommandAction {
                     }
                 }
             }
+            let shared = share_target(self.executor.wrapper(), &argv_key, &self.jail, &self.name);
             let held = batch::listed(&listing, &probe);
             let mine: Vec<&ActionInfo> = banned
                 .iter()
@@ -976,6 +978,17 @@ impl CommandAction {
                     .iter()
                     .filter(|r| r.is_ok())
                     .count();
+            }
+            // A set or chain that another jail's action uses too (the same
+            // `name=` in two jails) holds that jail's bans as well: nothing
+            // in it is a stray for this jail alone.
+            if shared {
+                tracing::debug!(
+                    "[{}] action '{}': its set or chain is shared with another jail; strays are left",
+                    self.jail,
+                    self.name
+                );
+                continue;
             }
             let extra: Vec<batch::Change> = held
                 .iter()
@@ -1228,6 +1241,26 @@ impl CommandAction {
             }
         }
     }
+}
+
+/// The (jail, action) pairs that reconciled each firewall target, by the
+/// executor's wrapper and the target's listing command.
+type TargetOwners = HashMap<(Vec<String>, Vec<String>), Vec<(String, String)>>;
+static TARGET_OWNERS: std::sync::Mutex<Option<TargetOwners>> = std::sync::Mutex::new(None);
+
+/// Records that `jail`'s `action` uses the target `argv` lists, and says
+/// whether another jail's action uses it too.
+fn share_target(wrapper: &[String], argv: &[String], jail: &str, action: &str) -> bool {
+    let mut g = TARGET_OWNERS.lock().unwrap_or_else(|e| e.into_inner());
+    let owners = g
+        .get_or_insert_with(HashMap::new)
+        .entry((wrapper.to_vec(), argv.to_vec()))
+        .or_default();
+    let me = (jail.to_string(), action.to_string());
+    if !owners.contains(&me) {
+        owners.push(me);
+    }
+    owners.iter().any(|(j, _)| j != jail)
 }
 
 /// `argv` run through the executor's shell without the shell reading it.

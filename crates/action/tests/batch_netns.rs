@@ -367,3 +367,51 @@ fn reconcile_iptables_multiport() {
 fn reconcile_iptables_ipset() {
     reconcile("c3", "iptables-ipset");
 }
+
+/// Two jails whose actions share a set (the same `name=`): one jail's
+/// reconcile does not take the other's bans for strays for long: once
+/// both reconciled, both jails' bans are in and stay in.
+#[test]
+fn reconcile_leaves_a_shared_set_to_both_jails() {
+    gaoler_testkit::require_root_and_tools(&["ip", "nft"]);
+    let a_spec = common::action_properties(&common::upstream(), "nftables-multiport", "rsa", PORT);
+    let mut b_spec =
+        common::action_properties(&common::upstream(), "nftables-multiport", "rsb", PORT);
+    b_spec.jail = "rsb".into();
+    for (k, v) in b_spec.properties.iter_mut() {
+        if k == "name" {
+            *v = "rsa".into();
+        }
+    }
+    let net = TestNet::new("rs");
+    let make = |spec: &ActionSpec| {
+        let mut a =
+            CommandAction::with_executor(spec, Executor::with_wrapper(net.server_wrapper()))
+                .expect("action");
+        a.set_ipv6_allowed(true);
+        a.start().expect("start");
+        a
+    };
+    let (mut a, mut b) = (make(&a_spec), make(&b_spec));
+    let (x, y) = (
+        vec!["198.51.100.1".to_string()],
+        vec!["198.51.100.2".to_string()],
+    );
+    ban(&mut a, &x);
+    ban(&mut b, &y);
+    let (xi, yi) = (infos(&x, false), infos(&y, false));
+    let _ = a.reconcile(&[&xi[0]]);
+    assert_eq!(
+        b.reconcile(&[&yi[0]]),
+        Some((1, 0)),
+        "b's ban back, a's kept"
+    );
+    assert_eq!(a.reconcile(&[&xi[0]]), Some((0, 0)), "shared: no strays");
+    let set = net.in_server(&["nft", "list", "set", "inet", "f2b-table", "addr-set-rsa"]);
+    assert!(
+        set.contains("198.51.100.1") && set.contains("198.51.100.2"),
+        "{set}"
+    );
+    // (the second stop finds the shared set gone: the namespace goes anyway)
+    let _ = (b.stop(), a.stop());
+}
