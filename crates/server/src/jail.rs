@@ -57,6 +57,8 @@ const FILTER_POLL: Duration = Duration::from_millis(250);
 const FILTER_JOIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// The actions thread's longest sleep (fail2ban's 2 s unban check).
 const ACTIONS_MAX_SLEEP: f64 = 2.0;
+/// Seconds after a failed ban until the reconcile that applies it again.
+const RECONCILE_RETRY: f64 = 60.0;
 
 /// What every jail shares with the server.
 pub(crate) struct Ctx {
@@ -258,6 +260,9 @@ pub struct Jail {
     /// Set at start and reload: once the queued bans are applied, the
     /// actions thread compares the firewall with the bans.
     reconcile_due: AtomicBool,
+    /// When an action failed on a ban: the time of the reconcile that
+    /// applies it again (0: none planned).
+    reconcile_at: Mutex<f64>,
 }
 
 fn json_to_string(v: &Json) -> String {
@@ -466,6 +471,7 @@ impl Jail {
             idle: AtomicBool::new(false),
             batching: AtomicBool::new(true),
             reconcile_due: AtomicBool::new(false),
+            reconcile_at: Mutex::new(0.0),
             threads: Mutex::new(Vec::new()),
             reload: Mutex::new(None),
             files: Mutex::new(Vec::new()),
@@ -1266,19 +1272,34 @@ impl Jail {
                 self.check_ban(tickets);
             }
             self.check_unban();
-            if lock(&self.bans).queue.is_empty() && self.reconcile_due.swap(false, Ordering::SeqCst)
-            {
+            if lock(&self.bans).queue.is_empty() && self.reconcile_now() {
                 self.reconcile();
             }
             let g = lock(&self.bans);
             if g.queue.is_empty() && self.is_alive() {
                 let now = self.ctx.clock.now();
-                let wait = (g.bm.next_unban_time() - now).clamp(0.01, ACTIONS_MAX_SLEEP);
+                let mut next = g.bm.next_unban_time();
+                let at = *lock(&self.reconcile_at);
+                if at > 0.0 {
+                    next = next.min(at);
+                }
+                let wait = (next - now).clamp(0.01, ACTIONS_MAX_SLEEP);
                 let _ = self.wake.wait_timeout(g, Duration::from_secs_f64(wait));
             }
         }
         self.flush_bans(false, true);
         self.stop_actions();
+    }
+
+    /// Whether a reconcile is due (start, reload, or the retry after a
+    /// failed ban); takes it off the list.
+    fn reconcile_now(&self) -> bool {
+        let mut at = lock(&self.reconcile_at);
+        let retry = *at > 0.0 && self.ctx.clock.now() >= *at;
+        if retry {
+            *at = 0.0;
+        }
+        self.reconcile_due.swap(false, Ordering::SeqCst) || retry
     }
 
     /// Compares each action's firewall entries with the jail's bans (see
@@ -1526,6 +1547,14 @@ impl Jail {
     ) {
         for (info, r) in infos.iter().zip(results) {
             if let Err(e) = r {
+                if verb == "ban" {
+                    // The ban stays (in the jail and the database); the
+                    // reconcile puts it in once the firewall takes it.
+                    let mut at = lock(&self.reconcile_at);
+                    if *at == 0.0 {
+                        *at = self.ctx.clock.now() + RECONCILE_RETRY;
+                    }
+                }
                 self.log(
                     level::ERROR,
                     "fail2ban.actions",

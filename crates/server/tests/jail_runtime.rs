@@ -627,3 +627,101 @@ fn server_settings() {
     run(&srv, json!(["stop"]));
     assert!(srv.is_stopping());
 }
+
+/// A firewall that refuses a ban: fail2ban's ERROR names jail, action and
+/// address, the ban stays, the jail keeps running, and the reconcile of
+/// the next reload (or the retry a minute later) puts the ban in once the
+/// firewall takes it. The firewall is a fake `nft` keeping one set in a
+/// file, failing while a `broken` file exists.
+#[test]
+fn refused_ban_is_applied_by_the_next_reconcile() {
+    let env = Env::new();
+    let dir = env.dir.path();
+    let nft = dir.join("nft");
+    let state = dir.join("set.txt");
+    let broken = dir.join("broken");
+    std::fs::write(
+        &nft,
+        format!(
+            r#"#!/usr/bin/env python3
+import os, sys
+state, broken = {state:?}, {broken:?}
+if os.path.exists(broken):
+    sys.exit(1)
+have = open(state).read().split() if os.path.exists(state) else []
+def apply(words):
+    verb, elems = words[0], " ".join(words[5:]).strip("{{}} ").replace(",", " ").split()
+    for e in elems:
+        if verb == "add" and e not in have: have.append(e)
+        if verb == "delete" and e in have: have.remove(e)
+a = sys.argv[1:]
+if a[:2] == ["-f", "-"]:
+    for line in sys.stdin.read().splitlines():
+        apply(line.split())
+elif a[:2] == ["list", "set"]:
+    print("table inet t {{\n\tset s {{\n\t\telements = {{ " + ", ".join(have) + " }}\n\t}}\n}}")
+else:
+    apply(a)
+open(state, "w").write(" ".join(have))
+"#
+        ),
+    )
+    .expect("fake nft");
+    std::fs::set_permissions(&nft, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let n = nft.display();
+    let action = [
+        json!(["set", "test", "addaction", "fw"]),
+        json!([
+            "multi-set",
+            "test",
+            "action",
+            "fw",
+            [
+                ["actionban", format!("{n} add element inet t s {{ <ip> }}")],
+                [
+                    "actionunban",
+                    format!("{n} delete element inet t s {{ <ip> }}")
+                ],
+            ]
+        ]),
+    ];
+    let jail_stream = env.stream("test", &action);
+    let srv = env.server();
+    std::fs::write(&broken, "").expect("break the firewall");
+    stream(&srv, jail_stream.clone());
+    run(&srv, json!(["set", "test", "banip", "198.51.100.20"]));
+    assert!(
+        wait_for(T, || env
+            .server_log()
+            .contains("Failed to execute ban jail 'test' action 'fw' info")),
+        "{}",
+        env.server_log()
+    );
+    assert!(env.server_log().contains("198.51.100.20"));
+    assert_eq!(
+        run(&srv, json!(["get", "test", "banip"])),
+        json!(["198.51.100.20"]),
+        "the ban stays"
+    );
+    // The firewall works again; a reload reconciles.
+    std::fs::remove_file(&broken).expect("mend the firewall");
+    assert_eq!(
+        run(&srv, json!(["reload", "--all", [], jail_stream])),
+        json!("OK")
+    );
+    assert!(
+        wait_for(T, || std::fs::read_to_string(&state)
+            .is_ok_and(|s| s.contains("198.51.100.20"))),
+        "not re-applied\n{}",
+        env.server_log()
+    );
+    assert!(
+        wait_for(T, || env.server_log().contains(
+            "[test] Reconcile 'fw': 1 bans of 1 were missing from the firewall"
+        )),
+        "{}",
+        env.server_log()
+    );
+    srv.shutdown();
+}
