@@ -24,11 +24,30 @@ use std::sync::{Arc, OnceLock};
 
 type LazyFn = Arc<dyn Fn() -> Option<String> + Send + Sync>;
 
+/// Several tags computed together, once, when one of them is asked for
+/// (one database query gives a ticket's matches and failures).
+struct LazyGroup {
+    compute: Box<dyn Fn() -> Vec<Option<String>> + Send + Sync>,
+    cell: OnceLock<Vec<Option<String>>>,
+}
+
+impl LazyGroup {
+    fn get(&self, idx: usize) -> Option<String> {
+        self.cell
+            .get_or_init(|| (self.compute)())
+            .get(idx)
+            .cloned()
+            .flatten()
+    }
+}
+
 #[derive(Clone)]
 enum Slot {
     Ready(String),
     /// `ip-rev`, computed when asked for (most actions never are).
     Ptr(IpAddr),
+    /// One tag of a [`LazyGroup`].
+    Part(Arc<LazyGroup>, usize),
     Lazy {
         compute: LazyFn,
         cell: Arc<OnceLock<Option<String>>>,
@@ -52,6 +71,10 @@ impl fmt::Debug for ActionInfo {
             match v {
                 Slot::Ready(s) => m.entry(k, s),
                 Slot::Ptr(a) => m.entry(k, &ptr_name(*a)),
+                Slot::Part(g, i) => match g.cell.get() {
+                    Some(v) => m.entry(k, &v.get(*i)),
+                    None => m.entry(k, &"<lazy>"),
+                },
                 Slot::Lazy { cell, .. } => match cell.get() {
                     Some(v) => m.entry(k, v),
                     None => m.entry(k, &"<lazy>"),
@@ -124,6 +147,24 @@ impl ActionInfo {
         self
     }
 
+    /// Tags computed together by one call of `compute` (which returns
+    /// their values in the order of `tags`), the first time one of them is
+    /// asked for.
+    pub fn set_lazy_group<F>(&mut self, tags: &[&'static str], compute: F) -> &mut Self
+    where
+        F: Fn() -> Vec<Option<String>> + Send + Sync + 'static,
+    {
+        let group = Arc::new(LazyGroup {
+            compute: Box::new(compute),
+            cell: OnceLock::new(),
+        });
+        for (i, tag) in tags.iter().enumerate() {
+            self.tags
+                .insert(Cow::Borrowed(*tag), Slot::Part(Arc::clone(&group), i));
+        }
+        self
+    }
+
     /// Sets `time` from float seconds, formatted like Python's `repr(float)`.
     pub fn set_time(&mut self, secs: f64) -> &mut Self {
         self.set("time", py_float(secs))
@@ -174,6 +215,7 @@ impl ActionInfo {
         match self.tags.get(tag)? {
             Slot::Ready(s) => Some(s.clone()),
             Slot::Ptr(a) => Some(ptr_name(*a)),
+            Slot::Part(g, i) => g.get(*i),
             Slot::Lazy { compute, cell } => cell.get_or_init(|| compute()).clone(),
         }
     }
@@ -338,5 +380,28 @@ mod tests {
     fn python_float_repr() {
         assert_eq!(py_float(1700000000.0), "1700000000.0");
         assert_eq!(py_float(1.5), "1.5");
+    }
+}
+
+#[cfg(test)]
+mod group_tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn a_lazy_group_is_computed_once_for_all_its_tags() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let c = Arc::clone(&calls);
+        let mut info = ActionInfo::for_id("192.0.2.1");
+        info.set_lazy_group(&["a", "b", "c"], move || {
+            c.fetch_add(1, Ordering::SeqCst);
+            vec![Some("x".into()), None]
+        });
+        assert_eq!(calls.load(Ordering::SeqCst), 0);
+        assert_eq!(info.get("b"), None);
+        assert_eq!(info.get("a").as_deref(), Some("x"));
+        assert_eq!(info.get("c"), None, "a value the group did not give");
+        assert!(info.contains("c"));
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
     }
 }

@@ -59,6 +59,9 @@ const FILTER_JOIN_TIMEOUT: Duration = Duration::from_secs(10);
 const ACTIONS_MAX_SLEEP: f64 = 2.0;
 /// Seconds after a failed ban until the reconcile that applies it again.
 const RECONCILE_RETRY: f64 = 60.0;
+/// Seconds after a jail's start until its first reconcile (which waits
+/// for the restored bans anyway).
+const START_RECONCILE_DELAY: f64 = 2.0;
 
 /// What every jail shares with the server.
 pub(crate) struct Ctx {
@@ -257,11 +260,11 @@ pub struct Jail {
     /// `actionengine = shell` (false): every action runs fail2ban's
     /// per-address commands, no batches.
     batching: AtomicBool,
-    /// Set at start and reload: once the queued bans are applied, the
-    /// actions thread compares the firewall with the bans.
+    /// Set at reload: once the queued bans are applied, the actions thread
+    /// compares the firewall with the bans.
     reconcile_due: AtomicBool,
-    /// When an action failed on a ban: the time of the reconcile that
-    /// applies it again (0: none planned).
+    /// The time of a planned reconcile (0: none): 2 s after start, or a
+    /// minute after an action failed on a ban.
     reconcile_at: Mutex<f64>,
 }
 
@@ -536,7 +539,9 @@ impl Jail {
         }
         drop(threads);
         self.restore_current_bans();
-        self.reconcile_due.store(true, Ordering::SeqCst);
+        // (a moment after the restored bans are in: listing a large set
+        // competes with the restore's own firewall transaction)
+        *lock(&self.reconcile_at) = self.ctx.clock.now() + START_RECONCILE_DELAY;
         self.log(
             level::INFO,
             "fail2ban.jail",
@@ -1404,28 +1409,28 @@ impl Jail {
             .set("jail.banned_total", banned_total.to_string())
             .set("jail.found", found.to_string())
             .set("jail.found_total", found_total.to_string());
-        // History-based tags: read lazily, only if an action uses them.
-        for (tag, all, matches) in [
-            ("ipmatches", true, true),
-            ("ipjailmatches", false, true),
-            ("ipfailures", true, false),
-            ("ipjailfailures", false, false),
+        // History-based tags: read lazily, only if an action uses them; one
+        // query per scope gives both its tags.
+        for (tags, all) in [
+            (["ipmatches", "ipfailures"], true),
+            (["ipjailmatches", "ipjailfailures"], false),
         ] {
             let ctx = Arc::clone(&self.ctx);
             let id = t.id.clone();
             let jail = self.name.clone();
-            info.set_lazy(tag, move || {
+            info.set_lazy_group(&tags, move || {
                 let db = ctx.db();
                 let m = db
-                    .as_ref()?
-                    .bans_merged(&id, if all { None } else { Some(&jail) })
-                    .ok()
-                    .flatten()?;
-                Some(if matches {
-                    m.matches.join("\n")
-                } else {
-                    m.failures.to_string()
-                })
+                    .as_ref()
+                    .and_then(|db| {
+                        db.bans_merged(&id, if all { None } else { Some(&jail) })
+                            .ok()
+                    })
+                    .flatten();
+                match m {
+                    Some(m) => vec![Some(m.matches.join("\n")), Some(m.failures.to_string())],
+                    None => vec![None, None],
+                }
             });
         }
         info
