@@ -293,6 +293,15 @@ fn upstream_iptables_ipset_proto6_allports_batches_match_the_shell_path() {
     differential("s3", &common::upstream(), "iptables-ipset-proto6-allports");
 }
 
+/// The action of `spec`, started, running in `net`'s server namespace.
+fn started(spec: &ActionSpec, net: &TestNet) -> CommandAction {
+    let mut a = CommandAction::with_executor(spec, Executor::with_wrapper(net.server_wrapper()))
+        .expect("action");
+    a.set_ipv6_allowed(true);
+    a.start().expect("start");
+    a
+}
+
 fn sorted(state: &str) -> Vec<&str> {
     let mut v: Vec<&str> = state.lines().collect();
     v.sort_unstable();
@@ -314,20 +323,12 @@ fn reconcile(tag: &str, banaction: &str) {
     ];
     let expected = {
         let net = TestNet::new(&format!("{tag}e"));
-        let mut a =
-            CommandAction::with_executor(&spec, Executor::with_wrapper(net.server_wrapper()))
-                .expect("action");
-        a.set_ipv6_allowed(true);
-        a.start().expect("start");
+        let mut a = started(&spec, &net);
         ban(&mut a, &banned);
         normalised_state(&net)
     };
     let net = TestNet::new(&format!("{tag}r"));
-    let mut action =
-        CommandAction::with_executor(&spec, Executor::with_wrapper(net.server_wrapper()))
-            .expect("action");
-    action.set_ipv6_allowed(true);
-    action.start().expect("start");
+    let mut action = started(&spec, &net);
     // The firewall drifts from the jail's bans: two strays in, one v4 and
     // one v6 ban gone.
     let strays: Vec<String> = vec!["203.0.113.9".into(), "2001:db8:2::9".into()];
@@ -384,15 +385,7 @@ fn reconcile_leaves_a_shared_set_to_both_jails() {
         }
     }
     let net = TestNet::new("rs");
-    let make = |spec: &ActionSpec| {
-        let mut a =
-            CommandAction::with_executor(spec, Executor::with_wrapper(net.server_wrapper()))
-                .expect("action");
-        a.set_ipv6_allowed(true);
-        a.start().expect("start");
-        a
-    };
-    let (mut a, mut b) = (make(&a_spec), make(&b_spec));
+    let (mut a, mut b) = (started(&a_spec, &net), started(&b_spec, &net));
     let (x, y) = (
         vec!["198.51.100.1".to_string()],
         vec!["198.51.100.2".to_string()],
