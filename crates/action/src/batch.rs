@@ -114,15 +114,9 @@ impl Change {
     /// tag is `<ip>`).
     pub fn for_element(&self, element: IpAddr) -> Change {
         Change {
-            program: self.program.clone(),
-            op: self.op.clone(),
             element,
+            ..self.clone()
         }
-    }
-
-    /// Whether this change is an iptables command.
-    pub fn is_iptables(&self) -> bool {
-        matches!(self.op, Op::Ipt { .. })
     }
 
     /// The iptables rule (`-s` given the address), for restore and save.
@@ -344,7 +338,7 @@ fn recognise_ipset(words: &[String], element: IpAddr) -> Option<Change> {
 }
 
 /// The `ipset restore` batch for a group of ipset changes, in order.
-pub fn ipset_batch(changes: &[&Change]) -> Option<Batch> {
+fn ipset_batch(changes: &[&Change]) -> Option<Batch> {
     let program = &changes.first()?.program;
     let mut input = String::new();
     for c in changes {
@@ -367,17 +361,31 @@ pub fn ipset_batch(changes: &[&Change]) -> Option<Batch> {
     })
 }
 
-/// The indexes of `changes` by program (and so by kind), each group in
-/// order, groups in the order first seen.
-pub fn groups(changes: &[Change]) -> Vec<Vec<usize>> {
-    let mut out: Vec<(&str, Vec<usize>)> = Vec::new();
-    for (i, c) in changes.iter().enumerate() {
-        match out.iter_mut().find(|(p, _)| *p == c.program) {
-            Some((_, v)) => v.push(i),
-            None => out.push((&c.program, vec![i])),
+/// `items` grouped by key, each group in order, groups in the order their
+/// key first appears.
+fn grouped<K: PartialEq, T>(items: impl IntoIterator<Item = (K, T)>) -> Vec<(K, Vec<T>)> {
+    let mut out: Vec<(K, Vec<T>)> = Vec::new();
+    for (k, t) in items {
+        match out.iter_mut().find(|(g, _)| *g == k) {
+            Some((_, v)) => v.push(t),
+            None => out.push((k, vec![t])),
         }
     }
-    out.into_iter().map(|(_, v)| v).collect()
+    out
+}
+
+/// The indexes of `changes` by program (and so by kind), each group in
+/// order, groups in the order first seen.
+pub fn groups<'a>(changes: impl IntoIterator<Item = &'a Change>) -> Vec<Vec<usize>> {
+    grouped(
+        changes
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| (&c.program, i)),
+    )
+    .into_iter()
+    .map(|(_, v)| v)
+    .collect()
 }
 
 /// A batch: what to run and the file to give it on stdin.
@@ -387,13 +395,23 @@ pub struct Batch {
     pub input: String,
 }
 
+/// The batch for a group of changes through one program (one of
+/// [`groups`]). For iptables, `deletes[i]` deletions of change `i`'s rule
+/// go first (the copies an earlier run left) and `only_deletes` leaves the
+/// changes' own commands out; nft and ipset changes take no deletions.
+pub fn build(group: &[&Change], deletes: &[usize], only_deletes: bool) -> Option<Batch> {
+    match group.first()?.op {
+        Op::Nft { .. } => nft_batch(group),
+        Op::Ipset { .. } => ipset_batch(group),
+        Op::Ipt { .. } => ipt_batch(group, deletes, only_deletes),
+    }
+}
+
 /// The `nft -f -` batch for a group of nftables changes (statements
 /// grouped by verb and set in the order they first appear).
-pub fn nft_batch(changes: &[&Change]) -> Option<Batch> {
+fn nft_batch(changes: &[&Change]) -> Option<Batch> {
     let program = &changes.first()?.program;
-    // (verb and set, their elements), in the order first seen
-    type Group<'a> = ((Verb, &'a [String; 3]), Vec<IpAddr>);
-    let mut groups: Vec<Group<'_>> = Vec::new();
+    let mut keyed = Vec::with_capacity(changes.len());
     for c in changes {
         let Op::Nft { verb, set } = &c.op else {
             return None;
@@ -401,14 +419,10 @@ pub fn nft_batch(changes: &[&Change]) -> Option<Batch> {
         if &c.program != program {
             return None;
         }
-        let key = (*verb, set);
-        match groups.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, v)) => v.push(c.element),
-            None => groups.push((key, vec![c.element])),
-        }
+        keyed.push(((*verb, set), c.element));
     }
     let mut input = String::new();
-    for ((verb, [family, table, set]), elements) in groups {
+    for ((verb, [family, table, set]), elements) in grouped(keyed) {
         for chunk in elements.chunks(ELEMENTS_PER_STATEMENT) {
             input.push_str(verb.word());
             input.push_str(" element ");
@@ -444,15 +458,44 @@ pub fn ipt_save_argv(program: &str, table: &str) -> Vec<String> {
 
 /// The tables a group of iptables changes touches, in order.
 pub fn ipt_tables<'a>(changes: &[&'a Change]) -> Vec<&'a str> {
-    let mut out: Vec<&str> = Vec::new();
-    for c in changes {
-        if let Op::Ipt { table, .. } = &c.op {
-            if !out.contains(&table.as_str()) {
-                out.push(table);
-            }
-        }
+    let tables = changes.iter().filter_map(|c| match &c.op {
+        Op::Ipt { table, .. } => Some((table.as_str(), ())),
+        _ => None,
+    });
+    grouped(tables).into_iter().map(|(t, _)| t).collect()
+}
+
+/// A rule word as iptables-save prints it.
+fn saved_form(w: &str) -> &str {
+    match w {
+        "--source" => "-s",
+        "--jump" => "-j",
+        _ => w,
     }
-    out
+}
+
+/// The source (as iptables-save prints it, `ADDR/32`) of a line of
+/// iptables-save output that is `probe`'s rule in its chain but for the
+/// source.
+fn saved_source<'a>(line: &'a str, probe: &Change) -> Option<&'a str> {
+    let Op::Ipt {
+        chain,
+        rule,
+        source,
+        ..
+    } = &probe.op
+    else {
+        return None;
+    };
+    let spec = line.strip_prefix("-A ")?.strip_prefix(chain.as_str())?;
+    let words: Vec<&str> = spec.strip_prefix(' ')?.split_whitespace().collect();
+    let same = words.len() == rule.len()
+        && words
+            .iter()
+            .zip(rule)
+            .enumerate()
+            .all(|(i, (w, r))| i == *source || *w == saved_form(r));
+    same.then(|| words[*source])
 }
 
 /// How many exact copies of `change`'s rule `save` (an `iptables-save`
@@ -467,25 +510,17 @@ pub fn ipt_copies(save: &str, change: &Change) -> Option<usize> {
         IpAddr::V4(a) => format!("{a}/32"),
         IpAddr::V6(a) => format!("{a}/128"),
     };
-    let want: Vec<String> = change
-        .rule_words(&host)
-        .into_iter()
-        .map(|w| match w.as_str() {
-            "--source" => "-s".to_string(),
-            "--jump" => "-j".to_string(),
-            _ => w,
-        })
-        .collect();
     let prefix = format!("-A {chain} ");
     let mut copies = 0;
-    for line in save.lines() {
-        let Some(spec) = line.strip_prefix(&prefix) else {
-            continue;
-        };
-        let words: Vec<&str> = spec.split_whitespace().collect();
-        if words.iter().copied().eq(want.iter().map(String::as_str)) {
+    for line in save.lines().filter(|l| l.starts_with(&prefix)) {
+        if saved_source(line, change) == Some(&host) {
             copies += 1;
-        } else if words.windows(2).any(|p| p[0] == "-s" && p[1] == host) {
+        } else if line
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .windows(2)
+            .any(|p| p[0] == "-s" && p[1] == host)
+        {
             return None;
         }
     }
@@ -495,9 +530,9 @@ pub fn ipt_copies(save: &str, change: &Change) -> Option<usize> {
 /// The `iptables-restore --noflush` batch for a group of iptables changes:
 /// per change, `deletes[i]` deletions of its rule first (the copies an
 /// earlier run left), then its own command unless `only_deletes`.
-pub fn ipt_batch(changes: &[&Change], deletes: &[usize], only_deletes: bool) -> Option<Batch> {
+fn ipt_batch(changes: &[&Change], deletes: &[usize], only_deletes: bool) -> Option<Batch> {
     let program = &changes.first()?.program;
-    let mut tables: Vec<(&str, String)> = Vec::new();
+    let mut lines = Vec::with_capacity(changes.len());
     for (c, &n) in changes.iter().zip(deletes) {
         let Op::Ipt {
             table, verb, chain, ..
@@ -508,30 +543,21 @@ pub fn ipt_batch(changes: &[&Change], deletes: &[usize], only_deletes: bool) -> 
         if &c.program != program {
             return None;
         }
-        let idx = match tables.iter().position(|(t, _)| t == table) {
-            Some(i) => i,
-            None => {
-                tables.push((table, String::new()));
-                tables.len() - 1
-            }
-        };
-        let body = &mut tables[idx].1;
         let rule = c.rule_words(&c.element.to_string()).join(" ");
-        for _ in 0..n {
-            body.push_str(&format!("-D {chain} {rule}\n"));
-        }
+        let mut body = format!("-D {chain} {rule}\n").repeat(n);
         if !only_deletes {
-            match verb {
-                IptVerb::Insert(Some(pos)) => body.push_str(&format!("-I {chain} {pos} {rule}\n")),
-                IptVerb::Insert(None) => body.push_str(&format!("-I {chain} {rule}\n")),
-                IptVerb::Append => body.push_str(&format!("-A {chain} {rule}\n")),
-                IptVerb::Delete => body.push_str(&format!("-D {chain} {rule}\n")),
-            }
+            body.push_str(&match verb {
+                IptVerb::Insert(Some(pos)) => format!("-I {chain} {pos} {rule}\n"),
+                IptVerb::Insert(None) => format!("-I {chain} {rule}\n"),
+                IptVerb::Append => format!("-A {chain} {rule}\n"),
+                IptVerb::Delete => format!("-D {chain} {rule}\n"),
+            });
         }
+        lines.push((table.as_str(), body));
     }
     let mut input = String::new();
-    for (table, body) in tables {
-        input.push_str(&format!("*{table}\n{body}COMMIT\n"));
+    for (table, bodies) in grouped(lines) {
+        input.push_str(&format!("*{table}\n{}COMMIT\n", bodies.concat()));
     }
     Some(Batch {
         argv: vec![
@@ -599,32 +625,16 @@ pub fn listed(listing: &str, probe: &Change) -> Vec<IpAddr> {
                 w.next()?.parse().ok()
             })
             .collect(),
-        Op::Ipt { chain, source, .. } => {
-            let prefix = format!("-A {chain} ");
-            let want = probe.rule_words("");
-            listing
-                .lines()
-                .filter_map(|l| {
-                    let words: Vec<&str> = l.strip_prefix(&prefix)?.split_whitespace().collect();
-                    if words.len() != want.len() {
-                        return None;
-                    }
-                    let host = words[*source];
-                    let ok = words.iter().zip(&want).enumerate().all(|(i, (w, x))| {
-                        i == *source
-                            || w == x
-                            || (i + 1 == *source && matches!((*w, x.as_str()), ("-s", "--source")))
-                    });
-                    if !ok {
-                        return None;
-                    }
-                    let (addr, len) = host.split_once('/').unwrap_or((host, ""));
-                    let addr: IpAddr = addr.parse().ok()?;
-                    let full = if addr.is_ipv4() { "32" } else { "128" };
-                    (len.is_empty() || len == full).then_some(addr)
-                })
-                .collect()
-        }
+        Op::Ipt { .. } => listing
+            .lines()
+            .filter_map(|l| {
+                let host = saved_source(l, probe)?;
+                let (addr, len) = host.split_once('/').unwrap_or((host, ""));
+                let addr: IpAddr = addr.parse().ok()?;
+                let full = if addr.is_ipv4() { "32" } else { "128" };
+                (len.is_empty() || len == full).then_some(addr)
+            })
+            .collect(),
     }
 }
 
@@ -733,7 +743,7 @@ mod tests {
 
     #[test]
     fn a_round_is_one_file_grouped_by_set() {
-        let c = |s: &str, ip: &str| recognise(&cmd(s), ip).expect("recognised");
+        let c = recognised;
         let changes = [
             c(
                 "nft add element inet t addr-set-j { 192.0.2.1 }",
@@ -778,21 +788,16 @@ mod tests {
         let b = nft_batch(&refs).expect("batch");
         assert_eq!(b.input.lines().count(), 2);
     }
-}
 
-#[cfg(test)]
-mod ipt_tests {
-    use super::*;
-
-    fn change(s: &str, ip: &str) -> Change {
-        recognise(&ShellCommand::plain(s), ip).expect("recognised")
+    fn recognised(s: &str, ip: &str) -> Change {
+        recognise(&cmd(s), ip).expect("recognised")
     }
 
     #[test]
     fn restore_file_keeps_order_and_tables() {
-        let a = change("iptables -w -I f2b-j 1 -s 192.0.2.1 -j DROP", "192.0.2.1");
-        let b = change("iptables -w -I f2b-j 1 -s 192.0.2.2 -j DROP", "192.0.2.2");
-        let r = change(
+        let a = recognised("iptables -w -I f2b-j 1 -s 192.0.2.1 -j DROP", "192.0.2.1");
+        let b = recognised("iptables -w -I f2b-j 1 -s 192.0.2.2 -j DROP", "192.0.2.2");
+        let r = recognised(
             "iptables -w -t raw -A f2b-r -s 192.0.2.3 -j DROP",
             "192.0.2.3",
         );
@@ -813,7 +818,7 @@ mod ipt_tests {
 
     #[test]
     fn copies_are_counted_in_the_saved_chain() {
-        let c = change(
+        let c = recognised(
             "iptables -w -I f2b-j 1 -s 192.0.2.1 -j REJECT --reject-with icmp-port-unreachable",
             "192.0.2.1",
         );
@@ -828,7 +833,7 @@ mod ipt_tests {
         // a rule for the address that is not a copy: only the shell knows
         let odd = "-A f2b-j -s 192.0.2.1/32 -j DROP\n";
         assert_eq!(ipt_copies(odd, &c), None);
-        let v6 = change(
+        let v6 = recognised(
             "ip6tables -w -D f2b-j -s 2001:db8::1 -j DROP",
             "2001:db8::1",
         );
@@ -841,15 +846,10 @@ mod ipt_tests {
             ["ip6tables-save", "-t", "filter"]
         );
     }
-}
-
-#[cfg(test)]
-mod ipset_tests {
-    use super::*;
 
     #[test]
     fn ipset_rounds_are_one_restore() {
-        let c = |s: &str, ip: &str| recognise(&ShellCommand::plain(s), ip).expect("recognised");
+        let c = recognised;
         let a = c("ipset -exist add f2b-j 192.0.2.1 timeout 0", "192.0.2.1");
         let b = c(
             "/sbin/ipset add f2b-j6 2001:db8::1 timeout 600 -exist",
@@ -864,19 +864,10 @@ mod ipset_tests {
             "add f2b-j 192.0.2.1 timeout 0 -exist\ndel f2b-j 192.0.2.2 -exist\n"
         );
     }
-}
-
-#[cfg(test)]
-mod listing_tests {
-    use super::*;
-
-    fn probe(s: &str, ip: &str) -> Change {
-        recognise(&ShellCommand::plain(s), ip).expect("recognised")
-    }
 
     #[test]
     fn nft_set_elements() {
-        let p = probe(
+        let p = recognised(
             "nft add element inet f2b-table addr-set-j { 192.0.2.1 }",
             "192.0.2.1",
         );
@@ -893,7 +884,7 @@ mod listing_tests {
 
     #[test]
     fn iptables_chain_sources() {
-        let p = probe(
+        let p = recognised(
             "iptables -w -I f2b-j 1 -s 192.0.2.1 -j REJECT --reject-with icmp-port-unreachable",
             "192.0.2.1",
         );
@@ -908,7 +899,7 @@ mod listing_tests {
 
     #[test]
     fn ipset_entries() {
-        let p = probe("ipset -exist add f2b-j 192.0.2.1 timeout 0", "192.0.2.1");
+        let p = recognised("ipset -exist add f2b-j 192.0.2.1 timeout 0", "192.0.2.1");
         assert_eq!(list_argv(&p), ["ipset", "save", "f2b-j"]);
         let save = "create f2b-j hash:ip family inet timeout 0\nadd f2b-j 192.0.2.7 timeout 0\nadd f2b-x 192.0.2.8\n";
         let got: Vec<String> = listed(save, &p).iter().map(|a| a.to_string()).collect();

@@ -44,10 +44,10 @@
 //! fail2ban's behaviour exactly: one `actionunban` per unban, nothing extra
 //! before a ban.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::batch;
@@ -702,7 +702,7 @@ impl CommandAction {
             // (restored ticket, or log lines read again after a crash).
             let removed = self.remove_copies(info)?;
             if removed > 0 {
-                self.log_stale_copies(info, &info.get("ip").unwrap_or_default(), removed);
+                self.log_stale_copies(info, removed);
             }
         }
         if !self.process_cmd(tag, info)? {
@@ -766,122 +766,141 @@ impl CommandAction {
     fn apply_batch(&mut self, tag: &str, infos: &[&ActionInfo]) -> Vec<bool> {
         let ban = tag == "<actionban>";
         let mut handled = vec![false; infos.len()];
-        let mut changes: Vec<Option<batch::Change>> = Vec::with_capacity(infos.len());
-        let mut stacking = vec![false; infos.len()];
-        // Per family: whether bans stack, and the change recognised for its
-        // first ticket when the command's only ticket tag is `<ip>`, so that
-        // the others differ from it by their address alone and need not be
-        // checked, rendered and parsed one by one (100,000 restored bans).
-        let mut plans: HashMap<String, (bool, Option<batch::Change>)> = HashMap::new();
+        // Per family (as the tickets give it), worked out on its first
+        // ticket: the state family, whether bans stack, and, when the
+        // command's only ticket tag is `<ip>`, the change recognised for
+        // that first ticket, from which the others differ by their address
+        // alone (so 100,000 restored bans are not rendered and parsed one
+        // by one).
+        struct Plan {
+            state: String,
+            stacks: bool,
+            only_ip: bool,
+            template: Option<batch::Change>,
+        }
+        let mut plans: Vec<Plan> = Vec::new();
+        let mut by_family: HashMap<String, usize> = HashMap::new();
+        // The tickets whose command is recognised: (ticket, plan, change).
+        let mut planned: Vec<(usize, usize, batch::Change)> = Vec::with_capacity(infos.len());
         for (i, info) in infos.iter().enumerate() {
             let ip = info.get("ip").unwrap_or_default();
             let fam = info.family();
-            if let Some((stacks, Some(first))) = plans.get(&fam) {
-                stacking[i] = *stacks;
-                changes.push(ip.parse().ok().map(|e| first.for_element(e)));
-                continue;
-            }
-            let family = self.state_family(info);
-            if ban && self.start_on_demand() && self.started_get(&family) == 0 {
-                // (a start that fails is reported by the per-ticket path)
-                if !self.start_family(Some(&family), true).unwrap_or(false) {
-                    return handled;
+            let p = match by_family.get(&fam) {
+                Some(&p) => p,
+                None => {
+                    let state = self.state_family(info);
+                    // (a start that fails is reported by the per-ticket path)
+                    if ban
+                        && self.start_on_demand()
+                        && self.started_get(&state) == 0
+                        && !self.start_family(Some(&state), true).unwrap_or(false)
+                    {
+                        return handled;
+                    }
+                    let (Ok(stacks), Ok(template)) = (
+                        self.unban_repeats(info),
+                        self.replace_tag(tag, &conditional_for(&fam)),
+                    ) else {
+                        return handled;
+                    };
+                    let mut tags = std::iter::successors(find_tag(&template, 0), |&(_, end, _)| {
+                        find_tag(&template, end)
+                    });
+                    plans.push(Plan {
+                        state,
+                        stacks,
+                        only_ip: tags.all(|(_, _, name)| name == "ip"),
+                        template: None,
+                    });
+                    by_family.insert(fam.clone(), plans.len() - 1);
+                    plans.len() - 1
                 }
-            }
-            let Ok(stacks) = self.unban_repeats(info) else {
-                return handled;
             };
-            stacking[i] = stacks;
-            let Ok(template) = self.replace_tag(tag, &conditional_for(&fam)) else {
-                return handled;
+            let change = match &plans[p].template {
+                Some(first) => ip.parse().ok().map(|e| first.for_element(e)),
+                None => {
+                    let Ok(template) = self.replace_tag(tag, &conditional_for(&fam)) else {
+                        return handled;
+                    };
+                    let change = batch::recognise(&replace_dynamic(&template, info), &ip);
+                    if plans[p].only_ip {
+                        plans[p].template = change.clone();
+                    }
+                    change
+                }
             };
-            let change = batch::recognise(&replace_dynamic(&template, info), &ip);
-            if let (Some(c), false) = (&change, plans.contains_key(&fam)) {
-                let mut tags = std::iter::successors(find_tag(&template, 0), |&(_, end, _)| {
-                    find_tag(&template, end)
-                });
-                let only_ip = tags.all(|(_, _, name)| name == "ip");
-                plans.insert(fam, (stacks, only_ip.then(|| c.clone())));
+            if let Some(c) = change {
+                planned.push((i, p, c));
             }
-            changes.push(change);
         }
-        let known: Vec<batch::Change> = changes.iter().flatten().cloned().collect();
-        let index: Vec<usize> = (0..changes.len())
-            .filter(|&i| changes[i].is_some())
-            .collect();
-        for group in batch::groups(&known) {
-            let members: Vec<usize> = group.iter().map(|&g| index[g]).collect();
-            let group: Vec<&batch::Change> = group.iter().map(|&g| &known[g]).collect();
-            if self.apply_group(ban, &group, &members, infos, &stacking) {
-                for i in members {
-                    handled[i] = true;
+        let mut started = vec![false; plans.len()];
+        for group in batch::groups(planned.iter().map(|(_, _, c)| c)) {
+            let members: Vec<&(usize, usize, batch::Change)> =
+                group.iter().map(|&g| &planned[g]).collect();
+            let changes: Vec<&batch::Change> = members.iter().map(|(_, _, c)| c).collect();
+            let tickets: Vec<&ActionInfo> = members.iter().map(|(i, _, _)| infos[*i]).collect();
+            let stacks = members.iter().any(|(_, p, _)| plans[*p].stacks);
+            if self.apply_group(ban, stacks, &changes, &tickets) {
+                for (i, p, _) in members {
+                    handled[*i] = true;
+                    started[*p] = true;
                 }
             }
         }
         if ban {
-            for (info, _) in infos.iter().zip(&handled).filter(|(_, &h)| h) {
-                let family = self.state_family(info);
-                let v = self.started_get(&family);
-                self.started_set(&family, v | STARTED | HAS_ITEMS);
+            for (plan, _) in plans.iter().zip(started).filter(|(_, s)| *s) {
+                let v = self.started_get(&plan.state);
+                self.started_set(&plan.state, v | STARTED | HAS_ITEMS);
             }
         }
         handled
     }
 
-    /// One batch for changes through one program (`members` are their
-    /// tickets' indexes); whether it was applied.
+    /// One batch for changes through one program (`tickets` are theirs);
+    /// whether it was applied.
     fn apply_group(
         &mut self,
         ban: bool,
-        group: &[&batch::Change],
-        members: &[usize],
-        infos: &[&ActionInfo],
-        stacking: &[bool],
+        stacks: bool,
+        changes: &[&batch::Change],
+        tickets: &[&ActionInfo],
     ) -> bool {
-        let stacks = members.iter().any(|&i| stacking[i]);
-        let b = if group[0].is_iptables() {
-            let deletes = if stacks {
-                match self.saved_copies(group) {
-                    Some(d) => d,
-                    None => return false,
-                }
-            } else {
-                vec![0; group.len()]
+        let deletes = if stacks {
+            // (only iptables rules stack, and their copies are counted)
+            let Some(copies) = self.saved_copies(changes) else {
+                return false;
             };
-            if !ban && stacks && deletes.contains(&0) {
+            if !ban && copies.contains(&0) {
                 // (an unban of a rule that is not there is the shell
                 // path's error to report)
                 return false;
             }
-            for ((c, &n), &i) in group.iter().zip(&deletes).zip(members) {
-                if ban && n > 0 {
-                    self.log_stale_copies(infos[i], &c.element.to_string(), n);
+            if ban {
+                for (info, &n) in tickets.iter().zip(&copies).filter(|(_, &n)| n > 0) {
+                    self.log_stale_copies(info, n);
                 }
             }
-            batch::ipt_batch(group, &deletes, !ban && stacks)
-        } else if stacks {
-            None
-        } else if matches!(group[0].op, batch::Op::Ipset { .. }) {
-            batch::ipset_batch(group)
+            copies
         } else {
-            batch::nft_batch(group)
+            vec![0; changes.len()]
         };
-        let Some(b) = b else {
-            return false;
-        };
-        let ok = self
-            .executor
-            .execute_input(&run_argv(b.argv), b.input.as_bytes(), self.timeout())
-            .success();
+        let ok = batch::build(changes, &deletes, !ban && stacks).is_some_and(|b| self.run_batch(b));
         if !ok {
             tracing::warn!(
                 "[{}] action '{}': a batch of {} failed; running the commands one by one",
                 self.jail,
                 self.name,
-                group.len()
+                changes.len()
             );
         }
         ok
+    }
+
+    /// Runs a batch; whether it succeeded.
+    fn run_batch(&self, b: batch::Batch) -> bool {
+        self.executor
+            .execute_input(&run_argv(b.argv), b.input.as_bytes(), self.timeout())
+            .success()
     }
 
     /// Compares what the firewall holds for this action with `banned` (all
@@ -893,16 +912,15 @@ impl CommandAction {
         if !self.batching {
             return None;
         }
-        // Per family: its probe changes and the target they name; families
-        // whose target is the same are reconciled together.
-        type Target<'a> = (
-            Vec<String>,
-            Vec<&'a str>,
-            Vec<String>,
-            batch::Change,
-            batch::Change,
-        );
-        let mut targets: Vec<Target<'_>> = Vec::new();
+        // One set or chain (a target), and the families whose bans go there.
+        struct Target {
+            argv: Vec<String>,
+            families: Vec<&'static str>,
+            states: Vec<String>,
+            probe: batch::Change,
+            unprobe: batch::Change,
+        }
+        let mut targets: Vec<Target> = Vec::new();
         for (family, probe_ip) in [("inet4", "192.0.2.0"), ("inet6", "2001:db8::")] {
             // (families not started are looked at too: a crashed run may
             // have left entries there that no ban of this run will flush)
@@ -921,21 +939,29 @@ impl CommandAction {
             };
             let argv = batch::list_argv(&probe);
             let state = self.state_family(&probe_info);
-            match targets.iter_mut().find(|t| t.0 == argv) {
+            match targets.iter_mut().find(|t| t.argv == argv) {
                 Some(t) => {
-                    t.1.push(family);
-                    t.2.push(state);
+                    t.families.push(family);
+                    t.states.push(state);
                 }
-                None => targets.push((argv, vec![family], vec![state], probe, unprobe)),
+                None => targets.push(Target {
+                    argv,
+                    families: vec![family],
+                    states: vec![state],
+                    probe,
+                    unprobe,
+                }),
             }
         }
         if targets.is_empty() {
             return None;
         }
         let (mut added, mut removed) = (0, 0);
-        for (argv, families, states, probe, unprobe) in targets {
-            let argv_key = argv.clone();
-            let out = self.executor.execute_quiet(&run_argv(argv), self.timeout());
+        for t in targets {
+            let shared = share_target(self.executor.wrapper(), &t.argv, &self.jail);
+            let out = self
+                .executor
+                .execute_quiet(&run_argv(t.argv), self.timeout());
             let listing = if out.success() {
                 String::from_utf8_lossy(&out.stdout).into_owned()
             } else {
@@ -944,33 +970,24 @@ impl CommandAction {
             // What an earlier run started and did not stop (a crash) is
             // this run's to stop: it is marked started, so that `stop`
             // removes it even if no ban of this run goes there.
-            if batch::target_exists(out.success(), &listing, &probe) {
-                for state in &states {
+            if batch::target_exists(out.success(), &listing, &t.probe) {
+                for state in &t.states {
                     if self.started_get(state) == 0 {
                         self.started_set(state, STARTED);
                     }
                 }
             }
-            let shared = share_target(self.executor.wrapper(), &argv_key, &self.jail, &self.name);
-            let held = batch::listed(&listing, &probe);
-            let mine: Vec<&ActionInfo> = banned
-                .iter()
-                .copied()
-                .filter(|i| families.contains(&i.family().as_str()))
-                .collect();
-            let mine_addrs: HashSet<IpAddr> = mine
-                .iter()
-                .filter_map(|i| i.get("ip")?.parse().ok())
-                .collect();
+            let held: Vec<IpAddr> = batch::listed(&listing, &t.probe);
             let held_set: HashSet<IpAddr> = held.iter().copied().collect();
+            let mine: Vec<(IpAddr, &ActionInfo)> = banned
+                .iter()
+                .filter(|i| t.families.contains(&i.family().as_str()))
+                .filter_map(|&i| Some((i.get("ip")?.parse().ok()?, i)))
+                .collect();
             let missing: Vec<&ActionInfo> = mine
                 .iter()
-                .copied()
-                .filter(|i| {
-                    i.get("ip")
-                        .and_then(|ip| ip.parse().ok())
-                        .is_some_and(|a| !held_set.contains(&a))
-                })
+                .filter(|(a, _)| !held_set.contains(a))
+                .map(|&(_, i)| i)
                 .collect();
             if !missing.is_empty() {
                 added += self
@@ -990,27 +1007,15 @@ impl CommandAction {
                 );
                 continue;
             }
+            let mine_set: HashSet<IpAddr> = mine.iter().map(|(a, _)| *a).collect();
             let extra: Vec<batch::Change> = held
                 .iter()
-                .filter(|a| !mine_addrs.contains(a))
-                .map(|&a| unprobe.for_element(a))
+                .filter(|a| !mine_set.contains(a))
+                .map(|&a| t.unprobe.for_element(a))
                 .collect();
-            if !extra.is_empty() {
-                let refs: Vec<&batch::Change> = extra.iter().collect();
-                let b = match &unprobe.op {
-                    batch::Op::Nft { .. } => batch::nft_batch(&refs),
-                    batch::Op::Ipset { .. } => batch::ipset_batch(&refs),
-                    batch::Op::Ipt { .. } => batch::ipt_batch(&refs, &vec![1; refs.len()], true),
-                };
-                if let Some(b) = b {
-                    if self
-                        .executor
-                        .execute_input(&run_argv(b.argv), b.input.as_bytes(), self.timeout())
-                        .success()
-                    {
-                        removed += extra.len();
-                    }
-                }
+            let refs: Vec<&batch::Change> = extra.iter().collect();
+            if batch::build(&refs, &vec![0; refs.len()], false).is_some_and(|b| self.run_batch(b)) {
+                removed += extra.len();
             }
         }
         Some((added, removed))
@@ -1040,7 +1045,8 @@ impl CommandAction {
     }
 
     /// The log lines of `ban_with` for copies of a ban found before it.
-    fn log_stale_copies(&self, info: &ActionInfo, ip: &str, removed: usize) {
+    fn log_stale_copies(&self, info: &ActionInfo, removed: usize) {
+        let ip = info.get("ip").unwrap_or_default();
         let restored = info.get("restored").as_deref() == Some("1");
         if removed == 1 && restored {
             tracing::debug!(
@@ -1243,24 +1249,18 @@ impl CommandAction {
     }
 }
 
-/// The (jail, action) pairs that reconciled each firewall target, by the
-/// executor's wrapper and the target's listing command.
-type TargetOwners = HashMap<(Vec<String>, Vec<String>), Vec<(String, String)>>;
-static TARGET_OWNERS: std::sync::Mutex<Option<TargetOwners>> = std::sync::Mutex::new(None);
+/// The jails that reconciled each firewall target, by the executor's
+/// wrapper and the target's listing command.
+type TargetOwners = HashMap<(Vec<String>, Vec<String>), BTreeSet<String>>;
+static TARGET_OWNERS: LazyLock<Mutex<TargetOwners>> = LazyLock::new(Default::default);
 
-/// Records that `jail`'s `action` uses the target `argv` lists, and says
-/// whether another jail's action uses it too.
-fn share_target(wrapper: &[String], argv: &[String], jail: &str, action: &str) -> bool {
+/// Records that `jail` uses the target `argv` lists, and says whether
+/// another jail uses it too.
+fn share_target(wrapper: &[String], argv: &[String], jail: &str) -> bool {
     let mut g = TARGET_OWNERS.lock().unwrap_or_else(|e| e.into_inner());
-    let owners = g
-        .get_or_insert_with(HashMap::new)
-        .entry((wrapper.to_vec(), argv.to_vec()))
-        .or_default();
-    let me = (jail.to_string(), action.to_string());
-    if !owners.contains(&me) {
-        owners.push(me);
-    }
-    owners.iter().any(|(j, _)| j != jail)
+    let owners = g.entry((wrapper.to_vec(), argv.to_vec())).or_default();
+    owners.insert(jail.to_string());
+    owners.len() > 1
 }
 
 /// `argv` run through the executor's shell without the shell reading it.
