@@ -260,12 +260,10 @@ pub struct Jail {
     /// `actionengine = shell` (false): every action runs fail2ban's
     /// per-address commands, no batches.
     batching: AtomicBool,
-    /// Set at reload: once the queued bans are applied, the actions thread
-    /// compares the firewall with the bans.
-    reconcile_due: AtomicBool,
-    /// The time of a planned reconcile (0: none): 2 s after start, or a
-    /// minute after an action failed on a ban.
-    reconcile_at: Mutex<f64>,
+    /// The time of the next reconcile, if one is planned: 2 s after start,
+    /// at a reload, a minute after an action failed on a ban. The actions
+    /// thread runs it once the queued bans are applied.
+    reconcile_at: Mutex<Option<f64>>,
 }
 
 fn json_to_string(v: &Json) -> String {
@@ -473,8 +471,7 @@ impl Jail {
             started: AtomicBool::new(false),
             idle: AtomicBool::new(false),
             batching: AtomicBool::new(true),
-            reconcile_due: AtomicBool::new(false),
-            reconcile_at: Mutex::new(0.0),
+            reconcile_at: Mutex::new(None),
             threads: Mutex::new(Vec::new()),
             reload: Mutex::new(None),
             files: Mutex::new(Vec::new()),
@@ -541,7 +538,7 @@ impl Jail {
         self.restore_current_bans();
         // (a moment after the restored bans are in: listing a large set
         // competes with the restore's own firewall transaction)
-        *lock(&self.reconcile_at) = self.ctx.clock.now() + START_RECONCILE_DELAY;
+        self.plan_reconcile(START_RECONCILE_DELAY);
         self.log(
             level::INFO,
             "fail2ban.jail",
@@ -1263,7 +1260,7 @@ impl Jail {
             // fail2ban's 10 tickets per round keep unbans coming between
             // slow per-address bans; actions that take a round as one batch
             // get large rounds.
-            let per_round = if lock(&self.actions).iter().all(|a| a.action.batches()) {
+            let per_round = if self.all_actions_batch() {
                 BATCH_PER_ROUND
             } else {
                 BAN_PER_ROUND
@@ -1284,8 +1281,7 @@ impl Jail {
             if g.queue.is_empty() && self.is_alive() {
                 let now = self.ctx.clock.now();
                 let mut next = g.bm.next_unban_time();
-                let at = *lock(&self.reconcile_at);
-                if at > 0.0 {
+                if let Some(at) = *lock(&self.reconcile_at) {
                     next = next.min(at);
                 }
                 let wait = (next - now).clamp(0.01, ACTIONS_MAX_SLEEP);
@@ -1296,15 +1292,28 @@ impl Jail {
         self.stop_actions();
     }
 
-    /// Whether a reconcile is due (start, reload, or the retry after a
-    /// failed ban); takes it off the list.
+    /// Whether every action took its last round in batches (then rounds
+    /// are large, see `BATCH_PER_ROUND`).
+    fn all_actions_batch(&self) -> bool {
+        lock(&self.actions).iter().all(|a| a.action.batches())
+    }
+
+    /// Plans a reconcile `delay` seconds from now, unless one is planned
+    /// sooner.
+    fn plan_reconcile(&self, delay: f64) {
+        let when = self.ctx.clock.now() + delay;
+        let mut at = lock(&self.reconcile_at);
+        *at = Some(at.map_or(when, |t| t.min(when)));
+    }
+
+    /// Whether the planned reconcile is due; takes it off the plan.
     fn reconcile_now(&self) -> bool {
         let mut at = lock(&self.reconcile_at);
-        let retry = *at > 0.0 && self.ctx.clock.now() >= *at;
-        if retry {
-            *at = 0.0;
+        let due = at.is_some_and(|t| self.ctx.clock.now() >= t);
+        if due {
+            *at = None;
         }
-        self.reconcile_due.swap(false, Ordering::SeqCst) || retry
+        due
     }
 
     /// Compares each action's firewall entries with the jail's bans (see
@@ -1552,14 +1561,6 @@ impl Jail {
     ) {
         for (info, r) in infos.iter().zip(results) {
             if let Err(e) = r {
-                if verb == "ban" {
-                    // The ban stays (in the jail and the database); the
-                    // reconcile puts it in once the firewall takes it.
-                    let mut at = lock(&self.reconcile_at);
-                    if *at == 0.0 {
-                        *at = self.ctx.clock.now() + RECONCILE_RETRY;
-                    }
-                }
                 self.log(
                     level::ERROR,
                     "fail2ban.actions",
@@ -1585,6 +1586,11 @@ impl Jail {
                     .map(|(_, info, _)| info)
                     .collect();
                 let results = a.action.ban_round(&infos);
+                if results.iter().any(Result::is_err) {
+                    // The bans stay (in the jail and the database); the
+                    // reconcile puts them in once the firewall takes them.
+                    self.plan_reconcile(RECONCILE_RETRY);
+                }
                 self.log_action_failures("ban", &a.name, &infos, results);
             }
         }
@@ -1664,7 +1670,7 @@ impl Jail {
 
     fn check_unban(&self) {
         let now = self.ctx.clock.now();
-        let per_check = if lock(&self.actions).iter().all(|a| a.action.batches()) {
+        let per_check = if self.all_actions_batch() {
             BATCH_PER_ROUND
         } else {
             UNBAN_PER_CHECK
@@ -2006,7 +2012,7 @@ impl Jail {
             }
         }
         self.bump_generation();
-        self.reconcile_due.store(true, Ordering::SeqCst);
+        self.plan_reconcile(0.0);
         self.idle.store(false, Ordering::SeqCst);
         self.wake.notify_all();
     }
