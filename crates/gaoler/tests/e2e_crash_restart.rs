@@ -186,6 +186,16 @@ fn ban_by_log(d: &Daemon, dir: &Path, net: &TestNet, addr: &str) {
     });
 }
 
+/// `set J banip ADDRS...` in both jails.
+fn banip_in_both(d: &Daemon, addrs: &[String]) {
+    for j in JAILS {
+        let mut args = vec!["set", j, "banip"];
+        args.extend(addrs.iter().map(String::as_str));
+        let (ok, out) = d.client(&args);
+        assert!(ok, "banip: {out}");
+    }
+}
+
 fn assert_rules_match_bans(d: &Daemon, net: &TestNet, when: &str) {
     let ipt = banned_count(d, IPT_JAIL);
     let nft = banned_count(d, NFT_JAIL);
@@ -217,12 +227,7 @@ fn kill_9_and_restart_keeps_one_rule_per_ban() {
     let mut d = start(dir, &net, run);
     let first_ban = Instant::now();
     let addrs: Vec<String> = (1..=10).map(|i| format!("203.0.113.{i}")).collect();
-    for j in JAILS {
-        let mut args = vec!["set", j, "banip"];
-        args.extend(addrs.iter().map(String::as_str));
-        let (ok, out) = d.client(&args);
-        assert!(ok, "banip: {out}");
-    }
+    banip_in_both(&d, &addrs);
     d.wait_until("10 bans in the firewalls", |_| {
         iptables_rules(&net) == 20 && nft_elements(&net) == 10
     });
@@ -287,12 +292,7 @@ fn bans_that_ended_while_down_leave_nothing() {
     let net = TestNet::new("cx");
     let d = start(dir, &net, 1);
     let addrs: Vec<String> = (1..=5).map(|i| format!("203.0.113.{i}")).collect();
-    for j in JAILS {
-        let mut args = vec!["set", j, "banip"];
-        args.extend(addrs.iter().map(String::as_str));
-        let (ok, out) = d.client(&args);
-        assert!(ok, "banip: {out}");
-    }
+    banip_in_both(&d, &addrs);
     d.wait_until("5 bans in the firewalls", |_| {
         iptables_rules(&net) == 10 && nft_elements(&net) == 5
     });
