@@ -22,10 +22,9 @@ use std::fmt;
 use std::net::IpAddr;
 use std::sync::{Arc, OnceLock};
 
-type LazyFn = Arc<dyn Fn() -> Option<String> + Send + Sync>;
-
-/// Several tags computed together, once, when one of them is asked for
-/// (one database query gives a ticket's matches and failures).
+/// Tags computed together, once, when one of them is asked for (one
+/// database query gives a ticket's matches and failures), also across
+/// clones of the info.
 struct LazyGroup {
     compute: Box<dyn Fn() -> Vec<Option<String>> + Send + Sync>,
     cell: OnceLock<Vec<Option<String>>>,
@@ -48,10 +47,6 @@ enum Slot {
     Ptr(IpAddr),
     /// One tag of a [`LazyGroup`].
     Part(Arc<LazyGroup>, usize),
-    Lazy {
-        compute: LazyFn,
-        cell: Arc<OnceLock<Option<String>>>,
-    },
 }
 
 /// Tag values of one ticket (or of the dummy ticket used for start/stop).
@@ -72,11 +67,7 @@ impl fmt::Debug for ActionInfo {
                 Slot::Ready(s) => m.entry(k, s),
                 Slot::Ptr(a) => m.entry(k, &ptr_name(*a)),
                 Slot::Part(g, i) => match g.cell.get() {
-                    Some(v) => m.entry(k, &v.get(*i)),
-                    None => m.entry(k, &"<lazy>"),
-                },
-                Slot::Lazy { cell, .. } => match cell.get() {
-                    Some(v) => m.entry(k, v),
+                    Some(v) => m.entry(k, &v.get(*i).cloned().flatten()),
                     None => m.entry(k, &"<lazy>"),
                 },
             };
@@ -137,30 +128,28 @@ impl ActionInfo {
     where
         F: Fn() -> Option<String> + Send + Sync + 'static,
     {
-        self.tags.insert(
-            tag.into(),
-            Slot::Lazy {
-                compute: Arc::new(compute),
-                cell: Arc::new(OnceLock::new()),
-            },
-        );
-        self
+        self.set_lazy_group([tag], move || vec![compute()])
     }
 
     /// Tags computed together by one call of `compute` (which returns
     /// their values in the order of `tags`), the first time one of them is
     /// asked for.
-    pub fn set_lazy_group<F>(&mut self, tags: &[&'static str], compute: F) -> &mut Self
+    pub fn set_lazy_group<F, T>(
+        &mut self,
+        tags: impl IntoIterator<Item = T>,
+        compute: F,
+    ) -> &mut Self
     where
         F: Fn() -> Vec<Option<String>> + Send + Sync + 'static,
+        T: Into<Cow<'static, str>>,
     {
         let group = Arc::new(LazyGroup {
             compute: Box::new(compute),
             cell: OnceLock::new(),
         });
-        for (i, tag) in tags.iter().enumerate() {
+        for (i, tag) in tags.into_iter().enumerate() {
             self.tags
-                .insert(Cow::Borrowed(*tag), Slot::Part(Arc::clone(&group), i));
+                .insert(tag.into(), Slot::Part(Arc::clone(&group), i));
         }
         self
     }
@@ -216,7 +205,6 @@ impl ActionInfo {
             Slot::Ready(s) => Some(s.clone()),
             Slot::Ptr(a) => Some(ptr_name(*a)),
             Slot::Part(g, i) => g.get(*i),
-            Slot::Lazy { compute, cell } => cell.get_or_init(|| compute()).clone(),
         }
     }
 
@@ -393,7 +381,7 @@ mod group_tests {
         let calls = Arc::new(AtomicUsize::new(0));
         let c = Arc::clone(&calls);
         let mut info = ActionInfo::for_id("192.0.2.1");
-        info.set_lazy_group(&["a", "b", "c"], move || {
+        info.set_lazy_group(["a", "b", "c"], move || {
             c.fetch_add(1, Ordering::SeqCst);
             vec![Some("x".into()), None]
         });

@@ -1427,7 +1427,7 @@ impl Jail {
             let ctx = Arc::clone(&self.ctx);
             let id = t.id.clone();
             let jail = self.name.clone();
-            info.set_lazy_group(&tags, move || {
+            info.set_lazy_group(tags, move || {
                 let db = ctx.db();
                 let m = db
                     .as_ref()
