@@ -21,6 +21,7 @@ time from its start until the firewall holds all N addresses again is
 printed, with the slowest `ping` answered meanwhile. With --attack, N
 addresses fail MAXRETRY (3) times each in a FreeSWITCH log written at once,
 and the time from the write until the firewall holds all N is printed.
+BANS_KEEP=1 keeps each run's directory (configuration, server log).
 """
 import argparse, os, shutil, subprocess, sys, tempfile, time
 
@@ -82,6 +83,13 @@ def count_in_firewall(ns, banaction):
     out = subprocess.run(["ip", "netns", "exec", ns, "iptables", "-S", "f2b-" + JAIL],
                          capture_output=True, text=True).stdout
     return sum(1 for l in out.splitlines() if " -s " in l)
+
+
+def rss_of(proc):
+    for l in open("/proc/%d/status" % proc.pid):
+        if l.startswith("VmRSS:"):
+            return int(l.split()[1]) * 1024
+    return 0
 
 
 def run(kind, n, banaction, restore, attack=False):
@@ -151,8 +159,7 @@ def run(kind, n, banaction, restore, attack=False):
                 f.write(text)
             t0 = time.time()
             took, _ = wait_all(t0)
-            rss = int([l for l in open("/proc/%d/status" % proc.pid)
-                       if l.startswith("VmRSS:")][0].split()[1]) * 1024
+            rss = rss_of(proc)
             print("%-8s %d attackers x %d failures in the log: all in the firewall %.2f s after "
                   "the last line, RSS %.1f MB" % (kind, n, MAXRETRY, took, rss / 1e6), flush=True)
             subprocess.run(client + ["stop"], capture_output=True)
@@ -167,7 +174,7 @@ def run(kind, n, banaction, restore, attack=False):
             if r.returncode != 0:
                 raise SystemExit("%s banip failed: %s" % (kind, r.stderr))
         took, _ = wait_all(t0)
-        rss = int([l for l in open("/proc/%d/status" % proc.pid) if l.startswith("VmRSS:")][0].split()[1]) * 1024
+        rss = rss_of(proc)
         subprocess.run(client + ["stop"], capture_output=True)
         proc.wait(120)
         left = count_in_firewall(ns, banaction)
