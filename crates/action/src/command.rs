@@ -903,25 +903,31 @@ impl CommandAction {
             .success()
     }
 
-    /// Compares what the firewall holds for this action with `banned` (all
-    /// of the jail's current bans): a ban missing from its set or chain is
-    /// applied again, an entry for an address that is not banned is
+    /// Compares what the firewall holds for this action with `banned` (the
+    /// addresses of all of the jail's current bans): a ban missing from its
+    /// set or chain is applied again (with the ticket info `info_of` gives,
+    /// asked only for those), an entry for an address that is not banned is
     /// removed. Only for actions whose commands [`crate::batch`] knows, per
     /// family; `None` for the others. Returns (added again, removed).
-    pub fn reconcile(&mut self, banned: &[&ActionInfo]) -> Option<(usize, usize)> {
+    pub fn reconcile(
+        &mut self,
+        banned: &[IpAddr],
+        info_of: &dyn Fn(IpAddr) -> Option<ActionInfo>,
+    ) -> Option<(usize, usize)> {
         if !self.batching {
             return None;
         }
         // One set or chain (a target), and the families whose bans go there.
         struct Target {
             argv: Vec<String>,
-            families: Vec<&'static str>,
+            families: Vec<bool>,
             states: Vec<String>,
             probe: batch::Change,
             unprobe: batch::Change,
         }
         let mut targets: Vec<Target> = Vec::new();
-        for (family, probe_ip) in [("inet4", "192.0.2.0"), ("inet6", "2001:db8::")] {
+        // (families as `IpAddr::is_ipv6` tells them)
+        for (family, probe_ip) in [(false, "192.0.2.0"), (true, "2001:db8::")] {
             // (families not started are looked at too: a crashed run may
             // have left entries there that no ban of this run will flush)
             let probe_info = ActionInfo::for_id(probe_ip);
@@ -979,22 +985,19 @@ impl CommandAction {
             }
             let held: Vec<IpAddr> = batch::listed(&listing, &t.probe);
             let held_set: HashSet<IpAddr> = held.iter().copied().collect();
-            let mine: Vec<(IpAddr, &ActionInfo)> = banned
+            let mine: Vec<IpAddr> = banned
                 .iter()
-                .filter(|i| t.families.contains(&i.family().as_str()))
-                .filter_map(|&i| Some((i.get("ip")?.parse().ok()?, i)))
+                .copied()
+                .filter(|a| t.families.contains(&a.is_ipv6()))
                 .collect();
-            let missing: Vec<&ActionInfo> = mine
+            let missing: Vec<ActionInfo> = mine
                 .iter()
-                .filter(|(a, _)| !held_set.contains(a))
-                .map(|&(_, i)| i)
+                .filter(|a| !held_set.contains(a))
+                .filter_map(|&a| info_of(a))
                 .collect();
             if !missing.is_empty() {
-                added += self
-                    .ban_round(&missing)
-                    .iter()
-                    .filter(|r| r.is_ok())
-                    .count();
+                let refs: Vec<&ActionInfo> = missing.iter().collect();
+                added += self.ban_round(&refs).iter().filter(|r| r.is_ok()).count();
             }
             // A set or chain that another jail's action uses too (the same
             // `name=` in two jails) holds that jail's bans as well: nothing
@@ -1007,7 +1010,7 @@ impl CommandAction {
                 );
                 continue;
             }
-            let mine_set: HashSet<IpAddr> = mine.iter().map(|(a, _)| *a).collect();
+            let mine_set: HashSet<IpAddr> = mine.into_iter().collect();
             let extra: Vec<batch::Change> = held
                 .iter()
                 .filter(|a| !mine_set.contains(a))

@@ -24,7 +24,7 @@
 //! - **Manual bans** (`set J banip`) run the ban in the caller's thread,
 //!   like fail2ban, so the reply carries the number of new bans.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::net::{IpAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -1319,19 +1319,24 @@ impl Jail {
     /// Compares each action's firewall entries with the jail's bans (see
     /// `CommandAction::reconcile`) and logs what it changed.
     fn reconcile(&self) {
-        let (tickets, bantime) = {
+        // Addresses only: a full ticket info is built for a ban the
+        // firewall lacks, not for the 100,000 it holds.
+        let (ids, count, bantime): (HashMap<IpAddr, String>, usize, f64) = {
             let b = lock(&self.bans);
-            let t: Vec<Ticket> = b.bm.tickets().cloned().collect();
-            (t, b.bm.ban_time())
+            let ids =
+                b.bm.tickets()
+                    .filter_map(|t| Some((t.id.parse().ok()?, t.id.clone())))
+                    .collect();
+            (ids, b.bm.size(), b.bm.ban_time())
         };
-        let infos: Vec<ActionInfo> = tickets
-            .iter()
-            .map(|t| self.action_info(t, bantime))
-            .collect();
-        let refs: Vec<&ActionInfo> = infos.iter().collect();
+        let addrs: Vec<IpAddr> = ids.keys().copied().collect();
+        let info_of = |a: IpAddr| {
+            let t = lock(&self.bans).bm.get(ids.get(&a)?)?.clone();
+            Some(self.action_info(&t, bantime))
+        };
         let mut acts = lock(&self.actions);
         for a in acts.iter_mut().filter(|a| !a.action.norestored()) {
-            let Some((added, removed)) = a.action.reconcile(&refs) else {
+            let Some((added, removed)) = a.action.reconcile(&addrs, &info_of) else {
                 continue;
             };
             let l = if added + removed > 0 {
@@ -1347,7 +1352,7 @@ impl Jail {
                     self.name,
                     a.name,
                     added,
-                    refs.len(),
+                    count,
                     removed
                 ),
             );
