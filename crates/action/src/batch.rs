@@ -24,12 +24,19 @@
 //!   is the same (the netns tests compare `iptables-save`, `nft list
 //!   ruleset` and `ipset save` of both paths after every step).
 //! * **`nft -f -`, not netlink.** One `nft` process per round costs about
-//!   the same as one per address did (a few ms), and 100,000 elements go in
-//!   one transaction in about half a second (an interval set, as fail2ban's
-//!   action makes, checks each for overlaps); a netlink crate would save the
-//!   few ms per round at the price of re-implementing nft's set element
-//!   encoding. The input goes to the tool's stdin, never to a shell, and
-//!   holds only words checked to be addresses or plain names.
+//!   the same as one per address did (a few ms). Measured on 100,000
+//!   elements of fail2ban's interval set in one transaction: 0.8–0.9 s,
+//!   about half of it in the kernel (the set's red-black tree), the rest
+//!   nft parsing and checking intervals; a netlink crate could save at
+//!   most that second half, at the price of re-implementing nft's interval
+//!   encoding, where a mismatch would leave a state different from the
+//!   stock commands'. One transaction per round matters more: nft reads an
+//!   interval set's elements before adding to it, so 10,000 added to a set
+//!   of 90,000 cost 0.6 s. The input goes to the tool's stdin, never to a
+//!   shell, and holds only words checked to be addresses or plain names.
+//! * **Kernel-side timeouts** ([`Change::timeout`], opt-in) are written as
+//!   `ADDR timeout Ns` in nft and `timeout N` in ipset; only additions to
+//!   sets carry them, and the reconcile reads them back ([`held`]).
 //! * **Stacking iptables actions** (a ban first removes the copies an
 //!   earlier run left, an unban removes every copy; see [`crate::command`])
 //!   read the table once with `iptables-save` and write as many `-D` lines
@@ -60,6 +67,10 @@ pub struct Change {
     pub op: Op,
     /// The ticket's address.
     pub element: IpAddr,
+    /// For an addition to an nftables set or an ipset: the seconds the
+    /// kernel keeps the entry (kernel-side timeouts); `None` as the command
+    /// has it.
+    pub timeout: Option<u64>,
 }
 
 /// What a change does.
@@ -116,6 +127,20 @@ impl Change {
         Change {
             element,
             ..self.clone()
+        }
+    }
+
+    fn op_has_option(&self, name: &str) -> bool {
+        matches!(&self.op, Op::Ipset { options, .. } if options.iter().any(|o| o == name))
+    }
+
+    /// Whether a kernel-side timeout can go with this change: an addition
+    /// to an nftables set or an ipset.
+    pub fn takes_timeout(&self) -> bool {
+        match &self.op {
+            Op::Nft { verb, .. } => *verb == Verb::Add,
+            Op::Ipset { verb, .. } => verb == "add",
+            Op::Ipt { .. } => false,
         }
     }
 
@@ -214,6 +239,7 @@ fn recognise_nft(words: &[String], element: IpAddr) -> Option<Change> {
             set: [family.clone(), table.clone(), set.clone()],
         },
         element,
+        timeout: None,
     })
 }
 
@@ -293,6 +319,7 @@ fn recognise_ipt(words: &[String], element: IpAddr) -> Option<Change> {
             source: *source,
         },
         element,
+        timeout: None,
     })
 }
 
@@ -334,6 +361,7 @@ fn recognise_ipset(words: &[String], element: IpAddr) -> Option<Change> {
             options: options.iter().map(|w| w.to_string()).collect(),
         },
         element,
+        timeout: None,
     })
 }
 
@@ -349,9 +377,18 @@ fn ipset_batch(changes: &[&Change]) -> Option<Batch> {
             return None;
         }
         input.push_str(&format!("{verb} {set} {}", c.element));
-        for o in options {
+        let mut options = options.iter();
+        while let Some(o) = options.next() {
             input.push(' ');
             input.push_str(o);
+            if let (Some(t), "timeout") = (c.timeout, o.as_str()) {
+                // (the stock command's `timeout 0`, "until unbanned")
+                input.push_str(&format!(" {}", ipset_timeout(t)));
+                options.next();
+            }
+        }
+        if let Some(t) = c.timeout.filter(|_| !c.op_has_option("timeout")) {
+            input.push_str(&format!(" timeout {}", ipset_timeout(t)));
         }
         input.push_str(" -exist\n");
     }
@@ -359,6 +396,17 @@ fn ipset_batch(changes: &[&Change]) -> Option<Batch> {
         argv: vec![program.clone(), "restore".into()],
         input,
     })
+}
+
+/// An ipset entry's timeout: ipset takes at most 2,147,483 s (24.8 days);
+/// a longer one is none (0), as fail2ban's `timeout-bantime` has it, so
+/// that a ban never lapses before its end.
+fn ipset_timeout(secs: u64) -> u64 {
+    if secs > 2_147_483 {
+        0
+    } else {
+        secs
+    }
 }
 
 /// `items` grouped by key, each group in order, groups in the order their
@@ -419,7 +467,7 @@ fn nft_batch(changes: &[&Change]) -> Option<Batch> {
         if &c.program != program {
             return None;
         }
-        keyed.push(((*verb, set), c.element));
+        keyed.push(((*verb, set), (c.element, c.timeout)));
     }
     let mut input = String::new();
     for ((verb, [family, table, set]), elements) in grouped(keyed) {
@@ -431,11 +479,14 @@ fn nft_batch(changes: &[&Change]) -> Option<Batch> {
                 input.push(' ');
             }
             input.push_str("{ ");
-            for (i, e) in chunk.iter().enumerate() {
+            for (i, (e, timeout)) in chunk.iter().enumerate() {
                 if i > 0 {
                     input.push_str(", ");
                 }
                 input.push_str(&e.to_string());
+                if let Some(t) = timeout {
+                    input.push_str(&format!(" timeout {t}s"));
+                }
             }
             input.push_str(" }\n");
         }
@@ -606,6 +657,12 @@ pub fn target_exists(listed_ok: bool, listing: &str, probe: &Change) -> bool {
 /// their source. Entries that are not single addresses (ranges, prefixes
 /// an admin added) are not ours and are left out.
 pub fn listed(listing: &str, probe: &Change) -> Vec<IpAddr> {
+    held(listing, probe).into_iter().map(|(a, _)| a).collect()
+}
+
+/// [`listed`] with each entry's kernel-side timeout: the seconds until it
+/// lapses, `None` for an entry without one.
+pub fn held(listing: &str, probe: &Change) -> Vec<(IpAddr, Option<u64>)> {
     match &probe.op {
         Op::Nft { .. } => {
             let Some(start) = listing.find("elements = {") else {
@@ -613,16 +670,32 @@ pub fn listed(listing: &str, probe: &Change) -> Vec<IpAddr> {
             };
             let body = &listing[start + "elements = {".len()..];
             let body = &body[..body.find('}').unwrap_or(body.len())];
+            // `192.0.2.1 timeout 1h expires 59m57s488ms`
             body.split(',')
-                .filter_map(|e| e.split_whitespace().next()?.parse().ok())
+                .filter_map(|e| {
+                    let mut w = e.split_whitespace();
+                    let addr = w.next()?.parse().ok()?;
+                    let expires = std::iter::from_fn(|| w.next())
+                        .skip_while(|&k| k != "expires")
+                        .nth(1)
+                        .and_then(nft_duration);
+                    Some((addr, expires))
+                })
                 .collect()
         }
         Op::Ipset { set, .. } => listing
             .lines()
             .filter_map(|l| {
+                // `add f2b-x 192.0.2.1 timeout 3597` (0: no timeout)
                 let mut w = l.split_whitespace();
                 (w.next()? == "add" && w.next()? == set).then_some(())?;
-                w.next()?.parse().ok()
+                let addr = w.next()?.parse().ok()?;
+                let timeout = std::iter::from_fn(|| w.next())
+                    .skip_while(|&k| k != "timeout")
+                    .nth(1)
+                    .and_then(|t| t.parse().ok())
+                    .filter(|&t| t > 0);
+                Some((addr, timeout))
             })
             .collect(),
         Op::Ipt { .. } => listing
@@ -632,10 +705,35 @@ pub fn listed(listing: &str, probe: &Change) -> Vec<IpAddr> {
                 let (addr, len) = host.split_once('/').unwrap_or((host, ""));
                 let addr: IpAddr = addr.parse().ok()?;
                 let full = if addr.is_ipv4() { "32" } else { "128" };
-                (len.is_empty() || len == full).then_some(addr)
+                (len.is_empty() || len == full).then_some((addr, None))
             })
             .collect(),
     }
+}
+
+/// Whole seconds of an nft duration (`1d2h3m4s500ms`), rounded down.
+fn nft_duration(s: &str) -> Option<u64> {
+    let mut total_ms: u64 = 0;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit())?;
+        let n: u64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let ms = match &rest[..unit_len] {
+            "d" => 86_400_000,
+            "h" => 3_600_000,
+            "m" => 60_000,
+            "s" => 1_000,
+            "ms" => 1,
+            _ => return None,
+        };
+        total_ms = total_ms.checked_add(n.checked_mul(ms)?)?;
+        rest = &rest[unit_len..];
+    }
+    Some(total_ms / 1000)
 }
 
 #[cfg(test)]
@@ -773,6 +871,71 @@ mod tests {
             groups(&[changes[0].clone(), other, changes[1].clone()]),
             [vec![0, 2], vec![1]]
         );
+    }
+
+    #[test]
+    fn kernel_timeouts_go_with_additions() {
+        let mut add = recognised(
+            "nft add element inet f2b-table addr-set-x { 192.0.2.1 }",
+            "192.0.2.1",
+        );
+        assert!(add.takes_timeout());
+        let mut other = add.for_element("192.0.2.2".parse().unwrap());
+        add.timeout = Some(3600);
+        other.timeout = None;
+        let b = build(&[&add, &other], &[0, 0], false).unwrap();
+        assert_eq!(
+            b.input,
+            "add element inet f2b-table addr-set-x { 192.0.2.1 timeout 3600s, 192.0.2.2 }\n"
+        );
+        let del = recognised(
+            "nft delete element inet f2b-table addr-set-x { 192.0.2.1 }",
+            "192.0.2.1",
+        );
+        assert!(!del.takes_timeout());
+
+        let mut stock = recognised("ipset -exist add f2b-x 192.0.2.1 timeout 0", "192.0.2.1");
+        let mut bare = recognised("ipset -exist add f2b-x 192.0.2.2", "192.0.2.2");
+        stock.timeout = Some(60);
+        bare.timeout = Some(61);
+        assert_eq!(ipset_timeout(3_000_000), 0, "longer than ipset takes");
+        let plain = recognised("ipset -exist add f2b-x 192.0.2.3 timeout 0", "192.0.2.3");
+        let b = build(&[&stock, &bare, &plain], &[0, 0, 0], false).unwrap();
+        assert_eq!(
+            b.input,
+            "add f2b-x 192.0.2.1 timeout 60 -exist\nadd f2b-x 192.0.2.2 timeout 61 -exist\nadd f2b-x 192.0.2.3 timeout 0 -exist\n"
+        );
+        let ipt = recognised("iptables -w -I f2b-x 1 -s 192.0.2.1 -j REJECT", "192.0.2.1");
+        assert!(!ipt.takes_timeout());
+    }
+
+    #[test]
+    fn held_entries_say_when_they_lapse() {
+        let p = recognised(
+            "nft add element inet f2b-table addr-set-x { 192.0.2.1 }",
+            "192.0.2.1",
+        );
+        let out = "table inet f2b-table {\n\tset addr-set-x {\n\t\ttype ipv4_addr\n\t\tflags interval,timeout\n\t\telements = { 192.0.2.1 timeout 1h expires 59m57s488ms, 192.0.2.5,\n\t\t\t     192.0.2.7 timeout 1d expires 1d2h3s }\n\t}\n}\n";
+        let got = held(out, &p);
+        assert_eq!(
+            got,
+            [
+                ("192.0.2.1".parse().unwrap(), Some(3597)),
+                ("192.0.2.5".parse().unwrap(), None),
+                ("192.0.2.7".parse().unwrap(), Some(93_603)),
+            ]
+        );
+        let p = recognised("ipset -exist add f2b-x 192.0.2.1 timeout 0", "192.0.2.1");
+        let save = "create f2b-x hash:ip family inet hashsize 1024 maxelem 65536 timeout 0\nadd f2b-x 192.0.2.1 timeout 3597\nadd f2b-x 192.0.2.2 timeout 0\n";
+        assert_eq!(
+            held(save, &p),
+            [
+                ("192.0.2.1".parse().unwrap(), Some(3597)),
+                ("192.0.2.2".parse().unwrap(), None),
+            ]
+        );
+        assert_eq!(nft_duration("2s"), Some(2));
+        assert_eq!(nft_duration("1x"), None);
     }
 
     #[test]

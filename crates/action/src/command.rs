@@ -114,6 +114,30 @@ enum AfterExec {
     Flushed,
 }
 
+/// What a reconcile changed (see [`CommandAction::reconcile`]).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Reconciled {
+    /// Bans missing from the firewall, applied again.
+    pub added: usize,
+    /// Entries for addresses not banned, removed.
+    pub removed: usize,
+    /// Entries whose kernel-side timeout was renewed.
+    pub renewed: usize,
+}
+
+/// Whether a held entry's kernel-side timeout (seconds left, `None`: none)
+/// must be renewed to be the `wanted` one: it would lapse before the ban
+/// ends (a few seconds of rounding aside), or it has none where one is
+/// wanted.
+fn needs_renewal(held: Option<u64>, wanted: Option<u64>) -> bool {
+    match (held, wanted) {
+        (Some(_), None) => true,
+        (None, Some(_)) => true,
+        (Some(h), Some(w)) => h.saturating_add(5) < w,
+        (None, None) => false,
+    }
+}
+
 /// A fail2ban command action.
 pub struct CommandAction {
     jail: String,
@@ -137,6 +161,12 @@ pub struct CommandAction {
     batching: bool,
     /// Whether the last round went in batches.
     last_batched: bool,
+    /// Whether bans carry kernel-side timeouts where the native path
+    /// applies them (see [`CommandAction::set_kernel_timeouts`]).
+    kernel_timeouts: bool,
+    /// Whether the firewall was found other than this action left it (see
+    /// [`CommandAction::take_drift`]).
+    drift: bool,
 }
 
 impl std::fmt::Debug for CommandAction {
@@ -182,6 +212,8 @@ impl CommandAction {
             shared_epoch: None,
             batching: true,
             last_batched: false,
+            kernel_timeouts: false,
+            drift: false,
         };
         action.clear_all_params();
         for (k, v) in &spec.properties {
@@ -216,6 +248,47 @@ impl CommandAction {
     /// fail2ban's per-address commands whatever they are.
     pub fn set_batching(&mut self, on: bool) {
         self.batching = on;
+    }
+
+    /// Kernel-side timeouts (gaoler's `kerneltimeout` jail option): the
+    /// bans this action adds in batches to an nftables set or an ipset
+    /// carry the timeout their ticket info asks for
+    /// ([`ActionInfo::firewall_timeout`]), so that they lapse even if the
+    /// daemon is dead. An nftables set takes element timeouts only if it
+    /// was made with the `timeout` flag: the set that `actionstart` (and
+    /// the re-creating `actionflush`) of such an action makes with `flags
+    /// interval` is made with `flags interval,timeout` instead. An ipset
+    /// made with a `timeout` (the stock `timeout 0`) takes them as it is. A
+    /// set that refuses them gets the bans without, with a WARNING. Takes
+    /// effect for sets made from now on (a jail's next start).
+    pub fn set_kernel_timeouts(&mut self, on: bool) {
+        self.kernel_timeouts = on;
+        self.clear_caches();
+    }
+
+    /// Whether bans of the family that `conditional` selects go to an
+    /// nftables set through the native path.
+    fn bans_to_nft_set(&mut self, conditional: &str) -> bool {
+        let probe = if conditional.contains("inet6") {
+            "2001:db8::"
+        } else {
+            "192.0.2.0"
+        };
+        let Ok(ban) = self.replace_tag("<actionban>", conditional) else {
+            return false;
+        };
+        let info = ActionInfo::for_id(probe);
+        batch::recognise(&replace_dynamic(&ban, &info), probe)
+            .is_some_and(|c| matches!(c.op, batch::Op::Nft { .. }))
+    }
+
+    /// Whether, since the last call, the firewall was found other than
+    /// this action left it: a batch failed, or an invariant check failed
+    /// and the action was restarted (a table or chain deleted behind its
+    /// back takes the bans in it along). The jail then reconciles, which
+    /// puts the bans lost with it back.
+    pub fn take_drift(&mut self) -> bool {
+        std::mem::take(&mut self.drift)
     }
 
     /// Whether the last round was applied in batches: the jail then gives
@@ -480,7 +553,14 @@ impl CommandAction {
             self.subst_cache.insert(conditional.to_string(), sub);
         }
         let sub = &self.subst_cache[conditional];
-        let value = replace_static(query, sub, conditional).map_err(|e| self.subst_error(e))?;
+        let mut value = replace_static(query, sub, conditional).map_err(|e| self.subst_error(e))?;
+        if self.kernel_timeouts
+            && matches!(query, "<actionstart>" | "<actionflush>")
+            && value.contains("flags interval")
+            && self.bans_to_nft_set(conditional)
+        {
+            value = value.replace("flags interval", "flags interval,timeout");
+        }
         self.cmd_cache.insert(key, value.clone());
         Ok(value)
     }
@@ -829,7 +909,10 @@ impl CommandAction {
                     change
                 }
             };
-            if let Some(c) = change {
+            if let Some(mut c) = change {
+                if ban && self.kernel_timeouts && c.takes_timeout() {
+                    c.timeout = info.firewall_timeout();
+                }
                 planned.push((i, p, c));
             }
         }
@@ -884,8 +967,16 @@ impl CommandAction {
         } else {
             vec![0; changes.len()]
         };
-        let ok = batch::build(changes, &deletes, !ban && stacks).is_some_and(|b| self.run_batch(b));
+        let mut ok =
+            batch::build(changes, &deletes, !ban && stacks).is_some_and(|b| self.run_batch(b));
+        if !ok && changes.iter().any(|c| c.timeout.is_some()) {
+            ok = self.apply_without_timeouts(changes);
+        }
+        if !ok && !ban && self.kernel_timeouts {
+            ok = self.unban_held(changes);
+        }
         if !ok {
+            self.drift = true;
             tracing::warn!(
                 "[{}] action '{}': a batch of {} failed; running the commands one by one",
                 self.jail,
@@ -894,6 +985,68 @@ impl CommandAction {
             );
         }
         ok
+    }
+
+    /// A batch with kernel-side timeouts refused: a set made without the
+    /// `timeout` flag (by an earlier run, or by an `actionstart` this
+    /// action does not recognise). The bans go in without timeouts, and
+    /// this action asks for none until it is told again.
+    fn apply_without_timeouts(&mut self, changes: &[&batch::Change]) -> bool {
+        let plain: Vec<batch::Change> = changes
+            .iter()
+            .map(|c| batch::Change {
+                timeout: None,
+                ..(*c).clone()
+            })
+            .collect();
+        let refs: Vec<&batch::Change> = plain.iter().collect();
+        let ok =
+            batch::build(&refs, &vec![0; refs.len()], false).is_some_and(|b| self.run_batch(b));
+        if ok {
+            tracing::warn!(
+                "[{}] action '{}': the firewall refused kernel-side timeouts (a set made without them?); its bans go in without them",
+                self.jail,
+                self.name
+            );
+            self.kernel_timeouts = false;
+        }
+        ok
+    }
+
+    /// An unban batch refused with kernel-side timeouts on: entries that
+    /// lapsed in the kernel are gone already (an nft delete of a missing
+    /// element fails the whole transaction). Removes those still held.
+    fn unban_held(&mut self, changes: &[&batch::Change]) -> bool {
+        let mut held: HashMap<Vec<String>, HashSet<IpAddr>> = HashMap::new();
+        for c in changes {
+            let argv = batch::list_argv(c);
+            if held.contains_key(&argv) {
+                continue;
+            }
+            let out = self
+                .executor
+                .execute_quiet(&run_argv(argv.clone()), self.timeout());
+            if !out.success() {
+                return false;
+            }
+            let listing = String::from_utf8_lossy(&out.stdout);
+            held.insert(argv, batch::listed(&listing, c).into_iter().collect());
+        }
+        let present: Vec<&batch::Change> = changes
+            .iter()
+            .copied()
+            .filter(|c| held[&batch::list_argv(c)].contains(&c.element))
+            .collect();
+        tracing::debug!(
+            "[{}] action '{}': {} of {} entries to remove had lapsed in the kernel",
+            self.jail,
+            self.name,
+            changes.len() - present.len(),
+            changes.len()
+        );
+        present.is_empty()
+            || batch::build(&present, &vec![0; present.len()], false)
+                .is_some_and(|b| self.run_batch(b))
     }
 
     /// Runs a batch; whether it succeeded.
@@ -908,12 +1061,14 @@ impl CommandAction {
     /// set or chain is applied again (with the ticket info `info_of` gives,
     /// asked only for those), an entry for an address that is not banned is
     /// removed. Only for actions whose commands [`crate::batch`] knows, per
-    /// family; `None` for the others. Returns (added again, removed).
+    /// family; `None` for the others. With kernel-side timeouts, an entry
+    /// whose timeout would end before its ban does (the ban time changed
+    /// since, or it went in without one) is renewed.
     pub fn reconcile(
         &mut self,
         banned: &[IpAddr],
         info_of: &dyn Fn(IpAddr) -> Option<ActionInfo>,
-    ) -> Option<(usize, usize)> {
+    ) -> Option<Reconciled> {
         if !self.batching {
             return None;
         }
@@ -962,7 +1117,7 @@ impl CommandAction {
         if targets.is_empty() {
             return None;
         }
-        let (mut added, mut removed) = (0, 0);
+        let mut done = Reconciled::default();
         for t in targets {
             let shared = share_target(self.executor.wrapper(), &t.argv, &self.jail);
             let out = self
@@ -983,8 +1138,8 @@ impl CommandAction {
                     }
                 }
             }
-            let held: Vec<IpAddr> = batch::listed(&listing, &t.probe);
-            let held_set: HashSet<IpAddr> = held.iter().copied().collect();
+            let held = batch::held(&listing, &t.probe);
+            let held_set: HashSet<IpAddr> = held.iter().map(|(a, _)| *a).collect();
             let mine: Vec<IpAddr> = banned
                 .iter()
                 .copied()
@@ -997,7 +1152,19 @@ impl CommandAction {
                 .collect();
             if !missing.is_empty() {
                 let refs: Vec<&ActionInfo> = missing.iter().collect();
-                added += self.ban_round(&refs).iter().filter(|r| r.is_ok()).count();
+                done.added += self.ban_round(&refs).iter().filter(|r| r.is_ok()).count();
+            }
+            let mine_set: HashSet<IpAddr> = mine.into_iter().collect();
+            if self.kernel_timeouts {
+                let stale: Vec<(IpAddr, Option<u64>)> = held
+                    .iter()
+                    .filter(|(a, _)| mine_set.contains(a))
+                    .filter_map(|&(a, expires)| {
+                        let wanted = info_of(a)?.firewall_timeout();
+                        needs_renewal(expires, wanted).then_some((a, wanted))
+                    })
+                    .collect();
+                done.renewed += self.renew_timeouts(&t.probe, &t.unprobe, &stale);
             }
             // A set or chain that another jail's action uses too (the same
             // `name=` in two jails) holds that jail's bans as well: nothing
@@ -1010,18 +1177,46 @@ impl CommandAction {
                 );
                 continue;
             }
-            let mine_set: HashSet<IpAddr> = mine.into_iter().collect();
             let extra: Vec<batch::Change> = held
                 .iter()
-                .filter(|a| !mine_set.contains(a))
-                .map(|&a| t.unprobe.for_element(a))
+                .filter(|(a, _)| !mine_set.contains(a))
+                .map(|&(a, _)| t.unprobe.for_element(a))
                 .collect();
             let refs: Vec<&batch::Change> = extra.iter().collect();
             if batch::build(&refs, &vec![0; refs.len()], false).is_some_and(|b| self.run_batch(b)) {
-                removed += extra.len();
+                done.removed += extra.len();
             }
         }
-        Some((added, removed))
+        Some(done)
+    }
+
+    /// Gives held entries new kernel-side timeouts (`None`: none), in one
+    /// transaction: an nftables element is deleted and added again (adding
+    /// an element that is there changes nothing), an ipset entry is added
+    /// again (`-exist` renews its timeout). Returns how many were renewed.
+    fn renew_timeouts(
+        &mut self,
+        add: &batch::Change,
+        delete: &batch::Change,
+        entries: &[(IpAddr, Option<u64>)],
+    ) -> usize {
+        if entries.is_empty() {
+            return 0;
+        }
+        let mut changes: Vec<batch::Change> = Vec::with_capacity(2 * entries.len());
+        if matches!(add.op, batch::Op::Nft { .. }) {
+            changes.extend(entries.iter().map(|&(a, _)| delete.for_element(a)));
+        }
+        changes.extend(entries.iter().map(|&(a, timeout)| batch::Change {
+            timeout,
+            ..add.for_element(a)
+        }));
+        let refs: Vec<&batch::Change> = changes.iter().collect();
+        if batch::build(&refs, &vec![0; refs.len()], false).is_some_and(|b| self.run_batch(b)) {
+            entries.len()
+        } else {
+            0
+        }
     }
 
     /// How many copies of each change's rule its chain holds now (one
@@ -1193,6 +1388,7 @@ impl CommandAction {
         }
         tracing::error!("Invariant check failed. Trying to restore a sane environment");
         self.invalidate_ban_epoch();
+        self.drift = true;
         let repair = ShellCommand::plain(self.get_operation("<actionrepair>", family)?);
         if !repair.is_empty() {
             if !self.exec(&repair) {

@@ -49,6 +49,19 @@ enum Slot {
     Part(Arc<LazyGroup>, usize),
 }
 
+/// The tags of an info built when one of them is first asked for (see
+/// [`ActionInfo::set_rest`]), once, also across clones of the info.
+struct Rest {
+    make: Box<dyn Fn() -> ActionInfo + Send + Sync>,
+    cell: OnceLock<ActionInfo>,
+}
+
+impl Rest {
+    fn info(&self) -> &ActionInfo {
+        self.cell.get_or_init(|| (self.make)())
+    }
+}
+
 /// Tag values of one ticket (or of the dummy ticket used for start/stop).
 #[derive(Clone, Default)]
 pub struct ActionInfo {
@@ -57,23 +70,19 @@ pub struct ActionInfo {
     /// Ticket data captured by the filter, keyed by fail2ban's option name
     /// (lower case, `id` → `fid`, `port` → `fport`); used for `<F-NAME>`.
     data: BTreeMap<String, String>,
+    /// What is not in `tags` or `data` is looked up here, if set.
+    rest: Option<Arc<Rest>>,
+    /// How long the firewall may keep this ticket's entry on its own, in
+    /// seconds (kernel-side timeouts, see [`ActionInfo::set_firewall_timeout`]).
+    firewall_timeout: Option<u64>,
 }
 
 impl fmt::Debug for ActionInfo {
+    /// The tags (lazy ones not computed yet as `<lazy>`), those of the
+    /// deferred rest merged in, and the captures as `F-*`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut m = f.debug_map();
-        for (k, v) in &self.tags {
-            match v {
-                Slot::Ready(s) => m.entry(k, s),
-                Slot::Ptr(a) => m.entry(k, &ptr_name(*a)),
-                Slot::Part(g, i) => match g.cell.get() {
-                    Some(v) => m.entry(k, &v.get(*i).cloned().flatten()),
-                    None => m.entry(k, &"<lazy>"),
-                },
-            };
-        }
-        m.entry(&"F-*", &self.data);
-        m.finish()
+        let (tags, data) = self.shown();
+        f.debug_map().entries(&tags).entry(&"F-*", &data).finish()
     }
 }
 
@@ -154,6 +163,39 @@ impl ActionInfo {
         self
     }
 
+    /// The tags and data not set on this info are taken from the info
+    /// `make` builds, the first time one of them is asked for. fail2ban's
+    /// info is lazy this way; here it keeps a round of 100,000 restored
+    /// bans from building 100,000 full infos when the native firewall path
+    /// reads only each ticket's address (and counters such as
+    /// `jail.banned` are read when used, as in fail2ban).
+    pub fn set_rest<F>(&mut self, make: F) -> &mut Self
+    where
+        F: Fn() -> ActionInfo + Send + Sync + 'static,
+    {
+        self.rest = Some(Arc::new(Rest {
+            make: Box::new(make),
+            cell: OnceLock::new(),
+        }));
+        self
+    }
+
+    /// Asks for a kernel-side timeout on this ticket's firewall entry:
+    /// where an action's bans go to an nftables set or an ipset in
+    /// batches, the entry is added with this timeout (seconds), so that
+    /// it lapses even if the daemon is not there to unban it. The jail sets
+    /// it (with `kerneltimeout = true`) from the ban's end; `None` adds the
+    /// entry without one (permanent bans, or the option off).
+    pub fn set_firewall_timeout(&mut self, secs: Option<u64>) -> &mut Self {
+        self.firewall_timeout = secs;
+        self
+    }
+
+    /// See [`ActionInfo::set_firewall_timeout`].
+    pub fn firewall_timeout(&self) -> Option<u64> {
+        self.firewall_timeout
+    }
+
     /// Sets `time` from float seconds, formatted like Python's `repr(float)`.
     pub fn set_time(&mut self, secs: f64) -> &mut Self {
         self.set("time", py_float(secs))
@@ -201,21 +243,53 @@ impl ActionInfo {
 
     /// The value of a tag, computing it if lazy.
     pub fn get(&self, tag: &str) -> Option<String> {
-        match self.tags.get(tag)? {
+        let Some(slot) = self.tags.get(tag) else {
+            return self.rest.as_ref()?.info().get(tag);
+        };
+        match slot {
             Slot::Ready(s) => Some(s.clone()),
             Slot::Ptr(a) => Some(ptr_name(*a)),
             Slot::Part(g, i) => g.get(*i),
         }
     }
 
-    /// Whether a tag is present (without computing it).
+    /// Whether a tag is present (without computing a lazy value; the
+    /// deferred rest is built, though, to know its tags).
     pub fn contains(&self, tag: &str) -> bool {
-        self.tags.contains_key(tag)
+        self.tags.contains_key(tag) || self.rest.as_ref().is_some_and(|r| r.info().contains(tag))
     }
 
     /// Filter-captured ticket data by normalised option name.
     pub fn data(&self, name: &str) -> Option<&str> {
-        self.data.get(name).map(String::as_str)
+        match self.data.get(name) {
+            Some(v) => Some(v),
+            None => self.rest.as_ref()?.info().data(name),
+        }
+    }
+
+    /// What `Debug` shows: tag values as far as known, captures.
+    fn shown(&self) -> (BTreeMap<&str, String>, BTreeMap<&str, &str>) {
+        let (mut tags, mut data) = match &self.rest {
+            Some(r) => r.info().shown(),
+            None => Default::default(),
+        };
+        for (k, v) in &self.tags {
+            let shown = match v {
+                Slot::Ready(s) => Some(s.clone()),
+                Slot::Ptr(a) => Some(ptr_name(*a)),
+                Slot::Part(g, i) => match g.cell.get() {
+                    Some(v) => v.get(*i).cloned().flatten(),
+                    None => Some("<lazy>".to_string()),
+                },
+            };
+            // (a lazy tag that came to nothing is missing)
+            match shown {
+                Some(v) => tags.insert(k, v),
+                None => tags.remove(k.as_ref()),
+            };
+        }
+        data.extend(self.data.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        (tags, data)
     }
 
     /// The ticket's family (`inet4`, `inet6`, or empty).
@@ -368,6 +442,36 @@ mod tests {
     fn python_float_repr() {
         assert_eq!(py_float(1700000000.0), "1700000000.0");
         assert_eq!(py_float(1.5), "1.5");
+    }
+}
+
+#[cfg(test)]
+mod rest_tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn the_rest_is_built_once_when_a_tag_outside_it_is_asked_for() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let c = Arc::clone(&calls);
+        let mut info = ActionInfo::for_id("192.0.2.1");
+        info.set_rest(move || {
+            c.fetch_add(1, Ordering::SeqCst);
+            let mut full = ActionInfo::for_id("192.0.2.99");
+            full.set_failures(5).set_data("user", "bob");
+            full
+        });
+        assert_eq!(info.get("ip").as_deref(), Some("192.0.2.1"));
+        assert_eq!(info.family(), "inet4");
+        assert_eq!(calls.load(Ordering::SeqCst), 0, "own tags need no rest");
+        let copy = info.clone();
+        assert_eq!(info.get("failures").as_deref(), Some("5"));
+        assert_eq!(copy.data("user"), Some("bob"));
+        assert!(copy.contains("failures"));
+        assert!(!copy.contains("nosuchtag"));
+        assert_eq!(info.get("nosuchtag"), None);
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert!(format!("{info:?}").contains("failures"));
     }
 }
 

@@ -53,8 +53,8 @@ pub mod subst;
 pub mod timevalue;
 
 pub use command::{
-    is_stacking_unban, ActionSpec, CommandAction, InfoFactory, COMMAND_KEYS, DEFAULT_TIMEOUT,
-    MAX_COPIES,
+    is_stacking_unban, ActionSpec, CommandAction, InfoFactory, Reconciled, COMMAND_KEYS,
+    DEFAULT_TIMEOUT, MAX_COPIES,
 };
 pub use error::{ActionError, SubstError, TimeValueError};
 pub use exec::{ExecOutcome, Executor, ExitKind};

@@ -305,7 +305,9 @@ fn started(spec: &ActionSpec, net: &TestNet) -> CommandAction {
 /// `action.reconcile` with `banned` as the jail's bans.
 fn reconcile_with(action: &mut CommandAction, banned: &[String]) -> Option<(usize, usize)> {
     let addrs: Vec<std::net::IpAddr> = banned.iter().map(|a| a.parse().expect("address")).collect();
-    action.reconcile(&addrs, &|a| Some(ActionInfo::for_id(&a.to_string())))
+    action
+        .reconcile(&addrs, &|a| Some(ActionInfo::for_id(&a.to_string())))
+        .map(|r| (r.added, r.removed))
 }
 
 fn sorted(state: &str) -> Vec<&str> {
@@ -418,4 +420,129 @@ fn reconcile_leaves_a_shared_set_to_both_jails() {
     );
     // (the second stop finds the shared set gone: the namespace goes anyway)
     let _ = (b.stop(), a.stop());
+}
+
+/// Kernel-side timeouts (`kerneltimeout = true`): bans go in with the
+/// timeout their info asks for and lapse on their own (no action runs
+/// meanwhile, as with a dead daemon); a permanent ban has none; an unban
+/// of a lapsed entry is no error; a reconcile renews a timeout that would
+/// end before its ban; stop leaves nothing.
+fn kernel_timeouts(tag: &str, root: &Path, banaction: &str) {
+    gaoler_testkit::require_root_and_tools(&["ip", "iptables", "ip6tables", "nft", "ipset"]);
+    let spec = common::action_properties(root, banaction, &format!("k{tag}"), PORT);
+    let net = TestNet::new(&format!("{tag}k"));
+    let mut action =
+        CommandAction::with_executor(&spec, Executor::with_wrapper(net.server_wrapper()))
+            .expect("action");
+    action.set_ipv6_allowed(banaction.starts_with("nftables"));
+    action.set_kernel_timeouts(true);
+    action.start().expect("start");
+    let timed = |addr: &str, secs: Option<u64>| {
+        let mut i = ActionInfo::for_id(addr);
+        i.set_firewall_timeout(secs);
+        i
+    };
+    let ban_timed = |action: &mut CommandAction, bans: &[(&str, Option<u64>)]| {
+        let infos: Vec<ActionInfo> = bans.iter().map(|&(a, s)| timed(a, s)).collect();
+        let refs: Vec<&ActionInfo> = infos.iter().collect();
+        for ((a, _), r) in bans.iter().zip(action.ban_round(&refs)) {
+            r.unwrap_or_else(|e| panic!("{banaction}: ban {a}: {e}"));
+        }
+    };
+    let state = || format!("{}\n{}", net.ruleset(), net.in_server(&["ipset", "save"]));
+    let short = "198.51.100.1";
+    let long = "198.51.100.2";
+    let permanent = "198.51.100.4";
+    let mut bans = vec![(short, Some(2)), (long, Some(3600)), (permanent, None)];
+    if banaction.starts_with("nftables") {
+        bans.push(("2001:db8:1::1", Some(2)));
+    }
+    ban_timed(&mut action, &bans);
+    let s = state();
+    for (a, _) in &bans {
+        assert!(s.contains(a), "{banaction}: {a} not banned:\n{s}");
+    }
+    if banaction.starts_with("nftables") {
+        assert!(s.contains("flags interval,timeout"), "{banaction}:\n{s}");
+        assert!(
+            s.contains(&format!("{long} timeout 1h")),
+            "{banaction}:\n{s}"
+        );
+    } else {
+        assert!(
+            s.contains(&format!("{long} timeout 3")),
+            "{banaction}:\n{s}"
+        );
+        assert!(
+            s.contains(&format!("{permanent} timeout 0")),
+            "{banaction}:\n{s}"
+        );
+    }
+
+    std::thread::sleep(std::time::Duration::from_millis(3500));
+    let s = state();
+    assert!(
+        !s.contains(short),
+        "{banaction}: {short} did not lapse:\n{s}"
+    );
+    assert!(
+        !s.contains("2001:db8:1::1"),
+        "{banaction}: v6 did not lapse:\n{s}"
+    );
+    assert!(
+        s.contains(long) && s.contains(permanent),
+        "{banaction}:\n{s}"
+    );
+
+    // The daemon's own unban of a lapsed entry, with one still there.
+    let infos = [timed(short, None), timed(long, None)];
+    let refs: Vec<&ActionInfo> = infos.iter().collect();
+    for r in action.unban_round(&refs) {
+        r.unwrap_or_else(|e| panic!("{banaction}: unban: {e}"));
+    }
+    assert!(!state().contains(long), "{banaction}: {long} not unbanned");
+
+    // A ban whose time grew (a new bantime): the reconcile renews it.
+    let grown = "198.51.100.5";
+    ban_timed(&mut action, &[(grown, Some(2))]);
+    let banned: Vec<std::net::IpAddr> = [grown, permanent]
+        .iter()
+        .map(|a| a.parse().expect("address"))
+        .collect();
+    let wanted = |a: std::net::IpAddr| {
+        let a = a.to_string();
+        let secs = (a == grown).then_some(3600);
+        Some(timed(&a, secs))
+    };
+    let r = action.reconcile(&banned, &wanted).expect("reconciled");
+    assert_eq!((r.added, r.removed, r.renewed), (0, 0, 1), "{banaction}");
+    let r = action.reconcile(&banned, &wanted).expect("reconciled");
+    assert_eq!(r.renewed, 0, "{banaction}: renewed once is enough");
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    assert!(
+        state().contains(grown),
+        "{banaction}: the renewed ban lapsed"
+    );
+
+    action.stop().expect("stop");
+    let s = state();
+    assert!(
+        !s.contains("f2b"),
+        "{banaction}: leftovers after stop:\n{s}"
+    );
+}
+
+#[test]
+fn kernel_timeouts_upstream_nftables_multiport() {
+    kernel_timeouts("t1", &common::upstream(), "nftables-multiport");
+}
+
+#[test]
+fn kernel_timeouts_shipped_nftables_allports() {
+    kernel_timeouts("t2", &common::shipped(), "nftables-allports");
+}
+
+#[test]
+fn kernel_timeouts_upstream_iptables_ipset() {
+    kernel_timeouts("t3", &common::upstream(), "iptables-ipset");
 }

@@ -86,6 +86,9 @@ const JAIL_OPTS: &[(&str, OptType)] = &[
     // gaoler's own: `shell` runs fail2ban's per-address action commands
     // even where a round could be one batch (gaoler-action's `batch`).
     ("actionengine", OptType::Str),
+    // gaoler's own: kernel-side timeouts on nftables set elements and
+    // ipset entries (gaoler-action's `CommandAction::set_kernel_timeouts`).
+    ("kerneltimeout", OptType::Bool),
     ("findtime", OptType::Str),
     ("bantime", OptType::Str),
     ("bantime.increment", OptType::Bool),

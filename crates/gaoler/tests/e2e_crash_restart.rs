@@ -33,6 +33,11 @@ fn shipped_config() -> std::path::PathBuf {
 /// The configuration: the shipped tree, a one-line test filter (`ban
 /// <HOST>`, no date) so that a log line bans at once, and both jails.
 fn write_tree(dir: &Path, bantime: u64) {
+    write_tree_with(dir, bantime, "");
+}
+
+/// [`write_tree`] with `defaults` in jail.local's `[DEFAULT]`.
+fn write_tree_with(dir: &Path, bantime: u64, defaults: &str) {
     let conf = dir.join("conf");
     if !conf.exists() {
         copy_tree(&shipped_config(), &conf);
@@ -58,7 +63,7 @@ fn write_tree(dir: &Path, bantime: u64) {
             (
                 "jail.local",
                 &format!(
-                    "{}{}",
+                    "[DEFAULT]\n{defaults}\n\n{}{}",
                     jail(IPT_JAIL, "iptables-multiport"),
                     jail(NFT_JAIL, "nftables-multiport")
                 ),
@@ -310,6 +315,49 @@ fn bans_that_ended_while_down_leave_nothing() {
         "{}",
         d.server_output()
     );
+    d.stop();
+    let rules = net.ruleset();
+    assert!(!rules.contains("f2b-"), "leftovers after stop:\n{rules}");
+}
+
+/// `kerneltimeout = true`: the nftables jail's bans lapse in the kernel
+/// while the daemon is dead (the iptables jail's rules, which have no
+/// timeouts, stay until the restart's reconcile removes them).
+#[test]
+fn kernel_timeouts_lapse_while_the_daemon_is_dead() {
+    gaoler_testkit::require_root_and_tools(&["ip", "iptables", "nft"]);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    write_tree_with(dir, 3, "kerneltimeout = true");
+    let net = TestNet::new("ck");
+    let d = start(dir, &net, 1);
+    let (ok, out) = d.client(&["get", NFT_JAIL, "kerneltimeout"]);
+    assert!(ok && out.contains("True"), "{out}");
+    let addrs: Vec<String> = (1..=5).map(|i| format!("203.0.113.{i}")).collect();
+    banip_in_both(&d, &addrs);
+    d.wait_until("5 bans in the firewalls", |_| {
+        iptables_rules(&net) == 10 && nft_elements(&net) == 5
+    });
+    let (_, set) = in_ns(
+        &net,
+        &["nft", "list", "set", "inet", "f2b-table", "addr-set-sshd"],
+    );
+    assert!(
+        set.contains("flags interval,timeout") && set.contains("203.0.113.1 timeout "),
+        "{set}"
+    );
+    drop(d); // kill -9
+    let dead = Instant::now();
+    while nft_elements(&net) > 0 {
+        assert!(
+            dead.elapsed() < Duration::from_secs(15),
+            "the bans never lapsed in the kernel"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(iptables_rules(&net), 10, "iptables rules have no timeouts");
+    let d = start(dir, &net, 2);
+    d.wait_until("the stale rules removed", |_| iptables_rules(&net) == 0);
     d.stop();
     let rules = net.ruleset();
     assert!(!rules.contains("f2b-"), "leftovers after stop:\n{rules}");

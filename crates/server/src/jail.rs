@@ -28,7 +28,7 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::net::{IpAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -226,6 +226,9 @@ pub(crate) struct ReloadState {
 
 /// One jail.
 pub struct Jail {
+    /// This jail, for the deferred part of a round's ticket infos (see
+    /// `Jail::round_info`).
+    me: Weak<Jail>,
     pub(crate) name: String,
     pub(crate) backend: String,
     pub(crate) ctx: Arc<Ctx>,
@@ -260,6 +263,9 @@ pub struct Jail {
     /// `actionengine = shell` (false): every action runs fail2ban's
     /// per-address commands, no batches.
     batching: AtomicBool,
+    /// `kerneltimeout = true`: bans carry kernel-side timeouts where the
+    /// actions can give them (see `Jail::firewall_timeout`).
+    kernel_timeout: AtomicBool,
     /// The time of the next reconcile, if one is planned: 2 s after start,
     /// at a reload, a minute after an action failed on a ban. The actions
     /// thread runs it once the queued bans are applied.
@@ -319,6 +325,16 @@ pub(crate) struct Batch {
 
 /// The ticket of a filter failure, for the ignore command and cache (their
 /// tags read the data fields).
+/// The tags a ticket's ID gives (`ip`, `fid`, `family`, ...); `ip` is the
+/// captured address where the filter's ID is something else.
+fn id_info(t: &Ticket) -> ActionInfo {
+    let mut info = ActionInfo::for_id(&t.id);
+    if let Some(Json::String(ip)) = t.data.get("ip") {
+        info.set("ip", ip.clone());
+    }
+    info
+}
+
 fn failure_ticket(f: &gaoler_filter::Failure, id: &Addr, time: f64) -> Ticket {
     let mut data = Map::new();
     for (k, v) in &f.data {
@@ -450,7 +466,8 @@ impl Jail {
     pub(crate) fn new(name: &str, backend: &str, ctx: Arc<Ctx>) -> Arc<Jail> {
         let mut ignore = IgnoreList::new();
         ignore.set_self_ips(self_ips());
-        Arc::new(Jail {
+        Arc::new_cyclic(|me| Jail {
+            me: me.clone(),
             name: name.to_owned(),
             backend: backend.to_owned(),
             ctx,
@@ -471,6 +488,7 @@ impl Jail {
             started: AtomicBool::new(false),
             idle: AtomicBool::new(false),
             batching: AtomicBool::new(true),
+            kernel_timeout: AtomicBool::new(false),
             reconcile_at: Mutex::new(None),
             threads: Mutex::new(Vec::new()),
             reload: Mutex::new(None),
@@ -1332,28 +1350,38 @@ impl Jail {
         let addrs: Vec<IpAddr> = ids.keys().copied().collect();
         let info_of = |a: IpAddr| {
             let t = lock(&self.bans).bm.get(ids.get(&a)?)?.clone();
-            Some(self.action_info(&t, bantime))
+            Some(self.round_info(t, bantime))
         };
         let mut acts = lock(&self.actions);
         for a in acts.iter_mut().filter(|a| !a.action.norestored()) {
-            let Some((added, removed)) = a.action.reconcile(&addrs, &info_of) else {
+            let r = a.action.reconcile(&addrs, &info_of);
+            if a.action.take_drift() {
+                // (its own batches failed: not again at once)
+                self.plan_reconcile(RECONCILE_RETRY);
+            }
+            let Some(r) = r else {
                 continue;
             };
-            let l = if added + removed > 0 {
+            let l = if r.added + r.removed + r.renewed > 0 {
                 level::NOTICE
             } else {
                 level::INFO
+            };
+            let renewed = if r.renewed > 0 {
+                format!(", {} kernel timeouts renewed", r.renewed)
+            } else {
+                String::new()
             };
             self.log(
                 l,
                 "fail2ban.actions",
                 format!(
-                    "[{}] Reconcile '{}': {} bans of {} were missing from the firewall and are back, {} entries of addresses not banned removed",
+                    "[{}] Reconcile '{}': {} bans of {} were missing from the firewall and are back, {} entries of addresses not banned removed{renewed}",
                     self.name,
                     a.name,
-                    added,
+                    r.added,
                     count,
-                    removed
+                    r.removed
                 ),
             );
         }
@@ -1398,7 +1426,7 @@ impl Jail {
 
     /// The tags of one ticket for the actions (fail2ban's `ActionInfo`).
     fn action_info(&self, t: &Ticket, jail_bantime: f64) -> ActionInfo {
-        let mut info = ActionInfo::for_id(&t.id);
+        let mut info = id_info(t);
         info.set_time(t.time)
             .set_failures(t.failures as u64)
             .set_bantime(t.ban_time_or(jail_bantime) as i64)
@@ -1407,9 +1435,6 @@ impl Jail {
             .set_restored(t.restored);
         for (k, v) in &t.data {
             info.set_data(k, json_to_string(v));
-        }
-        if let Some(Json::String(ip)) = t.data.get("ip") {
-            info.set("ip", ip.clone());
         }
         let (banned, banned_total) = {
             let b = lock(&self.bans);
@@ -1448,6 +1473,36 @@ impl Jail {
             });
         }
         info
+    }
+
+    /// A ticket's info for a round of bans or unbans: its address tags
+    /// now, the others (counters, matches, captures, history) built from
+    /// the ticket only if an action asks for one. The native firewall path
+    /// reads the address alone, and a full info per ticket was a third of
+    /// restoring 100,000 bans.
+    fn round_info(&self, t: Ticket, jail_bantime: f64) -> ActionInfo {
+        let mut info = id_info(&t);
+        if self.kernel_timeout.load(Ordering::SeqCst) {
+            info.set_firewall_timeout(self.firewall_timeout(&t, jail_bantime));
+        }
+        let me = self.me.clone();
+        info.set_rest(move || match me.upgrade() {
+            Some(j) => j.action_info(&t, jail_bantime),
+            None => id_info(&t),
+        });
+        info
+    }
+
+    /// The kernel-side timeout of a ticket's firewall entry: the seconds
+    /// left of its ban and a margin of a tenth of them (1 s to 60 s), so
+    /// that the daemon's own unban comes first while it runs; `None` for a
+    /// permanent ban.
+    fn firewall_timeout(&self, t: &Ticket, jail_bantime: f64) -> Option<u64> {
+        if is_permanent(t.ban_time_or(jail_bantime)) {
+            return None;
+        }
+        let left = (t.end_of_ban(jail_bantime) - self.ctx.clock.now()).max(0.0);
+        Some((left + (left / 10.0).clamp(1.0, 60.0)).ceil() as u64)
     }
 
     /// Waits (while the jail runs) until the actions have been started.
@@ -1505,8 +1560,8 @@ impl Jail {
                             bt.restored = t.restored;
                         }
                     }
-                    let info = self.action_info(&t, bantime);
-                    round.push((id, info, t.restored));
+                    let restored = t.restored;
+                    round.push((id, self.round_info(t, bantime), restored));
                 }
                 AddBan::Expired => self.log(
                     level::INFO,
@@ -1591,10 +1646,16 @@ impl Jail {
                     .map(|(_, info, _)| info)
                     .collect();
                 let results = a.action.ban_round(&infos);
+                let drift = a.action.take_drift();
                 if results.iter().any(Result::is_err) {
                     // The bans stay (in the jail and the database); the
                     // reconcile puts them in once the firewall takes them.
                     self.plan_reconcile(RECONCILE_RETRY);
+                } else if drift {
+                    // The firewall was repaired on the way (a table or
+                    // chain deleted behind our back): the bans it held
+                    // before go back in now.
+                    self.plan_reconcile(0.0);
                 }
                 self.log_action_failures("ban", &a.name, &infos, results);
             }
@@ -1715,7 +1776,10 @@ impl Jail {
             }
             self.ctx.logger.flush_deferred();
         }
-        let infos: Vec<ActionInfo> = list.iter().map(|t| self.action_info(t, bantime)).collect();
+        let infos: Vec<ActionInfo> = list
+            .iter()
+            .map(|t| self.round_info(t.clone(), bantime))
+            .collect();
         let refs: Vec<&ActionInfo> = infos.iter().collect();
         let mut acts = lock(&self.actions);
         for (i, a) in acts.iter_mut().enumerate() {
@@ -1723,6 +1787,10 @@ impl Jail {
                 continue;
             }
             let results = a.action.unban_round(&refs);
+            if a.action.take_drift() {
+                // (as in `ban_round`: what a repair lost goes back in)
+                self.plan_reconcile(0.0);
+            }
             self.log_action_failures("unban", &a.name, &refs, results);
         }
     }
@@ -1848,6 +1916,31 @@ impl Jail {
         Ok(())
     }
 
+    /// `kerneltimeout`: bans carry kernel-side timeouts (nftables sets
+    /// made from now on, ipsets) so that they lapse even if the daemon is
+    /// dead. Switched on for a running jail, the bans already in get theirs
+    /// at the reconcile this plans.
+    pub(crate) fn set_kernel_timeout(&self, on: bool) {
+        self.kernel_timeout.store(on, Ordering::SeqCst);
+        for a in lock(&self.actions).iter_mut() {
+            a.action.set_kernel_timeouts(on);
+        }
+        self.ban_time_changed();
+    }
+
+    pub(crate) fn kernel_timeout(&self) -> bool {
+        self.kernel_timeout.load(Ordering::SeqCst)
+    }
+
+    /// After `set J bantime`: with kernel-side timeouts, the entries
+    /// already in would lapse by the old ban time; a reconcile renews them.
+    pub(crate) fn ban_time_changed(&self) {
+        if self.kernel_timeout() && self.started.load(Ordering::SeqCst) {
+            self.plan_reconcile(0.0);
+            self.wake.notify_all();
+        }
+    }
+
     pub(crate) fn action_engine(&self) -> &'static str {
         if self.batching.load(Ordering::SeqCst) {
             "auto"
@@ -1872,6 +1965,7 @@ impl Jail {
             Ok(mut a) => {
                 let jail = self.name.clone();
                 a.set_batching(self.batching.load(Ordering::SeqCst));
+                a.set_kernel_timeouts(self.kernel_timeout());
                 a.set_info_factory(Arc::new(move || {
                     ActionInfo::new().with("name", jail.clone())
                 }));

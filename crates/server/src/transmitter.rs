@@ -1011,6 +1011,10 @@ impl Server {
                 lock(&j.fail).fm.set_max_tracked(v as usize);
                 getter("maxtracked")
             }
+            "kerneltimeout" => {
+                j.set_kernel_timeout(as_bool(&first()?));
+                getter("kerneltimeout")
+            }
             "actionengine" => {
                 let v = first()?;
                 j.set_action_engine(v.trim())
@@ -1025,6 +1029,7 @@ impl Server {
             "bantime" => {
                 let v = seconds(values.first().ok_or_else(invalid_command)?)?;
                 lock(&j.bans).bm.set_ban_time(v);
+                j.ban_time_changed();
                 self.ctx.log(
                     level::INFO,
                     "fail2ban.actions",
@@ -1335,6 +1340,7 @@ impl Server {
             "maxretry" => json!(lock(&j.fail).fm.max_retry()),
             "maxtracked" => json!(lock(&j.fail).fm.max_tracked()),
             "actionengine" => json!(j.action_engine()),
+            "kerneltimeout" => json!(j.kernel_timeout()),
             "maxlines" => json!(conf().maxlines),
             "bantime" => num(lock(&j.bans).bm.ban_time()),
             "banip" => {
