@@ -1,14 +1,20 @@
-//! The control protocol: newline-delimited JSON requests and responses.
+//! The control protocol: newline-delimited JSON requests and responses,
+//! and fail2ban's pickled ones.
 //!
 //! Input: `MODE BYTES`. MODE (mod 3) selects:
 //! - 0, the decoders alone: [`decode_request`] and [`Response::from_line`]
 //!   on BYTES; what decodes re-encodes (on one line) to the same value;
+//!   the pickle decoder never panics, and what it decodes encodes;
 //! - 1, the server's framing: BYTES are written to a live [`Listener`]
 //!   (an echo handler, requests limited to 256 bytes) and the connection
-//!   half-closed; the replies must be one per non-blank line (CR LF
-//!   accepted, a last line without newline answered), in order, each the
-//!   echo or the decoder's protocol error, and an over-long line ends the
-//!   connection with one error;
+//!   half-closed. BYTES starting with `[`, `{` or a blank are JSON: the
+//!   replies must be one per non-blank line (CR LF accepted, a last line
+//!   without newline answered), in order, each the echo or the decoder's
+//!   protocol error, and an over-long line ends the connection with one
+//!   error. Anything else is fail2ban's protocol: one framed reply per
+//!   request up to `<F2B_END_COMMAND>` (the echo pickled, or the
+//!   decoder's `ERROR:` string), none for an unterminated rest, the close
+//!   command or an over-long request ending the connection;
 //! - 2, the client's side: a fake server answers a request with BYTES; the
 //!   [`Client`] returns the first line decoded (or an error), never panics
 //!   or hangs.
@@ -23,7 +29,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use gaoler_protocol::{
-    decode_request, encode_request, Client, ClientError, Listener, Response, ServeOptions,
+    decode_request, encode_request, pickle, Client, ClientError, Listener, Response,
+    ServeOptions,
 };
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
@@ -89,6 +96,9 @@ fn fake_server() -> &'static PathBuf {
 }
 
 fn decoders(bytes: &[u8]) {
+    if let Ok(cmd) = pickle::decode(bytes) {
+        let _ = pickle::encode_ok(&Value::Array(cmd.clone()), &pickle::shape_of(&cmd));
+    }
     if let Ok(cmd) = decode_request(bytes) {
         let line = encode_request(&cmd);
         assert!(!line.contains('\n'), "request encoding spans lines");
@@ -141,6 +151,40 @@ fn expected_replies(bytes: &[u8]) -> Vec<Response> {
     out
 }
 
+/// What the server must answer, byte for byte, to `bytes` in fail2ban's
+/// protocol.
+fn expected_pickle_replies(bytes: &[u8]) -> Vec<u8> {
+    let end = pickle::END;
+    let mut out = Vec::new();
+    let mut rest = bytes;
+    let too_long = || {
+        let mut r =
+            pickle::encode_decode_error(&format!("request longer than {MAX_REQUEST} bytes"));
+        r.extend_from_slice(end);
+        r
+    };
+    while let Some(pos) = rest.windows(end.len()).position(|w| w == end) {
+        let req = &rest[..pos];
+        rest = &rest[pos + end.len()..];
+        if req.len() > MAX_REQUEST {
+            out.extend(too_long());
+            return out;
+        }
+        if req == pickle::CLOSE {
+            return out;
+        }
+        out.extend(match pickle::decode(req) {
+            Ok(cmd) => pickle::encode_ok(&Value::Array(cmd.clone()), &pickle::shape_of(&cmd)),
+            Err(msg) => pickle::encode_decode_error(&msg),
+        });
+        out.extend_from_slice(end);
+    }
+    if rest.len() > MAX_REQUEST + end.len() {
+        out.extend(too_long());
+    }
+    out
+}
+
 fn server_framing(bytes: &[u8]) {
     let mut s = UnixStream::connect(server()).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(20)))
@@ -149,6 +193,13 @@ fn server_framing(bytes: &[u8]) {
     s.shutdown(Shutdown::Write).expect("shutdown");
     let mut got = Vec::new();
     s.read_to_end(&mut got).expect("replies");
+    let json = bytes
+        .first()
+        .is_none_or(|&b| b == b'[' || b == b'{' || b.is_ascii_whitespace());
+    if !json {
+        assert_eq!(got, expected_pickle_replies(bytes));
+        return;
+    }
     assert_eq!(
         got.last().copied().unwrap_or(b'\n'),
         b'\n',

@@ -793,6 +793,13 @@ impl Filter {
             .collect()
     }
 
+    pub fn ignoreregex_texts(&self) -> Vec<&str> {
+        self.ignoreregex
+            .iter()
+            .map(|(r, _)| r.text.as_str())
+            .collect()
+    }
+
     pub fn prefregex_text(&self) -> Option<&str> {
         self.prefregex.as_ref().map(|(r, _)| r.text.as_str())
     }

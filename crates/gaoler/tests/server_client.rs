@@ -354,7 +354,9 @@ fn garbage_on_the_socket_does_not_hurt() {
     let mut s = UnixStream::connect(&env.sock).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(10)))
         .expect("timeout");
-    s.write_all(b"\xff\xfe garbage\n{\"not\": \"an array\"}\n")
+    // (a blank first: a connection whose first byte is not `[`, `{` or a
+    // blank speaks fail2ban's protocol, see fail2ban_protocol_hostile.rs)
+    s.write_all(b" \xff\xfe garbage\n{\"not\": \"an array\"}\n")
         .expect("write");
     let mut buf = vec![0u8; 4096];
     let mut got = String::new();

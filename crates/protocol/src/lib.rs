@@ -1,11 +1,13 @@
 //! gaoler's control socket: how `gaoler client` talks to `gaoler server`.
 //!
-//! # Wire format
+//! # Wire formats
 //!
-//! fail2ban pickles its requests and replies. A socket served by root must
-//! not parse a format that can name and call code, so gaoler speaks its own,
-//! deliberately small protocol instead (it does not interoperate with
-//! Python's `fail2ban-client`; gaoler's client replaces it):
+//! One socket serves two protocols, told apart by the first byte a
+//! connection sends: `[`, `{` or a blank starts gaoler's JSON, described
+//! here; anything else is fail2ban's pickle protocol, for Debian's
+//! `fail2ban-client` and the tools that talk to fail2ban's socket
+//! themselves, decoded as plain data only (see [`pickle`]). gaoler's own
+//! client speaks JSON:
 //!
 //! - **Transport:** a Unix stream socket, created with mode `0600` (root
 //!   only) in a directory created `0755` if it is missing.
@@ -36,11 +38,13 @@
 //!   cleaning a stale socket), accept with a bounded number of connection
 //!   threads (idle connections time out, and give way to new ones), stop
 //!   on request, remove the socket on exit;
+//! - [`pickle`]: fail2ban's framing and its plain-data pickle subset;
 //! - [`Client`]: connect, send, receive;
 //! - [`Pidfile`]: write and remove the server's pidfile.
 
 mod client;
 mod listener;
+pub mod pickle;
 mod pidfile;
 
 pub use client::{Client, ClientError};

@@ -21,9 +21,13 @@
 //!   belongs to a live server: we refuse ("Server already running"), even
 //!   with `force`, since two servers would fight over the firewall. One
 //!   that refuses connections is stale and is removed. One that accepts but
-//!   does not answer (a hung server, or a foreign protocol such as Python
+//!   does not answer (a hung server, or one that speaks only Python
 //!   fail2ban's pickle) is only removed with `force`, as is a path that is
 //!   not a socket at all.
+//! - **Two protocols, one path.** A connection's first byte chooses:
+//!   gaoler's JSON lines or fail2ban's pickle frames (see `crate::pickle`);
+//!   both go to the same handler, with the same limits, eviction and
+//!   timeouts.
 //! - **Removal on exit** only if the path is still the socket we created
 //!   (same device and inode), so a forced successor's socket survives.
 
@@ -38,7 +42,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::{Client, ClientError, Response, MAX_CONNECTIONS, MAX_REQUEST};
+use crate::{pickle, Client, ClientError, Response, MAX_CONNECTIONS, MAX_REQUEST};
 
 /// How often blocked accept and read calls wake up to check for stop.
 const POLL: Duration = Duration::from_millis(100);
@@ -455,8 +459,10 @@ fn refuse(mut stream: UnixStream) {
     let _ = stream.write_all(format!("{line}\n").as_bytes());
 }
 
-/// Serve one connection: read lines, answer each, until EOF, an I/O
-/// error, an over-long line or shutdown.
+/// Serve one connection: read requests, answer each, until EOF, an I/O
+/// error, an over-long request or shutdown. The first byte tells the
+/// protocol: a JSON line starts with `[` (or blanks), anything else is
+/// fail2ban's pickle, framed by [`pickle::END`].
 fn serve_connection(
     mut stream: UnixStream,
     handler: &(dyn Fn(&[Value]) -> Response + Send + Sync),
@@ -478,42 +484,44 @@ fn serve_connection(
     let mut pending: Vec<u8> = Vec::new();
     let mut chunk = [0u8; 16 * 1024];
     let mut eof = false;
+    let mut wire: Option<Wire> = None;
     loop {
-        if let Some(pos) = pending.iter().position(|&b| b == b'\n') {
-            let mut line: Vec<u8> = pending.drain(..=pos).collect();
-            line.pop();
-            if line.last() == Some(&b'\r') {
-                line.pop();
-            }
-            if line.len() > max_request {
-                answer(&mut stream, &too_long(max_request));
-                return;
-            }
-            if line.iter().all(u8::is_ascii_whitespace) {
+        if wire.is_none() {
+            wire = pending.first().map(|&b| {
+                if b == b'[' || b == b'{' || b.is_ascii_whitespace() {
+                    Wire::Json
+                } else {
+                    Wire::Pickle
+                }
+            });
+        }
+        let step = match wire {
+            Some(Wire::Json) => json_step(&mut pending, eof, max_request),
+            Some(Wire::Pickle) => pickle_step(&mut pending, eof, max_request),
+            None => Step::More,
+        };
+        match step {
+            Step::Request(req) => {
+                if !conn.begin_request() {
+                    return;
+                }
+                let reply = match wire {
+                    Some(Wire::Pickle) => pickle_reply(&req, handler),
+                    _ => json_reply(&req, handler),
+                };
+                if stream.write_all(&reply).is_err() {
+                    return;
+                }
+                conn.end_request();
                 continue;
             }
-            if !conn.begin_request() {
+            Step::Fail(reply) => {
+                let _ = stream.write_all(&reply);
                 return;
             }
-            let resp = handle_line(&line, handler);
-            if !answer(&mut stream, &resp) {
-                return;
-            }
-            conn.end_request();
-            continue;
-        }
-        if pending.len() > max_request {
-            answer(&mut stream, &too_long(max_request));
-            return;
-        }
-        if eof {
-            // A last request without its newline is still answered (but
-            // not the fragment of an evicted connection).
-            if !pending.iter().all(u8::is_ascii_whitespace) && conn.begin_request() {
-                let resp = handle_line(&pending, handler);
-                answer(&mut stream, &resp);
-            }
-            return;
+            Step::Close => return,
+            Step::More if eof => return,
+            Step::More => {}
         }
         if shutting_down.load(Ordering::SeqCst) || conn.evicted() {
             return;
@@ -540,33 +548,123 @@ fn serve_connection(
     }
 }
 
+/// The protocol of a connection.
+#[derive(Clone, Copy)]
+enum Wire {
+    /// gaoler's: a JSON array per line.
+    Json,
+    /// fail2ban's: a pickle per [`pickle::END`].
+    Pickle,
+}
+
+/// What the bytes read so far make.
+enum Step {
+    /// A complete request (without its framing).
+    Request(Vec<u8>),
+    /// Nothing complete yet.
+    More,
+    /// This reply, then close: the framing cannot be trusted any more.
+    Fail(Vec<u8>),
+    /// The peer asked to close.
+    Close,
+}
+
+fn json_step(pending: &mut Vec<u8>, eof: bool, max_request: usize) -> Step {
+    while let Some(pos) = pending.iter().position(|&b| b == b'\n') {
+        let mut line: Vec<u8> = pending.drain(..=pos).collect();
+        line.pop();
+        if line.last() == Some(&b'\r') {
+            line.pop();
+        }
+        if line.len() > max_request {
+            return Step::Fail(json_line(&too_long(max_request)));
+        }
+        if !line.iter().all(u8::is_ascii_whitespace) {
+            return Step::Request(line);
+        }
+    }
+    if pending.len() > max_request {
+        return Step::Fail(json_line(&too_long(max_request)));
+    }
+    // A last request without its newline is still answered.
+    if eof && !pending.iter().all(u8::is_ascii_whitespace) {
+        return Step::Request(std::mem::take(pending));
+    }
+    Step::More
+}
+
+fn pickle_step(pending: &mut Vec<u8>, eof: bool, max_request: usize) -> Step {
+    let end = pickle::END;
+    if let Some(pos) = pending.windows(end.len()).position(|w| w == end) {
+        let req: Vec<u8> = pending.drain(..pos + end.len()).take(pos).collect();
+        if req.len() > max_request {
+            return Step::Fail(pickle_framed(pickle::encode_decode_error(&format!(
+                "request longer than {max_request} bytes"
+            ))));
+        }
+        if req == pickle::CLOSE {
+            return Step::Close;
+        }
+        return Step::Request(req);
+    }
+    if pending.len() > max_request + end.len() {
+        return Step::Fail(pickle_framed(pickle::encode_decode_error(&format!(
+            "request longer than {max_request} bytes"
+        ))));
+    }
+    // (a request without its terminator is not one: fail2ban waits for
+    // it, and a closed connection ends the wait)
+    let _ = eof;
+    Step::More
+}
+
+fn json_reply(line: &[u8], handler: &(dyn Fn(&[Value]) -> Response + Send + Sync)) -> Vec<u8> {
+    let resp = match crate::decode_request(line) {
+        Err(msg) => Response::protocol_error(msg),
+        Ok(cmd) => run_handler(&cmd, handler),
+    };
+    json_line(&resp)
+}
+
+fn pickle_reply(req: &[u8], handler: &(dyn Fn(&[Value]) -> Response + Send + Sync)) -> Vec<u8> {
+    pickle_framed(match pickle::decode(req) {
+        Err(msg) => {
+            tracing::warn!("a fail2ban-protocol request refused: {msg}");
+            pickle::encode_decode_error(&msg)
+        }
+        Ok(cmd) => match run_handler(&cmd, handler) {
+            Response::Ok(v) => pickle::encode_ok(&v, &pickle::shape_of(&cmd)),
+            Response::Error(e) => pickle::encode_error(&e.kind, &e.message),
+        },
+    })
+}
+
+fn pickle_framed(mut reply: Vec<u8>) -> Vec<u8> {
+    reply.extend_from_slice(pickle::END);
+    reply
+}
+
+fn json_line(resp: &Response) -> Vec<u8> {
+    let mut line = resp.to_line().into_bytes();
+    line.push(b'\n');
+    line
+}
+
 fn too_long(max: usize) -> Response {
     Response::protocol_error(format!("request longer than {max} bytes"))
 }
 
-fn handle_line(line: &[u8], handler: &(dyn Fn(&[Value]) -> Response + Send + Sync)) -> Response {
-    match crate::decode_request(line) {
-        Err(msg) => Response::protocol_error(msg),
-        Ok(cmd) => {
-            // A bug in one command must not take the connection thread (or,
-            // with panic=abort, the server) down with it.
-            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler(&cmd))) {
-                Ok(r) => r,
-                Err(_) => {
-                    tracing::error!("command {cmd:?} panicked");
-                    Response::Error(crate::RemoteError::new(
-                        "Exception",
-                        "internal error while executing the command",
-                    ))
-                }
-            }
+fn run_handler(cmd: &[Value], handler: &(dyn Fn(&[Value]) -> Response + Send + Sync)) -> Response {
+    // A bug in one command must not take the connection thread (or, with
+    // panic=abort, the server) down with it.
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler(cmd))) {
+        Ok(r) => r,
+        Err(_) => {
+            tracing::error!("command {cmd:?} panicked");
+            Response::Error(crate::RemoteError::new(
+                "Exception",
+                "internal error while executing the command",
+            ))
         }
     }
-}
-
-/// Write one response line; false when the peer is gone.
-fn answer(stream: &mut UnixStream, resp: &Response) -> bool {
-    let mut line = resp.to_line();
-    line.push('\n');
-    stream.write_all(line.as_bytes()).is_ok()
 }

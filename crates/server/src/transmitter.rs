@@ -906,7 +906,11 @@ impl Server {
             }
             "prefregex" => {
                 let v = first()?;
-                let v = if v.is_empty() { None } else { Some(v) };
+                let v = if v.is_empty() {
+                    None
+                } else {
+                    Some(pin_host(&v, &lock(&j.conf).usedns))
+                };
                 if let Some(r) = &v {
                     validate_regex(None, r, false)?;
                 }
@@ -915,8 +919,11 @@ impl Server {
             }
             "addfailregex" | "addignoreregex" => {
                 let fail = opt == "addfailregex";
-                let regs: Vec<String> = values.iter().map(s).collect();
-                let pref = lock(&j.conf).prefregex.clone();
+                let (pref, usedns) = {
+                    let c = lock(&j.conf);
+                    (c.prefregex.clone(), c.usedns.clone())
+                };
+                let regs: Vec<String> = values.iter().map(|v| pin_host(&s(v), &usedns)).collect();
                 for r in &regs {
                     validate_regex(pref.as_deref(), r, fail)?;
                 }
@@ -1286,7 +1293,13 @@ impl Server {
                     .map(|(p, _)| p)
                     .collect::<Vec<_>>()
             }),
+            // (`auto` is the locale's encoding, which fail2ban reports;
+            // gaoler reads UTF-8)
+            "logencoding" if conf().encoding.eq_ignore_ascii_case("auto") => json!("UTF-8"),
             "logencoding" => json!(conf().encoding),
+            // (only a journal jail has matches, as in fail2ban, whose file
+            // filters take none)
+            "journalmatch" if !j.is_journal() => json!([]),
             "journalmatch" => json!(conf().journalmatches),
             "ignoreself" => json!(lock(&j.fail).ignore.ignore_self()),
             "ignoreip" => json!(lock(&j.fail).ignore.entries()),
@@ -1314,13 +1327,10 @@ impl Server {
                 } else {
                     c.ignoreregex.clone()
                 };
-                if opt == "failregex" {
-                    match gaoler_filter::Filter::new(c.spec()) {
-                        Ok(f) => json!(f.failregex_texts()),
-                        Err(_) => json!(list),
-                    }
-                } else {
-                    json!(list)
+                match gaoler_filter::Filter::new(c.spec()) {
+                    Ok(f) if opt == "failregex" => json!(f.failregex_texts()),
+                    Ok(f) => json!(f.ignoreregex_texts()),
+                    Err(_) => json!(list),
                 }
             }
             "usedns" => json!(conf().usedns),
@@ -1367,20 +1377,33 @@ impl Server {
             "actionproperties" => {
                 let a = arg_s(cmd, 2)?;
                 j.with_action(&a, |act| {
-                    json!(act.properties().keys().cloned().collect::<Vec<_>>())
+                    // (and the class attributes a Python CommandAction
+                    // lists among its properties)
+                    let mut names: Vec<&str> =
+                        act.properties().keys().map(String::as_str).collect();
+                    names.extend(["ESCAPE_CRE", "ESCAPE_VN_CRE", "banEpoch"]);
+                    names.sort_unstable();
+                    json!(names)
                 })
                 .ok_or_else(|| CommandError::Failed(format!("'{a}'")))?
             }
             "actionmethods" => {
                 let a = arg_s(cmd, 2)?;
                 j.with_action(&a, |_| {
+                    // (a Python CommandAction's public methods)
                     json!([
                         "ban",
+                        "clearAllParams",
                         "consistencyCheck",
+                        "escapeTag",
+                        "executeCmd",
                         "flush",
+                        "invalidateBanEpoch",
                         "prolong",
                         "reban",
                         "reload",
+                        "replaceDynamicTags",
+                        "replaceTag",
                         "start",
                         "stop",
                         "unban"
@@ -1456,6 +1479,18 @@ fn parse_ignore_cache(v: &str) -> Result<Option<IgnoreCacheConfig>, CommandError
         cfg.max_time = t;
     }
     Ok(Some(cfg))
+}
+
+/// fail2ban expands `<HOST>` when a regex is added, by the jail's `usedns`
+/// at that moment (`no`: addresses only): a later `set J usedns` changes
+/// the regexes added after it, not those before. The tag is pinned here to
+/// the form it had when added.
+fn pin_host(regex: &str, usedns: &str) -> String {
+    if usedns == "no" {
+        regex.replace("<HOST>", "<ADDR>")
+    } else {
+        regex.replace("<HOST>", "(?:<ADDR>|<DNS>)")
+    }
 }
 
 #[cfg(test)]
