@@ -200,12 +200,8 @@ fn run(args: Args) -> bool {
             return ok;
         }
     }
-    if args.command.is_empty() {
+    if args.command.is_empty() && !args.interactive {
         eprintln!("gaoler client: no command given (try -h)");
-        return false;
-    }
-    if args.interactive {
-        log::error("interactive mode (-i) is not supported by gaoler");
         return false;
     }
     let over = EarlyOverrides::from_flags(
@@ -224,7 +220,53 @@ fn run(args: Args) -> bool {
         args,
     };
     let cmd = ctx.args.command.clone();
+    if ctx.args.interactive {
+        return interactive(&ctx);
+    }
     process_command(&ctx, cmd)
+}
+
+/// `-i`, fail2ban's interactive mode: the command line's command first (if
+/// any; its failure ends it), then a `fail2ban> ` prompt for commands,
+/// one per line, split as a shell would; `exit` or `quit` ends it, `help`
+/// shows the usage, the end of input ends it as an error (as fail2ban's).
+fn interactive(ctx: &Ctx) -> bool {
+    use std::io::{BufRead, Write};
+    if !ctx.args.command.is_empty() && !process_command(ctx, ctx.args.command.clone()) {
+        return false;
+    }
+    println!(
+        "Fail2Ban v{} reads log file that contains password failure report\n\
+         and bans the corresponding IP addresses using firewall rules.\n",
+        gaoler_config::reader::FAIL2BAN_VERSION
+    );
+    let stdin = std::io::stdin();
+    let mut line = String::new();
+    loop {
+        print!("fail2ban> ");
+        let _ = std::io::stdout().flush();
+        line.clear();
+        if !matches!(stdin.lock().read_line(&mut line), Ok(n) if n > 0) {
+            println!();
+            log::error("EOF when reading a line");
+            return false;
+        }
+        match line.trim_end_matches(['\n', '\r']) {
+            "exit" | "quit" => return true,
+            "help" => {
+                use clap::CommandFactory;
+                println!("{}", Args::command().render_help());
+            }
+            "" => {}
+            cmd => match gaoler_config::shlex::split(cmd) {
+                Ok(words) if !words.is_empty() => {
+                    process_command(ctx, words);
+                }
+                Ok(_) => {}
+                Err(e) => log::error(&e.to_string()),
+            },
+        }
+    }
 }
 
 /// Everything wrong with a configuration: what the reader found, plus what

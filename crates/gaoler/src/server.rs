@@ -157,10 +157,11 @@ pub fn main(argv0: &OsString, rest: Vec<OsString>) -> ExitCode {
     unsafe { libc::umask(0o077) };
     let mut sopts = ServeOptions::new(&socket);
     sopts.force = args.force;
-    let listener = match Listener::bind(sopts) {
-        Ok(l) => l,
-        Err(e) => return fail(&e.to_string()),
-    };
+    let listener =
+        match Listener::from_systemd(sopts.clone()).unwrap_or_else(|| Listener::bind(sopts)) {
+            Ok(l) => l,
+            Err(e) => return fail(&e.to_string()),
+        };
     if !args.foreground {
         if let Err(e) = daemonize(listener.raw_fd()) {
             return fail(&format!("cannot daemonise: {e}"));

@@ -71,10 +71,11 @@ struct Server {
 }
 
 impl Server {
-    fn start(kind: &str) -> Server {
+    /// `kind`'s server; `tag` names its namespace (unique per test).
+    fn start(kind: &str, tag: &str) -> Server {
         let dir = tempfile::tempdir().expect("tempdir");
         write_tree(dir.path());
-        let net = TestNet::new(&format!("fc{}", &kind[..1]));
+        let net = TestNet::new(tag);
         let d = dir.path();
         let mut cmd = Command::new("ip");
         cmd.args(["netns", "exec", &net.server]);
@@ -109,23 +110,33 @@ impl Server {
 
     /// Debian's client, as an admin runs it: (stdout, stderr, status).
     fn run(&self, args: &[&str]) -> (String, String, i32) {
+        self.run_with(&["/usr/bin/python3", CLIENT], args, "")
+    }
+
+    /// A client (`argv`) with `args` and `input` on its stdin.
+    fn run_with(&self, argv: &[&str], args: &[&str], input: &str) -> (String, String, i32) {
+        use std::io::Write;
         let d = self.dir.path();
-        let out = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &self.net.server,
-                "/usr/bin/python3",
-                CLIENT,
-            ])
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &self.net.server])
+            .args(argv)
             .arg("-c")
             .arg(d.join("conf"))
             .arg("-s")
             .arg(d.join("s.sock"))
             .args(["--timeout", "10"])
             .args(args)
-            .output()
-            .expect("fail2ban-client");
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("client");
+        let _ = child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes());
+        let out = child.wait_with_output().expect("client");
         let mask = |b: &[u8]| masked(&String::from_utf8_lossy(b), d);
         (
             mask(&out.stdout),
@@ -269,8 +280,8 @@ fn matrix() -> Vec<Vec<&'static str>> {
 #[test]
 fn debian_fail2ban_client_sees_the_same_server() {
     gaoler_testkit::require_root_and_tools(&["ip", "nft", CLIENT, SERVER]);
-    let reference = Server::start("fail2ban");
-    let gaoler = Server::start("gaoler");
+    let reference = Server::start("fail2ban", "fcf");
+    let gaoler = Server::start("gaoler", "fcg");
     let mut diffs = Vec::new();
     for cmd in matrix() {
         let want = reference.run(&cmd);
@@ -290,4 +301,109 @@ fn debian_fail2ban_client_sees_the_same_server() {
         matrix().len(),
         diffs.join("\n")
     );
+}
+
+/// `-i`: gaoler's client and Debian's, at the same prompt with the same
+/// input, print the same.
+#[test]
+fn interactive_mode_is_fail2ban_clients() {
+    gaoler_testkit::require_root_and_tools(&["ip", "nft", CLIENT]);
+    let server = Server::start("gaoler", "fci");
+    // (the state after is the state before: both clients see the same)
+    let input = "status\n\nset sshd banip 192.0.2.8\nbanned\nset sshd unbanip 192.0.2.8\n\
+                 status nosuch\nexit\n";
+    let debian = server.run_with(&["/usr/bin/python3", CLIENT], &["-i"], input);
+    let gaoler = server.run_with(&[env!("CARGO_BIN_EXE_gaoler"), "client"], &["-i"], input);
+    assert_eq!(gaoler, debian);
+    assert!(debian.0.contains("fail2ban> "), "{debian:?}");
+    // The end of input without `exit` is an error, in both.
+    let debian = server.run_with(&["/usr/bin/python3", CLIENT], &["-i", "ping"], "");
+    let gaoler = server.run_with(
+        &[env!("CARGO_BIN_EXE_gaoler"), "client"],
+        &["-i", "ping"],
+        "",
+    );
+    assert_eq!(gaoler, debian);
+    assert_eq!(gaoler.2, 255);
+}
+
+/// systemd socket activation: systemd (here `systemd-socket-activate`)
+/// holds the socket and starts the server on the first connection, handing
+/// it the listening descriptor; both clients are served; the socket stays
+/// systemd's after the server stopped.
+#[test]
+fn socket_activation() {
+    gaoler_testkit::require_root_and_tools(&["ip", "nft", CLIENT, "systemd-socket-activate"]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_tree(dir.path());
+    let net = TestNet::new("fca");
+    let d = dir.path();
+    let sock = d.join("s.sock");
+    let mut activator = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &net.server,
+            "systemd-socket-activate",
+            "-l",
+        ])
+        .arg(&sock)
+        .args([
+            "--fdname=fail2ban",
+            env!("CARGO_BIN_EXE_gaoler"),
+            "server",
+            "-f",
+            "-c",
+        ])
+        .arg(d.join("conf"))
+        .arg("-s")
+        .arg(&sock)
+        .arg("-p")
+        .arg(d.join("s.pid"))
+        .stdout(std::fs::File::create(d.join("out")).expect("out"))
+        .stderr(std::fs::File::create(d.join("err")).expect("err"))
+        .spawn()
+        .expect("systemd-socket-activate");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !sock.exists() {
+        assert!(Instant::now() < deadline, "no socket");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let client = |args: &[&str]| {
+        Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &net.server,
+                "/usr/bin/python3",
+                CLIENT,
+                "-s",
+            ])
+            .arg(&sock)
+            .args(args)
+            .output()
+            .expect("client")
+    };
+    // (the first connection starts the server; its jails come a moment later)
+    let mut status = client(&["status", "sshd"]);
+    while !String::from_utf8_lossy(&status.stdout).contains("Actions") {
+        assert!(Instant::now() < deadline, "{status:?}");
+        std::thread::sleep(Duration::from_millis(100));
+        status = client(&["status", "sshd"]);
+    }
+    let ping = gaoler()
+        .args(["client", "-s"])
+        .arg(&sock)
+        .arg("ping")
+        .output()
+        .expect("gaoler client");
+    assert_eq!(
+        String::from_utf8_lossy(&ping.stdout),
+        "Server replied: pong\n"
+    );
+    assert!(client(&["stop"]).status.success());
+    let _ = activator.wait();
+    assert!(sock.exists(), "the socket is systemd's to remove");
+    let err = std::fs::read_to_string(d.join("server.log")).unwrap_or_default();
+    assert!(!err.contains("Server already running"), "{err}");
 }

@@ -130,8 +130,9 @@ pub enum ServeError {
 pub struct Listener {
     listener: UnixListener,
     opts: ServeOptions,
-    /// (device, inode) of the socket file we created.
-    ident: (u64, u64),
+    /// (device, inode) of the socket file we created; `None` for a socket
+    /// systemd passed, which is systemd's to remove.
+    ident: Option<(u64, u64)>,
 }
 
 impl Listener {
@@ -167,9 +168,75 @@ impl Listener {
         listener.set_nonblocking(true).map_err(io)?;
         Ok(Listener {
             listener,
-            ident: (meta.dev(), meta.ino()),
+            ident: Some((meta.dev(), meta.ino())),
             opts,
         })
+    }
+
+    /// The control socket systemd passed (socket activation), if it
+    /// passed one to this process: `LISTEN_PID` is ours and `LISTEN_FDS`
+    /// counts the descriptors from 3; with `LISTEN_FDNAMES`, the one named
+    /// `fail2ban` (as fail2ban's unit names it), else the only one. `None`
+    /// when started without, an error when what was passed is not a
+    /// listening Unix stream socket.
+    pub fn from_systemd(opts: ServeOptions) -> Option<Result<Listener, ServeError>> {
+        const FIRST: i32 = 3;
+        let pid: u32 = std::env::var("LISTEN_PID").ok()?.trim().parse().ok()?;
+        if pid != std::process::id() {
+            return None;
+        }
+        let count: i32 = std::env::var("LISTEN_FDS").ok()?.trim().parse().ok()?;
+        let names = std::env::var("LISTEN_FDNAMES").unwrap_or_default();
+        let names: Vec<&str> = names.split(':').collect();
+        let fd = match names.iter().position(|n| *n == "fail2ban") {
+            Some(i) if (i as i32) < count => FIRST + i as i32,
+            _ if count == 1 => FIRST,
+            _ => {
+                tracing::warn!(
+                    "systemd passed {count} sockets, none named \"fail2ban\"; binding {}",
+                    opts.socket.display()
+                );
+                return None;
+            }
+        };
+        let bad = |why: &str| ServeError::Io {
+            path: opts.socket.clone(),
+            source: std::io::Error::other(format!("systemd's descriptor {fd}: {why}")),
+        };
+        let mut accepting: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        let mut addr: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+        let mut alen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        // SAFETY: getsockopt/getsockname write at most the lengths given
+        // into the buffers given; a bad descriptor is an error return.
+        let ok = unsafe {
+            libc::getsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_ACCEPTCONN,
+                &mut accepting as *mut _ as *mut libc::c_void,
+                &mut len,
+            ) == 0
+                && libc::getsockname(fd, &mut addr as *mut _ as *mut libc::sockaddr, &mut alen) == 0
+        };
+        if !ok || accepting == 0 || addr.ss_family as libc::c_int != libc::AF_UNIX {
+            return Some(Err(bad("not a listening Unix socket")));
+        }
+        // SAFETY: the descriptor is a listening socket (checked above) that
+        // systemd handed to this process alone; we own it from here on.
+        let listener = unsafe { <UnixListener as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+        // (the actions' commands must not inherit it)
+        // SAFETY: fcntl on a valid descriptor.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+        if let Err(e) = listener.set_nonblocking(true) {
+            return Some(Err(bad(&e.to_string())));
+        }
+        tracing::info!("serving the control socket systemd passed (descriptor {fd})");
+        Some(Ok(Listener {
+            listener,
+            opts,
+            ident: None,
+        }))
     }
 
     pub fn path(&self) -> &Path {
@@ -242,7 +309,7 @@ impl Drop for Listener {
     fn drop(&mut self) {
         let path = &self.opts.socket;
         if let Ok(meta) = std::fs::symlink_metadata(path) {
-            if (meta.dev(), meta.ino()) == self.ident {
+            if Some((meta.dev(), meta.ino())) == self.ident {
                 if let Err(e) = std::fs::remove_file(path) {
                     tracing::warn!("cannot remove socket {}: {e}", path.display());
                 }
