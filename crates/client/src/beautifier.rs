@@ -81,6 +81,8 @@ impl Beautifier {
             }
             "IndexError" => "Sorry but the command is invalid".into(),
             "DuplicateJailException" => format!("The jail '{}' already exists", err.message),
+            // (Python's str() of a KeyError is the repr of its argument)
+            "KeyError" => crate::pyrepr::repr(&Value::String(err.message.clone())),
             _ => err.message.clone(),
         }
     }

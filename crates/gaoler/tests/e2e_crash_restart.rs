@@ -19,16 +19,11 @@ use common::*;
 use gaoler_testkit::TestNet;
 use std::io::Write;
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 const IPT_JAIL: &str = "freeswitch";
 const NFT_JAIL: &str = "sshd";
 const JAILS: [&str; 2] = [IPT_JAIL, NFT_JAIL];
-
-fn shipped_config() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config")
-}
 
 /// The configuration: the shipped tree, a one-line test filter (`ban
 /// <HOST>`, no date) so that a log line bans at once, and both jails.
@@ -38,10 +33,6 @@ fn write_tree(dir: &Path, bantime: u64) {
 
 /// [`write_tree`] with `defaults` in jail.local's `[DEFAULT]`.
 fn write_tree_with(dir: &Path, bantime: u64, defaults: &str) {
-    let conf = dir.join("conf");
-    if !conf.exists() {
-        copy_tree(&shipped_config(), &conf);
-    }
     let d = dir.display();
     let jail = |name: &str, banaction: &str| {
         format!(
@@ -49,26 +40,14 @@ fn write_tree_with(dir: &Path, bantime: u64, defaults: &str) {
              bantime = {bantime}\nbanaction = {banaction}\nlogpath = {d}/{name}.log\n\n"
         )
     };
-    write_files(
-        &conf,
-        &[
-            (
-                "fail2ban.local",
-                &format!("[Definition]\nlogtarget = {d}/gaoler.log\ndbfile = {d}/gaoler.sqlite3\n"),
-            ),
-            (
-                "filter.d/gaoler-test.conf",
-                "[Definition]\nfailregex = ^ban <HOST>$\ndatepattern = {NONE}\n",
-            ),
-            (
-                "jail.local",
-                &format!(
-                    "[DEFAULT]\n{defaults}\n\n{}{}",
-                    jail(IPT_JAIL, "iptables-multiport"),
-                    jail(NFT_JAIL, "nftables-multiport")
-                ),
-            ),
-        ],
+    test_tree(
+        dir,
+        &shipped(),
+        &format!(
+            "[DEFAULT]\n{defaults}\n\n{}{}",
+            jail(IPT_JAIL, "iptables-multiport"),
+            jail(NFT_JAIL, "nftables-multiport")
+        ),
     );
     for j in JAILS {
         let log = dir.join(format!("{j}.log"));
@@ -76,18 +55,6 @@ fn write_tree_with(dir: &Path, bantime: u64, defaults: &str) {
             std::fs::write(log, "").expect("log");
         }
     }
-}
-
-fn in_ns(net: &TestNet, args: &[&str]) -> (bool, String) {
-    let out = Command::new("ip")
-        .args(["netns", "exec", &net.server])
-        .args(args)
-        .output()
-        .expect("ip netns exec");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
 }
 
 /// Ban rules of the iptables jail: `-s <addr>` rules in its chains.

@@ -12,52 +12,21 @@ mod common;
 use common::*;
 use gaoler_testkit::TestNet;
 use std::path::Path;
-use std::process::Command;
 
 /// Upstream's configuration, a one-line test filter (`ban <HOST>`) and
 /// `jails` (jail.local text; `DIR` stands for the test directory).
 fn write_tree(dir: &Path, jails: &str) {
-    let conf = dir.join("conf");
-    copy_tree(&upstream().join("config"), &conf);
     let d = dir.display().to_string();
-    write_files(
-        &conf,
-        &[
-            (
-                "fail2ban.local",
-                &format!("[Definition]\nlogtarget = {d}/gaoler.log\ndbfile = {d}/gaoler.sqlite3\n"),
-            ),
-            (
-                "filter.d/gaoler-test.conf",
-                "[Definition]\nfailregex = ^ban <HOST>$\ndatepattern = {NONE}\n",
-            ),
-            (
-                "jail.local",
-                &format!(
-                    "[DEFAULT]\nfilter = gaoler-test\nbackend = polling\nmaxretry = 1\n\
-                     bantime = 1h\nlogpath = {d}/empty.log\n\n{}",
-                    jails.replace("DIR", &d)
-                ),
-            ),
-        ],
+    test_tree(
+        dir,
+        &upstream().join("config"),
+        &format!(
+            "[DEFAULT]\nfilter = gaoler-test\nbackend = polling\nmaxretry = 1\n\
+             bantime = 1h\nlogpath = {d}/empty.log\n\n{}",
+            jails.replace("DIR", &d)
+        ),
     );
     std::fs::write(dir.join("empty.log"), "").expect("log");
-}
-
-fn in_ns(net: &TestNet, args: &[&str]) -> (bool, String) {
-    let out = Command::new("ip")
-        .args(["netns", "exec", &net.server])
-        .args(args)
-        .output()
-        .expect("ip netns exec");
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
 }
 
 fn log(dir: &Path) -> String {

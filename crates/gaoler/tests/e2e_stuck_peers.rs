@@ -22,26 +22,7 @@ fn mkfifo(path: &Path) {
 /// gaoler's shipped configuration with the given `jail.local`, and the
 /// server's log, database and socket in `dir`.
 fn tree(dir: &Path, jails: &str) {
-    let conf = dir.join("conf");
-    copy_tree(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config"),
-        &conf,
-    );
-    let d = dir.display();
-    write_files(
-        &conf,
-        &[
-            (
-                "fail2ban.local",
-                &format!("[Definition]\nlogtarget = {d}/gaoler.log\ndbfile = {d}/gaoler.sqlite3\n"),
-            ),
-            (
-                "filter.d/gaoler-test.conf",
-                "[Definition]\nfailregex = ^ban <HOST>$\ndatepattern = {NONE}\n",
-            ),
-            ("jail.local", jails),
-        ],
-    );
+    test_tree(dir, &shipped(), jails);
 }
 
 fn log_text(dir: &Path) -> String {

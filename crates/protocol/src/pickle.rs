@@ -332,46 +332,19 @@ impl Unpickler<'_> {
                     let v = self.line()?.trim().parse().map_err(|_| "invalid FLOAT")?;
                     self.push(Obj::Float(v))?;
                 }
-                // strings and bytes
-                0x8c => {
-                    let n = self.u8()?;
-                    let o = self.string(n)?;
-                    self.push(o)?;
-                }
-                b'X' => {
-                    let n = self.u32()?;
-                    let o = self.string(n)?;
-                    self.push(o)?;
-                }
-                0x8d => {
-                    let n = self.u64()?;
-                    let o = self.string(n)?;
-                    self.push(o)?;
-                }
-                // (Python 2's str: text for fail2ban's purposes)
-                b'U' => {
-                    let n = self.u8()?;
-                    let o = self.string(n)?;
-                    self.push(o)?;
-                }
-                b'T' => {
-                    let n = self.u32()?;
-                    let o = self.string(n)?;
-                    self.push(o)?;
-                }
-                b'C' => {
-                    let n = self.u8()?;
-                    let o = self.bytes(n)?;
-                    self.push(o)?;
-                }
-                b'B' => {
-                    let n = self.u32()?;
-                    let o = self.bytes(n)?;
-                    self.push(o)?;
-                }
-                0x8e | 0x96 => {
-                    let n = self.u64()?;
-                    let o = self.bytes(n)?;
+                // strings and bytes (`U` and `T`: Python 2's str, text for
+                // fail2ban's purposes)
+                0x8c | b'U' | b'X' | b'T' | 0x8d | b'C' | b'B' | 0x8e | 0x96 => {
+                    let n = match op {
+                        0x8c | b'U' | b'C' => self.u8()?,
+                        b'X' | b'T' | b'B' => self.u32()?,
+                        _ => self.u64()?,
+                    };
+                    let o = if matches!(op, b'C' | b'B' | 0x8e | 0x96) {
+                        self.bytes(n)?
+                    } else {
+                        self.string(n)?
+                    };
                     self.push(o)?;
                 }
                 // containers

@@ -323,8 +323,6 @@ pub(crate) struct Batch {
     inc: Option<BanTimeIncrement>,
 }
 
-/// The ticket of a filter failure, for the ignore command and cache (their
-/// tags read the data fields).
 /// The tags a ticket's ID gives (`ip`, `fid`, `family`, ...); `ip` is the
 /// captured address where the filter's ID is something else.
 fn id_info(t: &Ticket) -> ActionInfo {
@@ -335,6 +333,8 @@ fn id_info(t: &Ticket) -> ActionInfo {
     info
 }
 
+/// The ticket of a filter failure, for the ignore command and cache (their
+/// tags read the data fields).
 fn failure_ticket(f: &gaoler_filter::Failure, id: &Addr, time: f64) -> Ticket {
     let mut data = Map::new();
     for (k, v) in &f.data {

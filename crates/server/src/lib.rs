@@ -139,6 +139,9 @@ pub enum CommandError {
     /// `Exception` (e.g. `Invalid command`).
     #[error("{0}")]
     Failed(String),
+    /// `KeyError` (an action a jail does not have).
+    #[error("{0}")]
+    UnknownKey(String),
 }
 
 impl CommandError {
@@ -149,6 +152,7 @@ impl CommandError {
             CommandError::DuplicateJail(_) => "DuplicateJailException",
             CommandError::Invalid(_) => "ValueError",
             CommandError::Failed(_) => "Exception",
+            CommandError::UnknownKey(_) => "KeyError",
         }
     }
 }

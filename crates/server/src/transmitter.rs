@@ -1209,7 +1209,7 @@ impl Server {
             }
             let r = j
                 .with_action(&a, |act| act.reconfigure(&props))
-                .ok_or_else(|| CommandError::Failed(format!("'{a}'")))?;
+                .ok_or_else(|| no_action(&a))?;
             r.map_err(|e| CommandError::Failed(e.to_string()))?;
             return Ok(json!(true));
         }
@@ -1229,7 +1229,7 @@ impl Server {
                 }
                 .map_err(|e| CommandError::Failed(e.to_string()))
             })
-            .ok_or_else(|| CommandError::Failed(format!("'{a}'")))??;
+            .ok_or_else(|| no_action(&a))??;
         if quiet {
             Ok(Json::Null)
         } else {
@@ -1366,7 +1366,7 @@ impl Server {
                 let a = arg_s(cmd, 2)?;
                 let prop = arg_s(cmd, 3)?;
                 j.with_action(&a, |act| act.property(&prop).map(str::to_owned))
-                    .ok_or_else(|| CommandError::Failed(format!("'{a}'")))?
+                    .ok_or_else(|| no_action(&a))?
                     .map(Json::String)
                     .ok_or_else(|| {
                         CommandError::Failed(format!(
@@ -1385,7 +1385,7 @@ impl Server {
                     names.sort_unstable();
                     json!(names)
                 })
-                .ok_or_else(|| CommandError::Failed(format!("'{a}'")))?
+                .ok_or_else(|| no_action(&a))?
             }
             "actionmethods" => {
                 let a = arg_s(cmd, 2)?;
@@ -1409,7 +1409,7 @@ impl Server {
                         "unban"
                     ])
                 })
-                .ok_or_else(|| CommandError::Failed(format!("'{a}'")))?
+                .ok_or_else(|| no_action(&a))?
             }
             o if o.starts_with("bantime.") => lock(&j.ban_extra)
                 .get(&o["bantime.".len()..])
@@ -1479,6 +1479,11 @@ fn parse_ignore_cache(v: &str) -> Result<Option<IgnoreCacheConfig>, CommandError
         cfg.max_time = t;
     }
     Ok(Some(cfg))
+}
+
+/// What fail2ban's jail raises for an action it does not have.
+fn no_action(name: &str) -> CommandError {
+    CommandError::UnknownKey(format!("Invalid Action name: {name}"))
 }
 
 /// fail2ban expands `<HOST>` when a regex is added, by the jail's `usedns`

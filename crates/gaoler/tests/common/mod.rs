@@ -28,6 +28,49 @@ pub fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
+/// gaoler's shipped configuration tree (`config/`).
+pub fn shipped() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config")
+}
+
+/// A test configuration in `dir/conf`: the tree `base` (copied once), the
+/// server's log and database in `dir`, the one-line filter `gaoler-test`
+/// (`ban <HOST>`, no date: a log line bans at once) and `jail_local`.
+pub fn test_tree(dir: &Path, base: &Path, jail_local: &str) {
+    let conf = dir.join("conf");
+    if !conf.exists() {
+        copy_tree(base, &conf);
+    }
+    let d = dir.display();
+    write_files(
+        &conf,
+        &[
+            (
+                "fail2ban.local",
+                &format!("[Definition]\nlogtarget = {d}/gaoler.log\ndbfile = {d}/gaoler.sqlite3\n"),
+            ),
+            (
+                "filter.d/gaoler-test.conf",
+                "[Definition]\nfailregex = ^ban <HOST>$\ndatepattern = {NONE}\n",
+            ),
+            ("jail.local", jail_local),
+        ],
+    );
+}
+
+/// `args` run in `net`'s server namespace: (success, stdout).
+pub fn in_ns(net: &gaoler_testkit::TestNet, args: &[&str]) -> (bool, String) {
+    let out = Command::new("ip")
+        .args(["netns", "exec", &net.server])
+        .args(args)
+        .output()
+        .expect("ip netns exec");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
 /// Write `files` (relative path, content) into `root`.
 pub fn write_files(root: &Path, files: &[(&str, &str)]) {
     for (rel, content) in files {
