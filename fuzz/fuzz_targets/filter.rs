@@ -91,6 +91,7 @@ fn own_config() -> PathBuf {
 fn upstream_config() -> PathBuf {
     std::env::var_os("GAOLER_FUZZ_UPSTREAM")
         .map(PathBuf::from)
+        .or_else(|| std::env::var_os("GAOLER_UPSTREAM").map(|p| PathBuf::from(p).join("config")))
         .unwrap_or_else(|| {
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fail2ban-upstream/config")
         })

@@ -529,8 +529,7 @@ fn safe_values_are_pasted() {
 /// for both families.
 #[test]
 fn golden_nftables_renders_per_family() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/fail2ban-upstream/golden/dump-all-jails.jsonl");
+    let path = gaoler_testkit::upstream().join("golden/dump-all-jails.jsonl");
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("reference dump {} missing: {e}", path.display()));
     let line = text

@@ -5,9 +5,7 @@ const NOW: f64 = 1124013600.0; // 2005-08-14 12:00:00 CEST
 const TEST_TZ: &str = "CET-01CEST-02,M3.5.0,M10.5.0";
 
 fn shared(rel: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared")
-        .join(rel)
+    gaoler_testkit::shared().join(rel)
 }
 
 fn detector(p: Option<&str>) -> DateDetector {
@@ -851,7 +849,7 @@ fn iso_fast_path_gives_pcre2_spans() {
 fn generated_and_sample_lines() -> Vec<String> {
     let mut lines = syslog_like_lines();
     lines.extend(iso_like_lines());
-    let mut names: Vec<_> = std::fs::read_dir(shared("fail2ban-upstream/logs"))
+    let mut names: Vec<_> = std::fs::read_dir(gaoler_testkit::upstream().join("logs"))
         .expect("logs")
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.is_file())

@@ -19,7 +19,7 @@ const NOW: f64 = 1124013600.0;
 const TEST_TZ: &str = "CET-01CEST-02,M3.5.0,M10.5.0";
 
 fn upstream() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fail2ban-upstream")
+    gaoler_testkit::upstream()
 }
 
 /// `datepattern` per jail from the reference reader's command stream.

@@ -18,10 +18,7 @@ const NOW: f64 = 1124013600.0;
 const TZ: &str = "CET-01CEST-02,M3.5.0,M10.5.0";
 
 fn upstream() -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/fail2ban-upstream"
-    ))
+    gaoler_testkit::upstream()
 }
 
 #[derive(Default, Clone, Debug)]
@@ -464,7 +461,7 @@ fn prefilter_changes_nothing() {
 /// others; skipped when Python is not available.
 #[test]
 fn prefilter_changes_nothing_genlog() {
-    let gen = upstream().join("../bench/genlog.py");
+    let gen = gaoler_testkit::shared().join("bench/genlog.py");
     let mut lines = Vec::new();
     for kind in ["freeswitch", "sshd"] {
         let Ok(out) = std::process::Command::new("python3")

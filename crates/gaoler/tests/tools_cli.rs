@@ -10,10 +10,7 @@ fn bin() -> PathBuf {
 }
 
 fn upstream() -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/fail2ban-upstream"
-    ))
+    gaoler_testkit::upstream()
 }
 
 fn text(o: &Output) -> String {

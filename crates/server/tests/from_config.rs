@@ -14,8 +14,6 @@ use gaoler_config::{read_config, ReadMode};
 use gaoler_server::{Server, ServerOptions};
 use serde_json::{json, Value as Json};
 
-const UPSTREAM: &str = "/work/shared/fail2ban-upstream/config";
-
 fn copy_tree(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for e in std::fs::read_dir(from).unwrap() {
@@ -46,13 +44,10 @@ fn syslog_now() -> String {
 
 #[test]
 fn stock_tree_sshd_and_recidive() {
-    if !Path::new(UPSTREAM).is_dir() {
-        eprintln!("skipped: {UPSTREAM} missing");
-        return;
-    }
+    let upstream = gaoler_testkit::upstream().join("config");
     let dir = tempfile::tempdir().unwrap();
     let conf = dir.path().join("conf");
-    copy_tree(Path::new(UPSTREAM), &conf);
+    copy_tree(&upstream, &conf);
     let auth = dir.path().join("auth.log");
     let srvlog = dir.path().join("fail2ban.log");
     let actfile = dir.path().join("actions.txt");

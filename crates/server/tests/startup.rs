@@ -11,8 +11,6 @@ use gaoler_config::reader::ClientOptions;
 use gaoler_config::{read_config, ReadMode};
 use serde_json::{json, Value as Json};
 
-const UPSTREAM: &str = "/work/shared/fail2ban-upstream/config";
-
 fn copy_tree(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for e in std::fs::read_dir(from).unwrap() {
@@ -107,12 +105,10 @@ fn config_error_entries_are_failed_jails() {
 /// file and line of the offending option, and the good jails start.
 #[test]
 fn plan_start_refuses_bad_jails_with_file_and_line() {
-    if !Path::new(UPSTREAM).is_dir() {
-        panic!("{UPSTREAM} missing");
-    }
+    let upstream = gaoler_testkit::upstream().join("config");
     let dir = tempfile::tempdir().unwrap();
     let conf = dir.path().join("conf");
-    copy_tree(Path::new(UPSTREAM), &conf);
+    copy_tree(&upstream, &conf);
     let log = dir.path().join("auth.log");
     std::fs::write(&log, "").unwrap();
     std::fs::write(

@@ -20,6 +20,52 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The project's shared reference data: `GAOLER_SHARED`, or `../shared`
+/// beside the repository (where this workspace keeps it). FAILS, saying
+/// what to set, when it is not there.
+pub fn shared() -> std::path::PathBuf {
+    let p = std::env::var_os("GAOLER_SHARED")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"));
+    assert!(
+        p.is_dir(),
+        "the shared reference data is not at {}: set GAOLER_SHARED to it \
+         (see the README, \"Reference data\")",
+        p.display()
+    );
+    p
+}
+
+/// fail2ban's upstream tree the tests compare against (`config/`,
+/// `test-config/`, `logs/`, `golden/`): `GAOLER_UPSTREAM`, or
+/// `fail2ban-upstream` in [`shared`]. FAILS, saying what to set, when it is
+/// not there: `contrib/fetch-upstream.sh` makes one from fail2ban's
+/// repository at the commit in `UPSTREAM_COMMIT`.
+pub fn upstream() -> std::path::PathBuf {
+    let p = match std::env::var_os("GAOLER_UPSTREAM") {
+        Some(p) => std::path::PathBuf::from(p),
+        None => {
+            let default =
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fail2ban-upstream");
+            if !default.is_dir() {
+                panic!(
+                    "fail2ban's upstream reference data is not at {}: set GAOLER_UPSTREAM to a \
+                     tree made by contrib/fetch-upstream.sh (fail2ban at the commit in \
+                     UPSTREAM_COMMIT; see the README, \"Reference data\")",
+                    default.display()
+                );
+            }
+            default
+        }
+    };
+    assert!(
+        p.join("config").is_dir(),
+        "GAOLER_UPSTREAM={} has no config/: make it with contrib/fetch-upstream.sh",
+        p.display()
+    );
+    p
+}
+
 pub const SERVER4: &str = "192.0.2.1";
 pub const CLIENT4: &str = "192.0.2.2";
 pub const SERVER6: &str = "2001:db8::1";

@@ -21,10 +21,6 @@ use std::path::{Path, PathBuf};
 
 use gaoler_tools::samples::{run, Report, RunOptions};
 
-fn shared() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared"))
-}
-
 fn repo() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
 }
@@ -257,7 +253,7 @@ fn check(samples_dir: &Path, opts: &RunOptions) -> BTreeSet<String> {
 
 #[test]
 fn upstream_filters_match_long_fields() {
-    let up = shared().join("fail2ban-upstream");
+    let up = gaoler_testkit::upstream();
     let covered = check(
         &up.join("logs"),
         &RunOptions {

@@ -17,10 +17,7 @@ use proptest::prelude::*;
 const NOW: f64 = 1124013600.0;
 
 fn config() -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/fail2ban-upstream/config"
-    ))
+    gaoler_testkit::upstream().join("config")
 }
 
 fn filter(name: &str, eager: bool) -> Filter {

@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 use gaoler_tools::regex_run;
 
 fn shared() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared"))
+    gaoler_testkit::shared()
 }
 
 fn upstream() -> PathBuf {
-    shared().join("fail2ban-upstream")
+    gaoler_testkit::upstream()
 }
 
 fn config() -> String {

@@ -5,12 +5,8 @@ use std::path::{Path, PathBuf};
 
 use gaoler_tools::samples::{run, Report, RunOptions};
 
-fn shared() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared"))
-}
-
 fn upstream() -> PathBuf {
-    shared().join("fail2ban-upstream")
+    gaoler_testkit::upstream()
 }
 
 fn print_failures(r: &Report) {

@@ -7,7 +7,7 @@ use gaoler_action::ActionSpec;
 
 /// Upstream fail2ban's configuration tree (test data in `../shared`).
 pub fn upstream() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fail2ban-upstream/config")
+    gaoler_testkit::upstream().join("config")
 }
 
 /// gaoler's own shipped configuration tree.

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 /// The pinned upstream reference data (test data only, never copied into the repo).
 pub fn upstream() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fail2ban-upstream")
+    gaoler_testkit::upstream()
 }
 
 pub fn gaoler() -> Command {
