@@ -18,6 +18,22 @@ if [ ! -e /etc/gaoler ]; then
   rm -rf /etc/gaoler/samples
   mkdir -p /etc/gaoler/jail.d
 fi
+# Man pages and completions, made from the tools' own option definitions.
+docs=$(mktemp -d)
+"$bin" generate-docs "$docs"
+install -d /usr/local/share/man/man1 /usr/local/share/bash-completion/completions \
+  /usr/local/share/zsh/site-functions /usr/local/share/fish/vendor_completions.d
+for page in "$docs"/man/*.1; do
+  case "$(basename "$page")" in
+    # (fail2ban's own pages stay where fail2ban is installed)
+    fail2ban-*) [ -e /usr/bin/fail2ban-client ] && continue ;;
+  esac
+  install -m 0644 "$page" /usr/local/share/man/man1/
+done
+install -m 0644 "$docs"/completions/bash/gaoler /usr/local/share/bash-completion/completions/
+install -m 0644 "$docs"/completions/zsh/_gaoler /usr/local/share/zsh/site-functions/
+install -m 0644 "$docs"/completions/fish/gaoler.fish /usr/local/share/fish/vendor_completions.d/
+rm -rf "$docs"
 install -D -m 0644 contrib/gaoler.service /etc/systemd/system/gaoler.service
 if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
   systemctl daemon-reload

@@ -4,6 +4,7 @@
 //! `fail2ban-regex` it behaves as that subcommand, so existing systemd units
 //! and scripts keep working when the binary is swapped.
 
+mod docs;
 mod server;
 
 /// mimalloc rather than glibc's allocator: `gaoler regex` hands failure
@@ -39,7 +40,8 @@ const USAGE: &str = "usage: gaoler <client|server|regex|test-samples> [OPTIONS] 
     client   control the server, test or dump a configuration (fail2ban-client)\n\
     server   run the daemon (fail2ban-server)\n\
     regex    test filters against log lines (fail2ban-regex)\n\
-    test-samples  run annotated sample logs against their filters\n";
+    test-samples  run annotated sample logs against their filters\n\
+    generate-docs DIR  write man pages and shell completions into DIR\n";
 
 /// Map the program name to an implied subcommand.
 fn implied_subcommand(argv0: &OsString) -> Option<&'static str> {
@@ -79,6 +81,19 @@ fn main() -> ExitCode {
         }
         "regex" => gaoler_tools::regex_main(&argv0, rest),
         "test-samples" => gaoler_tools::test_samples_main(&argv0, rest),
+        "generate-docs" => match rest.first() {
+            Some(dir) => match docs::generate(Path::new(dir)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("gaoler generate-docs: {e}");
+                    ExitCode::from(1)
+                }
+            },
+            None => {
+                eprintln!("usage: gaoler generate-docs DIR");
+                ExitCode::from(2)
+            }
+        },
         "-h" | "--help" | "help" => {
             print!("{USAGE}");
             ExitCode::SUCCESS

@@ -119,8 +119,13 @@ fn fail(msg: &str) -> ExitCode {
     ExitCode::from(255)
 }
 
+/// The server's command line, for man pages and completions.
+pub fn command() -> clap::Command {
+    <Args as clap::CommandFactory>::command()
+}
+
 pub fn main(argv0: &OsString, rest: Vec<OsString>) -> ExitCode {
-    let mut argv = vec![argv0.clone()];
+    let mut argv = vec![gaoler_client::cli::program_name(argv0, "server")];
     argv.extend(rest);
     let args: Args = match gaoler_client::cli::parse_args(argv) {
         Ok(a) => a,

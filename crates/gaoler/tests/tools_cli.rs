@@ -152,3 +152,26 @@ fn regex_subcommand_and_program_name() {
     // not a file: taken as a literal regex without <HOST> → error
     assert_eq!(o.status.code(), Some(255), "{}", text(&o));
 }
+
+/// Each tool calls itself by the name it was run as: `gaoler client`,
+/// or `fail2ban-client` through a link of that name.
+#[test]
+fn help_names_the_tool_as_run() {
+    for sub in ["client", "server", "regex"] {
+        let out = Command::new(bin())
+            .args([sub, "--help"])
+            .output()
+            .expect("run");
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            help.contains(&format!("Usage: gaoler {sub} ")),
+            "{sub}: {help}"
+        );
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let link = dir.path().join("fail2ban-client");
+    std::os::unix::fs::symlink(bin(), &link).expect("link");
+    let out = Command::new(&link).arg("--help").output().expect("run");
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("Usage: fail2ban-client "), "{help}");
+}

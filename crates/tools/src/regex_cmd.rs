@@ -169,6 +169,11 @@ struct Args {
 }
 
 /// Entry point of `gaoler regex` / `fail2ban-regex`.
+/// `gaoler regex`'s command line, for man pages and completions.
+pub fn command() -> clap::Command {
+    <Args as clap::CommandFactory>::command()
+}
+
 pub fn regex_main(argv0: &OsString, rest: Vec<OsString>) -> ExitCode {
     if rest.iter().any(|a| a == "-V") {
         println!("{}", env!("CARGO_PKG_VERSION"));

@@ -89,6 +89,11 @@ struct Args {
 }
 
 /// Entry point of `gaoler test-samples`.
+/// `gaoler test-samples`'s command line, for man pages and completions.
+pub fn command() -> clap::Command {
+    <Args as clap::CommandFactory>::command()
+}
+
 pub fn test_samples_main(argv0: &OsString, rest: Vec<OsString>) -> ExitCode {
     let args = match Args::try_parse_from(crate::args_with_argv0(argv0, rest, "test-samples")) {
         Ok(a) => a,
