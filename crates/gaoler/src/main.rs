@@ -5,6 +5,7 @@
 //! and scripts keep working when the binary is swapped.
 
 mod docs;
+mod notify;
 mod server;
 
 /// mimalloc rather than glibc's allocator: `gaoler regex` hands failure

@@ -19,6 +19,8 @@
 //!    enabled but none could start, the server stops and exits 255 rather
 //!    than run unprotected;
 //! 6. serve until `stop`, SIGTERM or SIGINT; SIGUSR1 runs `flushlogs`.
+//!    Under systemd (`NOTIFY_SOCKET`), `READY=1` once the jails run, then
+//!    the watchdog and `STATUS=` (see `notify`).
 //!    Then every jail is stopped, the socket and the pidfile removed, and
 //!    the process exits 0 (255 after a configuration that protects
 //!    nothing, see 5).
@@ -28,6 +30,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::Parser;
 use gaoler_client::early::{early_options, EarlyOverrides};
@@ -192,8 +195,23 @@ pub fn main(argv0: &OsString, rest: Vec<OsString>) -> ExitCode {
     };
     install_signals();
 
+    let notifier = crate::notify::Notifier::from_env().map(Arc::new);
+    // In the foreground on a terminal the admin is watching: the log goes
+    // to the terminal too, after a summary of what runs (or how to enable
+    // a jail when none is).
+    // SAFETY: isatty has no preconditions.
+    let first_run = args.foreground && unsafe { libc::isatty(2) } == 1;
+    if first_run {
+        server.logger().set_echo_stderr(true);
+    }
     let config_failed = Arc::new(AtomicBool::new(false));
-    if !args.async_ {
+    if args.async_ {
+        // (the jails come from the client's stream, whenever it comes)
+        if let Some(n) = &notifier {
+            n.send("READY=1");
+        }
+    } else {
+        let notify = notifier.clone();
         let srv = server.clone();
         let failed = config_failed.clone();
         let copts = ClientOptions {
@@ -204,8 +222,12 @@ pub fn main(argv0: &OsString, rest: Vec<OsString>) -> ExitCode {
         let spawned = std::thread::Builder::new()
             .name("f2b/config".into())
             .spawn(move || {
-                if !configure(&srv, &conf, &copts) {
+                let first_run = first_run.then_some(socket.as_path());
+                if !configure(&srv, &conf, &copts, first_run) {
                     failed.store(true, Ordering::SeqCst);
+                } else if let Some(n) = &notify {
+                    let status = crate::notify::status_text(&srv.ban_counts());
+                    n.send(&format!("READY=1\nSTATUS={status}"));
                 }
             });
         if let Err(e) = spawned {
@@ -228,7 +250,13 @@ pub fn main(argv0: &OsString, rest: Vec<OsString>) -> ExitCode {
         }
         TERMINATE.load(Ordering::SeqCst) || s.is_stopping() || failed.load(Ordering::SeqCst)
     };
+    if let Some(n) = &notifier {
+        watch(n.clone(), server.clone(), config_failed.clone());
+    }
     let served = listener.run(handler, stop);
+    if let Some(n) = &notifier {
+        n.send("STOPPING=1");
+    }
     server.shutdown();
     pid.remove();
     if let Err(e) = served {
@@ -242,13 +270,56 @@ pub fn main(argv0: &OsString, rest: Vec<OsString>) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// systemd's watchdog and status: at half of `WatchdogSec` (or every 5 s
+/// when there is none, for the status alone), `WATCHDOG=1` if the server
+/// answers its own `ping`, and the jails' ban counts as `STATUS=` when
+/// they changed. Ends with the server.
+fn watch(notifier: Arc<crate::notify::Notifier>, server: Arc<Server>, failed: Arc<AtomicBool>) {
+    let watchdog = crate::notify::watchdog_interval();
+    let every = watchdog.unwrap_or(Duration::from_secs(5));
+    let spawned = std::thread::Builder::new()
+        .name("gaoler-notify".into())
+        .spawn(move || {
+            let mut last = String::new();
+            loop {
+                std::thread::sleep(every);
+                if TERMINATE.load(Ordering::SeqCst)
+                    || server.is_stopping()
+                    || failed.load(Ordering::SeqCst)
+                {
+                    return;
+                }
+                let mut msg = Vec::new();
+                if watchdog.is_some() && server.handle(&[json!("ping")]).is_ok() {
+                    msg.push("WATCHDOG=1".to_string());
+                }
+                let status = crate::notify::status_text(&server.ban_counts());
+                if status != last {
+                    msg.push(format!("STATUS={status}"));
+                    last = status;
+                }
+                if !msg.is_empty() {
+                    notifier.send(&msg.join("\n"));
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!("cannot start the systemd notification thread: {e}");
+    }
+}
+
 /// Read the tree and stream it into the server; false if nothing can be
 /// protected: the tree cannot be read at all, or jails are enabled but
 /// none of them could start (the server then exits non-zero instead of
 /// running unprotected). A jail with errors is refused with its file and
 /// line and the others start (see [`gaoler_server::startup`]); `status`
 /// lists the refused ones.
-fn configure(server: &Server, conf: &Path, copts: &ClientOptions) -> bool {
+fn configure(
+    server: &Server,
+    conf: &Path,
+    copts: &ClientOptions,
+    first_run: Option<&Path>,
+) -> bool {
     let log = |msg: &str| {
         server.logger().log(
             gaoler_server::log::level::ERROR,
@@ -263,6 +334,9 @@ fn configure(server: &Server, conf: &Path, copts: &ClientOptions) -> bool {
             return false;
         }
     };
+    if let Some(socket) = first_run {
+        eprint!("{}", summary(&read, conf, socket));
+    }
     // Refused jails are logged by the server from their `config-error`
     // entries; server-level settings it refuses, by the stream.
     let plan = gaoler_server::plan_start(&read);
@@ -282,6 +356,71 @@ fn configure(server: &Server, conf: &Path, copts: &ClientOptions) -> bool {
         return false;
     }
     true
+}
+
+/// What a server started on a terminal prints first: where its files
+/// are and what each jail watches, or how to enable a jail.
+fn summary(read: &gaoler_config::reader::ConfigRead, conf: &Path, socket: &Path) -> String {
+    let setting = |key: &str| {
+        read.stream.iter().find_map(|c| match c.as_slice() {
+            [Value::String(set), Value::String(k), v] if set == "set" && k == key => {
+                Some(v.as_str().map_or_else(|| v.to_string(), str::to_string))
+            }
+            _ => None,
+        })
+    };
+    let mut out = format!(
+        "gaoler {} (fail2ban {} configuration) in {}\n  log: {} (also shown here), database: {}, socket: {}\n",
+        env!("CARGO_PKG_VERSION"),
+        gaoler_config::reader::FAIL2BAN_VERSION,
+        conf.display(),
+        setting("logtarget").unwrap_or_else(|| read.early.logtarget.clone()),
+        setting("dbfile").unwrap_or_else(|| "None".into()),
+        socket.display(),
+    );
+    let enabled: Vec<_> = read.jails.iter().filter(|j| j.is_enabled()).collect();
+    for j in &enabled {
+        let opt = |k: &str| j.option(k).map(|v| v.to_py_string()).unwrap_or_default();
+        let actions: Vec<&str> = read
+            .stream
+            .iter()
+            .filter_map(|c| match c.as_slice() {
+                [Value::String(set), Value::String(jail), Value::String(add), Value::String(a)]
+                    if set == "set" && jail == &j.name && add == "addaction" =>
+                {
+                    Some(a.as_str())
+                }
+                _ => None,
+            })
+            .collect();
+        let source = if opt("backend").starts_with("systemd") {
+            "the systemd journal".to_string()
+        } else {
+            opt("logpath")
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        out.push_str(&format!(
+            "  jail {}: filter {}, actions {}, reads {}\n",
+            j.name,
+            opt("filter"),
+            actions.join(", "),
+            source
+        ));
+    }
+    if enabled.is_empty() {
+        out.push_str(&format!(
+            "No jail is enabled, so nothing is protected. To enable one, create\n\
+             {}/jail.d/local.local with, for example:\n\n\
+             [sshd]\nenabled = true\n\n\
+             [freeswitch]\nenabled = true\nlogpath = /var/log/freeswitch/freeswitch.log\n\n\
+             then run: gaoler client -c {} reload\n",
+            conf.display(),
+            conf.display()
+        ));
+    }
+    out
 }
 
 fn absolute(p: &Path) -> PathBuf {

@@ -372,6 +372,17 @@ impl Server {
         names
     }
 
+    /// Each running jail with its current ban count, sorted by name.
+    pub fn ban_counts(&self) -> Vec<(String, usize)> {
+        let jails: Vec<Arc<Jail>> = lock(&self.jails).iter().cloned().collect();
+        let mut counts: Vec<(String, usize)> = jails
+            .iter()
+            .map(|j| (j.name.clone(), lock(&j.bans).bm.size()))
+            .collect();
+        counts.sort();
+        counts
+    }
+
     /// The jails refused at start, with the reason, sorted by name.
     pub fn failed_jails(&self) -> Vec<(String, String)> {
         lock(&self.failed)

@@ -144,6 +144,8 @@ struct State {
     target: String,
     syslogsocket: String,
     padding: bool,
+    /// Also write every line to stderr (the foreground on a terminal).
+    echo: bool,
 }
 
 /// The server's logger. Cheap to share (`Arc`); every method takes `&self`.
@@ -210,6 +212,7 @@ impl Logger {
                 syslogsocket: "auto".into(),
                 pending: String::new(),
                 padding: true,
+                echo: false,
             }),
             pid: std::process::id(),
         }
@@ -380,6 +383,12 @@ impl Logger {
         }
     }
 
+    /// Also writes every line to stderr, whatever the target (for the
+    /// foreground on a terminal: the admin sees what the log gets).
+    pub fn set_echo_stderr(&self, on: bool) {
+        self.lock().echo = on;
+    }
+
     /// Writes one message if `l` is enabled.
     pub fn log(&self, l: i32, name: &str, msg: &str) {
         if !self.enabled(l) {
@@ -391,6 +400,10 @@ impl Logger {
             st.write_pending();
         }
         let padding = st.padding;
+        if st.echo && matches!(st.sink, Sink::File { .. } | Sink::Syslog { .. }) {
+            let line = format_record(l, name, self.pid, msg, Some(now), padding);
+            let _ = writeln!(std::io::stderr().lock(), "{line}");
+        }
         match &mut st.sink {
             Sink::File { file, .. } => {
                 let mut line = format_record(l, name, self.pid, msg, Some(now), padding);
@@ -435,6 +448,9 @@ impl State {
     fn write_pending(&mut self) {
         if let Sink::File { file, .. } = &mut self.sink {
             let _ = file.write_all(self.pending.as_bytes());
+            if self.echo {
+                let _ = std::io::stderr().lock().write_all(self.pending.as_bytes());
+            }
         }
         self.pending.clear();
         if self.pending.capacity() > DEFERRED_MAX * 2 {
