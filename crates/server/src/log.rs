@@ -131,8 +131,11 @@ enum Sink {
     Syslog {
         sock: UnixDatagram,
     },
-    /// SYSTEMD-JOURNAL: syslog layout on stderr.
-    Journal,
+    /// SYSTEMD-JOURNAL: journald's native socket (structured fields, see
+    /// `journal_entry`); the same line on stderr where there is none.
+    Journal {
+        sock: Option<UnixDatagram>,
+    },
 }
 
 struct State {
@@ -182,6 +185,63 @@ fn open_syslog(path: &Path) -> Result<UnixDatagram, LogError> {
         source,
     })?;
     Ok(sock)
+}
+
+/// journald's socket for native entries: `GAOLER_JOURNAL_SOCKET` (for
+/// tests and containers), else systemd's. `None` when nothing listens
+/// there (no journald): the lines then go to stderr, as fail2ban's do.
+fn open_journal() -> Option<UnixDatagram> {
+    let path = std::env::var_os("GAOLER_JOURNAL_SOCKET")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/run/systemd/journal/socket"));
+    let sock = UnixDatagram::unbound().ok()?;
+    sock.connect(&path).ok()?;
+    Some(sock)
+}
+
+/// One entry in journald's native protocol: `MESSAGE` (the log line as
+/// fail2ban's journal target formats it), `PRIORITY`, `SYSLOG_IDENTIFIER`,
+/// the logger as `F2B_LOGGER`, and for a jail's messages `F2B_JAIL` and,
+/// where the message is about one (`Found`, `Ban`, `Unban`, ...),
+/// `F2B_ADDRESS`, so that `journalctl F2B_JAIL=sshd` or `F2B_ADDRESS=...`
+/// find them. Values with a newline take the protocol's length-prefixed
+/// form.
+fn journal_entry(l: i32, name: &str, msg: &str, line: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(line.len() + 128);
+    let mut field = |key: &str, value: &str| {
+        if value.contains('\n') {
+            out.extend_from_slice(key.as_bytes());
+            out.push(b'\n');
+            out.extend_from_slice(&(value.len() as u64).to_le_bytes());
+            out.extend_from_slice(value.as_bytes());
+            out.push(b'\n');
+        } else {
+            out.extend_from_slice(key.as_bytes());
+            out.push(b'=');
+            out.extend_from_slice(value.as_bytes());
+            out.push(b'\n');
+        }
+    };
+    field("MESSAGE", line);
+    field("PRIORITY", &syslog_severity(l).to_string());
+    field("SYSLOG_IDENTIFIER", "gaoler");
+    field("F2B_LOGGER", name);
+    if let Some((jail, rest)) = msg.strip_prefix('[').and_then(|m| m.split_once("] ")) {
+        if !jail.is_empty() && !jail.contains(char::is_whitespace) {
+            field("F2B_JAIL", jail);
+            let words: Vec<&str> = rest.split_whitespace().collect();
+            let addr = match words.as_slice() {
+                ["Found" | "Ban" | "Unban" | "Ignore", a, ..] => Some(*a),
+                ["Restore" | "Repeal" | "Increase", "Ban", a, ..] => Some(*a),
+                [a, "already", "banned", ..] => Some(*a),
+                _ => None,
+            };
+            if let Some(a) = addr.filter(|a| a.parse::<std::net::IpAddr>().is_ok()) {
+                field("F2B_ADDRESS", a);
+            }
+        }
+    }
+    out
 }
 
 fn open_append(path: &Path) -> Result<File, LogError> {
@@ -278,7 +338,12 @@ impl Logger {
                     upper,
                 )
             }
-            "SYSTEMD-JOURNAL" => (Sink::Journal, upper),
+            "SYSTEMD-JOURNAL" => (
+                Sink::Journal {
+                    sock: open_journal(),
+                },
+                upper,
+            ),
             _ => {
                 let path = PathBuf::from(&target);
                 (
@@ -400,7 +465,12 @@ impl Logger {
             st.write_pending();
         }
         let padding = st.padding;
-        if st.echo && matches!(st.sink, Sink::File { .. } | Sink::Syslog { .. }) {
+        if st.echo
+            && matches!(
+                st.sink,
+                Sink::File { .. } | Sink::Syslog { .. } | Sink::Journal { .. }
+            )
+        {
             let line = format_record(l, name, self.pid, msg, Some(now), padding);
             let _ = writeln!(std::io::stderr().lock(), "{line}");
         }
@@ -418,9 +488,14 @@ impl Logger {
                 let line = format_record(l, name, self.pid, msg, Some(now), padding);
                 let _ = writeln!(std::io::stderr().lock(), "{line}");
             }
-            Sink::Journal => {
-                let line = format_record(l, name, self.pid, msg, None, false);
-                let _ = writeln!(std::io::stderr().lock(), "{line}");
+            Sink::Journal { sock } => {
+                let line = format_record(l, name, self.pid, msg, None, padding);
+                let sent = sock
+                    .as_ref()
+                    .is_some_and(|s| s.send(&journal_entry(l, name, msg, &line)).is_ok());
+                if !sent {
+                    let _ = writeln!(std::io::stderr().lock(), "{line}");
+                }
             }
             Sink::Syslog { sock, .. } => {
                 let pri = (FACILITY_DAEMON << 3) | syslog_severity(l);
