@@ -1169,6 +1169,9 @@ pub fn read_config(
         ),
         ("dbmaxmatches", OptType::Int, None),
         ("dbpurgeage", OptType::Str, Some("1d")),
+        // gaoler's own: the Prometheus listener (see gaoler-server's
+        // `metrics`); absent, nothing is streamed.
+        ("metrics", OptType::Str, None),
     ];
     let spec: Vec<(&str, OptType)> = main_spec.iter().map(|(n, t, _)| (*n, *t)).collect();
     let mut main = read_typed(
@@ -1219,6 +1222,7 @@ pub fn read_config(
             "allowipv6" => 14,
             "dbfile" => 50,
             "dbmaxmatches" | "dbpurgeage" => 51,
+            "metrics" => 60,
             _ => return None,
         })
     };

@@ -260,6 +260,8 @@ pub struct Jail {
     /// Lines a regex could not finish its search on (`get J unevaluated`);
     /// the first one is logged with the reason.
     unevaluated: AtomicU64,
+    /// Action commands that failed on a ticket (for the metrics).
+    action_errors: AtomicU64,
     /// `actionengine = shell` (false): every action runs fail2ban's
     /// per-address commands, no batches.
     batching: AtomicBool,
@@ -498,6 +500,7 @@ impl Jail {
             actions_ready_cv: Condvar::new(),
             last_check: Mutex::new(0.0),
             unevaluated: AtomicU64::new(0),
+            action_errors: AtomicU64::new(0),
         })
     }
 
@@ -1621,6 +1624,7 @@ impl Jail {
     ) {
         for (info, r) in infos.iter().zip(results) {
             if let Err(e) = r {
+                self.action_errors.fetch_add(1, Ordering::Relaxed);
                 self.log(
                     level::ERROR,
                     "fail2ban.actions",
@@ -2176,6 +2180,35 @@ impl Jail {
     }
 
     /// `stats` row: `[backend, [failed cur, tot], [banned cur, tot]]`.
+    /// What the metrics show of this jail.
+    pub(crate) fn metrics(&self) -> crate::metrics::JailMetrics {
+        let (failed, failed_total, max_retry, find_time) = {
+            let f = lock(&self.fail);
+            (
+                f.fm.size(),
+                f.fm.fail_total(),
+                f.fm.max_retry(),
+                f.fm.find_time(),
+            )
+        };
+        let (banned, banned_total, ban_time) = {
+            let b = lock(&self.bans);
+            (b.bm.size(), b.bm.ban_total(), b.bm.ban_time())
+        };
+        crate::metrics::JailMetrics {
+            name: self.name.clone(),
+            failed: failed as u64,
+            failed_total,
+            banned: banned as u64,
+            banned_total,
+            max_retry: max_retry.into(),
+            find_time,
+            ban_time,
+            unevaluated: self.unevaluated(),
+            action_errors: self.action_errors.load(Ordering::Relaxed),
+        }
+    }
+
     pub(crate) fn stats(&self) -> Json {
         let (cf, tf) = {
             let f = lock(&self.fail);

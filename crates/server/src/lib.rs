@@ -47,6 +47,7 @@
 
 pub mod jail;
 pub mod log;
+mod metrics;
 pub mod startup;
 pub mod transmitter;
 
@@ -185,6 +186,10 @@ pub(crate) struct Settings {
 
 /// The server: jails plus the transmitter.
 pub struct Server {
+    /// This server, for the metrics listener's thread.
+    me: std::sync::Weak<Server>,
+    /// The Prometheus listener (`metrics = ADDR`), if on.
+    metrics: Mutex<Option<metrics::Listener>>,
     pub(crate) ctx: Arc<Ctx>,
     pub(crate) jails: Mutex<Vec<Arc<Jail>>>,
     pub(crate) settings: Mutex<Settings>,
@@ -247,7 +252,9 @@ impl Server {
             journalctl: opts.journalctl.clone(),
         });
         let purge_stop = Arc::new(AtomicBool::new(false));
-        let server = Arc::new(Server {
+        let server = Arc::new_cyclic(|me| Server {
+            me: me.clone(),
+            metrics: Mutex::new(None),
             ctx,
             jails: Mutex::new(Vec::new()),
             settings: Mutex::new(Settings {
@@ -355,6 +362,7 @@ impl Server {
             "Shutdown in progress...",
         );
         self.stop_all_jails();
+        *lock(&self.metrics) = None;
         self.purge_stop.store(true, Ordering::SeqCst);
         *self.ctx.db() = None;
         self.ctx
@@ -370,6 +378,52 @@ impl Server {
         let mut names = self.jail_names();
         names.sort();
         names
+    }
+
+    /// `set metrics ADDR`: (re)starts the Prometheus listener; empty stops
+    /// it. Returns the address now served (empty: off).
+    pub(crate) fn set_metrics(&self, addr: &str) -> Result<String, String> {
+        let mut m = lock(&self.metrics);
+        let addr = addr.trim();
+        if m.as_ref().is_some_and(|l| l.addr == addr) {
+            return Ok(addr.to_owned());
+        }
+        *m = None;
+        if addr.is_empty() {
+            return Ok(String::new());
+        }
+        let l = metrics::Listener::start(addr, self.me.clone())
+            .map_err(|e| format!("metrics: cannot listen on {addr}: {e}"))?;
+        self.ctx.log(
+            log::level::INFO,
+            "fail2ban.server",
+            format!("Serving Prometheus metrics on http://{addr}/metrics"),
+        );
+        *m = Some(l);
+        Ok(addr.to_owned())
+    }
+
+    pub(crate) fn metrics_addr(&self) -> String {
+        lock(&self.metrics)
+            .as_ref()
+            .map(|l| l.addr.clone())
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn jail_metrics(&self) -> Vec<metrics::JailMetrics> {
+        let jails: Vec<Arc<Jail>> = lock(&self.jails).iter().cloned().collect();
+        jails.iter().map(|j| j.metrics()).collect()
+    }
+
+    /// The database file and its write-ahead log, in bytes (`None`: no
+    /// database).
+    pub(crate) fn database_bytes(&self) -> Option<u64> {
+        let path = lock(&self.settings).dbfile.clone()?;
+        if path.eq_ignore_ascii_case("none") || path == ":memory:" {
+            return None;
+        }
+        let size = |p: &str| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+        Some(size(&path) + size(&format!("{path}-wal")))
     }
 
     /// Each running jail with its current ban count, sorted by name.

@@ -683,6 +683,12 @@ impl Server {
                     false => Ok(Json::Null),
                 }
             }
+            "metrics" => {
+                let v = arg(cmd, 1).map(s).unwrap_or_default();
+                self.set_metrics(&v)
+                    .map(|a| quiet_or(Ok(json!(a))))
+                    .map_err(CommandError::Failed)?
+            }
             "dbpurgeage" => {
                 let v = seconds(arg(cmd, 1)?)?;
                 lock(&self.settings).dbpurgeage = v;
@@ -1255,6 +1261,7 @@ impl Server {
                 None => Json::Null,
                 Some(d) => json!(d.max_matches()),
             }),
+            "metrics" => Ok(json!(self.metrics_addr())),
             "dbpurgeage" => Ok(match self.ctx.db().as_ref() {
                 None => Json::Null,
                 Some(d) => num(d.purge_age()),
