@@ -34,7 +34,9 @@ install -m 0644 "$docs"/completions/bash/gaoler /usr/local/share/bash-completion
 install -m 0644 "$docs"/completions/zsh/_gaoler /usr/local/share/zsh/site-functions/
 install -m 0644 "$docs"/completions/fish/gaoler.fish /usr/local/share/fish/vendor_completions.d/
 rm -rf "$docs"
-install -D -m 0644 contrib/gaoler.service /etc/systemd/system/gaoler.service
+# (the unit names the packaged binary, /usr/bin/gaoler)
+sed 's|/usr/bin/gaoler|/usr/local/bin/gaoler|g' contrib/gaoler.service > /etc/systemd/system/gaoler.service
+chmod 0644 /etc/systemd/system/gaoler.service
 if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
   systemctl daemon-reload
   echo "installed; enable jails in /etc/gaoler/jail.d/*.local, then: systemctl enable --now gaoler"

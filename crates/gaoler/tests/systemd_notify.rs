@@ -111,7 +111,7 @@ fn the_unit_verifies() {
     .expect("unit");
     assert!(unit.contains("Type=notify") && unit.contains("WatchdogSec="));
     let local: String = unit
-        .replace("/usr/local/bin/gaoler", env!("CARGO_BIN_EXE_gaoler"))
+        .replace("/usr/bin/gaoler", env!("CARGO_BIN_EXE_gaoler"))
         .lines()
         .filter(|l| !l.starts_with("Documentation="))
         .map(|l| format!("{l}\n"))
