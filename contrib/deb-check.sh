@@ -20,6 +20,14 @@ line='Dec  7 05:42:33 host sshd[42]: Failed password for root from 192.0.2.5 por
 /usr/bin/gaoler regex "$line" /etc/gaoler/filter.d/sshd.conf | grep -q '1 matched'
 systemd-analyze verify --man=no /lib/systemd/system/gaoler.service
 [ -d /var/lib/gaoler ] && [ -d /etc/gaoler/jail.d ]
+# sshd is enabled where it is installed and has a log source, else not
+if [ -x /usr/sbin/sshd ] && { [ -e /var/log/auth.log ] || [ -d /run/systemd/journal ] || [ -d /var/log/journal ]; }; then
+  grep -qx 'enabled = true' /etc/gaoler/jail.d/sshd-auto.conf
+  dump=$(/usr/bin/gaoler client -c /etc/gaoler -d)
+  grep -q '"add", "sshd"' <<<"$dump"
+else
+  [ ! -e /etc/gaoler/jail.d/sshd-auto.conf ]
+fi
 for t in client server regex; do
   if [ -L "/usr/bin/fail2ban-$t" ] || [ ! -e "/usr/bin/fail2ban-$t" ]; then
     [ "$(readlink -f "/usr/bin/fail2ban-$t")" = /usr/bin/gaoler ]

@@ -73,6 +73,13 @@ fn main() -> ExitCode {
     // tracing bridge into it); every other tool logs to stderr.
     if sub != "server" {
         init_tracing();
+        // A tool whose output is piped into `head` or `grep -q` ends
+        // quietly when the reader goes, as Unix tools do, instead of
+        // panicking on the failed write (Rust ignores SIGPIPE). The
+        // server keeps ignoring it: a client that hangs up must not end it.
+        // SAFETY: setting a signal's disposition to the default has no
+        // preconditions.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     }
     match sub.as_str() {
         "client" => gaoler_client::main(&argv0, rest),

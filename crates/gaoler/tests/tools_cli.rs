@@ -175,3 +175,59 @@ fn help_names_the_tool_as_run() {
     let help = String::from_utf8_lossy(&out.stdout);
     assert!(help.contains("Usage: fail2ban-client "), "{help}");
 }
+
+/// Piped into a reader that stops early (`| head -1`), a tool ends quietly
+/// on SIGPIPE instead of panicking on the failed write.
+#[test]
+fn a_closed_pipe_ends_a_tool_quietly() {
+    use std::io::{BufRead, BufReader};
+    use std::os::unix::process::ExitStatusExt;
+    // (every stock jail: a dump far larger than a pipe's buffer)
+    let dir = tempfile::tempdir().expect("tempdir");
+    let conf = dir.path().join("conf");
+    copy_dir(&upstream().join("config"), &conf);
+    std::fs::create_dir_all(conf.join("jail.d")).expect("jail.d");
+    std::fs::copy(
+        upstream().join("golden/all-jails.local"),
+        conf.join("jail.d/all-jails.local"),
+    )
+    .expect("all jails");
+    let mut child = Command::new(bin())
+        .args(["client", "-d", "-c"])
+        .arg(&conf)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run");
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut first)
+        .expect("a line");
+    // (the reader is gone now)
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(
+        out.status.signal(),
+        Some(libc_sigpipe()),
+        "{:?}",
+        out.status
+    );
+}
+
+fn libc_sigpipe() -> i32 {
+    13
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for e in std::fs::read_dir(from).expect("read_dir") {
+        let e = e.expect("entry");
+        let dst = to.join(e.file_name());
+        if e.file_type().expect("type").is_dir() {
+            copy_dir(&e.path(), &dst);
+        } else {
+            std::fs::copy(e.path(), &dst).expect("copy");
+        }
+    }
+}
