@@ -104,6 +104,11 @@ fn scraped_during_a_ban_burst_the_counters_match_status() {
         );
     }
     assert_eq!(value(&text, "gaoler_jails"), 1);
+    assert_eq!(value(&text, "gaoler_lines_read_total{jail=\"burst\"}"), 120);
+    assert_eq!(
+        value(&text, "gaoler_lines_matched_total{jail=\"burst\"}"),
+        120
+    );
     assert_eq!(value(&text, "f2b_jail_config_fail_max{jail=\"burst\"}"), 3);
 
     let mut lint = Command::new("promtool")

@@ -262,6 +262,12 @@ pub struct Jail {
     unevaluated: AtomicU64,
     /// Action commands that failed on a ticket (for the metrics).
     action_errors: AtomicU64,
+    /// Lines read, lines with a failure, lines an ignoreregex hit (for
+    /// the metrics).
+    lines: [AtomicU64; 3],
+    /// Each log file's read position as last saved (every
+    /// `POSITION_INTERVAL`), for the metrics' lag.
+    read_positions: Mutex<Vec<(PathBuf, u64)>>,
     /// `actionengine = shell` (false): every action runs fail2ban's
     /// per-address commands, no batches.
     batching: AtomicBool,
@@ -323,6 +329,22 @@ pub(crate) struct Batch {
     ignorecommand: Option<String>,
     /// `bantime.increment`, when on.
     inc: Option<BanTimeIncrement>,
+}
+
+/// A batch's lines: read, with a failure, hit by an ignoreregex.
+#[derive(Default)]
+struct LineCounts {
+    read: u64,
+    matched: u64,
+    ignored: u64,
+}
+
+impl LineCounts {
+    fn add(&mut self, out: &gaoler_filter::LineOutcome) {
+        self.read += 1;
+        self.matched += u64::from(!out.failures.is_empty());
+        self.ignored += u64::from(!out.ignored_by.is_empty());
+    }
 }
 
 /// The tags a ticket's ID gives (`ip`, `fid`, `family`, ...); `ip` is the
@@ -501,6 +523,8 @@ impl Jail {
             last_check: Mutex::new(0.0),
             unevaluated: AtomicU64::new(0),
             action_errors: AtomicU64::new(0),
+            lines: Default::default(),
+            read_positions: Mutex::new(Vec::new()),
         })
     }
 
@@ -934,9 +958,10 @@ impl Jail {
     /// Write the positions that moved since the last save (`saved`): an idle
     /// jail writes nothing.
     fn save_positions(&self, src: &FileSource, saved: &mut Vec<gaoler_source::Position>) {
+        let mut now = src.positions();
+        *lock(&self.read_positions) = now.iter().map(|p| (p.path.clone(), p.pos)).collect();
         let db = self.ctx.db();
         let Some(db) = db.as_ref() else { return };
-        let mut now = src.positions();
         let mut failed = Vec::new();
         for p in now.iter().filter(|p| !saved.contains(p)) {
             let path = p.path.to_string_lossy();
@@ -1098,6 +1123,7 @@ impl Jail {
                 // ms of work), and reading the clock per line cost 2 % of
                 // the ingest of an address spray.
                 let now = self.ctx.clock.now();
+                let mut counts = LineCounts::default();
                 for line in &lines {
                     if !self.is_alive() {
                         break;
@@ -1105,8 +1131,10 @@ impl Jail {
                     f.set_in_operation(!line.catching_up);
                     let out = f.process_line_detailed(&line.text, now);
                     self.note_unevaluated(&out);
+                    counts.add(&out);
                     self.handle_failures(out.failures, now, &batch);
                 }
+                self.count_lines(counts);
                 self.ctx.logger.flush_deferred();
             }
             if last_save.elapsed() >= POSITION_INTERVAL {
@@ -1177,6 +1205,7 @@ impl Jail {
             }
             if let Some(f) = filter.as_mut() {
                 let batch = self.batch();
+                let mut counts = LineCounts::default();
                 for line in lines {
                     let now = self.ctx.clock.now();
                     f.set_in_operation(!line.catching_up);
@@ -1187,8 +1216,10 @@ impl Jail {
                     };
                     let out = f.process_line_with_date_detailed(tuple, line.time, now);
                     self.note_unevaluated(&out);
+                    counts.add(&out);
                     self.handle_failures(out.failures, now, &batch);
                 }
+                self.count_lines(counts);
                 self.ctx.logger.flush_deferred();
             }
             if last_save.elapsed() >= POSITION_INTERVAL {
@@ -1227,6 +1258,16 @@ impl Jail {
     }
 
     /// Lines no regex could finish its search on, since the jail started.
+    /// Adds a batch's line counts to the jail's (one atomic add each per
+    /// batch, not per line).
+    fn count_lines(&self, c: LineCounts) {
+        for (total, n) in self.lines.iter().zip([c.read, c.matched, c.ignored]) {
+            if n > 0 {
+                total.fetch_add(n, Ordering::Relaxed);
+            }
+        }
+    }
+
     pub(crate) fn unevaluated(&self) -> u64 {
         self.unevaluated.load(Ordering::Relaxed)
     }
@@ -2206,6 +2247,16 @@ impl Jail {
             ban_time,
             unevaluated: self.unevaluated(),
             action_errors: self.action_errors.load(Ordering::Relaxed),
+            lines_read: self.lines[0].load(Ordering::Relaxed),
+            lines_matched: self.lines[1].load(Ordering::Relaxed),
+            lines_ignored: self.lines[2].load(Ordering::Relaxed),
+            behind: lock(&self.read_positions)
+                .iter()
+                .map(|(path, pos)| {
+                    let size = std::fs::metadata(path).map_or(0, |m| m.len());
+                    (path.display().to_string(), size.saturating_sub(*pos))
+                })
+                .collect(),
         }
     }
 

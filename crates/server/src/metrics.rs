@@ -8,7 +8,9 @@
 //!   `f2b_jail_failed_current`, `f2b_jail_failed_total`,
 //!   `f2b_jail_config_ban_time`, `f2b_jail_config_find_time`,
 //!   `f2b_jail_config_fail_max`), so dashboards built on it keep working
-//!   without the exporter, plus gaoler's own under `gaoler_`. Its
+//!   without the exporter, plus gaoler's own under `gaoler_` (lines read,
+//!   matched and ignored, counted per batch by the filter threads; how far
+//!   each log is behind, as of its last saved position). Its
 //!   `f2b_jail_count` is left out: promtool's lint rejects a `_count`
 //!   suffix on a gauge; it is `gaoler_jails` here, and
 //!   `count(f2b_jail_banned_current)` gives the same.
@@ -47,6 +49,11 @@ pub(crate) struct JailMetrics {
     pub ban_time: f64,
     pub unevaluated: u64,
     pub action_errors: u64,
+    pub lines_read: u64,
+    pub lines_matched: u64,
+    pub lines_ignored: u64,
+    /// (log file, bytes not yet read) as of the last saved position.
+    pub behind: Vec<(String, u64)>,
 }
 
 /// The metrics text for `jails` and the database size.
@@ -100,6 +107,18 @@ pub(crate) fn render(jails: &[JailMetrics], db_bytes: Option<u64>) -> String {
         "gaoler_action_errors_total",
         "Action commands that failed on an address",
     );
+    let lines_read = counter("gaoler_lines_read_total", "Log lines read");
+    let lines_matched = counter("gaoler_lines_matched_total", "Log lines with a failure");
+    let lines_ignored = counter("gaoler_lines_ignored_total", "Log lines an ignoreregex hit");
+    let behind = IntGaugeVec::new(
+        Opts::new(
+            "gaoler_log_behind_bytes",
+            "Bytes of a log file not read yet (as of the last saved position)",
+        ),
+        &["jail", "path"],
+    )
+    .expect("valid metric");
+    r.register(Box::new(behind.clone())).expect("unique metric");
     for j in jails {
         let l = &[j.name.as_str()];
         banned.with_label_values(l).set(j.banned as i64);
@@ -111,6 +130,14 @@ pub(crate) fn render(jails: &[JailMetrics], db_bytes: Option<u64>) -> String {
         fail_max.with_label_values(l).set(j.max_retry as i64);
         unevaluated.with_label_values(l).inc_by(j.unevaluated);
         action_errors.with_label_values(l).inc_by(j.action_errors);
+        lines_read.with_label_values(l).inc_by(j.lines_read);
+        lines_matched.with_label_values(l).inc_by(j.lines_matched);
+        lines_ignored.with_label_values(l).inc_by(j.lines_ignored);
+        for (path, bytes) in &j.behind {
+            behind
+                .with_label_values(&[j.name.as_str(), path.as_str()])
+                .set(*bytes as i64);
+        }
     }
     if let Some(bytes) = db_bytes {
         single(
@@ -222,6 +249,10 @@ mod tests {
                 ban_time: 3600.0,
                 unevaluated: 0,
                 action_errors: 1,
+                lines_read: 12,
+                lines_matched: 9,
+                lines_ignored: 1,
+                behind: vec![("/var/log/auth.log".into(), 0)],
             }],
             Some(4096),
         );
@@ -236,6 +267,9 @@ mod tests {
             "f2b_jail_config_fail_max{jail=\"sshd\"} 5",
             "gaoler_action_errors_total{jail=\"sshd\"} 1",
             "gaoler_database_bytes 4096",
+            "gaoler_lines_read_total{jail=\"sshd\"} 12",
+            "gaoler_lines_matched_total{jail=\"sshd\"} 9",
+            "gaoler_log_behind_bytes{jail=\"sshd\",path=\"/var/log/auth.log\"} 0",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} missing:\n{text}");
         }
