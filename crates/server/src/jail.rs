@@ -69,6 +69,9 @@ pub(crate) struct Ctx {
     pub clock: Arc<dyn Clock>,
     pub db: Mutex<Option<Store>>,
     pub journalctl: Option<PathBuf>,
+    /// Seconds from the failure that reached maxretry to its ban being
+    /// applied, per jail (the metrics' histogram).
+    pub ban_latency: prometheus::HistogramVec,
 }
 
 impl Ctx {
@@ -265,6 +268,9 @@ pub struct Jail {
     /// Lines read, lines with a failure, lines an ignoreregex hit (for
     /// the metrics).
     lines: [AtomicU64; 3],
+    /// When the filter handed each queued ticket over for a ban, for the
+    /// ban latency (taken off when the actions thread takes the ticket).
+    queued_at: Mutex<HashMap<String, Instant>>,
     /// Each log file's read position as last saved (every
     /// `POSITION_INTERVAL`), for the metrics' lag.
     read_positions: Mutex<Vec<(PathBuf, u64)>>,
@@ -524,6 +530,7 @@ impl Jail {
             unevaluated: AtomicU64::new(0),
             action_errors: AtomicU64::new(0),
             lines: Default::default(),
+            queued_at: Mutex::new(HashMap::new()),
             read_positions: Mutex::new(Vec::new()),
         })
     }
@@ -863,6 +870,7 @@ impl Jail {
     /// Side effects of [`Jail::decide`], outside the fail lock.
     fn after_add(&self, out: AddOutcome) {
         if let Some(t) = out.ticket {
+            lock(&self.queued_at).insert(t.id.clone(), Instant::now());
             self.queue_ticket(*t);
         }
         self.after_cleanup(out.cleaned);
@@ -1570,9 +1578,11 @@ impl Jail {
         // and stored: one round per action (see gaoler-action's `batch`).
         let mut round: Vec<(String, ActionInfo, bool)> = Vec::new();
         let mut to_store: Vec<Ticket> = Vec::new();
+        let mut queued: Vec<Instant> = Vec::new();
         for ticket in tickets {
             let now = self.ctx.clock.now();
             let id = ticket.id.clone();
+            let queued_at = lock(&self.queued_at).remove(&id);
             let restored = ticket.restored;
             let new_time = ticket.time;
             let (outcome, bantime) = {
@@ -1606,6 +1616,7 @@ impl Jail {
                     }
                     let restored = t.restored;
                     round.push((id, self.round_info(t, bantime), restored));
+                    queued.extend(queued_at);
                 }
                 AddBan::Expired => self.log(
                     level::INFO,
@@ -1651,6 +1662,13 @@ impl Jail {
         self.ctx.logger.flush_deferred();
         if !round.is_empty() {
             self.ban_round(&round);
+            let latency = self
+                .ctx
+                .ban_latency
+                .with_label_values(&[self.name.as_str()]);
+            for at in queued {
+                latency.observe(at.elapsed().as_secs_f64());
+            }
         }
         cnt
     }

@@ -250,6 +250,7 @@ impl Server {
             clock,
             db: Mutex::new(None),
             journalctl: opts.journalctl.clone(),
+            ban_latency: metrics::ban_latency(),
         });
         let purge_stop = Arc::new(AtomicBool::new(false));
         let server = Arc::new_cyclic(|me| Server {
@@ -408,6 +409,10 @@ impl Server {
             .as_ref()
             .map(|l| l.addr.clone())
             .unwrap_or_default()
+    }
+
+    pub(crate) fn ban_latency(&self) -> &prometheus::HistogramVec {
+        &self.ctx.ban_latency
     }
 
     pub(crate) fn jail_metrics(&self) -> Vec<metrics::JailMetrics> {

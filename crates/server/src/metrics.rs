@@ -56,9 +56,32 @@ pub(crate) struct JailMetrics {
     pub behind: Vec<(String, u64)>,
 }
 
-/// The metrics text for `jails` and the database size.
-pub(crate) fn render(jails: &[JailMetrics], db_bytes: Option<u64>) -> String {
+/// The ban latency histogram: seconds from the failure that reached
+/// maxretry (its line matched) to the ban applied by the actions, per jail.
+pub(crate) fn ban_latency() -> prometheus::HistogramVec {
+    prometheus::HistogramVec::new(
+        prometheus::HistogramOpts::new(
+            "gaoler_ban_latency_seconds",
+            "From the failure that reached maxretry to its ban applied",
+        )
+        .buckets(vec![
+            0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+        ]),
+        &["jail"],
+    )
+    .expect("valid histogram")
+}
+
+/// The metrics text for `jails`, the ban latency and the database size.
+pub(crate) fn render(
+    jails: &[JailMetrics],
+    latency: Option<&prometheus::HistogramVec>,
+    db_bytes: Option<u64>,
+) -> String {
     let r = Registry::new();
+    if let Some(h) = latency {
+        r.register(Box::new(h.clone())).expect("unique metric");
+    }
     let label = &["jail"];
     let gauge = |name: &str, help: &str| {
         let g = IntGaugeVec::new(Opts::new(name, help), label).expect("valid metric");
@@ -220,7 +243,11 @@ fn answer(mut stream: TcpStream, server: &Server) {
         (Some(b"GET"), Some(b"/metrics")) => (
             "200 OK",
             "text/plain; version=0.0.4; charset=utf-8",
-            render(&server.jail_metrics(), server.database_bytes()),
+            render(
+                &server.jail_metrics(),
+                Some(server.ban_latency()),
+                server.database_bytes(),
+            ),
         ),
         _ => ("404 Not Found", "text/plain", "try /metrics\n".to_string()),
     };
@@ -254,6 +281,7 @@ mod tests {
                 lines_ignored: 1,
                 behind: vec![("/var/log/auth.log".into(), 0)],
             }],
+            None,
             Some(4096),
         );
         for line in [
