@@ -2,6 +2,8 @@
 //! exit codes, the `fail2ban-regex` program name, and the acceptance runs of
 //! the sample corpora (upstream's and gaoler's own).
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
@@ -185,7 +187,7 @@ fn a_closed_pipe_ends_a_tool_quietly() {
     // (every stock jail: a dump far larger than a pipe's buffer)
     let dir = tempfile::tempdir().expect("tempdir");
     let conf = dir.path().join("conf");
-    copy_dir(&upstream().join("config"), &conf);
+    common::copy_tree(&upstream().join("config"), &conf);
     std::fs::create_dir_all(conf.join("jail.d")).expect("jail.d");
     std::fs::copy(
         upstream().join("golden/all-jails.local"),
@@ -217,17 +219,4 @@ fn a_closed_pipe_ends_a_tool_quietly() {
 
 fn libc_sigpipe() -> i32 {
     13
-}
-
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for e in std::fs::read_dir(from).expect("read_dir") {
-        let e = e.expect("entry");
-        let dst = to.join(e.file_name());
-        if e.file_type().expect("type").is_dir() {
-            copy_dir(&e.path(), &dst);
-        } else {
-            std::fs::copy(e.path(), &dst).expect("copy");
-        }
-    }
 }
