@@ -1000,8 +1000,7 @@ impl CommandAction {
             })
             .collect();
         let refs: Vec<&batch::Change> = plain.iter().collect();
-        let ok =
-            batch::build(&refs, &vec![0; refs.len()], false).is_some_and(|b| self.run_batch(b));
+        let ok = self.run_changes(&refs);
         if ok {
             tracing::warn!(
                 "[{}] action '{}': the firewall refused kernel-side timeouts (a set made without them?); its bans go in without them",
@@ -1044,9 +1043,13 @@ impl CommandAction {
             changes.len() - present.len(),
             changes.len()
         );
-        present.is_empty()
-            || batch::build(&present, &vec![0; present.len()], false)
-                .is_some_and(|b| self.run_batch(b))
+        present.is_empty() || self.run_changes(&present)
+    }
+
+    /// Applies changes that replace no copies (set elements, single rules)
+    /// as one batch; whether it succeeded.
+    fn run_changes(&self, changes: &[&batch::Change]) -> bool {
+        batch::build(changes, &vec![0; changes.len()], false).is_some_and(|b| self.run_batch(b))
     }
 
     /// Runs a batch; whether it succeeded.
@@ -1183,7 +1186,7 @@ impl CommandAction {
                 .map(|&(a, _)| t.unprobe.for_element(a))
                 .collect();
             let refs: Vec<&batch::Change> = extra.iter().collect();
-            if batch::build(&refs, &vec![0; refs.len()], false).is_some_and(|b| self.run_batch(b)) {
+            if self.run_changes(&refs) {
                 done.removed += extra.len();
             }
         }
@@ -1212,7 +1215,7 @@ impl CommandAction {
             ..add.for_element(a)
         }));
         let refs: Vec<&batch::Change> = changes.iter().collect();
-        if batch::build(&refs, &vec![0; refs.len()], false).is_some_and(|b| self.run_batch(b)) {
+        if self.run_changes(&refs) {
             entries.len()
         } else {
             0

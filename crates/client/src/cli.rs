@@ -118,21 +118,6 @@ pub fn parse_args<T: Parser>(argv: Vec<OsString>) -> Result<T, ExitCode> {
     })
 }
 
-/// The name a tool calls itself in its help and errors: `fail2ban-client`
-/// (and the others) when run through a link of that name, else `gaoler
-/// SUB` (`gaoler client`).
-pub fn program_name(argv0: &OsString, sub: &str) -> OsString {
-    let name = Path::new(argv0)
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_else(|| "gaoler".into());
-    if name.starts_with("fail2ban-") || sub.is_empty() {
-        name.into()
-    } else {
-        format!("{name} {sub}").into()
-    }
-}
-
 /// The client's command line, for man pages and completions.
 pub fn command() -> clap::Command {
     <Args as clap::CommandFactory>::command()
@@ -141,7 +126,7 @@ pub fn command() -> clap::Command {
 /// Entry point: `argv0` is the program name, `rest` the arguments after
 /// the (implied or explicit) `client` subcommand.
 pub fn main(argv0: &OsString, rest: Vec<OsString>) -> ExitCode {
-    let mut argv = vec![program_name(argv0, "client")];
+    let mut argv = vec![argv0.clone()];
     argv.extend(rest);
     let args: Args = match parse_args(argv) {
         Ok(a) => a,

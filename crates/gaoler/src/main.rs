@@ -81,6 +81,8 @@ fn main() -> ExitCode {
         // preconditions.
         unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     }
+    // (what each tool calls itself in its help and errors)
+    let argv0 = program_name(&argv0, &sub);
     match sub.as_str() {
         "client" => gaoler_client::main(&argv0, rest),
         "server" => {
@@ -114,6 +116,20 @@ fn main() -> ExitCode {
             eprintln!("gaoler: unknown subcommand {other:?}\n{USAGE}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// The name a tool calls itself: `fail2ban-client` (and the others) when
+/// run through a link of that name, else `gaoler SUB` (`gaoler client`).
+fn program_name(argv0: &OsString, sub: &str) -> OsString {
+    let name = Path::new(argv0)
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| "gaoler".into());
+    if name.starts_with("fail2ban-") {
+        name.into()
+    } else {
+        format!("{name} {sub}").into()
     }
 }
 

@@ -128,7 +128,7 @@ pub fn command() -> clap::Command {
 }
 
 pub fn main(argv0: &OsString, rest: Vec<OsString>) -> ExitCode {
-    let mut argv = vec![gaoler_client::cli::program_name(argv0, "server")];
+    let mut argv = vec![argv0.clone()];
     argv.extend(rest);
     let args: Args = match gaoler_client::cli::parse_args(argv) {
         Ok(a) => a,

@@ -98,12 +98,7 @@ fn nft_jail_rules(net: &TestNet) -> usize {
 }
 
 fn banned_count(d: &Daemon, jail: &str) -> usize {
-    let status = d.status(jail);
-    status
-        .lines()
-        .find_map(|l| l.split_once("Currently banned:"))
-        .and_then(|(_, n)| n.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no banned count in {status}"))
+    status_value(&d.status(jail), "Currently banned:") as usize
 }
 
 fn log_count(dir: &Path, needle: &str) -> usize {

@@ -15,12 +15,7 @@ use std::process::Command;
 const JOURNAL_REMOTE: &str = "/usr/lib/systemd/systemd-journal-remote";
 
 fn failed_total(d: &Daemon, jail: &str) -> usize {
-    let status = d.status(jail);
-    status
-        .lines()
-        .find_map(|l| l.split_once("Total failed:"))
-        .and_then(|(_, n)| n.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no total in {status}"))
+    status_value(&d.status(jail), "Total failed:") as usize
 }
 
 #[test]

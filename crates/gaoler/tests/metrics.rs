@@ -28,14 +28,6 @@ fn value(text: &str, metric: &str) -> u64 {
         .unwrap_or_else(|| panic!("{metric} not in:\n{text}")) as u64
 }
 
-fn status_value(status: &str, key: &str) -> u64 {
-    status
-        .lines()
-        .find_map(|l| l.split_once(key))
-        .and_then(|(_, v)| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("{key} not in {status}"))
-}
-
 #[test]
 fn scraped_during_a_ban_burst_the_counters_match_status() {
     gaoler_testkit::require_root_and_tools(&["promtool"]);

@@ -168,6 +168,19 @@ impl Unpickler<'_> {
         Ok(items)
     }
 
+    /// A memo opcode's index: one byte (`q`, `h`), four (`r`, `j`), or a
+    /// text line (`p`, `g`).
+    fn memo_index(&mut self, op: u8) -> Result<usize, String> {
+        match op {
+            b'q' | b'h' => self.u8(),
+            b'r' | b'j' => self.u32(),
+            _ => self
+                .line()?
+                .parse()
+                .map_err(|_| "invalid memo index".to_string()),
+        }
+    }
+
     fn put(&mut self, idx: usize) -> Result<(), String> {
         // (indexes are dense in what picklers write; a sparse one is not
         // worth a large allocation)
@@ -262,28 +275,12 @@ impl Unpickler<'_> {
                     let n = self.memo.len();
                     self.put(n)?;
                 }
-                b'q' => {
-                    let i = self.u8()?;
+                b'q' | b'r' | b'p' => {
+                    let i = self.memo_index(op)?;
                     self.put(i)?;
                 }
-                b'r' => {
-                    let i = self.u32()?;
-                    self.put(i)?;
-                }
-                b'p' => {
-                    let i = self.line()?.parse().map_err(|_| "invalid PUT index")?;
-                    self.put(i)?;
-                }
-                b'h' => {
-                    let i = self.u8()?;
-                    self.get(i)?;
-                }
-                b'j' => {
-                    let i = self.u32()?;
-                    self.get(i)?;
-                }
-                b'g' => {
-                    let i = self.line()?.parse().map_err(|_| "invalid GET index")?;
+                b'h' | b'j' | b'g' => {
+                    let i = self.memo_index(op)?;
                     self.get(i)?;
                 }
                 // scalars

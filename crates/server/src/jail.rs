@@ -2279,15 +2279,12 @@ impl Jail {
     }
 
     pub(crate) fn stats(&self) -> Json {
-        let (cf, tf) = {
-            let f = lock(&self.fail);
-            (f.fm.size(), f.fm.fail_total())
-        };
-        let (cb, tb) = {
-            let b = lock(&self.bans);
-            (b.bm.size(), b.bm.ban_total())
-        };
-        json!([self.backend, [cf, tf], [cb, tb]])
+        let m = self.metrics();
+        json!([
+            self.backend,
+            [m.failed, m.failed_total],
+            [m.banned, m.banned_total]
+        ])
     }
 
     pub(crate) fn ban_list(&self) -> Vec<String> {

@@ -433,10 +433,10 @@ impl Server {
 
     /// Each running jail with its current ban count, sorted by name.
     pub fn ban_counts(&self) -> Vec<(String, usize)> {
-        let jails: Vec<Arc<Jail>> = lock(&self.jails).iter().cloned().collect();
-        let mut counts: Vec<(String, usize)> = jails
-            .iter()
-            .map(|j| (j.name.clone(), lock(&j.bans).bm.size()))
+        let mut counts: Vec<(String, usize)> = self
+            .jail_metrics()
+            .into_iter()
+            .map(|m| (m.name, m.banned as usize))
             .collect();
         counts.sort();
         counts

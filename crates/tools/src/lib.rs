@@ -133,19 +133,10 @@ pub fn with_log_level<T>(level: &str, f: impl FnOnce() -> T) -> T {
     }
 }
 
-/// Turn `OsString` arguments into `String`s for clap (lossy: file names with
-/// invalid UTF-8 are not supported).
-pub(crate) fn args_with_argv0(argv0: &OsString, rest: Vec<OsString>, sub: &str) -> Vec<OsString> {
-    let name = std::path::Path::new(argv0)
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_else(|| "gaoler".into());
-    let prog = if name == "fail2ban-regex" || sub.is_empty() {
-        name
-    } else {
-        format!("{name} {sub}")
-    };
-    let mut v = vec![OsString::from(prog)];
+/// The program name (as the binary named the tool) and the arguments,
+/// for clap.
+pub(crate) fn args_with_argv0(argv0: &OsString, rest: Vec<OsString>) -> Vec<OsString> {
+    let mut v = vec![argv0.clone()];
     v.extend(rest);
     v
 }

@@ -179,7 +179,7 @@ pub fn regex_main(argv0: &OsString, rest: Vec<OsString>) -> ExitCode {
         println!("{}", env!("CARGO_PKG_VERSION"));
         return ExitCode::SUCCESS;
     }
-    let args = match Args::try_parse_from(crate::args_with_argv0(argv0, rest, "regex")) {
+    let args = match Args::try_parse_from(crate::args_with_argv0(argv0, rest)) {
         Ok(a) => a,
         Err(e) => {
             let _ = e.print();

@@ -95,7 +95,7 @@ pub fn command() -> clap::Command {
 }
 
 pub fn test_samples_main(argv0: &OsString, rest: Vec<OsString>) -> ExitCode {
-    let args = match Args::try_parse_from(crate::args_with_argv0(argv0, rest, "test-samples")) {
+    let args = match Args::try_parse_from(crate::args_with_argv0(argv0, rest)) {
         Ok(a) => a,
         Err(e) => {
             let _ = e.print();

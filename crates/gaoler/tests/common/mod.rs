@@ -58,6 +58,16 @@ pub fn test_tree(dir: &Path, base: &Path, jail_local: &str) {
     );
 }
 
+/// The number after `key` (`"Currently banned:"`, ...) in a `status J`
+/// output.
+pub fn status_value(status: &str, key: &str) -> u64 {
+    status
+        .lines()
+        .find_map(|l| l.split_once(key))
+        .and_then(|(_, v)| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{key} not in {status}"))
+}
+
 /// `args` run in `net`'s server namespace: (success, stdout).
 pub fn in_ns(net: &gaoler_testkit::TestNet, args: &[&str]) -> (bool, String) {
     let out = Command::new("ip")
