@@ -83,6 +83,58 @@ fn gaoler_config_samples_pass() {
     assert!(p > 0);
 }
 
+/// Acceptance of the shipped library: upstream's annotated samples pass
+/// against *our* filters (with our own samples run along, see the runner's
+/// docs), and every upstream sample file of a stock filter has a filter of
+/// ours to run against.
+#[test]
+fn shipped_filters_pass_upstream_samples() {
+    let root = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../config"));
+    let logs = upstream().join("logs");
+    let stock = upstream().join("config/filter.d");
+    let mut upstream_files: Vec<String> = std::fs::read_dir(&logs)
+        .expect("upstream logs")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| stock.join(format!("{n}.conf")).is_file())
+        .collect();
+    upstream_files.sort();
+    let covered: Vec<PathBuf> = upstream_files
+        .iter()
+        .filter(|n| root.join(format!("filter.d/{n}.conf")).is_file())
+        .map(|n| logs.join(n))
+        .collect();
+    let missing: Vec<&String> = upstream_files
+        .iter()
+        .filter(|n| !root.join(format!("filter.d/{n}.conf")).is_file())
+        .collect();
+    eprintln!(
+        "shipped filters: {} of {} upstream sample files covered{}",
+        covered.len(),
+        upstream_files.len(),
+        if missing.is_empty() {
+            String::new()
+        } else {
+            format!(" (no filter for: {missing:?})")
+        }
+    );
+    let opts = RunOptions {
+        config: root,
+        filter_dirs: vec![],
+        require_all: false,
+    };
+    let r = run(&covered, &opts).expect("runner");
+    let (p, f) = r.counts();
+    eprintln!(
+        "shipped filters on upstream samples: {} files, {} configurations, {} annotated lines: {p} passed, {f} failed",
+        r.files, r.configurations, r.annotations
+    );
+    print_failures(&r);
+    assert_eq!(f, 0, "{f} checks failed");
+    assert!(upstream_files.len() >= 78, "{upstream_files:?}");
+    assert!(missing.is_empty(), "no shipped filter for {missing:?}");
+}
+
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, text).expect("write sample");
@@ -188,4 +240,75 @@ fn options_conditions_and_journal() {
     // regex-coverage checks of the three configurations (1 regex each)
     assert_eq!(p, 2 + 1 + 1 + 1 + 3, "{:#?}", r.checks);
     assert!(!r.checks.iter().any(|c| c.line == 10));
+}
+
+/// An annotated host is compared as an address, and a shipped filter's own
+/// samples (DIR/samples/NAME) run with a foreign sample file: a regex only
+/// they sample is covered, and their own failures are reported.
+#[test]
+fn host_as_address_and_own_samples() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = dir.path().join("cfg");
+    std::fs::create_dir_all(cfg.join("filter.d")).expect("mkdir");
+    std::fs::create_dir_all(cfg.join("samples")).expect("mkdir");
+    std::fs::write(
+        cfg.join("filter.d/demo.conf"),
+        concat!(
+            "[Definition]\n",
+            "failregex = ^\\s*demo: bad login from <HOST>$\n",
+            "            ^\\s*demo: probe from <HOST>$\n",
+        ),
+    )
+    .expect("write filter");
+    let foreign = dir.path().join("foreign");
+    std::fs::create_dir_all(&foreign).expect("mkdir");
+    let sample = write(
+        &foreign,
+        "demo",
+        concat!(
+            "# failJSON: { \"time\": \"2005-08-14T11:00:00\", \"match\": true , \"host\": \"2001:DB8::A\" }\n",
+            "2005-08-14 11:00:00 demo: bad login from 2001:db8::a\n",
+            "# failJSON: { \"time\": \"2005-08-14T11:00:01\", \"match\": true , \"host\": \"2001:db8::b\" }\n",
+            "2005-08-14 11:00:01 demo: bad login from 2001:db8::c\n",
+        ),
+    );
+    let opts = RunOptions {
+        config: cfg.clone(),
+        filter_dirs: vec![],
+        require_all: false,
+    };
+    // Without own samples the second regex has none.
+    let r = run(std::slice::from_ref(&sample), &opts).expect("runner");
+    let p = problems(&r);
+    assert!(!p.iter().any(|(l, _)| *l == 2), "{p:#?}");
+    assert!(
+        p.iter().any(|(l, m)| *l == 4 && m.contains("host")),
+        "{p:#?}"
+    );
+    assert!(
+        p.iter().any(|(_, m)| m.contains("Regex has no samples: 2")),
+        "{p:#?}"
+    );
+    // With them, it is covered; their wrong line is reported.
+    write(
+        &cfg.join("samples"),
+        "demo",
+        concat!(
+            "# failJSON: { \"time\": \"2005-08-14T11:00:02\", \"match\": true , \"host\": \"192.0.2.7\" }\n",
+            "2005-08-14 11:00:02 demo: probe from 192.0.2.7\n",
+            "2005-08-14 11:00:03 demo: probe from 192.0.2.8\n",
+        ),
+    );
+    let r = run(&[sample], &opts).expect("runner");
+    let p = problems(&r);
+    assert_eq!(r.files, 2);
+    assert!(
+        !p.iter().any(|(_, m)| m.contains("Regex has no samples")),
+        "{p:#?}"
+    );
+    assert!(
+        r.failures()
+            .any(|c| c.line == 3 && c.file.starts_with(cfg.join("samples"))),
+        "{p:#?}"
+    );
 }
