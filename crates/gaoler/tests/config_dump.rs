@@ -188,3 +188,125 @@ fn systemd_backend_skips_logpath() {
         "[sshd]\nenabled = true\nbackend = systemd\n[postfix]\nenabled = true\nbackend = systemd[journalflags=1]\n",
     )]);
 }
+
+/// gaoler's shipped tree with every jail enabled: `-d` resolves each
+/// jail's filter and actions, Debian's fail2ban-client reads the same tree
+/// to the same commands (our tree is fail2ban's dialect, nothing else), and
+/// `-t` (which also compiles every regex) passes.
+#[test]
+fn shipped_tree_with_every_jail_enabled() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let tree = tmp.path().join("conf");
+    copy_tree(&shipped(), &tree);
+    let log = tmp.path().join("empty.log");
+    std::fs::write(&log, "").expect("log");
+    let jail_conf = std::fs::read_to_string(tree.join("jail.conf")).expect("jail.conf");
+    let jails: Vec<&str> = jail_conf
+        .lines()
+        .filter_map(|l| l.strip_prefix('[')?.strip_suffix(']'))
+        .filter(|n| !matches!(*n, "INCLUDES" | "DEFAULT"))
+        .collect();
+    assert!(
+        jails.len() >= 100,
+        "only {} jails in jail.conf",
+        jails.len()
+    );
+    let mut all = String::new();
+    for j in &jails {
+        all.push_str(&format!(
+            "[{j}]\nenabled = true\nlogpath = {}\nbackend = polling\n",
+            log.display()
+        ));
+    }
+    std::fs::create_dir_all(tree.join("jail.d")).expect("mkdir");
+    std::fs::write(tree.join("jail.d/all.local"), all).expect("all.local");
+
+    let (ours, theirs) = both_dumps(&tree);
+    let added: Vec<&str> = ours
+        .iter()
+        .filter(|v| v[0] == "add")
+        .filter_map(|v| v[1].as_str())
+        .collect();
+    assert_eq!(added, jails, "every jail of jail.conf is started, in order");
+    for (i, (o, t)) in ours.iter().zip(theirs.iter()).enumerate() {
+        assert_eq!(o, t, "command {} differs", i + 1);
+    }
+    assert_eq!(ours.len(), theirs.len(), "command count");
+
+    let out = gaoler()
+        .args(["client", "-c"])
+        .arg(&tree)
+        .arg("-t")
+        .output()
+        .expect("run gaoler");
+    assert!(
+        out.status.success(),
+        "-t failed: {}\n{}",
+        stderr(&out),
+        stdout(&out)
+    );
+}
+
+/// The README's table of the shipped library names every jail of
+/// jail.conf and every action of action.d, so it cannot fall behind.
+#[test]
+fn readme_lists_every_shipped_jail_and_action() {
+    let readme = std::fs::read_to_string(shipped().join("../README.md")).expect("README");
+    let start = readme
+        .find("## Shipped jails and actions")
+        .expect("README section \"Shipped jails and actions\"");
+    let section = &readme[start..];
+    let section = &section[..section[3..].find("\n## ").map_or(section.len(), |e| e + 3)];
+    let jail_conf = std::fs::read_to_string(shipped().join("jail.conf")).expect("jail.conf");
+    let mut missing = Vec::new();
+    for j in jail_conf
+        .lines()
+        .filter_map(|l| l.strip_prefix('[')?.strip_suffix(']'))
+        .filter(|n| !matches!(*n, "INCLUDES" | "DEFAULT"))
+    {
+        if !section.contains(&format!("`{j}`")) {
+            missing.push(format!("jail {j}"));
+        }
+    }
+    for e in std::fs::read_dir(shipped().join("action.d")).expect("action.d") {
+        let name = e.expect("entry").file_name().to_string_lossy().to_string();
+        if let Some(a) = name.strip_suffix(".conf") {
+            if !a.ends_with("common") && !section.contains(&format!("`{a}`")) {
+                missing.push(format!("action {a}"));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "not in the README table: {missing:?}");
+}
+
+/// The FreeSWITCH guide's jail, mail action included, on gaoler's own tree:
+/// the whois mail action it names exists and both readers agree.
+#[test]
+fn freeswitch_guide_on_shipped_tree() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let tree = tmp.path().join("conf");
+    copy_tree(&shipped(), &tree);
+    let log = tmp.path().join("freeswitch.log");
+    std::fs::write(&log, "").expect("log");
+    write_files(
+        &tree,
+        &[(
+            "jail.d/freeswitch.local",
+            &format!(
+                "[freeswitch]\nenabled = true\nignoreip = 127.0.0.0/8 192.0.2.0/24\n\
+                 action = %(banaction)s[name=%(__name__)s-tcp, port=\"%(port)s\", protocol=\"tcp\", chain=\"%(chain)s\", actname=%(banaction)s-tcp]\n\
+                 \x20        %(banaction)s[name=%(__name__)s-udp, port=\"%(port)s\", protocol=\"udp\", chain=\"%(chain)s\", actname=%(banaction)s-udp]\n\
+                 \x20        %(mta)s-whois[name=%(__name__)s, dest=\"%(destemail)s\"]\n\
+                 logpath = {}\nbackend = polling\n",
+                log.display()
+            ),
+        )],
+    );
+    let (ours, theirs) = both_dumps(&tree);
+    assert_eq!(ours, theirs);
+    assert!(
+        ours.iter()
+            .any(|c| c[2] == "addaction" && c[3] == "sendmail-whois"),
+        "{ours:?}"
+    );
+}
