@@ -39,7 +39,9 @@ fn a_real_journal_counts_as_the_same_lines_in_a_file() {
         })
         .collect();
     // The journal: export format, one entry per failure, and one line
-    // that is no failure.
+    // that is no failure. Each line is its own sshd connection (pid): on one
+    // connection, a success for another user than the failures' counts as a
+    // failure too (fail2ban's multi-line rule, shared by the sshd filters).
     let mut export = String::new();
     let mut entries = failures.clone();
     entries.push((
@@ -50,10 +52,11 @@ fn a_real_journal_counts_as_the_same_lines_in_a_file() {
         export.push_str(&format!(
             "__REALTIME_TIMESTAMP={}\n__MONOTONIC_TIMESTAMP={}\n\
              _BOOT_ID=0123456789abcdef0123456789abcdef\nMESSAGE={msg}\n\
-             _SYSTEMD_UNIT=sshd.service\n_COMM=sshd\nSYSLOG_IDENTIFIER=sshd\n_PID=42\n\
+             _SYSTEMD_UNIT=sshd.service\n_COMM=sshd\nSYSLOG_IDENTIFIER=sshd\n_PID={}\n\
              _HOSTNAME=gaoler-test\n\n",
             t * 1_000_000,
-            1000 + i
+            1000 + i,
+            100 + i
         ));
     }
     std::fs::write(d.join("export.txt"), export).expect("export");
@@ -70,14 +73,15 @@ fn a_real_journal_counts_as_the_same_lines_in_a_file() {
     );
     // The same lines as a syslog file.
     let mut syslog = String::new();
-    for (t, msg) in &entries {
+    for (i, (t, msg)) in entries.iter().enumerate() {
         let stamp = Command::new("date")
             .args(["-d", &format!("@{t}"), "+%b %e %H:%M:%S"])
             .output()
             .expect("date");
         syslog.push_str(&format!(
-            "{} gaoler-test sshd[42]: {msg}\n",
-            String::from_utf8_lossy(&stamp.stdout).trim_end()
+            "{} gaoler-test sshd[{}]: {msg}\n",
+            String::from_utf8_lossy(&stamp.stdout).trim_end(),
+            100 + i
         ));
     }
     std::fs::write(d.join("auth.log"), syslog).expect("auth.log");
