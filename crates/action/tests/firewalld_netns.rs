@@ -377,54 +377,6 @@ impl Drop for PrivateFirewalld {
 // ---------------------------------------------------------------------------
 // Actions as the configuration reader makes them.
 
-/// The action the configuration reader makes of `action = LINE` in a jail
-/// named `jail` of gaoler's shipped tree.
-fn configured_spec(line: &str, jail: &str) -> ActionSpec {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let cfg = tmp.path().join("cfg");
-    gaoler_testkit::run(&[
-        "cp",
-        "-r",
-        common::shipped().to_str().expect("utf-8 path"),
-        cfg.to_str().expect("utf-8 path"),
-    ]);
-    std::fs::create_dir_all(cfg.join("jail.d")).expect("jail.d");
-    let log = tmp.path().join("empty.log");
-    std::fs::write(&log, "").expect("log file");
-    std::fs::write(
-        cfg.join("jail.d/zz-gaoler-firewalld.local"),
-        format!(
-            "[{jail}]\nenabled = true\nfilter = sshd\nbackend = polling\nport = {BANNED_PORT}\nlogpath = {}\naction = {line}\n",
-            log.display()
-        ),
-    )
-    .expect("jail.d file");
-    let read = gaoler_config::read_config(&cfg, gaoler_config::ReadMode::Test, &Default::default())
-        .expect("read config");
-    for v in &read.stream {
-        if v[0] == "multi-set" && v[1] == jail && v[2] == "action" {
-            let properties = v[4]
-                .as_array()
-                .expect("property list")
-                .iter()
-                .map(|p| {
-                    let value = match &p[1] {
-                        serde_json::Value::String(s) => s.clone(),
-                        other => other.to_string(),
-                    };
-                    (p[0].as_str().expect("key").to_string(), value)
-                })
-                .collect();
-            return ActionSpec {
-                jail: jail.to_string(),
-                name: v[3].as_str().expect("action name").to_string(),
-                properties,
-            };
-        }
-    }
-    panic!("no action for jail {jail} in the stream for {line:?}");
-}
-
 /// What kind of firewalld object holds the bans.
 #[derive(Clone, Copy, PartialEq, Debug)]
 enum Kind {
@@ -544,7 +496,7 @@ fn scenario(tag: &str, line: &str, kind: Kind, allports: bool) {
         // jail.conf's own action_ line with banaction = NAME
         common::action_properties(&common::shipped(), banaction, &jail, BANNED_PORT)
     } else {
-        configured_spec(line, &jail)
+        common::configured_action(line, &jail, BANNED_PORT)
     };
     let started = Instant::now();
     let s = setup(tag);
@@ -717,7 +669,11 @@ fn firewallcmd_rich_logging_real_firewalld() {
 #[test]
 fn firewallcmd_rich_logging_rule_text() {
     let s = setup("i");
-    let spec = configured_spec(&line("firewallcmd-rich-logging", "i", ""), "fwi");
+    let spec = common::configured_action(
+        &line("firewallcmd-rich-logging", "i", ""),
+        "fwi",
+        BANNED_PORT,
+    );
     let mut action = new_action(&spec, &s.fw);
     action.start().expect("start");
     action.ban(&ActionInfo::for_id(CLIENT4)).expect("ban");
@@ -741,11 +697,12 @@ fn firewallcmd_rich_logging_rule_text() {
 #[test]
 fn firewallcmd_rich_rules_port_range() {
     let s = setup("j");
-    let spec = configured_spec(
+    let spec = common::configured_action(
         &format!(
             "firewallcmd-rich-rules[name=fwj, port=\"{BANNED_PORT}:{OTHER_PORT}\", protocol=tcp]"
         ),
         "fwj",
+        BANNED_PORT,
     );
     let mut action = new_action(&spec, &s.fw);
     action.ban(&ActionInfo::for_id(CLIENT4)).expect("ban");
@@ -787,7 +744,7 @@ fn hostile_ids(marker: &Path) -> Vec<String> {
 fn hostile(tag: &str, line: &str, kind: Kind) {
     let s = setup(tag);
     let jail = format!("fw{tag}");
-    let spec = configured_spec(line, &jail);
+    let spec = common::configured_action(line, &jail, BANNED_PORT);
     let mut action = new_action(&spec, &s.fw);
     // Start the family with a real ban first, so that only the hostile
     // ban itself is tried below.

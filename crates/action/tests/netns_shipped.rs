@@ -65,54 +65,6 @@ fn require_environment(extra: &[&str]) {
     gaoler_testkit::require_root_and_tools(&tools);
 }
 
-/// The action that the configuration reader makes of the jail line
-/// `action = LINE` in gaoler's shipped tree (jail `jail`, port 5060).
-fn configured_spec(line: &str, jail: &str) -> ActionSpec {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let cfg = tmp.path().join("cfg");
-    gaoler_testkit::run(&[
-        "cp",
-        "-r",
-        common::shipped().to_str().expect("utf-8 path"),
-        cfg.to_str().expect("utf-8 path"),
-    ]);
-    std::fs::create_dir_all(cfg.join("jail.d")).expect("jail.d");
-    let log = tmp.path().join("empty.log");
-    std::fs::write(&log, "").expect("log file");
-    std::fs::write(
-        cfg.join("jail.d/zz-gaoler-netns.local"),
-        format!(
-            "[{jail}]\nenabled = true\nfilter = sshd\nbackend = polling\nport = {BANNED_PORT}\nlogpath = {}\naction = {line}\n",
-            log.display()
-        ),
-    )
-    .expect("jail.d file");
-    let read = gaoler_config::read_config(&cfg, gaoler_config::ReadMode::Test, &Default::default())
-        .expect("read config");
-    for v in &read.stream {
-        if v[0] == "multi-set" && v[1] == jail && v[2] == "action" {
-            let properties = v[4]
-                .as_array()
-                .expect("property list")
-                .iter()
-                .map(|p| {
-                    let value = match &p[1] {
-                        serde_json::Value::String(s) => s.clone(),
-                        other => other.to_string(),
-                    };
-                    (p[0].as_str().expect("key").to_string(), value)
-                })
-                .collect();
-            return ActionSpec {
-                jail: jail.to_string(),
-                name: v[3].as_str().expect("action name").to_string(),
-                properties,
-            };
-        }
-    }
-    panic!("no action for jail {jail} in the stream for {line:?}");
-}
-
 /// How the action under test is named in the jail.
 enum Act<'a> {
     /// `banaction = NAME` through jail.conf's stock `action_` line.
@@ -128,7 +80,7 @@ fn spec_for(act: &Act, jail: &str) -> ActionSpec {
             assert_eq!(&spec.name, name);
             spec
         }
-        Act::Line(line) => configured_spec(line, jail),
+        Act::Line(line) => common::configured_action(line, jail, BANNED_PORT),
     }
 }
 
@@ -820,7 +772,7 @@ const DOCKER_LINE: &str = r#"iptables-docker-user[port="%(port)s", protocol="%(p
 fn docker_user(tag: &str, docker_present: bool, line: &str, allports: bool) {
     require_environment(&[]);
     let jail = format!("gs{tag}");
-    let spec = configured_spec(line, &jail);
+    let spec = common::configured_action(line, &jail, BANNED_PORT);
     let net = TestNet::new(tag);
     let _ctr = container(&net, tag);
     if docker_present {
@@ -929,7 +881,7 @@ fn docker_user_allports_in_netns() {
 fn docker_user_stop_restores_state_in_netns() {
     require_environment(&[]);
     let jail = "gsn";
-    let spec = configured_spec(DOCKER_LINE, jail);
+    let spec = common::configured_action(DOCKER_LINE, jail, BANNED_PORT);
     let net = TestNet::new("n");
     let _ctr = container(&net, "n");
     net.wait_tcp_ready(BANNED_PORT);
@@ -944,7 +896,7 @@ fn docker_user_stop_restores_state_in_netns() {
     assert!(!net.tcp_reachable(SERVER4, BANNED_PORT));
     assert!(!net.tcp_reachable(SERVER6, BANNED_PORT));
     // a second jail shares DOCKER-USER; the first stop keeps it
-    let other = configured_spec(DOCKER_LINE, "gsn2");
+    let other = common::configured_action(DOCKER_LINE, "gsn2", BANNED_PORT);
     let mut other =
         CommandAction::with_executor(&other, Executor::with_wrapper(net.server_wrapper()))
             .expect("action");
@@ -1149,7 +1101,7 @@ fn ufw_in_netns() {
         } else {
             format!("\"{evil}\"")
         };
-        let spec = configured_spec(&format!("ufw[name={quoted}]"), jail);
+        let spec = common::configured_action(&format!("ufw[name={quoted}]"), jail, BANNED_PORT);
         let mut action = CommandAction::with_executor(&spec, executor.clone()).expect("action");
         action.ban(&ticket(CLIENT4, &marker)).expect("ban");
         let status = root.ufw(&net, &["status"]);

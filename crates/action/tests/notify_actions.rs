@@ -25,14 +25,15 @@
 //! Requirements: `mail` (Debian package mailutils) and `s-nail`. A missing
 //! requirement FAILS the test.
 
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use gaoler_action::{ActionInfo, ActionSpec, CommandAction, Executor};
 
 // (only `shipped` is used here)
 #[allow(dead_code)]
 mod common;
+
+use common::stubs::{Call, World};
 
 /// The address every test bans (TEST-NET-1).
 const IP: &str = "192.0.2.10";
@@ -42,136 +43,6 @@ const SENDER: &str = "gaoler@example.net";
 
 /// The stubbed programs.
 const STUBS: &[&str] = &["sendmail", "mail", "whois", "curl", "apprise", "dig"];
-
-/// A recording stub: argv (NUL separated) and stdin to `$STUBLOG`, then
-/// the canned answer `$STUBLOG/<name>.out` and exit status
-/// `$STUBLOG/<name>.rc`, if there are.
-const STUB: &str = r#"#!/bin/sh
-name=${0##*/}
-n=0
-while [ -e "$STUBLOG/$name.$n.args" ]; do n=$((n + 1)); done
-printf '%s\0' "$@" > "$STUBLOG/$name.$n.args"
-cat > "$STUBLOG/$name.$n.stdin"
-if [ -f "$STUBLOG/$name.out" ]; then cat "$STUBLOG/$name.out"; fi
-exit "$(cat "$STUBLOG/$name.rc" 2>/dev/null || echo 0)"
-"#;
-
-/// One recorded call of a stub.
-#[derive(Debug, Clone)]
-struct Call {
-    args: Vec<String>,
-    stdin: String,
-}
-
-/// A temporary world for one test: stubs, their log, a marker that hostile
-/// text would create, and a log file for the jail.
-struct World {
-    dir: tempfile::TempDir,
-}
-
-impl World {
-    fn new() -> Self {
-        let _ = tracing_subscriber::fmt()
-            .with_test_writer()
-            .with_max_level(tracing::Level::INFO)
-            .try_init();
-        let dir = tempfile::tempdir().expect("tempdir");
-        let w = World { dir };
-        std::fs::create_dir(w.stubs()).expect("stub dir");
-        std::fs::create_dir(w.log()).expect("log dir");
-        for name in STUBS {
-            let p = w.stubs().join(name);
-            std::fs::write(&p, STUB).expect("stub");
-            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-        }
-        std::fs::write(w.jail_log(), "").expect("jail log");
-        w
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn stubs(&self) -> PathBuf {
-        self.path().join("stubs")
-    }
-
-    fn log(&self) -> PathBuf {
-        self.path().join("log")
-    }
-
-    fn jail_log(&self) -> PathBuf {
-        self.path().join("jail.log")
-    }
-
-    /// The file any hostile command would create.
-    fn marker(&self) -> PathBuf {
-        self.path().join("PWNED")
-    }
-
-    /// `touch <marker>`, for hostile text.
-    fn touch(&self) -> String {
-        format!("touch {}", self.marker().display())
-    }
-
-    /// Sets the canned answer of stub `name`.
-    fn answer(&self, name: &str, out: &str) {
-        std::fs::write(self.log().join(format!("{name}.out")), out).expect("stub answer");
-    }
-
-    /// Runs actions with the stubs first on PATH.
-    fn executor(&self) -> Executor {
-        self.executor_path(&format!(
-            "{}:/usr/local/bin:/usr/bin:/bin",
-            self.stubs().display()
-        ))
-    }
-
-    fn executor_path(&self, path: &str) -> Executor {
-        Executor::with_wrapper([
-            "env".to_string(),
-            format!("PATH={path}"),
-            format!("STUBLOG={}", self.log().display()),
-        ])
-    }
-
-    /// Every recorded call of stub `name`, in order.
-    fn calls(&self, name: &str) -> Vec<Call> {
-        let mut out = Vec::new();
-        for n in 0.. {
-            let args = self.log().join(format!("{name}.{n}.args"));
-            let Ok(raw) = std::fs::read(&args) else { break };
-            let mut args: Vec<String> = String::from_utf8_lossy(&raw)
-                .split('\0')
-                .map(str::to_string)
-                .collect();
-            args.pop(); // after the last NUL
-            let stdin = std::fs::read(self.log().join(format!("{name}.{n}.stdin")))
-                .map(|b| String::from_utf8_lossy(&b).into_owned())
-                .unwrap_or_default();
-            out.push(Call { args, stdin });
-        }
-        out
-    }
-
-    /// Forgets the recorded calls.
-    fn clear(&self) {
-        for e in std::fs::read_dir(self.log()).expect("log dir").flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            if name.ends_with(".args") || name.ends_with(".stdin") {
-                std::fs::remove_file(e.path()).expect("remove log");
-            }
-        }
-    }
-
-    fn assert_no_marker(&self) {
-        assert!(
-            !self.marker().exists(),
-            "hostile text was run: {} exists",
-            self.marker().display()
-        );
-    }
-}
 
 /// Fails unless every tool is in PATH (no root needed: nothing here touches
 /// the system).
@@ -185,57 +56,6 @@ fn require_tools(tools: &[&str]) {
             "this test needs `{tool}` in PATH (Debian packages mailutils and s-nail)"
         );
     }
-}
-
-/// The properties the configuration reader gives the action of jail
-/// `jail` whose `action` line is `action` (gaoler's shipped tree), then
-/// every `replace` applied to every value.
-fn spec(w: &World, jail: &str, action: &str, replace: &[(&str, &str)]) -> ActionSpec {
-    let root = common::shipped();
-    let cfg = w.path().join(format!("cfg-{jail}"));
-    gaoler_testkit::run(&[
-        "cp",
-        "-r",
-        root.to_str().expect("utf-8 path"),
-        cfg.to_str().expect("utf-8 path"),
-    ]);
-    std::fs::create_dir_all(cfg.join("jail.d")).expect("jail.d");
-    std::fs::write(
-        cfg.join("jail.d/zz-notify-test.local"),
-        format!(
-            "[{jail}]\nenabled = true\nfilter = sshd\nbackend = polling\nport = ssh\nlogpath = {}\naction = {action}\n",
-            w.jail_log().display()
-        ),
-    )
-    .expect("jail.d file");
-    let read = gaoler_config::read_config(&cfg, gaoler_config::ReadMode::Test, &Default::default())
-        .expect("read config");
-    assert!(read.problems().is_empty(), "{:?}", read.problems());
-    for v in &read.stream {
-        if v[0] == "multi-set" && v[1] == jail && v[2] == "action" {
-            let properties = v[4]
-                .as_array()
-                .expect("property list")
-                .iter()
-                .map(|p| {
-                    let mut value = match &p[1] {
-                        serde_json::Value::String(s) => s.clone(),
-                        other => other.to_string(),
-                    };
-                    for (from, to) in replace {
-                        value = value.replace(from, to);
-                    }
-                    (p[0].as_str().expect("key").to_string(), value)
-                })
-                .collect();
-            return ActionSpec {
-                jail: jail.to_string(),
-                name: v[3].as_str().expect("action name").to_string(),
-                properties,
-            };
-        }
-    }
-    panic!("no action for jail {jail} in the stream");
 }
 
 /// An action from `spec` that runs with the world's stubs.
@@ -445,12 +265,11 @@ fn check_whois_part(w: &World, body: &str) {
 /// start, a hostile ban, unban and stop of one sendmail action; returns
 /// the body of the ban report.
 fn sendmail_scenario(actname: &str, jail: &str, extra: &str) -> (World, String) {
-    let w = World::new();
+    let w = World::new(STUBS);
     write_jail_log(&w);
     w.answer("whois", &hostile_whois(&w));
     let stub = w.stubs().join("sendmail");
-    let s = spec(
-        &w,
+    let s = w.spec(
         jail,
         &format!("{actname}[dest=\"{DEST}\", sender=\"{SENDER}\"{extra}]"),
         &[("/usr/sbin/sendmail", stub.to_str().expect("utf-8"))],
@@ -541,12 +360,11 @@ fn sendmail_whois_ipjailmatches_quotes_ipjailmatches() {
 /// into the subject: it stays one line, so it adds no header.
 #[test]
 fn sendmail_hostile_ticket_id_stays_in_the_subject() {
-    let w = World::new();
+    let w = World::new(STUBS);
     let t = w.touch();
     let id = format!("x\nBcc: evil@example.com\n~! {t}\n$({t}) -oQ/tmp/x");
     let stub = w.stubs().join("sendmail");
-    let s = spec(
-        &w,
+    let s = w.spec(
         "smid",
         &format!("sendmail-whois[dest=\"{DEST}\", sender=\"{SENDER}\"]"),
         &[("/usr/sbin/sendmail", stub.to_str().expect("utf-8"))],
@@ -573,7 +391,7 @@ fn sendmail_hostile_ticket_id_stays_in_the_subject() {
 /// Without the whois program the report says so, and the ban succeeds.
 #[test]
 fn sendmail_whois_without_whois_program() {
-    let w = World::new();
+    let w = World::new(STUBS);
     std::fs::remove_file(w.stubs().join("whois")).expect("remove whois stub");
     // A PATH with everything of the system's but whois.
     let bin = w.path().join("bin");
@@ -592,8 +410,7 @@ fn sendmail_whois_without_whois_program() {
         }
     }
     let stub = w.stubs().join("sendmail");
-    let s = spec(
-        &w,
+    let s = w.spec(
         "smnw",
         &format!("sendmail-whois[dest=\"{DEST}\", sender=\"{SENDER}\"]"),
         &[("/usr/sbin/sendmail", stub.to_str().expect("utf-8"))],
@@ -621,12 +438,11 @@ fn sendmail_whois_without_whois_program() {
 // buffered
 
 fn buffered_scenario(actname: &str, tool: &str) {
-    let w = World::new();
+    let w = World::new(STUBS);
     let jail = "buf";
     let tmpfile = w.path().join("buffer.txt");
     let stub = w.stubs().join("sendmail");
-    let s = spec(
-        &w,
+    let s = w.spec(
         jail,
         &format!(
             "{actname}[dest=\"{DEST}\", sender=\"{SENDER}\", lines=2, tmpfile=\"{}\"]",
@@ -694,8 +510,8 @@ fn sendmail_buffered_batches_bans() {
 #[test]
 fn mail_buffered_batches_bans() {
     buffered_scenario("mail-buffered", "mail");
-    let w = World::new();
-    let s = spec(&w, "bufm", &format!("mail-buffered[dest=\"{DEST}\"]"), &[]);
+    let w = World::new(STUBS);
+    let s = w.spec("bufm", &format!("mail-buffered[dest=\"{DEST}\"]"), &[]);
     assert!(CommandAction::with_executor(&s, w.executor())
         .expect("action")
         .norestored());
@@ -720,10 +536,10 @@ fn check_mail(call: &Call, subject: &str) -> String {
 }
 
 fn mail_scenario(actname: &str, jail: &str, extra: &str) -> (World, String) {
-    let w = World::new();
+    let w = World::new(STUBS);
     write_jail_log(&w);
     w.answer("whois", &hostile_whois(&w));
-    let s = spec(&w, jail, &format!("{actname}[dest=\"{DEST}\"{extra}]"), &[]);
+    let s = w.spec(jail, &format!("{actname}[dest=\"{DEST}\"{extra}]"), &[]);
     let mut a = action(&w, &s);
     assert!(
         a.norestored(),
@@ -787,8 +603,7 @@ fn real_mail(w: &World, jail: &str, mailcmd: Option<&str>, env: &[String]) -> Ma
         Some(c) => format!(", mailcmd=\"{c}\""),
         None => String::new(),
     };
-    let s = spec(
-        w,
+    let s = w.spec(
         jail,
         &format!("mail-whois-lines[dest=\"{DEST}\", logpath=\"%(logpath)s\"{extra}]"),
         &[],
@@ -839,7 +654,7 @@ fn real_debian_mail_runs_no_tilde_escape() {
         Path::new(MAILUTILS).is_file(),
         "this test needs {MAILUTILS} (Debian package mailutils)"
     );
-    let w = World::new();
+    let w = World::new(STUBS);
     let rc = w.path().join("mailrc");
     std::fs::write(
         &rc,
@@ -853,7 +668,7 @@ fn real_debian_mail_runs_no_tilde_escape() {
 #[test]
 fn s_nail_with_escapes_on_runs_no_tilde_escape() {
     require_tools(&["s-nail"]);
-    let w = World::new();
+    let w = World::new(STUBS);
     let stub = w.stubs().join("sendmail");
     let mailcmd = format!("s-nail -~ -:/ -S mta={} -s", stub.display());
 
@@ -894,9 +709,8 @@ fn arg_after<'a>(args: &'a [String], flag: &str, prefix: &str) -> Vec<&'a str> {
 
 #[test]
 fn abuseipdb_sends_log_lines_as_one_urlencoded_value() {
-    let w = World::new();
-    let s = spec(
-        &w,
+    let w = World::new(STUBS);
+    let s = w.spec(
         "aij",
         "abuseipdb[abuseipdb_apikey=\"k3y-secret\", abuseipdb_category=\"18,22\"]",
         &[],
@@ -957,9 +771,8 @@ fn abuseipdb_sends_log_lines_as_one_urlencoded_value() {
 
 #[test]
 fn abuseipdb_cuts_long_comments_and_needs_its_settings() {
-    let w = World::new();
-    let s = spec(
-        &w,
+    let w = World::new(STUBS);
+    let s = w.spec(
         "ai2",
         "abuseipdb[abuseipdb_apikey=\"k\", abuseipdb_category=\"18\"]",
         &[],
@@ -974,8 +787,8 @@ fn abuseipdb_cuts_long_comments_and_needs_its_settings() {
     assert_eq!(comment.len(), "comment=".len() + 1000);
 
     // Without a category (or a key) nothing is sent, and the ban says why.
-    let w = World::new();
-    let s = spec(&w, "ai3", "abuseipdb[abuseipdb_apikey=\"k\"]", &[]);
+    let w = World::new(STUBS);
+    let s = w.spec("ai3", "abuseipdb[abuseipdb_apikey=\"k\"]", &[]);
     let mut a = action(&w, &s);
     assert!(a.ban(&info).is_err(), "a report without categories");
     assert!(w.calls("curl").is_empty());
@@ -983,10 +796,8 @@ fn abuseipdb_cuts_long_comments_and_needs_its_settings() {
 
 #[test]
 fn abuseipdb_comment_can_leave_out_log_lines() {
-    let w = World::new();
-    let s = spec(
-        &w,
-        "ai4",
+    let w = World::new(STUBS);
+    let s = w.spec("ai4",
         "abuseipdb[abuseipdb_apikey=\"k\", abuseipdb_category=\"18\", abuseipdb_comment=\"<name>: <failures> failures\"]",
         &[],
     );
@@ -1001,8 +812,8 @@ fn abuseipdb_comment_can_leave_out_log_lines() {
 
 /// One Cloudflare action: ban and unban of an IPv4 and an IPv6 address.
 fn cloudflare_scenario(action_line: &str, jail: &str, url: &str, headers: &str) {
-    let w = World::new();
-    let s = spec(&w, jail, action_line, &[]);
+    let w = World::new(STUBS);
+    let s = w.spec(jail, action_line, &[]);
     let mut a = action(&w, &s);
     a.start().expect("start");
     for (addr, target) in [(IP, "ip"), (IP6, "ip6")] {
@@ -1099,10 +910,8 @@ fn cloudflare_token_bans_and_unbans_addresses_only() {
 
 #[test]
 fn blocklist_de_sends_log_lines_as_one_urlencoded_value() {
-    let w = World::new();
-    let s = spec(
-        &w,
-        "bld",
+    let w = World::new(STUBS);
+    let s = w.spec("bld",
         "blocklist_de[email=\"me@example.com\", apikey=\"bl-key-9\", service=\"ssh\", agent=\"gaoler-test/1\"]",
         &[],
     );
@@ -1142,8 +951,8 @@ fn blocklist_de_sends_log_lines_as_one_urlencoded_value() {
 
 #[test]
 fn apprise_notifies_with_flattened_address() {
-    let w = World::new();
-    let s = spec(&w, "apj", "apprise[args=\"-g gaoler\"]", &[]);
+    let w = World::new(STUBS);
+    let s = w.spec("apj", "apprise[args=\"-g gaoler\"]", &[]);
     let mut a = action(&w, &s);
     assert!(a.norestored());
     a.start().expect("start");
@@ -1184,10 +993,10 @@ fn hostile_dig(w: &World) -> String {
 
 #[test]
 fn complain_mails_only_valid_contacts() {
-    let w = World::new();
+    let w = World::new(STUBS);
     write_jail_log(&w);
     w.answer("dig", &hostile_dig(&w));
-    let s = spec(&w, "cpl", "complain[logpath=\"%(logpath)s\"]", &[]);
+    let s = w.spec("cpl", "complain[logpath=\"%(logpath)s\"]", &[]);
     let mut a = action(&w, &s);
     assert!(a.norestored());
     a.ban(&hostile_ticket(&w)).expect("ban");
@@ -1242,11 +1051,10 @@ fn complain_mails_only_valid_contacts() {
 
 #[test]
 fn xarf_report_keeps_log_lines_in_their_part() {
-    let w = World::new();
+    let w = World::new(STUBS);
     w.answer("dig", &hostile_dig(&w));
     let stub = w.stubs().join("sendmail");
-    let s = spec(
-        &w,
+    let s = w.spec(
         "xrf",
         &format!("xarf-login-attack[service=ssh, sender=\"{SENDER}\", port=22]"),
         &[("/usr/sbin/sendmail", stub.to_str().expect("utf-8"))],
@@ -1316,7 +1124,7 @@ fn xarf_report_keeps_log_lines_in_their_part() {
 
 #[test]
 fn every_command_parses() {
-    let w = World::new();
+    let w = World::new(STUBS);
     let actions = [
         "sendmail-common",
         "sendmail",
@@ -1340,7 +1148,7 @@ fn every_command_parses() {
     ];
     for (i, name) in actions.iter().enumerate() {
         let line = format!("{name}[sender=\"{SENDER}\", dest=\"{DEST}\"]");
-        let s = spec(&w, &format!("p{i}"), &line, &[]);
+        let s = w.spec(&format!("p{i}"), &line, &[]);
         let mut a = action(&w, &s);
         for ip in [IP, IP6] {
             let info = hostile_ticket(&w);

@@ -35,14 +35,15 @@
 //! 200 (needs root, `ip`, `nginx`, `curl`).
 //! Everything else needs no root, network or firewall.
 
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use gaoler_action::{ActionInfo, ActionSpec, CommandAction, Executor};
+use gaoler_action::{ActionInfo, CommandAction, Executor};
 
 // (only `shipped` is used here)
 #[allow(dead_code)]
 mod common;
+
+use common::stubs::World;
 
 const IP: &str = "192.0.2.10";
 const IP6: &str = "2001:db8::10";
@@ -70,225 +71,13 @@ const STUBS: &[&str] = &[
     "geoiplookup",
 ];
 
-/// A recording stub: argv (NUL separated) and stdin to `$STUBLOG`, then
-/// the canned answer `$STUBLOG/<name>.out` and exit status
-/// `$STUBLOG/<name>.rc`, if there are.
-const STUB: &str = r#"#!/bin/sh
-name=${0##*/}
-n=0
-while [ -e "$STUBLOG/$name.$n.args" ]; do n=$((n + 1)); done
-printf '%s\0' "$@" > "$STUBLOG/$name.$n.args"
-cat > "$STUBLOG/$name.$n.stdin"
-if [ -f "$STUBLOG/$name.out" ]; then cat "$STUBLOG/$name.out"; fi
-exit "$(cat "$STUBLOG/$name.rc" 2>/dev/null || echo 0)"
-"#;
-
-/// One recorded call of a stub.
-#[derive(Debug, Clone)]
-struct Call {
-    args: Vec<String>,
-    stdin: String,
-}
-
-/// A temporary world for one test: stubs, their log, a marker that hostile
-/// text would create.
-struct World {
-    dir: tempfile::TempDir,
-}
-
-impl World {
-    fn new() -> Self {
-        let _ = tracing_subscriber::fmt()
-            .with_test_writer()
-            .with_max_level(tracing::Level::INFO)
-            .try_init();
-        let dir = tempfile::tempdir().expect("tempdir");
-        let w = World { dir };
-        std::fs::create_dir(w.stubs()).expect("stub dir");
-        std::fs::create_dir(w.log()).expect("log dir");
-        for name in STUBS {
-            let p = w.stub(name);
-            std::fs::write(&p, STUB).expect("stub");
-            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-        }
-        std::fs::write(w.jail_log(), "").expect("jail log");
-        w
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn file(&self, name: &str) -> PathBuf {
-        self.path().join(name)
-    }
-
-    fn p(&self, name: &str) -> String {
-        self.file(name).to_str().expect("utf-8").to_string()
-    }
-
-    fn stubs(&self) -> PathBuf {
-        self.path().join("stubs")
-    }
-
-    fn stub(&self, name: &str) -> PathBuf {
-        self.stubs().join(name)
-    }
-
-    fn log(&self) -> PathBuf {
-        self.path().join("log")
-    }
-
-    fn jail_log(&self) -> PathBuf {
-        self.path().join("jail.log")
-    }
-
-    /// The file any hostile command would create.
-    fn marker(&self) -> PathBuf {
-        self.path().join("PWNED")
-    }
-
-    /// `touch <marker>`, for hostile text.
-    fn touch(&self) -> String {
-        format!("touch {}", self.marker().display())
-    }
-
-    /// Sets the canned answer of stub `name`.
-    fn answer(&self, name: &str, out: &str) {
-        std::fs::write(self.log().join(format!("{name}.out")), out).expect("stub answer");
-    }
-
-    /// Sets the exit status of stub `name`.
-    fn status(&self, name: &str, rc: i32) {
-        std::fs::write(self.log().join(format!("{name}.rc")), rc.to_string()).expect("stub rc");
-    }
-
-    /// Runs actions with the stubs first on PATH.
-    fn executor(&self) -> Executor {
-        Executor::with_wrapper([
-            "env".to_string(),
-            format!(
-                "PATH={}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-                self.stubs().display()
-            ),
-            format!("STUBLOG={}", self.log().display()),
-            "TZ=UTC".to_string(),
-        ])
-    }
-
-    /// Every recorded call of stub `name`, in order.
-    fn calls(&self, name: &str) -> Vec<Call> {
-        let mut out = Vec::new();
-        for n in 0.. {
-            let args = self.log().join(format!("{name}.{n}.args"));
-            let Ok(raw) = std::fs::read(&args) else { break };
-            let mut args: Vec<String> = String::from_utf8_lossy(&raw)
-                .split('\0')
-                .map(str::to_string)
-                .collect();
-            args.pop(); // after the last NUL
-            let stdin = std::fs::read(self.log().join(format!("{name}.{n}.stdin")))
-                .map(|b| String::from_utf8_lossy(&b).into_owned())
-                .unwrap_or_default();
-            out.push(Call { args, stdin });
-        }
-        out
-    }
-
-    /// The argv of every recorded call of `name`; the calls are forgotten.
-    fn take_args(&self, name: &str) -> Vec<Vec<String>> {
-        let calls = self.calls(name);
-        self.clear();
-        calls.into_iter().map(|c| c.args).collect()
-    }
-
-    /// Forgets the recorded calls of every stub.
-    fn clear(&self) {
-        for e in std::fs::read_dir(self.log()).expect("log dir").flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            if name.ends_with(".args") || name.ends_with(".stdin") {
-                std::fs::remove_file(e.path()).expect("remove log");
-            }
-        }
-    }
-
-    /// No stub has been called since the last `clear`.
-    fn assert_no_calls(&self) {
-        let left: Vec<String> = std::fs::read_dir(self.log())
-            .expect("log dir")
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| n.ends_with(".args"))
-            .collect();
-        assert!(left.is_empty(), "unexpected calls: {left:?}");
-    }
-
-    fn assert_no_marker(&self) {
-        assert!(
-            !self.marker().exists(),
-            "hostile text was run: {} exists",
-            self.marker().display()
-        );
-    }
-}
-
-/// The properties the configuration reader gives the action of jail
-/// `jail` whose `action` line is `action` (gaoler's shipped tree), then
-/// every `replace` applied to every value.
-fn spec(w: &World, jail: &str, action: &str, replace: &[(&str, &str)]) -> ActionSpec {
-    let cfg = w.path().join(format!("cfg-{jail}"));
-    gaoler_testkit::run(&[
-        "cp",
-        "-r",
-        common::shipped().to_str().expect("utf-8 path"),
-        cfg.to_str().expect("utf-8 path"),
-    ]);
-    std::fs::create_dir_all(cfg.join("jail.d")).expect("jail.d");
-    std::fs::write(
-        cfg.join("jail.d/zz-remote-test.local"),
-        format!(
-            "[{jail}]\nenabled = true\nfilter = sshd\nbackend = polling\nport = ssh\nlogpath = {}\naction = {action}\n",
-            w.jail_log().display()
-        ),
-    )
-    .expect("jail.d file");
-    let read = gaoler_config::read_config(&cfg, gaoler_config::ReadMode::Test, &Default::default())
-        .expect("read config");
-    assert!(read.problems().is_empty(), "{:?}", read.problems());
-    for v in &read.stream {
-        if v[0] == "multi-set" && v[1] == jail && v[2] == "action" {
-            let properties = v[4]
-                .as_array()
-                .expect("property list")
-                .iter()
-                .map(|p| {
-                    let mut value = match &p[1] {
-                        serde_json::Value::String(s) => s.clone(),
-                        other => other.to_string(),
-                    };
-                    for (from, to) in replace {
-                        value = value.replace(from, to);
-                    }
-                    (p[0].as_str().expect("key").to_string(), value)
-                })
-                .collect();
-            return ActionSpec {
-                jail: jail.to_string(),
-                name: v[3].as_str().expect("action name").to_string(),
-                properties,
-            };
-        }
-    }
-    panic!("no action for jail {jail} in the stream");
-}
-
 /// The action of `jail` configured by the line `line`, run with the stubs.
 fn action(w: &World, jail: &str, line: &str) -> CommandAction {
     action_replacing(w, jail, line, &[])
 }
 
 fn action_replacing(w: &World, jail: &str, line: &str, replace: &[(&str, &str)]) -> CommandAction {
-    let s = spec(w, jail, line, replace);
+    let s = w.spec(jail, line, replace);
     let mut a = CommandAction::with_executor(&s, w.executor()).expect("action");
     a.set_ipv6_allowed(true);
     a
@@ -444,7 +233,7 @@ fn dshield_ticket(w: &World, id: &str, now: u64) -> ActionInfo {
 
 #[test]
 fn dshield_buffers_and_mails_reports() {
-    let w = World::new();
+    let w = World::new(STUBS);
     let tmp = w.p("dshield");
     let mut a = action(
         &w,
@@ -534,7 +323,7 @@ fn dshield_buffers_and_mails_reports() {
 
 #[test]
 fn mynetwatchman_encodes_every_query_value() {
-    let w = World::new();
+    let w = World::new(STUBS);
     let tmp = w.p("mnw");
     let pass = "p&ss=w;rd $x'`";
     let mut a = action(
@@ -602,7 +391,7 @@ fn mynetwatchman_encodes_every_query_value() {
 
 #[test]
 fn ipthreat_posts_json_with_key_on_stdin() {
-    let w = World::new();
+    let w = World::new(STUBS);
     let mut a = action(&w, "ipt", "ipthreat[ipthreat_apikey=\"K3Y\"]");
     assert!(a.norestored());
     a.start().expect("start");
@@ -702,7 +491,7 @@ fn nginx_map_key(line: &str) -> Option<String> {
 
 #[test]
 fn nginx_block_map_writes_quoted_keys() {
-    let w = World::new();
+    let w = World::new(STUBS);
     let map = w.p("blacklisted.map");
     let pid = w.p("nginx.pid");
     let mut a = action(
@@ -787,7 +576,7 @@ fn nginx_block_map_writes_quoted_keys() {
 
 #[test]
 fn nsupdate_adds_and_deletes_txt_records() {
-    let w = World::new();
+    let w = World::new(STUBS);
     let key = w.p("f2b.key");
     let stub = w.stub("nsupdate");
     let mut a = action(
@@ -838,7 +627,7 @@ fn nsupdate_adds_and_deletes_txt_records() {
 
 #[test]
 fn mikrotik_runs_routeros_commands_over_ssh() {
-    let w = World::new();
+    let w = World::new(STUBS);
     let mut a = action(
         &w,
         "mk",
@@ -914,7 +703,7 @@ fn mikrotik_runs_routeros_commands_over_ssh() {
 
 #[test]
 fn netscaler_binds_addresses_through_nitro() {
-    let w = World::new();
+    let w = World::new(STUBS);
     let mut a = action(
         &w,
         "ns",
@@ -981,7 +770,7 @@ fn netscaler_binds_addresses_through_nitro() {
 
 #[test]
 fn symbiosis_writes_blacklist_files_and_rules() {
-    let w = World::new();
+    let w = World::new(STUBS);
     let dir = w.file("blacklist.d");
     std::fs::create_dir(&dir).expect("dir");
     let mut a = action(
@@ -1053,7 +842,7 @@ fn symbiosis_writes_blacklist_files_and_rules() {
 
 #[test]
 fn shorewall_ipset_uses_one_set_per_family() {
-    let w = World::new();
+    let w = World::new(STUBS);
     let mut a = action(&w, "swi", "shorewall-ipset-proto6");
     a.start().expect("start");
     assert!(w.calls("ipset").is_empty(), "sets are made on demand");
@@ -1099,7 +888,7 @@ fn shorewall_ipset_uses_one_set_per_family() {
 
 #[test]
 fn sendmail_geoip_lines_quotes_foreign_text() {
-    let w = World::new();
+    let w = World::new(STUBS);
     let t = w.touch();
     let mut log = String::from("sshd[1]: Failed password for bob from 198.51.100.9\n");
     for l in hostile_lines(&w) {
@@ -1212,7 +1001,7 @@ fn sendmail_geoip_lines_quotes_foreign_text() {
 
 #[test]
 fn bsd_ipfw_table_and_rule() {
-    let w = World::new();
+    let w = World::new(STUBS);
     let state = w.p("ipfw-started");
     let mut a = action(
         &w,
@@ -1273,7 +1062,7 @@ fn bsd_ipfw_table_and_rule() {
 
 #[test]
 fn ipfw_rule_per_address() {
-    let w = World::new();
+    let w = World::new(STUBS);
     let mut a = action(&w, "ipfw", "ipfw");
     a.start().expect("start");
     a.ban(&ticket(&w, IP)).expect("ban");
@@ -1311,7 +1100,7 @@ fn ipfw_rule_per_address() {
 
 #[test]
 fn npf_table_add_and_remove() {
-    let w = World::new();
+    let w = World::new(STUBS);
     let mut a = action(
         &w,
         "npf",
@@ -1335,7 +1124,7 @@ fn npf_table_add_and_remove() {
     );
     assert_refuses_hostile_ids(&w, &mut a);
     // the default is NetBSD's path
-    let s = spec(&w, "npf2", "npf", &[]);
+    let s = w.spec("npf2", "npf", &[]);
     let cmd = CommandAction::new(&s).expect("action");
     assert!(
         cmd.property("npfctl") == Some("/sbin/npfctl"),
@@ -1346,7 +1135,7 @@ fn npf_table_add_and_remove() {
 
 #[test]
 fn ipfilter_rules_on_stdin() {
-    let w = World::new();
+    let w = World::new(STUBS);
     let ipf = w.stub("ipf");
     let mut a = action(&w, "ipfl", &format!("ipfilter[ipf=\"{}\"]", ipf.display()));
     a.start().expect("start");
@@ -1390,7 +1179,7 @@ fn ipfilter_rules_on_stdin() {
 
 #[test]
 fn osx_afctl_ban_unban_prolong() {
-    let w = World::new();
+    let w = World::new(STUBS);
     let mut a = action(
         &w,
         "afc",
@@ -1415,7 +1204,7 @@ fn osx_afctl_ban_unban_prolong() {
 
 #[test]
 fn osx_ipfw_rule_in_set() {
-    let w = World::new();
+    let w = World::new(STUBS);
     let mut a = action(&w, "oxi", "osx-ipfw");
     a.start().expect("start");
     a.ban(&ticket(&w, IP)).expect("ban");
@@ -1459,7 +1248,7 @@ fn osx_ipfw_rule_in_set() {
 /// with its defaults.
 #[test]
 fn all_actions_read_with_defaults() {
-    let w = World::new();
+    let w = World::new(STUBS);
     for name in [
         "dshield",
         "mynetwatchman",
@@ -1479,7 +1268,7 @@ fn all_actions_read_with_defaults() {
         "osx-ipfw",
     ] {
         let jail = format!("j{}", name.replace('-', ""));
-        let s = spec(&w, &jail, name, &[]);
+        let s = w.spec(&jail, name, &[]);
         assert_eq!(s.name, name);
         let a = CommandAction::new(&s).expect("action");
         for key in ["actionban", "actionunban"] {
@@ -1495,8 +1284,8 @@ fn all_actions_read_with_defaults() {
 const NETNS_PORT: u16 = 5060;
 
 fn netns_action(net: &gaoler_testkit::TestNet, jail: &str, line: &str) -> CommandAction {
-    let w = World::new();
-    let s = spec(&w, jail, line, &[]);
+    let w = World::new(STUBS);
+    let s = w.spec(jail, line, &[]);
     let mut a = CommandAction::with_executor(&s, Executor::with_wrapper(net.server_wrapper()))
         .expect("action");
     a.set_ipv6_allowed(true);

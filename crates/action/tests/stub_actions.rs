@@ -22,7 +22,7 @@
 
 use std::path::{Path, PathBuf};
 
-use gaoler_action::{ActionInfo, ActionSpec, CommandAction, Executor};
+use gaoler_action::{ActionInfo, CommandAction, Executor};
 
 // Not every helper in common is used here.
 #[allow(dead_code)]
@@ -164,54 +164,6 @@ fn ticket(addr: &str, marker: &Path) -> ActionInfo {
     info
 }
 
-/// The action that the configuration reader makes of the jail line
-/// `action = LINE` (gaoler's shipped tree, jail `jail`, port 5060).
-fn configured_spec(line: &str, jail: &str) -> ActionSpec {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let cfg = tmp.path().join("cfg");
-    gaoler_testkit::run(&[
-        "cp",
-        "-r",
-        common::shipped().to_str().expect("utf-8 path"),
-        cfg.to_str().expect("utf-8 path"),
-    ]);
-    std::fs::create_dir_all(cfg.join("jail.d")).expect("jail.d");
-    let log = tmp.path().join("empty.log");
-    std::fs::write(&log, "").expect("log file");
-    std::fs::write(
-        cfg.join("jail.d/zz-gaoler-stub.local"),
-        format!(
-            "[{jail}]\nenabled = true\nfilter = sshd\nbackend = polling\nport = {PORT}\nlogpath = {}\naction = {line}\n",
-            log.display()
-        ),
-    )
-    .expect("jail.d file");
-    let read = gaoler_config::read_config(&cfg, gaoler_config::ReadMode::Test, &Default::default())
-        .expect("read config");
-    for v in &read.stream {
-        if v[0] == "multi-set" && v[1] == jail && v[2] == "action" {
-            let properties = v[4]
-                .as_array()
-                .expect("property list")
-                .iter()
-                .map(|p| {
-                    let value = match &p[1] {
-                        serde_json::Value::String(s) => s.clone(),
-                        other => other.to_string(),
-                    };
-                    (p[0].as_str().expect("key").to_string(), value)
-                })
-                .collect();
-            return ActionSpec {
-                jail: jail.to_string(),
-                name: v[3].as_str().expect("action name").to_string(),
-                properties,
-            };
-        }
-    }
-    panic!("no action for jail {jail} in the stream for {line:?}");
-}
-
 /// `key="value"` for an action line, quoted so that the reader keeps the
 /// value as it is.
 fn opt(key: &str, value: &str) -> String {
@@ -244,7 +196,7 @@ fn hostile_config_values(marker: &Path) -> Vec<String> {
 /// The shipped action made from the jail line `action = LINE`, with the
 /// stubs first on its PATH.
 fn configured(line: &str, jail: &str, stubs: &Stubs) -> CommandAction {
-    let spec = configured_spec(line, jail);
+    let spec = common::configured_action(line, jail, PORT);
     let mut action = CommandAction::with_executor(&spec, stubs.executor()).expect("action");
     action.set_ipv6_allowed(true);
     action

@@ -1,9 +1,12 @@
-//! Shared by the firewall tests: action properties as the configuration
-//! reader gives them.
+//! Shared by the action tests: actions as the configuration reader gives
+//! them to the server.
 
 use std::path::{Path, PathBuf};
 
 use gaoler_action::ActionSpec;
+
+#[allow(dead_code)]
+pub mod stubs;
 
 /// Upstream fail2ban's configuration tree (test data in `../shared`).
 pub fn upstream() -> PathBuf {
@@ -17,9 +20,35 @@ pub fn shipped() -> PathBuf {
 }
 
 /// The action property list the configuration reader produces for
-/// `banaction` in a jail named `jail` (`port`, tcp), read from a
-/// temporary copy of the configuration tree at `root`.
+/// `banaction` in a jail named `jail` (`port`, tcp) of the configuration
+/// tree at `root`.
+#[allow(dead_code)]
 pub fn action_properties(root: &Path, banaction: &str, jail: &str, port: u16) -> ActionSpec {
+    jail_action(
+        root,
+        jail,
+        &format!("port = {port}\nbanaction = {banaction}"),
+        None,
+    )
+}
+
+/// The action the configuration reader makes of the jail line
+/// `action = LINE` in a jail `jail` of gaoler's shipped tree (`port`).
+#[allow(dead_code)]
+pub fn configured_action(line: &str, jail: &str, port: u16) -> ActionSpec {
+    jail_action(
+        &shipped(),
+        jail,
+        &format!("port = {port}\naction = {line}"),
+        None,
+    )
+}
+
+/// The first action of jail `jail`, enabled in a temporary copy of the tree
+/// at `root` with the option lines `settings` (`banaction = ...`,
+/// `action = ...`, `port = ...`) and the log file `logpath` (an empty one
+/// when `None`), as the configuration reader gives it to the server.
+pub fn jail_action(root: &Path, jail: &str, settings: &str, logpath: Option<&Path>) -> ActionSpec {
     assert!(
         root.join("jail.conf").is_file(),
         "configuration missing at {}",
@@ -34,18 +63,19 @@ pub fn action_properties(root: &Path, banaction: &str, jail: &str, port: u16) ->
         cfg.to_str().expect("utf-8 path"),
     ]);
     std::fs::create_dir_all(cfg.join("jail.d")).expect("jail.d");
-    let log = tmp.path().join("empty.log");
-    std::fs::write(&log, "").expect("log file");
+    let empty = tmp.path().join("empty.log");
+    std::fs::write(&empty, "").expect("log file");
     std::fs::write(
         cfg.join("jail.d/zz-gaoler-test.local"),
         format!(
-            "[{jail}]\nenabled = true\nfilter = sshd\nbackend = polling\nport = {port}\nlogpath = {}\nbanaction = {banaction}\n",
-            log.display()
+            "[{jail}]\nenabled = true\nfilter = sshd\nbackend = polling\nlogpath = {}\n{settings}\n",
+            logpath.unwrap_or(&empty).display()
         ),
     )
     .expect("jail.d file");
     let read = gaoler_config::read_config(&cfg, gaoler_config::ReadMode::Test, &Default::default())
         .expect("read config");
+    assert!(read.problems().is_empty(), "{:?}", read.problems());
     for v in &read.stream {
         if v[0] == "multi-set" && v[1] == jail && v[2] == "action" {
             let properties = v[4]
@@ -67,5 +97,5 @@ pub fn action_properties(root: &Path, banaction: &str, jail: &str, port: u16) ->
             };
         }
     }
-    panic!("no action for jail {jail} in the stream");
+    panic!("no action for jail {jail} ({settings:?}) in the stream");
 }
