@@ -764,6 +764,12 @@ mod tests {
                 "nft add element inet f2b-table addr-set-x \\{ 192.0.2.1 \\}",
                 "192.0.2.1",
             ),
+            // gaoler's own iptables and ipset actions quote the address
+            (
+                "iptables -w -I f2b-x 1 -s \"192.0.2.1\" -j REJECT --reject-with icmp-port-unreachable",
+                "192.0.2.1",
+            ),
+            ("ipset -exist del f2b-x \"2001:db8::1\"", "2001:db8::1"),
         ] {
             let c = recognise(&cmd(s), ip).unwrap_or_else(|| panic!("{s}"));
             assert_eq!(c.element.to_string(), ip);

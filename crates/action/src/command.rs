@@ -1476,13 +1476,14 @@ fn run_argv(argv: Vec<String>) -> ShellCommand {
 /// Whether an `actionunban` (statically substituted, so only ticket tags
 /// such as `<ip>` are left) consists of plain iptables/ip6tables deletions:
 /// each non-blank line one `iptables ... -D ...` command with no shell
-/// operator, redirection, substitution or quoting around it. Such a
-/// command deletes one matching rule and fails when there is none, and
-/// repeating it can do nothing else.
+/// operator, redirection, substitution or quoting around it (a tag in
+/// double quotes, `"<ip>"`, is one word whatever its value, so it counts as
+/// plain). Such a command deletes one matching rule and fails when there
+/// is none, and repeating it can do nothing else.
 pub fn is_stacking_unban(cmd: &str) -> bool {
     let mut any = false;
     for line in cmd.lines().map(str::trim).filter(|l| !l.is_empty()) {
-        let plain = strip_tags(line);
+        let plain = strip_tags(line).replace("\"TAG\"", "TAG");
         if plain.contains(|c: char| "`$;&|<>(){}\\'\"#*?~".contains(c)) {
             return false;
         }
@@ -1562,6 +1563,7 @@ mod tests {
             "ip6tables -w -D f2b-sshd -s <ip> -j REJECT --reject-with icmp6-port-unreachable",
             "/usr/sbin/iptables-legacy --delete INPUT -s <ip> -j DROP",
             "iptables -D f2b-a -s <ip> -j DROP\n  iptables -D f2b-b -s <ip> -j DROP\n",
+            "iptables -w -D f2b-sshd -s \"<ip>\" -j DROP",
         ] {
             assert!(is_stacking_unban(yes), "{yes}");
         }
@@ -1577,6 +1579,8 @@ mod tests {
             "iptables-save | grep -v <ip> | iptables-restore",
             "<iptables> -D f2b-x -s <ip> -j DROP",
             "iptables -D f2b-x -s <ip> -j DROP > /dev/null",
+            "iptables -D f2b-x -s \"<ip> -j ACCEPT\" -j DROP",
+            "iptables -D f2b-x -s \"$x<ip>\" -j DROP",
         ] {
             assert!(!is_stacking_unban(no), "{no}");
         }
