@@ -198,7 +198,7 @@ impl ActionInfo {
 
     /// Sets `time` from float seconds, formatted like Python's `repr(float)`.
     pub fn set_time(&mut self, secs: f64) -> &mut Self {
-        self.set("time", py_float(secs))
+        self.set("time", gaoler_py::repr::float_repr(secs))
     }
 
     /// Sets `failures` (the ticket's failure count).
@@ -324,15 +324,6 @@ pub fn ptr_name(addr: IpAddr) -> String {
     format!("{}.", parts.join("."))
 }
 
-/// Formats a float like Python's `repr`: integral values keep a `.0`.
-pub fn py_float(v: f64) -> String {
-    if v.is_finite() && v.fract() == 0.0 && v.abs() < 1e16 {
-        format!("{v:.1}")
-    } else {
-        format!("{v}")
-    }
-}
-
 /// Reverse DNS of an address (`getnameinfo` with `NI_NAMEREQD`).
 fn reverse_dns(addr: IpAddr) -> Option<String> {
     let mut host = [0 as libc::c_char; 1025];
@@ -436,12 +427,6 @@ mod tests {
         assert_eq!(i.get("bancount").as_deref(), Some("2"));
         assert_eq!(i.get("matches").as_deref(), Some("a\nb"));
         assert_eq!(i.get("restored").as_deref(), Some("1"));
-    }
-
-    #[test]
-    fn python_float_repr() {
-        assert_eq!(py_float(1700000000.0), "1700000000.0");
-        assert_eq!(py_float(1.5), "1.5");
     }
 }
 

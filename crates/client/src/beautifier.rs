@@ -4,7 +4,7 @@
 //! The server answers with plain data (lists of pairs, lists of strings,
 //! numbers); which text to print depends on the command that was sent, so
 //! the formatter looks at both. Everything it has no special format for is
-//! printed as Python would print the value ([`crate::pyrepr`]). A result
+//! printed as Python would print the value ([`gaoler_py::repr`]). A result
 //! whose shape does not fit the command (a server bug or a newer server)
 //! falls back to that plain form instead of failing.
 //!
@@ -15,7 +15,7 @@
 use gaoler_protocol::RemoteError;
 use serde_json::{Map, Value};
 
-use crate::pyrepr::{py_str, repr};
+use gaoler_py::repr::{py_str, repr};
 
 /// The formatter. `utf8` selects the box-drawing characters of the `stats`
 /// table (fail2ban uses them when its standard output is UTF-8).
@@ -82,7 +82,7 @@ impl Beautifier {
             "IndexError" => "Sorry but the command is invalid".into(),
             "DuplicateJailException" => format!("The jail '{}' already exists", err.message),
             // (Python's str() of a KeyError is the repr of its argument)
-            "KeyError" => crate::pyrepr::repr(&Value::String(err.message.clone())),
+            "KeyError" => repr(&Value::String(err.message.clone())),
             _ => err.message.clone(),
         }
     }

@@ -24,7 +24,7 @@ use crate::beautifier::Beautifier;
 use crate::dump::dump;
 use crate::early::{early_options, EarlyOverrides};
 use crate::log;
-use crate::pyrepr::{py_str, repr};
+use gaoler_py::repr::{py_str, repr};
 
 /// Default wait for the server (`--timeout`), in seconds.
 const MAX_WAITTIME: f64 = 30.0;

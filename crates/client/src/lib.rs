@@ -3,7 +3,7 @@
 //!
 //! - [`beautifier`]: the exact texts fail2ban-client prints for each
 //!   command's result (status trees, `get` lists, the `stats` table, error
-//!   texts), and [`pyrepr`] for the Python-syntax fallback;
+//!   texts), and `gaoler_py::repr` for the Python-syntax fallback;
 //! - [`cli`]: the command line and the command flows — configuration test
 //!   and dump (`-t`, `-d`), `start` (read and check the configuration,
 //!   spawn `gaoler server --async -b`, wait for it, stream the
@@ -20,7 +20,6 @@ pub mod cli;
 pub mod dump;
 pub mod early;
 pub mod log;
-pub mod pyrepr;
 
 pub use beautifier::Beautifier;
 pub use cli::main;

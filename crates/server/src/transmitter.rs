@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gaoler_jail::IgnoreCacheConfig;
+use gaoler_py::repr::repr;
 use gaoler_source::StartAt;
 use gaoler_store::{OpenOptions, Store};
 use serde_json::{json, Map, Value as Json};
@@ -118,34 +119,10 @@ fn ban_target(v: &str) -> Result<(), CommandError> {
 
 /// A command's `repr`, cut to 200 characters (a regex can be long).
 fn short_repr(cmd: &[Json]) -> String {
-    let r = py_repr(&Json::Array(cmd.to_vec()));
+    let r = repr(&Json::Array(cmd.to_vec()));
     match r.char_indices().nth(200) {
         Some((i, _)) => format!("{}...", &r[..i]),
         None => r,
-    }
-}
-
-/// Python `repr` of a command, for the "has failed" log line.
-fn py_repr(v: &Json) -> String {
-    match v {
-        Json::String(x) => {
-            let x = x.replace('\\', "\\\\").replace('\n', "\\n");
-            // Python picks double quotes when only those avoid escaping.
-            if x.contains('\'') && !x.contains('"') {
-                format!("\"{x}\"")
-            } else {
-                format!("'{}'", x.replace('\'', "\\'"))
-            }
-        }
-        Json::Array(a) => format!("[{}]", a.iter().map(py_repr).collect::<Vec<_>>().join(", ")),
-        Json::Object(o) => format!(
-            "{{{}}}",
-            o.iter()
-                .map(|(k, v)| format!("'{k}': {}", py_repr(v)))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-        other => s(other),
     }
 }
 
@@ -155,7 +132,7 @@ impl Server {
         self.ctx.log(
             level::HEAVYDEBUG,
             "fail2ban.transmitter",
-            format!("Command: {}", py_repr(&Json::Array(cmd.to_vec()))),
+            format!("Command: {}", repr(&Json::Array(cmd.to_vec()))),
         );
         let r = self.command(cmd, false);
         // Streams log their failing inner command themselves; repeating
@@ -177,9 +154,9 @@ impl Server {
                 "fail2ban.transmitter",
                 format!(
                     "Command {} has failed. Received {}({})",
-                    py_repr(&Json::Array(cmd.to_vec())),
+                    repr(&Json::Array(cmd.to_vec())),
                     e.kind(),
-                    py_repr(&Json::String(e.to_string()))
+                    repr(&Json::String(e.to_string()))
                 ),
             );
         }
@@ -1077,7 +1054,7 @@ impl Server {
                 j.unban_ips(&ips, if_exists)
                     .map(|n| json!(n))
                     .map_err(|missed| {
-                        CommandError::Invalid(format!("not banned: {}", py_repr(&json!(missed))))
+                        CommandError::Invalid(format!("not banned: {}", repr(&json!(missed))))
                     })
             }
             "addaction" => {
@@ -1511,9 +1488,9 @@ mod tests {
 
     #[test]
     fn repr_like_python() {
-        assert_eq!(py_repr(&json!(["set", "x", 1])), "['set', 'x', 1]");
-        assert_eq!(py_repr(&json!(["it's"])), "[\"it's\"]");
-        assert_eq!(py_repr(&json!(["it's \"x\""])), "['it\\'s \"x\"']");
+        assert_eq!(repr(&json!(["set", "x", 1])), "['set', 'x', 1]");
+        assert_eq!(repr(&json!(["it's"])), "[\"it's\"]");
+        assert_eq!(repr(&json!(["it's \"x\""])), "['it\\'s \"x\"']");
     }
 
     #[test]

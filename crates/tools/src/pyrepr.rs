@@ -3,15 +3,14 @@
 
 use gaoler_filter::{Data, Value};
 
-/// `repr(str)` (the client's implementation, which fail2ban-client's
-/// output also needs).
+/// `repr(str)`.
 pub fn py_str(s: &str) -> String {
-    gaoler_client::pyrepr::str_repr(s)
+    gaoler_py::repr::str_repr(s)
 }
 
 /// `repr(float)`.
 pub fn py_float(f: f64) -> String {
-    gaoler_client::pyrepr::float_repr(f)
+    gaoler_py::repr::float_repr(f)
 }
 
 /// `repr()` of a failure data value.

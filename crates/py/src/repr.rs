@@ -1,8 +1,8 @@
-//! Python's `repr()` and `str()` of results.
+//! Python's `repr()` and `str()` of values.
 //!
 //! fail2ban's client prints results it has no special format for with
 //! Python's `print`, so lists and dicts appear in Python syntax
-//! (`[{'sshd': ['192.0.2.7']}]`, `None`, `True`). Results reach us as JSON;
+//! (`[{'sshd': ['192.0.2.7']}]`, `None`, `True`). Values reach us as JSON;
 //! JSON arrays stand for both Python lists and tuples, and we print them as
 //! lists, which is what fail2ban's list-valued results look like.
 
@@ -209,6 +209,15 @@ mod tests {
             (123456789012345.6, "123456789012345.6"),
             (-2.5, "-2.5"),
             (0.1 + 0.2, "0.30000000000000004"),
+            (1e-5, "1e-05"),
+            (1700000000.0, "1700000000.0"),
+            (1700000000.25, "1700000000.25"),
+            (9999999999999998.0, "9999999999999998.0"),
+            (f64::MAX, "1.7976931348623157e+308"),
+            (5e-324, "5e-324"),
+            (-0.0, "-0.0"),
+            (f64::INFINITY, "inf"),
+            (f64::NAN, "nan"),
         ] {
             assert_eq!(float_repr(f), s, "{f}");
         }

@@ -1,0 +1,11 @@
+//! Python semantics that fail2ban's users see in its output, in one place.
+//!
+//! fail2ban is written in Python, and much of what it prints is Python's
+//! own rendering of a value: `repr()` of a string in `fail2ban-regex -o
+//! row`, of a float in an action's `<time>`, of a result list in
+//! `fail2ban-client`'s fallback output, of a command in the server's "has
+//! failed" log line. Every crate that prints such a value takes it from
+//! here, so that one rendering (tested against Python's on edge values)
+//! is used everywhere.
+
+pub mod repr;
