@@ -237,7 +237,8 @@ impl ActionInfo {
     /// normalised the way fail2ban maps capture names (lower case,
     /// `id` → `fid`, `port` → `fport`).
     pub fn set_data(&mut self, name: &str, value: impl Into<String>) -> &mut Self {
-        self.data.insert(map_tag_to_option(name), value.into());
+        self.data
+            .insert(gaoler_py::tags::map_tag_to_opt(name), value.into());
         self
     }
 
@@ -295,16 +296,6 @@ impl ActionInfo {
     /// The ticket's family (`inet4`, `inet6`, or empty).
     pub fn family(&self) -> String {
         self.get("family").unwrap_or_default()
-    }
-}
-
-/// fail2ban's `mapTag2Opt`: capture-group name to ticket-data key.
-pub fn map_tag_to_option(tag: &str) -> String {
-    let lower = tag.to_lowercase();
-    match lower.as_str() {
-        "id" => "fid".to_string(),
-        "port" => "fport".to_string(),
-        _ => lower,
     }
 }
 

@@ -25,7 +25,8 @@ use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use crate::error::SubstError;
-use crate::info::{map_tag_to_option, ActionInfo};
+use crate::info::ActionInfo;
+use gaoler_py::tags::map_tag_to_opt;
 
 /// fail2ban's `MAX_TAG_REPLACE_COUNT`.
 const MAX_TAG_REPLACE_COUNT: usize = 25;
@@ -334,7 +335,7 @@ pub fn replace_dynamic(cmd: &str, info: &ActionInfo) -> ShellCommand {
     });
     if script.contains('<') {
         script = replace_f_tags(&script, |name| {
-            let key = map_tag_to_option(name);
+            let key = map_tag_to_opt(name);
             match info.data(&key) {
                 Some(v) => vars.escape(&format!("F_{key}"), v.to_string()),
                 None => String::new(),

@@ -31,15 +31,7 @@ pub fn subnet() -> String {
     format!(r"\[?(?:{IP4}|{IP6})(?:/{CIDR})?\]?")
 }
 
-/// `F-NAME` → group name: lower-cased, `id` → `fid`, `port` → `fport`.
-pub fn map_tag_to_opt(tag: &str) -> String {
-    let t = tag.to_lowercase();
-    match t.as_str() {
-        "id" => "fid".to_string(),
-        "port" => "fport".to_string(),
-        _ => t,
-    }
-}
+pub(crate) use gaoler_py::tags::map_tag_to_opt;
 
 fn is_word(c: char) -> bool {
     c.is_alphanumeric() || c == '_'

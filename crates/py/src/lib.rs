@@ -6,6 +6,9 @@
 //! `fail2ban-client`'s fallback output, of a command in the server's "has
 //! failed" log line. Every crate that prints such a value takes it from
 //! here, so that one rendering (tested against Python's on edge values)
-//! is used everywhere.
+//! is used everywhere. fail2ban's mapping of capture-group names to ticket
+//! keys (`mapTag2Opt`), which filters and actions must agree on, is here
+//! for the same reason.
 
 pub mod repr;
+pub mod tags;
