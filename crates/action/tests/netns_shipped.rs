@@ -235,40 +235,12 @@ fn still_talks(conn: &mut TcpStream) -> bool {
     conn.read_exact(&mut buf).is_ok() && &buf == b"ping"
 }
 
-/// Hostile texts, each trying to create `marker`.
-fn hostile_values(marker: &Path) -> Vec<String> {
-    let m = marker.display();
-    vec![
-        format!("`touch {m}`"),
-        format!("$(touch {m})"),
-        format!(";touch {m};"),
-        format!("~! touch {m}"),
-        format!("x\n~!touch {m}\nSubject: evil\nBcc: evil@example.com"),
-        "-oQ/tmp/x".to_string(),
-        "'".to_string(),
-        format!("a' ; touch {m} ; '"),
-        format!("\"; touch {m}; \""),
-    ]
-}
-
-/// A ticket for `addr` whose log-derived values are all hostile.
-fn ticket(addr: &str, marker: &Path) -> ActionInfo {
-    let evil = hostile_values(marker);
-    let mut info = ActionInfo::for_id(addr);
-    info.set_matches(&evil);
-    info.set_data("user", evil[1].clone());
-    info.set("ipmatches", evil[4].clone());
-    info.set("ipjailmatches", evil[2].clone());
-    info.set_failures(3);
-    info
-}
-
 /// Bans of tickets whose ID is hostile text (not an address) claiming each
 /// family: whatever the tool says, nothing may run.
 fn hostile_ids(action: &mut CommandAction, marker: &Path) {
-    for evil in hostile_values(marker) {
+    for evil in common::hostile_values(marker) {
         for family in ["inet4", "inet6"] {
-            let mut info = ticket(&evil, marker);
+            let mut info = common::hostile_ticket(&evil, marker);
             info.set("family", family);
             let _ = action.ban(&info);
             let _ = action.unban(&info);
@@ -319,7 +291,9 @@ fn scenario(case: Case) {
     let held = |addr: &str| (case.held)(&net, &jail, addr);
 
     // Ban IPv4: only IPv4 traffic to the banned port(s) is blocked.
-    action.ban(&ticket(CLIENT4, &marker)).expect("ban v4");
+    action
+        .ban(&common::hostile_ticket(CLIENT4, &marker))
+        .expect("ban v4");
     assert!(held(CLIENT4), "v4 ban not in the firewall");
     assert!(
         !net.tcp_reachable(SERVER4, BANNED_PORT),
@@ -338,7 +312,9 @@ fn scenario(case: Case) {
     (case.while_banned)(&net, &jail);
 
     // Ban IPv6.
-    action.ban(&ticket(CLIENT6, &marker)).expect("ban v6");
+    action
+        .ban(&common::hostile_ticket(CLIENT6, &marker))
+        .expect("ban v6");
     assert!(held(CLIENT6), "v6 ban not in the firewall");
     assert!(
         !net.tcp_reachable(SERVER6, BANNED_PORT),
@@ -347,7 +323,9 @@ fn scenario(case: Case) {
     assert_eq!(net.tcp_reachable(SERVER6, OTHER_PORT), !case.allports);
 
     // Unban IPv4: traffic flows again, IPv6 stays banned.
-    action.unban(&ticket(CLIENT4, &marker)).expect("unban v4");
+    action
+        .unban(&common::hostile_ticket(CLIENT4, &marker))
+        .expect("unban v4");
     assert!(!held(CLIENT4), "v4 still in the firewall after its unban");
     assert!(
         net.tcp_reachable(SERVER4, BANNED_PORT),
@@ -360,7 +338,9 @@ fn scenario(case: Case) {
     if action.has_flush() {
         assert!(action.flush().expect("flush"));
     } else {
-        action.unban(&ticket(CLIENT6, &marker)).expect("unban v6");
+        action
+            .unban(&common::hostile_ticket(CLIENT6, &marker))
+            .expect("unban v6");
     }
     assert!(!held(CLIENT6), "v6 still in the firewall");
     assert!(
@@ -370,27 +350,35 @@ fn scenario(case: Case) {
 
     // Restart without stop (a crash): the restored bans take effect again
     // and a second copy does no harm.
-    action.ban(&ticket(CLIENT4, &marker)).expect("ban again");
+    action
+        .ban(&common::hostile_ticket(CLIENT4, &marker))
+        .expect("ban again");
     let mut restarted =
         CommandAction::with_executor(&spec, Executor::with_wrapper(net.server_wrapper()))
             .expect("action");
     restarted.set_ipv6_allowed(true);
     restarted.start().expect("restart");
-    let mut restored = ticket(CLIENT4, &marker);
+    let mut restored = common::hostile_ticket(CLIENT4, &marker);
     restored.set_restored(true);
     restarted.ban(&restored).expect("restored ban");
     assert!(!net.tcp_reachable(SERVER4, BANNED_PORT));
-    restarted.ban(&ticket(CLIENT6, &marker)).expect("ban v6");
+    restarted
+        .ban(&common::hostile_ticket(CLIENT6, &marker))
+        .expect("ban v6");
     hostile_ids(&mut restarted, &marker);
     assert!(held(CLIENT4) && held(CLIENT6));
     assert!(!net.tcp_reachable(SERVER4, BANNED_PORT));
     assert!(!net.tcp_reachable(SERVER6, BANNED_PORT));
 
     // Unban, stop: everything as it was before the start.
-    restarted.unban(&ticket(CLIENT4, &marker)).expect("unban");
+    restarted
+        .unban(&common::hostile_ticket(CLIENT4, &marker))
+        .expect("unban");
     assert!(!held(CLIENT4), "a restored ban left a copy behind");
     assert!(net.tcp_reachable(SERVER4, BANNED_PORT));
-    restarted.unban(&ticket(CLIENT6, &marker)).expect("unban");
+    restarted
+        .unban(&common::hostile_ticket(CLIENT6, &marker))
+        .expect("unban");
     restarted.stop().expect("stop");
     drop(action);
     let after = state(&net.server);
@@ -792,7 +780,9 @@ fn docker_user(tag: &str, docker_present: bool, line: &str, allports: bool) {
     action.start().expect("start");
     let held = |addr: &str| rule_held(&net, &format!("f2b-{jail}-docker"), addr);
 
-    action.ban(&ticket(CLIENT4, &marker)).expect("ban v4");
+    action
+        .ban(&common::hostile_ticket(CLIENT4, &marker))
+        .expect("ban v4");
     assert!(held(CLIENT4));
     let save = net.in_server(&["iptables-save"]);
     assert!(
@@ -815,12 +805,16 @@ fn docker_user(tag: &str, docker_present: bool, line: &str, allports: bool) {
         "v6 blocked by v4 ban"
     );
 
-    action.ban(&ticket(CLIENT6, &marker)).expect("ban v6");
+    action
+        .ban(&common::hostile_ticket(CLIENT6, &marker))
+        .expect("ban v6");
     assert!(held(CLIENT6));
     assert!(!net.tcp_reachable(SERVER6, BANNED_PORT));
     assert_eq!(net.tcp_reachable(SERVER6, OTHER_PORT), !allports);
 
-    action.unban(&ticket(CLIENT4, &marker)).expect("unban v4");
+    action
+        .unban(&common::hostile_ticket(CLIENT4, &marker))
+        .expect("unban v4");
     assert!(!held(CLIENT4));
     assert!(net.tcp_reachable(SERVER4, BANNED_PORT));
     assert!(!net.tcp_reachable(SERVER6, BANNED_PORT));
@@ -845,7 +839,9 @@ fn docker_user(tag: &str, docker_present: bool, line: &str, allports: bool) {
             "{save}"
         );
     }
-    action.ban(&ticket(CLIENT4, &marker)).expect("ban");
+    action
+        .ban(&common::hostile_ticket(CLIENT4, &marker))
+        .expect("ban");
     assert!(!net.tcp_reachable(SERVER4, BANNED_PORT));
     hostile_ids(&mut action, &marker);
     action.stop().expect("stop");
@@ -1056,7 +1052,9 @@ fn ufw_in_netns() {
     action.set_ipv6_allowed(true);
     action.start().expect("start");
 
-    action.ban(&ticket(CLIENT4, &marker)).expect("ban v4");
+    action
+        .ban(&common::hostile_ticket(CLIENT4, &marker))
+        .expect("ban v4");
     let status = root.ufw(&net, &["status"]);
     assert!(status.contains(CLIENT4), "{status}");
     assert!(
@@ -1070,15 +1068,23 @@ fn ufw_in_netns() {
     );
     assert!(net.tcp_reachable(SERVER6, BANNED_PORT));
 
-    action.ban(&ticket(CLIENT6, &marker)).expect("ban v6");
+    action
+        .ban(&common::hostile_ticket(CLIENT6, &marker))
+        .expect("ban v6");
     assert!(!net.tcp_reachable(SERVER6, BANNED_PORT));
     // the same ban again (restored after a restart) adds nothing
-    action.ban(&ticket(CLIENT6, &marker)).expect("ban v6 again");
+    action
+        .ban(&common::hostile_ticket(CLIENT6, &marker))
+        .expect("ban v6 again");
 
-    action.unban(&ticket(CLIENT4, &marker)).expect("unban v4");
+    action
+        .unban(&common::hostile_ticket(CLIENT4, &marker))
+        .expect("unban v4");
     assert!(net.tcp_reachable(SERVER4, BANNED_PORT));
     assert!(!net.tcp_reachable(SERVER6, BANNED_PORT));
-    action.unban(&ticket(CLIENT6, &marker)).expect("unban v6");
+    action
+        .unban(&common::hostile_ticket(CLIENT6, &marker))
+        .expect("unban v6");
     assert!(net.tcp_reachable(SERVER6, BANNED_PORT));
     hostile_ids(&mut action, &marker);
     action.stop().expect("stop");
@@ -1091,7 +1097,7 @@ fn ufw_in_netns() {
     );
 
     // Hostile jail names reach ufw only as comment text.
-    for (i, evil) in hostile_values(&marker).into_iter().enumerate() {
+    for (i, evil) in common::hostile_values(&marker).into_iter().enumerate() {
         if evil.contains('\n') || evil.contains(" ;") || (evil.contains('"') && evil.contains('\''))
         {
             continue; // not expressible in a configuration file
@@ -1103,7 +1109,9 @@ fn ufw_in_netns() {
         };
         let spec = common::configured_action(&format!("ufw[name={quoted}]"), jail, BANNED_PORT);
         let mut action = CommandAction::with_executor(&spec, executor.clone()).expect("action");
-        action.ban(&ticket(CLIENT4, &marker)).expect("ban");
+        action
+            .ban(&common::hostile_ticket(CLIENT4, &marker))
+            .expect("ban");
         let status = root.ufw(&net, &["status"]);
         let comment = format!(
             "by Fail2Ban after 3 attempts against {}",
@@ -1111,7 +1119,9 @@ fn ufw_in_netns() {
         );
         assert!(status.contains(&comment), "value {i}: {status}");
         assert!(!net.tcp_reachable(SERVER4, BANNED_PORT));
-        action.unban(&ticket(CLIENT4, &marker)).expect("unban");
+        action
+            .unban(&common::hostile_ticket(CLIENT4, &marker))
+            .expect("unban");
         assert!(net.tcp_reachable(SERVER4, BANNED_PORT));
         assert!(!marker.exists(), "hostile name {evil:?} was executed");
     }

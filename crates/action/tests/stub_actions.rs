@@ -22,7 +22,7 @@
 
 use std::path::{Path, PathBuf};
 
-use gaoler_action::{ActionInfo, CommandAction, Executor};
+use gaoler_action::{CommandAction, Executor};
 
 // Not every helper in common is used here.
 #[allow(dead_code)]
@@ -135,35 +135,6 @@ exit 0
     }
 }
 
-/// Hostile texts, each trying to create `marker`.
-fn hostile_values(marker: &Path) -> Vec<String> {
-    let m = marker.display();
-    vec![
-        format!("`touch {m}`"),
-        format!("$(touch {m})"),
-        format!(";touch {m};"),
-        format!("~! touch {m}"),
-        format!("x\n~!touch {m}\nSubject: evil\nBcc: evil@example.com"),
-        "-oQ/tmp/x".to_string(),
-        "'".to_string(),
-        format!("a' ; touch {m} ; '"),
-        format!("a';touch {m};'"),
-        format!("\"; touch {m}; \""),
-        format!(")\ntouch {m}\n$(touch {m})\n__gaoler_data__x"),
-    ]
-}
-
-/// A ticket for `addr` whose log-derived values are all hostile.
-fn ticket(addr: &str, marker: &Path) -> ActionInfo {
-    let evil = hostile_values(marker);
-    let mut info = ActionInfo::for_id(addr);
-    info.set_matches(&evil);
-    info.set_data("user", evil[1].clone());
-    info.set("ipmatches", evil[4].clone());
-    info.set("ipjailmatches", evil[2].clone());
-    info
-}
-
 /// `key="value"` for an action line, quoted so that the reader keeps the
 /// value as it is.
 fn opt(key: &str, value: &str) -> String {
@@ -187,7 +158,7 @@ fn expressible(value: &str) -> bool {
 
 /// The hostile values a configuration file can hold.
 fn hostile_config_values(marker: &Path) -> Vec<String> {
-    hostile_values(marker)
+    common::hostile_values(marker)
         .into_iter()
         .filter(|v| expressible(v))
         .collect()
@@ -244,13 +215,17 @@ fn shorewall_bans_with_the_family_command() {
     action.start().expect("start");
     assert_eq!(stubs.take(), vec![], "nothing to do at start");
 
-    action.ban(&ticket(V4, &stubs.marker())).expect("ban v4");
-    action.ban(&ticket(V6, &stubs.marker())).expect("ban v6");
     action
-        .unban(&ticket(V4, &stubs.marker()))
+        .ban(&common::hostile_ticket(V4, &stubs.marker()))
+        .expect("ban v4");
+    action
+        .ban(&common::hostile_ticket(V6, &stubs.marker()))
+        .expect("ban v6");
+    action
+        .unban(&common::hostile_ticket(V4, &stubs.marker()))
         .expect("unban v4");
     action
-        .unban(&ticket(V6, &stubs.marker()))
+        .unban(&common::hostile_ticket(V6, &stubs.marker()))
         .expect("unban v6");
     assert_eq!(
         stubs.take(),
@@ -266,9 +241,11 @@ fn shorewall_bans_with_the_family_command() {
     assert_eq!(stubs.take(), vec![]);
 
     let mut action = configured("shorewall[blocktype=drop]", "sw", &stubs);
-    action.ban(&ticket(V4, &stubs.marker())).expect("ban drop");
     action
-        .ban(&ticket(V6, &stubs.marker()))
+        .ban(&common::hostile_ticket(V4, &stubs.marker()))
+        .expect("ban drop");
+    action
+        .ban(&common::hostile_ticket(V6, &stubs.marker()))
         .expect("ban drop v6");
     assert_eq!(
         stubs.take(),
@@ -309,9 +286,15 @@ fn pf_anchor_table_and_rule() {
         )
     );
 
-    action.ban(&ticket(V4, &stubs.marker())).expect("ban v4");
-    action.ban(&ticket(V6, &stubs.marker())).expect("ban v6");
-    action.unban(&ticket(V4, &stubs.marker())).expect("unban");
+    action
+        .ban(&common::hostile_ticket(V4, &stubs.marker()))
+        .expect("ban v4");
+    action
+        .ban(&common::hostile_ticket(V6, &stubs.marker()))
+        .expect("ban v6");
+    action
+        .unban(&common::hostile_ticket(V4, &stubs.marker()))
+        .expect("unban");
     assert_eq!(
         stubs.take(),
         vec![
@@ -399,7 +382,9 @@ fn pf_hostile_configuration_is_data() {
         );
         let mut action = configured(&line, "pfh", &stubs);
         action.start().expect("start");
-        action.ban(&ticket(V4, &stubs.marker())).expect("ban");
+        action
+            .ban(&common::hostile_ticket(V4, &stubs.marker()))
+            .expect("ban");
         action.stop().expect("stop");
         stubs.assert_nothing_ran();
         let anchor = format!("f2b/{evil}");
@@ -431,13 +416,17 @@ fn deny_list_tool(tool: &str, remove: &str) {
     let stubs = Stubs::new(&[tool]);
     let mut action = shipped_action(tool, "dl", &stubs);
     action.start().expect("start");
-    action.ban(&ticket(V4, &stubs.marker())).expect("ban v4");
-    action.ban(&ticket(V6, &stubs.marker())).expect("ban v6");
     action
-        .unban(&ticket(V4, &stubs.marker()))
+        .ban(&common::hostile_ticket(V4, &stubs.marker()))
+        .expect("ban v4");
+    action
+        .ban(&common::hostile_ticket(V6, &stubs.marker()))
+        .expect("ban v6");
+    action
+        .unban(&common::hostile_ticket(V4, &stubs.marker()))
         .expect("unban v4");
     action
-        .unban(&ticket(V6, &stubs.marker()))
+        .unban(&common::hostile_ticket(V6, &stubs.marker()))
         .expect("unban v6");
     action.stop().expect("stop");
     assert_eq!(
@@ -455,9 +444,13 @@ fn deny_list_tool(tool: &str, remove: &str) {
         .enumerate()
     {
         let mut action = configured(&format!("{tool}[{}]", opt("name", &evil)), "dl", &stubs);
-        action.ban(&ticket(V4, &stubs.marker())).expect("ban");
+        action
+            .ban(&common::hostile_ticket(V4, &stubs.marker()))
+            .expect("ban");
         let mut action = configured(&format!("{tool}[{}]", opt("comment", &evil)), "dl", &stubs);
-        action.ban(&ticket(V6, &stubs.marker())).expect("ban");
+        action
+            .ban(&common::hostile_ticket(V6, &stubs.marker()))
+            .expect("ban");
         stubs.assert_nothing_ran();
         assert_eq!(
             stubs.take(),
@@ -502,19 +495,23 @@ fn hostsdeny_adds_and_removes_its_lines() {
     assert_writes_only(&action, &file);
     action.start().expect("start");
 
-    action.ban(&ticket(V4, &stubs.marker())).expect("ban v4");
-    action.ban(&ticket(V6, &stubs.marker())).expect("ban v6");
+    action
+        .ban(&common::hostile_ticket(V4, &stubs.marker()))
+        .expect("ban v4");
+    action
+        .ban(&common::hostile_ticket(V6, &stubs.marker()))
+        .expect("ban v6");
     // a ban made again (a restored one) does not add a second line
     action
-        .ban(&ticket(V4, &stubs.marker()))
+        .ban(&common::hostile_ticket(V4, &stubs.marker()))
         .expect("ban v4 again");
     assert_eq!(read(&file), format!("{others}ALL: {V4}\nALL: [{V6}]\n"));
     action
-        .unban(&ticket(V4, &stubs.marker()))
+        .unban(&common::hostile_ticket(V4, &stubs.marker()))
         .expect("unban v4");
     assert_eq!(read(&file), format!("{others}ALL: [{V6}]\n"));
     action
-        .unban(&ticket(V6, &stubs.marker()))
+        .unban(&common::hostile_ticket(V6, &stubs.marker()))
         .expect("unban v6");
     assert_eq!(read(&file), others, "other lines kept as they were");
     assert_eq!(inode(&file), ino, "the file is rewritten in place");
@@ -528,9 +525,13 @@ fn hostsdeny_adds_and_removes_its_lines() {
     );
     let mut action = configured(&line, "hd", &stubs);
     assert_writes_only(&action, &fresh);
-    action.ban(&ticket(V4, &stubs.marker())).expect("ban");
+    action
+        .ban(&common::hostile_ticket(V4, &stubs.marker()))
+        .expect("ban");
     assert_eq!(read(&fresh), format!("sshd, vsftpd: {V4}\n"));
-    action.unban(&ticket(V4, &stubs.marker())).expect("unban");
+    action
+        .unban(&common::hostile_ticket(V4, &stubs.marker()))
+        .expect("unban");
     assert_eq!(read(&fresh), "");
     stubs.assert_nothing_ran();
     assert!(!stubs.path("PWNED").exists());
@@ -552,16 +553,24 @@ fn hostsdeny_hostile_daemon_list_is_data() {
         );
         let mut action = configured(&line, "hd", &stubs);
         assert_writes_only(&action, &file);
-        action.ban(&ticket(V4, &stubs.marker())).expect("ban");
-        action.ban(&ticket(V6, &stubs.marker())).expect("ban");
+        action
+            .ban(&common::hostile_ticket(V4, &stubs.marker()))
+            .expect("ban");
+        action
+            .ban(&common::hostile_ticket(V6, &stubs.marker()))
+            .expect("ban");
         stubs.assert_nothing_ran();
         assert_eq!(
             read(&file),
             format!("keep: me\n{evil}: {V4}\n{evil}: [{V6}]\n"),
             "hostile value {i}"
         );
-        action.unban(&ticket(V4, &stubs.marker())).expect("unban");
-        action.unban(&ticket(V6, &stubs.marker())).expect("unban");
+        action
+            .unban(&common::hostile_ticket(V4, &stubs.marker()))
+            .expect("unban");
+        action
+            .unban(&common::hostile_ticket(V6, &stubs.marker()))
+            .expect("unban");
         assert_eq!(read(&file), "keep: me\n", "hostile value {i}");
     }
 }
@@ -576,15 +585,19 @@ fn dummy_records_every_event() {
     assert!(!action.start_on_demand());
     action.start().expect("start");
     assert_eq!(read(&target), "123\n");
-    action.ban(&ticket(V4, &stubs.marker())).expect("ban v4");
-    action.ban(&ticket(V6, &stubs.marker())).expect("ban v6");
     action
-        .unban(&ticket(V4, &stubs.marker()))
+        .ban(&common::hostile_ticket(V4, &stubs.marker()))
+        .expect("ban v4");
+    action
+        .ban(&common::hostile_ticket(V6, &stubs.marker()))
+        .expect("ban v6");
+    action
+        .unban(&common::hostile_ticket(V4, &stubs.marker()))
         .expect("unban v4");
     assert!(action.flush().expect("flush"));
     assert_eq!(read(&target), format!("123\n+{V4}\n+{V6}\n-{V4}\n-*\n"));
     let out = action
-        .render("<actionban>", &ticket(V6, &stubs.marker()))
+        .render("<actionban>", &common::hostile_ticket(V6, &stubs.marker()))
         .expect("render");
     let o = Executor::new().execute(&out, std::time::Duration::from_secs(10));
     assert!(o.success());
@@ -618,9 +631,14 @@ fn dummy_hostile_configuration_is_data() {
         let mut action = configured(&line, "dj", &stubs);
         assert_writes_only(&action, &target);
         action.start().expect("start");
-        action.ban(&ticket(V4, &stubs.marker())).expect("ban");
+        action
+            .ban(&common::hostile_ticket(V4, &stubs.marker()))
+            .expect("ban");
         let out = action
-            .render("<actionunban>", &ticket(V4, &stubs.marker()))
+            .render(
+                "<actionunban>",
+                &common::hostile_ticket(V4, &stubs.marker()),
+            )
             .expect("render");
         stubs.assert_nothing_ran();
         assert_eq!(read(&target), format!("{evil}\n+{V4}\n"), "value {i}");

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use gaoler_action::ActionSpec;
+use gaoler_action::{ActionInfo, ActionSpec};
 
 #[allow(dead_code)]
 pub mod stubs;
@@ -98,4 +98,38 @@ pub fn jail_action(root: &Path, jail: &str, settings: &str, logpath: Option<&Pat
         }
     }
     panic!("no action for jail {jail} ({settings:?}) in the stream");
+}
+
+/// Hostile texts, each trying to create `marker` if a shell, a mail
+/// program or a tool ever took it for code, an option or a header.
+#[allow(dead_code)]
+pub fn hostile_values(marker: &Path) -> Vec<String> {
+    let m = marker.display();
+    vec![
+        format!("`touch {m}`"),
+        format!("$(touch {m})"),
+        format!(";touch {m};"),
+        format!("~! touch {m}"),
+        format!("x\n~!touch {m}\nSubject: evil\nBcc: evil@example.com"),
+        "-oQ/tmp/x".to_string(),
+        "'".to_string(),
+        format!("a' ; touch {m} ; '"),
+        format!("a';touch {m};'"),
+        format!("\"; touch {m}; \""),
+        format!(")\ntouch {m}\n$(touch {m})\n__gaoler_data__x"),
+    ]
+}
+
+/// A ticket for `addr` (3 failures) whose log-derived values are all
+/// [`hostile_values`].
+#[allow(dead_code)]
+pub fn hostile_ticket(addr: &str, marker: &Path) -> ActionInfo {
+    let evil = hostile_values(marker);
+    let mut info = ActionInfo::for_id(addr);
+    info.set_matches(&evil);
+    info.set_data("user", evil[1].clone());
+    info.set("ipmatches", evil[4].clone());
+    info.set("ipjailmatches", evil[2].clone());
+    info.set_failures(3);
+    info
 }
