@@ -20,6 +20,8 @@
 //!   printing; the string form is what ends up in the database and actions).
 //! - No dependencies: the jail and action crates use this everywhere.
 
+#![deny(missing_docs)]
+
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
@@ -27,7 +29,9 @@ use std::str::FromStr;
 /// Address family of an [`Addr`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Family {
+    /// IPv4 (fail2ban's `inet4`).
     Inet4,
+    /// IPv6 (fail2ban's `inet6`).
     Inet6,
 }
 
@@ -253,6 +257,7 @@ impl Addr {
         Addr::Raw(s.into())
     }
 
+    /// The family of an address or network; `None` for a raw id.
     pub fn family(&self) -> Option<Family> {
         match self {
             Addr::Ip(ip) | Addr::Net(ip, _) => Some(family_of(ip)),
@@ -306,6 +311,7 @@ impl Addr {
 /// Why a string is refused as a ban target ([`Addr::parse_ban_target`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum InvalidTarget {
+    /// The empty string.
     Empty,
     /// Longer than [`MAX_RAW_ID_LEN`] bytes.
     TooLong(usize),

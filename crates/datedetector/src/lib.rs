@@ -52,6 +52,8 @@
 //!   as in Python, so lines with multi-byte text before the date pick the
 //!   same template.
 
+#![deny(missing_docs)]
+
 mod convert;
 mod fast;
 mod template;
@@ -69,12 +71,30 @@ use template::{Kind, Template, EXY_MARK, LINE_BEGIN};
 /// A bad `datepattern` or time zone.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// A `datepattern` that does not compile.
     #[error("invalid datepattern {pattern:?}: {message}")]
-    Pattern { pattern: String, message: String },
+    Pattern {
+        /// The pattern as configured.
+        pattern: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A `datepattern` whose name another template has already.
     #[error("datepattern {pattern:?}: there is already a date template named {name:?}")]
-    Duplicate { pattern: String, name: String },
+    Duplicate {
+        /// The pattern as configured.
+        pattern: String,
+        /// The template name both have.
+        name: String,
+    },
+    /// A `logtimezone` that is neither an offset nor a known zone.
     #[error("unknown or unsupported time zone {zone:?}: {message}")]
-    TimeZone { zone: String, message: String },
+    TimeZone {
+        /// The zone as configured.
+        zone: String,
+        /// Why it was refused.
+        message: String,
+    },
 }
 
 /// A date found in a line.
@@ -82,6 +102,7 @@ pub enum Error {
 pub struct DateHit {
     /// Byte span of the date text (capture group 1 of the template).
     pub start: usize,
+    /// End of that span (exclusive).
     pub end: usize,
     /// Unix time; `None` when the date text is empty (`{NONE}`-like
     /// templates) or could not be converted (see
@@ -95,6 +116,7 @@ pub struct DateHit {
 /// A template as shown by `fail2ban-regex` ("Date template hits").
 #[derive(Clone, Debug, PartialEq)]
 pub struct TemplateInfo {
+    /// The template's name, as fail2ban-regex prints it.
     pub name: String,
     /// How many lines this template won.
     pub hits: u64,

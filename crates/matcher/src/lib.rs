@@ -42,6 +42,8 @@
 //! end of the text; PCRE2's does not (PCRE2_ALT_CIRCUMFLEX is not exposed by
 //! the `pcre2` crate).
 
+#![deny(missing_docs)]
+
 pub mod literals;
 pub mod python;
 mod slow;
@@ -53,8 +55,15 @@ use std::sync::{Arc, OnceLock};
 /// A compile or match error, carrying the pattern that caused it.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The pattern does not compile in either engine.
     #[error("invalid regex {pattern:?}: {message}")]
-    Compile { pattern: String, message: String },
+    Compile {
+        /// The pattern as given (Python syntax).
+        pattern: String,
+        /// The engine's message.
+        message: String,
+    },
+    /// The engine failed during a search (other than by its limits).
     #[error("regex match failed: {0}")]
     Match(String),
     /// The search ran out of resources even on the slow path (see
@@ -83,7 +92,9 @@ pub struct Options {
 /// Which engine compiled a pattern.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Engine {
+    /// The Rust `regex` crate (the fast path, when the pattern allows it).
     Rust,
+    /// PCRE2, for what only a backtracking engine can do.
     Pcre2,
 }
 
@@ -200,12 +211,15 @@ pub struct Captures {
 }
 
 impl Captures {
+    /// Byte span of group `i`, if it took part in the match.
     pub fn get(&self, i: usize) -> Option<(usize, usize)> {
         self.spans.get(i).copied().flatten()
     }
+    /// Number of groups, group 0 included.
     pub fn len(&self) -> usize {
         self.spans.len()
     }
+    /// Whether there are no groups at all.
     pub fn is_empty(&self) -> bool {
         self.spans.is_empty()
     }
@@ -269,10 +283,12 @@ impl Regex {
         })
     }
 
+    /// The pattern as given (Python syntax).
     pub fn as_str(&self) -> &str {
         &self.pattern
     }
 
+    /// The engine that compiled the pattern.
     pub fn engine(&self) -> Engine {
         match self.inner {
             Inner::Rust(_) => Engine::Rust,
@@ -312,10 +328,12 @@ impl Regex {
         }
     }
 
+    /// The first match in `text` with its groups, if any.
     pub fn captures(&self, text: &str) -> Result<Option<Captures>, Error> {
         self.captures_at(text, 0)
     }
 
+    /// Whether the pattern matches anywhere in `text`.
     pub fn is_match(&self, text: &str) -> Result<bool, Error> {
         match &self.inner {
             Inner::Rust(re) => Ok(re.is_match(text)),
@@ -353,12 +371,14 @@ impl Locations {
             LocInner::Pcre2(_, Some(s)) => s.get(i).copied().flatten(),
         }
     }
+    /// Number of groups, group 0 included.
     pub fn len(&self) -> usize {
         match &self.inner {
             LocInner::Rust(l) => l.len(),
             LocInner::Pcre2(l, _) => l.len(),
         }
     }
+    /// Whether there are no groups at all.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

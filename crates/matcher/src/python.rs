@@ -19,14 +19,19 @@
 /// Output dialect of [`translate`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Target {
+    /// PCRE2 syntax with Python's meaning.
     Pcre2,
+    /// Rust `regex` syntax with Python's meaning (fails where it cannot).
     Rust,
+    /// A looser Rust pattern that matches at least what Python would (see
+    /// the module doc), for prefilter literals only.
     Relaxed,
 }
 
 /// Result of a translation.
 #[derive(Clone, Debug)]
 pub struct Translated {
+    /// The pattern in the target's syntax.
     pub pattern: String,
     /// An unescaped `$` outside a class occurs (its Python meaning, "end or
     /// before a final newline", differs from Rust's non-multiline `$`).

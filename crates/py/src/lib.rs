@@ -10,5 +10,7 @@
 //! keys (`mapTag2Opt`), which filters and actions must agree on, is here
 //! for the same reason.
 
+#![deny(missing_docs)]
+
 pub mod repr;
 pub mod tags;

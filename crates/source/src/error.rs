@@ -21,7 +21,9 @@ pub enum SourceError {
     /// A `logpath` glob pattern does not parse.
     #[error("invalid log path pattern {pattern:?}: {source}")]
     Pattern {
+        /// The pattern as configured.
         pattern: String,
+        /// What is wrong with it.
         #[source]
         source: glob::PatternError,
     },
@@ -33,8 +35,11 @@ pub enum SourceError {
     /// An I/O error on a specific path.
     #[error("{op} {path}: {source}")]
     Io {
+        /// What was being done ("open", "read", ...).
         op: &'static str,
+        /// The file it was done to.
         path: PathBuf,
+        /// The system's error.
         #[source]
         source: io::Error,
     },
@@ -42,7 +47,9 @@ pub enum SourceError {
     /// `journalctl` could not be started.
     #[error("cannot start {command}: {source}")]
     Spawn {
+        /// The command line that was tried.
         command: String,
+        /// Why it could not start.
         #[source]
         source: io::Error,
     },
@@ -50,8 +57,11 @@ pub enum SourceError {
     /// `journalctl` ended with an error.
     #[error("{command} failed ({status}): {stderr}")]
     JournalFailed {
+        /// The command line that ran.
         command: String,
+        /// How it ended.
         status: std::process::ExitStatus,
+        /// What it said on stderr.
         stderr: String,
     },
 

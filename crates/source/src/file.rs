@@ -150,6 +150,7 @@ pub enum StartAt {
 /// A persisted read position (one `logs` row).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Position {
+    /// The log file.
     pub path: PathBuf,
     /// Hex SHA-1 of the first line's bytes including the newline.
     pub first_line_hash: String,

@@ -22,6 +22,8 @@
 //! ([`LineDecoder`], `logencoding`), so a multi-byte character split across
 //! two writes is never mangled.
 
+#![deny(missing_docs)]
+
 pub mod decode;
 pub mod error;
 pub mod file;

@@ -12,6 +12,8 @@
 //! Missing root or tools make a test FAIL with a clear message: a firewall
 //! test that silently passes would prove nothing.
 
+#![deny(missing_docs)]
+
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::path::Path;
@@ -66,9 +68,13 @@ pub fn upstream() -> std::path::PathBuf {
     p
 }
 
+/// The server namespace's IPv4 address on the veth (TEST-NET-1).
 pub const SERVER4: &str = "192.0.2.1";
+/// The client namespace's IPv4 address.
 pub const CLIENT4: &str = "192.0.2.2";
+/// The server namespace's IPv6 address (documentation prefix).
 pub const SERVER6: &str = "2001:db8::1";
+/// The client namespace's IPv6 address.
 pub const CLIENT6: &str = "2001:db8::2";
 
 /// Fail unless running as root with `tools` in PATH.
@@ -101,7 +107,9 @@ pub fn run(args: &[&str]) -> String {
 
 /// A pair of namespaces joined by a veth; deleted on drop.
 pub struct TestNet {
+    /// Name of the namespace where the firewall under test runs.
     pub server: String,
+    /// Name of the namespace the test's packets come from.
     pub client: String,
 }
 
@@ -164,6 +172,7 @@ impl TestNet {
         run(&v)
     }
 
+    /// Runs `args` in the server namespace (panics on failure); stdout.
     pub fn in_server(&self, args: &[&str]) -> String {
         self.ns(&self.server, args)
     }
