@@ -21,6 +21,7 @@ use gaoler_py::repr::{py_str, repr};
 /// table (fail2ban uses them when its standard output is UTF-8).
 #[derive(Debug, Clone, Copy)]
 pub struct Beautifier {
+    /// Draw the `stats` table with box-drawing characters.
     pub utf8: bool,
 }
 
@@ -58,6 +59,7 @@ pub fn locale_is_utf8() -> bool {
 }
 
 impl Beautifier {
+    /// A formatter that draws with box characters when `utf8`.
     pub fn new(utf8: bool) -> Beautifier {
         Beautifier { utf8 }
     }

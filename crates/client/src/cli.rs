@@ -32,8 +32,10 @@ const MAX_WAITTIME: f64 = 30.0;
 /// Ping timeout when checking whether a server is running.
 const PING_TIMEOUT: Duration = Duration::from_millis(500);
 
+/// `gaoler client`'s (fail2ban-client's) command line.
 #[derive(Parser, Debug)]
 #[command(
+    long_about = None,
     name = "fail2ban-client",
     disable_version_flag = true,
     about = "Control gaoler (fail2ban-client compatible)"
@@ -51,10 +53,13 @@ pub struct Args {
     /// Process name (accepted for compatibility).
     #[arg(long = "pname")]
     pub pname: Option<String>,
+    /// Log level for the server (overrides fail2ban.conf).
     #[arg(long = "loglevel")]
     pub loglevel: Option<String>,
+    /// Log target for the server: a file, STDOUT, STDERR, SYSLOG or SYSTEMD-JOURNAL.
     #[arg(long = "logtarget")]
     pub logtarget: Option<String>,
+    /// Syslog socket for the server ("auto" or a path).
     #[arg(long = "syslogsocket")]
     pub syslogsocket: Option<String>,
     /// Dump the configuration stream, one JSON array per line.

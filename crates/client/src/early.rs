@@ -17,10 +17,15 @@ use gaoler_config::{ConfigError, ConfigSet};
 /// Flags given on the command line.
 #[derive(Debug, Clone, Default)]
 pub struct EarlyOverrides {
+    /// `-s`: the socket path.
     pub socket: Option<String>,
+    /// `-p`: the pid file.
     pub pidfile: Option<String>,
+    /// `--loglevel`.
     pub loglevel: Option<String>,
+    /// `--logtarget`.
     pub logtarget: Option<String>,
+    /// `--syslogsocket`.
     pub syslogsocket: Option<String>,
 }
 

@@ -15,6 +15,8 @@
 //!
 //! Exit codes are fail2ban's: 0 on success, 255 on any failure.
 
+#![deny(missing_docs)]
+
 pub mod beautifier;
 pub mod cli;
 pub mod dump;

@@ -6,10 +6,13 @@
 
 use std::sync::atomic::{AtomicI32, Ordering};
 
-/// Python logging levels.
+/// Python logging level ERROR.
 pub const ERROR: i32 = 40;
+/// Python logging level WARNING (the default threshold).
 pub const WARNING: i32 = 30;
+/// Python logging level INFO.
 pub const INFO: i32 = 20;
+/// Python logging level DEBUG.
 pub const DEBUG: i32 = 10;
 
 static THRESHOLD: AtomicI32 = AtomicI32::new(WARNING);
@@ -25,6 +28,7 @@ pub fn set_verbosity(verbose: i32) {
     THRESHOLD.store(level, Ordering::Relaxed);
 }
 
+/// Whether a message at `level` is shown.
 pub fn enabled(level: i32) -> bool {
     level >= THRESHOLD.load(Ordering::Relaxed)
 }
@@ -49,14 +53,17 @@ pub fn log(level: i32, msg: &str) {
     );
 }
 
+/// Log `msg` at ERROR.
 pub fn error(msg: &str) {
     log(ERROR, msg);
 }
 
+/// Log `msg` at WARNING.
 pub fn warning(msg: &str) {
     log(WARNING, msg);
 }
 
+/// Log `msg` at INFO.
 pub fn info(msg: &str) {
     log(INFO, msg);
 }

@@ -14,16 +14,22 @@ use crate::{encode_request, RemoteError, Response, MAX_RESPONSE};
 /// them differently ("Unable to contact server" vs the exception text).
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
+    /// The socket could not be connected to (no server, or no permission).
     #[error("cannot connect to {path}: {source}")]
     Connect {
+        /// The socket path.
         path: PathBuf,
+        /// The system's error.
         #[source]
         source: std::io::Error,
     },
+    /// The connection failed after it was made.
     #[error("connection to the server failed: {0}")]
     Io(#[from] std::io::Error),
+    /// The server's answer could not be understood.
     #[error("protocol error: {0}")]
     Protocol(String),
+    /// The server answered with an error.
     #[error("{0}")]
     Remote(RemoteError),
 }

@@ -42,6 +42,8 @@
 //! - [`Client`]: connect, send, receive;
 //! - [`Pidfile`]: write and remove the server's pidfile.
 
+#![deny(missing_docs)]
+
 mod client;
 mod listener;
 pub mod pickle;
@@ -73,11 +75,14 @@ pub const PROTOCOL_ERROR: &str = "ProtocolError";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[error("{kind}: {message}")]
 pub struct RemoteError {
+    /// The exception's class name (`UnknownJailException`, `ValueError`, ...).
     pub kind: String,
+    /// The exception's text.
     pub message: String,
 }
 
 impl RemoteError {
+    /// An error of class `kind` with text `message`.
     pub fn new(kind: impl Into<String>, message: impl Into<String>) -> RemoteError {
         RemoteError {
             kind: kind.into(),
@@ -89,7 +94,9 @@ impl RemoteError {
 /// The answer to one request.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Response {
+    /// The command's result.
     Ok(Value),
+    /// The exception the command raised.
     Error(RemoteError),
 }
 
@@ -131,6 +138,7 @@ impl Response {
         Err("invalid response: neither \"ok\" nor \"error\"".into())
     }
 
+    /// The result, or the server's error.
     pub fn into_result(self) -> Result<Value, RemoteError> {
         match self {
             Response::Ok(v) => Ok(v),

@@ -68,11 +68,15 @@ pub type Handler = Arc<dyn Fn(&[Value]) -> Response + Send + Sync>;
 /// Where and how to listen.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
+    /// The socket's path.
     pub socket: PathBuf,
     /// Remove an existing socket path that is not a live gaoler server
     /// (fail2ban's `-x`).
     pub force: bool,
+    /// How many connections are served at once; a new one beyond that
+    /// replaces the one idle longest.
     pub max_connections: usize,
+    /// The largest request, in bytes.
     pub max_request: usize,
     /// A connection without a complete request for this long (since it
     /// was opened or last answered) is closed.
@@ -80,6 +84,7 @@ pub struct ServeOptions {
 }
 
 impl ServeOptions {
+    /// The defaults for a socket at `socket`.
     pub fn new(socket: impl Into<PathBuf>) -> ServeOptions {
         ServeOptions {
             socket: socket.into(),
@@ -94,31 +99,50 @@ impl ServeOptions {
 /// Why the server could not listen.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
+    /// A live server answers on the socket.
     #[error("Server already running ({0} answers)")]
     AlreadyRunning(PathBuf),
+    /// The socket path exists but nothing answers (without `force`).
     #[error("Fail2ban seems to be already running: {path} exists ({why}); use -x to remove it")]
-    Exists { path: PathBuf, why: String },
+    Exists {
+        /// The socket path.
+        path: PathBuf,
+        /// What was found there.
+        why: String,
+    },
+    /// The socket's directory could not be made.
     #[error("cannot create socket directory {path}: {source}")]
     Dir {
+        /// The directory.
         path: PathBuf,
+        /// The system's error.
         #[source]
         source: std::io::Error,
     },
+    /// A stale socket could not be removed.
     #[error("cannot remove old socket {path}: {source}")]
     Remove {
+        /// The socket path.
         path: PathBuf,
+        /// The system's error.
         #[source]
         source: std::io::Error,
     },
+    /// The socket could not be bound.
     #[error("Unable to bind socket {path}: {source}")]
     Bind {
+        /// The socket path.
         path: PathBuf,
+        /// The system's error.
         #[source]
         source: std::io::Error,
     },
+    /// Another error on the socket (permissions, listen).
     #[error("socket {path}: {source}")]
     Io {
+        /// The socket path.
         path: PathBuf,
+        /// The system's error.
         #[source]
         source: std::io::Error,
     },
@@ -239,6 +263,7 @@ impl Listener {
         }))
     }
 
+    /// The socket's path.
     pub fn path(&self) -> &Path {
         &self.opts.socket
     }

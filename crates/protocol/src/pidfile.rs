@@ -64,6 +64,7 @@ impl Pidfile {
         })
     }
 
+    /// The pid file's path.
     pub fn path(&self) -> &Path {
         &self.path
     }
