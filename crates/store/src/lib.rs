@@ -42,6 +42,8 @@
 //! is its own transaction. The store is not `Sync`: the daemon keeps it
 //! behind one mutex, which also serialises writes like fail2ban's lock.
 
+#![deny(missing_docs)]
+
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -143,51 +145,85 @@ const SCHEMA: &[(&str, &str)] = &[
 /// Errors of the store. Every variant names the database path.
 #[derive(Debug, Error)]
 pub enum StoreError {
+    /// The file could not be opened as a database.
     #[error("cannot open database {path}: {source}")]
     Open {
+        /// The database file.
         path: String,
+        /// SQLite's error.
         #[source]
         source: rusqlite::Error,
     },
+    /// The file is not a SQLite database, or SQLite found it corrupt.
     #[error("database {path} is corrupt or not a SQLite database ({source}); move it away or disable the database (dbfile = :none:)")]
     Corrupt {
+        /// The database file.
         path: String,
+        /// SQLite's error.
         #[source]
         source: rusqlite::Error,
     },
+    /// Another process holds the database's lock.
     #[error("database {path} is locked by another process ({source}); is another fail2ban or gaoler running on it?")]
     Locked {
+        /// The database file.
         path: String,
+        /// SQLite's error.
         #[source]
         source: rusqlite::Error,
     },
+    /// The database was written by a newer version.
     #[error(
         "database {path} has schema version {version}, newer than the supported {SCHEMA_VERSION}"
     )]
-    UnsupportedVersion { path: String, version: i64 },
+    UnsupportedVersion {
+        /// The database file.
+        path: String,
+        /// Its schema version.
+        version: i64,
+    },
+    /// An older schema could not be upgraded.
     #[error(
         "cannot upgrade database {path} from schema version {from} (backup: {backup:?}): {source}"
     )]
     Migration {
+        /// The database file.
         path: String,
+        /// The schema version found.
         from: i64,
+        /// Where the copy made before the upgrade is, if one was made.
         backup: Option<String>,
+        /// SQLite's error.
         #[source]
         source: rusqlite::Error,
     },
+    /// SQLite's integrity check found damage.
     #[error("database {path} is corrupt: integrity check: {problems}")]
-    Damaged { path: String, problems: String },
+    Damaged {
+        /// The database file.
+        path: String,
+        /// What the integrity check reported.
+        problems: String,
+    },
+    /// A corrupt database could not be moved aside.
     #[error("database {path} is corrupt and cannot be moved aside to {backup}: {source}")]
     Backup {
+        /// The database file.
         path: String,
+        /// Where it was to go.
         backup: String,
+        /// The system's error.
         #[source]
         source: std::io::Error,
     },
+    /// Any other SQLite error, with what was being done.
     #[error("database {path}: {op}: {source}")]
     Sql {
+        /// The database file.
         path: String,
+        /// The operation ("add ban", "commit", ...).
         op: &'static str,
+        /// SQLite's error.
         #[source]
         source: rusqlite::Error,
     },
@@ -224,6 +260,7 @@ impl StoreError {
     }
 }
 
+/// The store's result type.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// What [`Store::open_recovering`] did with a corrupt database file.
@@ -274,7 +311,9 @@ pub struct MergedBans {
 /// One `logs` row.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LogPosition {
+    /// Hash of the file's first line, to recognise a rotated file.
     pub hash: Option<String>,
+    /// The byte offset read up to.
     pub pos: f64,
 }
 
@@ -394,6 +433,8 @@ impl Store {
         dropped
     }
 
+    /// Opens (creating or upgrading) the database at `path` (`:memory:`
+    /// for one in memory) with `opts`.
     pub fn open_with(path: &str, opts: OpenOptions) -> Result<Store> {
         let conn = if path == ":memory:" {
             Connection::open_in_memory()
@@ -577,15 +618,19 @@ impl Store {
     pub fn path(&self) -> &str {
         &self.path
     }
+    /// `dbpurgeage`: bans older than this many seconds are purged.
     pub fn purge_age(&self) -> f64 {
         self.purge_age
     }
+    /// Sets `dbpurgeage`.
     pub fn set_purge_age(&mut self, v: f64) {
         self.purge_age = v;
     }
+    /// `dbmaxmatches`: how many log lines a stored ban keeps.
     pub fn max_matches(&self) -> usize {
         self.max_matches
     }
+    /// Sets `dbmaxmatches`.
     pub fn set_max_matches(&mut self, v: usize) {
         self.max_matches = v;
     }
