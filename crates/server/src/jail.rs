@@ -395,7 +395,8 @@ const RELEASE_AFTER: usize = 10_000;
 /// thread allocates again, which an idle jail may not do for hours.
 static RELEASE_MEMORY: std::sync::OnceLock<fn()> = std::sync::OnceLock::new();
 
-/// Installs the hook [`release_memory`] calls (once per process).
+/// Installs the hook that the jails call to give freed memory back to the
+/// system after a big cleanup (once per process).
 pub fn set_release_memory_hook(f: fn()) {
     let _ = RELEASE_MEMORY.set(f);
 }
@@ -535,15 +536,19 @@ impl Jail {
         })
     }
 
+    /// The jail's name.
     pub fn name(&self) -> &str {
         &self.name
     }
+    /// Its backend as configured (`auto`, `polling`, `systemd[...]`, ...).
     pub fn backend(&self) -> &str {
         &self.backend
     }
+    /// Whether it reads the systemd journal rather than files.
     pub fn is_journal(&self) -> bool {
         self.backend.split('[').next().unwrap_or("").trim() == "systemd"
     }
+    /// Whether its threads are running (started and not stopped).
     pub fn is_alive(&self) -> bool {
         self.active.load(Ordering::SeqCst)
     }

@@ -45,6 +45,8 @@
 //! stops the whole stream there). A Python action is logged and skipped
 //! so the jail keeps its other actions.
 
+#![deny(missing_docs)]
+
 pub mod jail;
 pub mod log;
 mod metrics;
@@ -84,10 +86,15 @@ impl Clock for SystemClock {
 /// Options the `gaoler server` front end passes in.
 #[derive(Clone, Default)]
 pub struct ServerOptions {
+    /// The control socket's path.
     pub socket: PathBuf,
+    /// The pid file's path.
     pub pidfile: PathBuf,
+    /// The log level until the configuration sets one.
     pub loglevel: Option<String>,
+    /// The log target until the configuration sets one.
     pub logtarget: Option<String>,
+    /// The syslog socket until the configuration sets one.
     pub syslogsocket: Option<String>,
     /// The clock for jail decisions; `None` means [`SystemClock`].
     pub clock: Option<Arc<dyn Clock>>,
@@ -118,8 +125,10 @@ impl std::fmt::Debug for ServerOptions {
 /// Errors starting the server.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
+    /// A log level fail2ban does not know.
     #[error("invalid log level {0:?}")]
     LogLevel(String),
+    /// The log target could not be opened.
     #[error(transparent)]
     Log(#[from] log::LogError),
 }

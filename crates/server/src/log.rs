@@ -35,14 +35,23 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// fail2ban's level numbers (Python `logging` plus its own NOTICE, MSG,
 /// TRACEDEBUG and HEAVYDEBUG).
 pub mod level {
+    /// CRITICAL.
     pub const CRITICAL: i32 = 50;
+    /// ERROR.
     pub const ERROR: i32 = 40;
+    /// WARNING.
     pub const WARNING: i32 = 30;
+    /// NOTICE (fail2ban's, between WARNING and INFO).
     pub const NOTICE: i32 = 25;
+    /// INFO.
     pub const INFO: i32 = 20;
+    /// MSG (fail2ban's, between INFO and DEBUG).
     pub const MSG: i32 = 18;
+    /// DEBUG.
     pub const DEBUG: i32 = 10;
+    /// TRACEDEBUG (fail2ban's).
     pub const TRACEDEBUG: i32 = 7;
+    /// HEAVYDEBUG (fail2ban's, the most verbose).
     pub const HEAVYDEBUG: i32 = 5;
 }
 
@@ -107,15 +116,21 @@ const FACILITY_DAEMON: u8 = 3;
 /// Errors of [`Logger::set_target`].
 #[derive(Debug, thiserror::Error)]
 pub enum LogError {
+    /// The log file could not be opened for appending.
     #[error("cannot open log file {path}: {source}")]
     File {
+        /// The log file.
         path: PathBuf,
+        /// The system's error.
         #[source]
         source: std::io::Error,
     },
+    /// The syslog socket could not be used.
     #[error("cannot use syslog socket {path}: {source}")]
     Syslog {
+        /// The socket.
         path: PathBuf,
+        /// The system's error.
         #[source]
         source: std::io::Error,
     },
@@ -282,9 +297,11 @@ impl Logger {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The level below which messages are dropped.
     pub fn level(&self) -> i32 {
         self.level.load(Ordering::Relaxed)
     }
+    /// Sets that level.
     pub fn set_level(&self, l: i32) {
         self.level.store(l, Ordering::Relaxed);
     }
@@ -297,6 +314,7 @@ impl Logger {
     pub fn target(&self) -> String {
         self.lock().target.clone()
     }
+    /// The syslog socket as set (`auto` or a path).
     pub fn syslog_socket(&self) -> String {
         self.lock().syslogsocket.clone()
     }

@@ -19,6 +19,8 @@
 //!   install their own scoped `tracing` subscriber for `-l/--log-level` so
 //!   the binary's global one (level `error`) does not leak them.
 
+#![deny(missing_docs)]
+
 pub mod load;
 pub mod pyexpr;
 pub mod pyrepr;

@@ -21,19 +21,34 @@ pub enum Source {
     /// A literal regex.
     Literal(String),
     /// A jail section of `jail.conf`: its name and `filter` value.
-    Jail { jail: String, filter: String },
+    Jail {
+        /// The jail's name.
+        jail: String,
+        /// Its `filter` value.
+        filter: String,
+    },
     /// A filter under `basedir/filter.d`.
-    FilterFile { name: String, basedir: PathBuf },
+    FilterFile {
+        /// The filter's name (file name without `.conf`).
+        name: String,
+        /// The configuration directory.
+        basedir: PathBuf,
+    },
     /// A filter file outside any `filter.d`.
-    ForeignFile { path: PathBuf },
+    ForeignFile {
+        /// The file.
+        path: PathBuf,
+    },
 }
 
 /// A resolved REGEX (or IGNOREREGEX) argument.
 #[derive(Clone, Debug)]
 pub struct Resolved {
+    /// Where the regexes came from.
     pub source: Source,
     /// Bracket options given with the name (`sshd[mode=aggressive]`).
     pub options: Vec<(String, String)>,
+    /// The filter's regexes and options, as read.
     pub parts: FilterParts,
 }
 

@@ -10,16 +10,23 @@
 
 use std::collections::BTreeMap;
 
+/// A Python value as a condition sees it.
 #[derive(Clone, Debug, PartialEq)]
 pub enum PyVal {
+    /// `None`.
     None,
+    /// `True` or `False`.
     Bool(bool),
+    /// A string.
     Str(String),
+    /// A list (or tuple).
     List(Vec<PyVal>),
+    /// A dict with string keys.
     Dict(BTreeMap<String, PyVal>),
 }
 
 impl PyVal {
+    /// Python's truth value (`bool(x)`).
     pub fn truthy(&self) -> bool {
         match self {
             PyVal::None => false,

@@ -174,6 +174,8 @@ pub fn command() -> clap::Command {
     <Args as clap::CommandFactory>::command()
 }
 
+/// `gaoler regex` (fail2ban-regex): `argv0` is the name it was called by,
+/// `rest` its arguments.
 pub fn regex_main(argv0: &OsString, rest: Vec<OsString>) -> ExitCode {
     if rest.iter().any(|a| a == "-V") {
         println!("{}", env!("CARGO_PKG_VERSION"));

@@ -94,6 +94,8 @@ pub fn command() -> clap::Command {
     <Args as clap::CommandFactory>::command()
 }
 
+/// `gaoler test-samples`: `argv0` is the name it was called by, `rest` its
+/// arguments.
 pub fn test_samples_main(argv0: &OsString, rest: Vec<OsString>) -> ExitCode {
     let args = match Args::try_parse_from(crate::args_with_argv0(argv0, rest)) {
         Ok(a) => a,
@@ -146,7 +148,9 @@ pub fn test_samples_main(argv0: &OsString, rest: Vec<OsString>) -> ExitCode {
 /// Where filters come from.
 #[derive(Clone, Debug)]
 pub struct RunOptions {
+    /// The configuration directory whose `filter.d` (and `samples/`) is used.
     pub config: PathBuf,
+    /// More directories searched for `NAME.conf` filters.
     pub filter_dirs: Vec<PathBuf>,
     /// Every filter of `config/filter.d` (except `*common.conf`) must have a
     /// sample file among the given ones.
@@ -157,14 +161,21 @@ pub struct RunOptions {
 /// per-filter condition (regex without samples, greedy regex, load error).
 #[derive(Clone, Debug)]
 pub struct Check {
+    /// The sample file.
     pub file: PathBuf,
+    /// The line checked (1-based; 0 for per-filter conditions).
     pub line: usize,
     /// Filter configuration name (`sshd{'mode': 'aggressive'}`).
     pub config: String,
+    /// The log line.
     pub text: String,
+    /// What the annotation expects.
     pub expected: String,
+    /// What the filter gave.
     pub got: String,
+    /// Whether the two agree.
     pub passed: bool,
+    /// What went wrong, for checks that are not a line's comparison.
     pub problem: Option<String>,
 }
 
@@ -190,21 +201,27 @@ impl Check {
 /// The outcome of a run.
 #[derive(Debug, Default)]
 pub struct Report {
+    /// Every check, in order.
     pub checks: Vec<Check>,
+    /// Sample files read.
     pub files: usize,
+    /// Filter configurations run (a filter with each of its `filterOptions`).
     pub configurations: usize,
     /// failJSON lines met (each may be checked under several configurations).
     pub annotations: usize,
 }
 
 impl Report {
+    /// How many checks passed and how many failed.
     pub fn counts(&self) -> (usize, usize) {
         let p = self.checks.iter().filter(|c| c.passed).count();
         (p, self.checks.len() - p)
     }
+    /// The failed checks.
     pub fn failures(&self) -> impl Iterator<Item = &Check> {
         self.checks.iter().filter(|c| !c.passed)
     }
+    /// The report as `--json` prints it.
     pub fn to_json(&self) -> J {
         let (p, f) = self.counts();
         json!({
