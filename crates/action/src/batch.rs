@@ -64,6 +64,7 @@ const ELEMENTS_PER_STATEMENT: usize = 4096;
 pub struct Change {
     /// The program (`nft`, `iptables`, or a path to one) the command ran.
     pub program: String,
+    /// What the command does.
     pub op: Op,
     /// The ticket's address.
     pub element: IpAddr,
@@ -77,20 +78,33 @@ pub struct Change {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Op {
     /// `nft add|delete element FAMILY TABLE SET { ADDR }`.
-    Nft { verb: Verb, set: [String; 3] },
+    Nft {
+        /// Add or delete.
+        verb: Verb,
+        /// Family, table and set.
+        set: [String; 3],
+    },
     /// `iptables [-t TABLE] -I CHAIN [N] | -A CHAIN | -D CHAIN` with a rule
     /// whose word at `source` is the address (after `-s`).
     Ipt {
+        /// The table (`filter` unless `-t` says otherwise).
         table: String,
+        /// Insert, append or delete.
         verb: IptVerb,
+        /// The chain.
         chain: String,
+        /// The rule's words after the chain (and position).
         rule: Vec<String>,
+        /// Index in `rule` of the address word.
         source: usize,
     },
     /// `ipset -exist add|del SET ADDR [OPTIONS]`.
     Ipset {
+        /// `add` or `del`.
         verb: String,
+        /// The set's name.
         set: String,
+        /// The words after the address (`timeout N`, ...).
         options: Vec<String>,
     },
 }
@@ -98,7 +112,9 @@ pub enum Op {
 /// What a change does to a set.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Verb {
+    /// `add element`.
     Add,
+    /// `delete element`.
     Delete,
 }
 
@@ -116,7 +132,9 @@ impl Verb {
 pub enum IptVerb {
     /// `-I CHAIN` with its position word, if given.
     Insert(Option<String>),
+    /// `-A CHAIN`.
     Append,
+    /// `-D CHAIN`.
     Delete,
 }
 
@@ -439,7 +457,9 @@ pub fn groups<'a>(changes: impl IntoIterator<Item = &'a Change>) -> Vec<Vec<usiz
 /// A batch: what to run and the file to give it on stdin.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Batch {
+    /// The program and its arguments (`nft -f -`, `iptables-restore ...`).
     pub argv: Vec<String>,
+    /// What it reads on stdin.
     pub input: String,
 }
 

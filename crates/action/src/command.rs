@@ -88,8 +88,11 @@ const HAS_ITEMS: u8 = 2;
 /// client stream.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ActionSpec {
+    /// The jail.
     pub jail: String,
+    /// The action's name in the jail (`actname`, else the file's name).
     pub name: String,
+    /// Its properties (`actionban`, `[Init]` values, ...) in reader order.
     pub properties: Vec<(String, String)>,
 }
 

@@ -49,8 +49,11 @@ pub enum ExitKind {
 /// Result of one execution.
 #[derive(Debug, Clone)]
 pub struct ExecOutcome {
+    /// How the command ended.
     pub exit: ExitKind,
+    /// What it wrote on stdout.
     pub stdout: Vec<u8>,
+    /// What it wrote on stderr.
     pub stderr: Vec<u8>,
 }
 

@@ -44,6 +44,8 @@
 //!   and an unban removes every copy (see [`command`]'s docs), so a crash
 //!   no longer leaves doubled rules that outlive their bans.
 
+#![deny(missing_docs)]
+
 pub mod batch;
 pub mod command;
 pub mod error;
