@@ -47,11 +47,7 @@ const BANNED_PORT: u16 = 5060;
 const OTHER_PORT: u16 = 5061;
 
 fn require_environment() {
-    let _ = tracing_subscriber::fmt()
-        .with_test_writer()
-        .with_max_level(tracing::Level::INFO)
-        .try_init();
-    gaoler_testkit::require_root_and_tools(&[
+    common::require_root_and_tools(&[
         "ip",
         "nsenter",
         "unshare",

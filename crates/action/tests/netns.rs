@@ -29,11 +29,7 @@ const BANNED_PORT: u16 = 5060;
 const OTHER_PORT: u16 = 5061;
 
 fn require_environment() {
-    let _ = tracing_subscriber::fmt()
-        .with_test_writer()
-        .with_max_level(tracing::Level::INFO)
-        .try_init();
-    gaoler_testkit::require_root_and_tools(&["ip", "iptables", "ip6tables", "nft", "ipset"]);
+    common::require_root_and_tools(&["ip", "iptables", "ip6tables", "nft", "ipset"]);
 }
 
 fn executor(net: &TestNet) -> Executor {

@@ -48,10 +48,6 @@ const BANNED_PORT: u16 = 5060;
 const OTHER_PORT: u16 = 5061;
 
 fn require_environment(extra: &[&str]) {
-    let _ = tracing_subscriber::fmt()
-        .with_test_writer()
-        .with_max_level(tracing::Level::INFO)
-        .try_init();
     let mut tools = vec![
         "ip",
         "iptables",
@@ -62,7 +58,7 @@ fn require_environment(extra: &[&str]) {
         "ipset",
     ];
     tools.extend_from_slice(extra);
-    gaoler_testkit::require_root_and_tools(&tools);
+    common::require_root_and_tools(&tools);
 }
 
 /// How the action under test is named in the jail.

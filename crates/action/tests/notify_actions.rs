@@ -27,7 +27,7 @@
 
 use std::path::Path;
 
-use gaoler_action::{ActionInfo, ActionSpec, CommandAction, Executor};
+use gaoler_action::{ActionInfo, CommandAction, Executor};
 
 // (only `shipped` is used here)
 #[allow(dead_code)]
@@ -56,13 +56,6 @@ fn require_tools(tools: &[&str]) {
             "this test needs `{tool}` in PATH (Debian packages mailutils and s-nail)"
         );
     }
-}
-
-/// An action from `spec` that runs with the world's stubs.
-fn action(w: &World, spec: &ActionSpec) -> CommandAction {
-    let mut a = CommandAction::with_executor(spec, w.executor()).expect("action");
-    a.set_ipv6_allowed(true);
-    a
 }
 
 // ---------------------------------------------------------------------------
@@ -275,7 +268,7 @@ fn sendmail_scenario(actname: &str, jail: &str, extra: &str) -> (World, String) 
         &[("/usr/sbin/sendmail", stub.to_str().expect("utf-8"))],
     );
     assert_eq!(s.name, actname);
-    let mut a = action(&w, &s);
+    let mut a = w.action(&s);
     assert!(
         a.norestored(),
         "{actname}: restored bans must not be mailed"
@@ -369,7 +362,7 @@ fn sendmail_hostile_ticket_id_stays_in_the_subject() {
         &format!("sendmail-whois[dest=\"{DEST}\", sender=\"{SENDER}\"]"),
         &[("/usr/sbin/sendmail", stub.to_str().expect("utf-8"))],
     );
-    let mut a = action(&w, &s);
+    let mut a = w.action(&s);
     let mut info = ActionInfo::for_id(&id);
     info.set_failures(2).set_matches(&["m"]);
     a.ban(&info).expect("ban");
@@ -450,7 +443,7 @@ fn buffered_scenario(actname: &str, tool: &str) {
         ),
         &[("/usr/sbin/sendmail", stub.to_str().expect("utf-8"))],
     );
-    let mut a = action(&w, &s);
+    let mut a = w.action(&s);
     a.start().expect("start");
     assert_eq!(w.calls(tool).len(), 1, "start mail");
 
@@ -540,7 +533,7 @@ fn mail_scenario(actname: &str, jail: &str, extra: &str) -> (World, String) {
     write_jail_log(&w);
     w.answer("whois", &hostile_whois(&w));
     let s = w.spec(jail, &format!("{actname}[dest=\"{DEST}\"{extra}]"), &[]);
-    let mut a = action(&w, &s);
+    let mut a = w.action(&s);
     assert!(
         a.norestored(),
         "{actname}: restored bans must not be mailed"
@@ -715,7 +708,7 @@ fn abuseipdb_sends_log_lines_as_one_urlencoded_value() {
         "abuseipdb[abuseipdb_apikey=\"k3y-secret\", abuseipdb_category=\"18,22\"]",
         &[],
     );
-    let mut a = action(&w, &s);
+    let mut a = w.action(&s);
     assert!(a.norestored());
     a.start().expect("start");
     let info = hostile_ticket(&w);
@@ -777,7 +770,7 @@ fn abuseipdb_cuts_long_comments_and_needs_its_settings() {
         "abuseipdb[abuseipdb_apikey=\"k\", abuseipdb_category=\"18\"]",
         &[],
     );
-    let mut a = action(&w, &s);
+    let mut a = w.action(&s);
     let mut info = ActionInfo::for_id(IP);
     let long = "é".repeat(300) + &"x".repeat(2000);
     info.set_failures(9).set_matches(&[long.as_str()]);
@@ -789,7 +782,7 @@ fn abuseipdb_cuts_long_comments_and_needs_its_settings() {
     // Without a category (or a key) nothing is sent, and the ban says why.
     let w = World::new(STUBS);
     let s = w.spec("ai3", "abuseipdb[abuseipdb_apikey=\"k\"]", &[]);
-    let mut a = action(&w, &s);
+    let mut a = w.action(&s);
     assert!(a.ban(&info).is_err(), "a report without categories");
     assert!(w.calls("curl").is_empty());
 }
@@ -801,7 +794,7 @@ fn abuseipdb_comment_can_leave_out_log_lines() {
         "abuseipdb[abuseipdb_apikey=\"k\", abuseipdb_category=\"18\", abuseipdb_comment=\"<name>: <failures> failures\"]",
         &[],
     );
-    let mut a = action(&w, &s);
+    let mut a = w.action(&s);
     a.ban(&hostile_ticket(&w)).expect("ban");
     let c = &w.calls("curl")[0];
     assert_eq!(
@@ -814,7 +807,7 @@ fn abuseipdb_comment_can_leave_out_log_lines() {
 fn cloudflare_scenario(action_line: &str, jail: &str, url: &str, headers: &str) {
     let w = World::new(STUBS);
     let s = w.spec(jail, action_line, &[]);
-    let mut a = action(&w, &s);
+    let mut a = w.action(&s);
     a.start().expect("start");
     for (addr, target) in [(IP, "ip"), (IP6, "ip6")] {
         w.clear();
@@ -915,7 +908,7 @@ fn blocklist_de_sends_log_lines_as_one_urlencoded_value() {
         "blocklist_de[email=\"me@example.com\", apikey=\"bl-key-9\", service=\"ssh\", agent=\"gaoler-test/1\"]",
         &[],
     );
-    let mut a = action(&w, &s);
+    let mut a = w.action(&s);
     assert!(a.norestored());
     a.ban(&hostile_ticket(&w)).expect("ban");
     a.unban(&hostile_ticket(&w)).expect("unban");
@@ -953,7 +946,7 @@ fn blocklist_de_sends_log_lines_as_one_urlencoded_value() {
 fn apprise_notifies_with_flattened_address() {
     let w = World::new(STUBS);
     let s = w.spec("apj", "apprise[args=\"-g gaoler\"]", &[]);
-    let mut a = action(&w, &s);
+    let mut a = w.action(&s);
     assert!(a.norestored());
     a.start().expect("start");
     let t = w.touch();
@@ -997,7 +990,7 @@ fn complain_mails_only_valid_contacts() {
     write_jail_log(&w);
     w.answer("dig", &hostile_dig(&w));
     let s = w.spec("cpl", "complain[logpath=\"%(logpath)s\"]", &[]);
-    let mut a = action(&w, &s);
+    let mut a = w.action(&s);
     assert!(a.norestored());
     a.ban(&hostile_ticket(&w)).expect("ban");
     w.assert_no_marker();
@@ -1059,7 +1052,7 @@ fn xarf_report_keeps_log_lines_in_their_part() {
         &format!("xarf-login-attack[service=ssh, sender=\"{SENDER}\", port=22]"),
         &[("/usr/sbin/sendmail", stub.to_str().expect("utf-8"))],
     );
-    let mut a = action(&w, &s);
+    let mut a = w.action(&s);
     assert!(a.norestored());
     let mut info = hostile_ticket(&w);
     info.set_time(1_700_000_000.25);
@@ -1149,7 +1142,7 @@ fn every_command_parses() {
     for (i, name) in actions.iter().enumerate() {
         let line = format!("{name}[sender=\"{SENDER}\", dest=\"{DEST}\"]");
         let s = w.spec(&format!("p{i}"), &line, &[]);
-        let mut a = action(&w, &s);
+        let mut a = w.action(&s);
         for ip in [IP, IP6] {
             let info = hostile_ticket(&w);
             let mut info = info.with("ip", ip);

@@ -77,10 +77,7 @@ fn action(w: &World, jail: &str, line: &str) -> CommandAction {
 }
 
 fn action_replacing(w: &World, jail: &str, line: &str, replace: &[(&str, &str)]) -> CommandAction {
-    let s = w.spec(jail, line, replace);
-    let mut a = CommandAction::with_executor(&s, w.executor()).expect("action");
-    a.set_ipv6_allowed(true);
-    a
+    w.action(&w.spec(jail, line, replace))
 }
 
 // ---------------------------------------------------------------------------

@@ -133,3 +133,19 @@ pub fn hostile_ticket(addr: &str, marker: &Path) -> ActionInfo {
     info.set_failures(3);
     info
 }
+
+/// Fails unless running as root with `tools` in PATH; the actions' log goes
+/// to the test's output.
+#[allow(dead_code)]
+pub fn require_root_and_tools(tools: &[&str]) {
+    init_log();
+    gaoler_testkit::require_root_and_tools(tools);
+}
+
+/// The actions' log (INFO and up) in the test's output.
+pub fn init_log() {
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_max_level(tracing::Level::INFO)
+        .try_init();
+}

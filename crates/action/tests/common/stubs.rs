@@ -5,7 +5,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use gaoler_action::{ActionSpec, Executor};
+use gaoler_action::{ActionSpec, CommandAction, Executor};
 
 /// A recording stub: argv (NUL separated) and stdin to `$STUBLOG`, then
 /// the canned answer `$STUBLOG/<name>.out` and exit status
@@ -36,10 +36,7 @@ pub struct World {
 impl World {
     /// A world in which the programs `stubs` are recording stubs.
     pub fn new(stubs: &[&str]) -> Self {
-        let _ = tracing_subscriber::fmt()
-            .with_test_writer()
-            .with_max_level(tracing::Level::INFO)
-            .try_init();
+        super::init_log();
         let dir = tempfile::tempdir().expect("tempdir");
         let w = World { dir };
         std::fs::create_dir(w.stubs()).expect("stub dir");
@@ -100,6 +97,13 @@ impl World {
     /// Sets the exit status of stub `name`.
     pub fn status(&self, name: &str, rc: i32) {
         std::fs::write(self.log().join(format!("{name}.rc")), rc.to_string()).expect("stub rc");
+    }
+
+    /// An action from `spec` that runs with the stubs (IPv6 allowed).
+    pub fn action(&self, spec: &ActionSpec) -> CommandAction {
+        let mut a = CommandAction::with_executor(spec, self.executor()).expect("action");
+        a.set_ipv6_allowed(true);
+        a
     }
 
     /// Runs actions with the stubs first on PATH.
