@@ -22,6 +22,7 @@
 #![deny(missing_docs)]
 
 pub mod load;
+mod parallel;
 pub mod pyexpr;
 pub mod pyrepr;
 pub mod regex_cmd;
@@ -33,6 +34,23 @@ use std::process::ExitCode;
 
 pub use regex_cmd::{regex_main, regex_run};
 pub use samples::test_samples_main;
+
+/// A line without trailing CR/LF characters (a byte loop: this runs on
+/// every line of a log).
+pub(crate) fn trim_eol(line: &str) -> &str {
+    let b = line.as_bytes();
+    let mut n = b.len();
+    while n > 0 && matches!(b[n - 1], b'\r' | b'\n') {
+        n -= 1;
+    }
+    // (CR and LF are ASCII: `n` is a character boundary)
+    line.get(..n).unwrap_or(line)
+}
+
+/// Lines fail2ban-regex tests (empty and `#` lines are passed over).
+pub(crate) fn tested(line: &str) -> bool {
+    !line.is_empty() && !line.starts_with('#')
+}
 
 /// Size of the read buffer for log files.
 const CHUNK: usize = 1 << 20;
