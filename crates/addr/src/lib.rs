@@ -22,6 +22,8 @@
 
 #![deny(missing_docs)]
 
+pub mod host;
+
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;

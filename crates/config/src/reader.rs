@@ -1381,6 +1381,29 @@ pub fn read_jail_filter_stream(
     jail: &str,
     extra: &[(String, String)],
 ) -> Result<Option<(String, Vec<Command>)>, ConfigError> {
+    let Some((filter, stream)) = read_jail_stream(basedir, jail, extra)? else {
+        return Ok(None);
+    };
+    let stream = stream
+        .into_iter()
+        .filter(|c| {
+            matches!(c.first().and_then(Json::as_str), Some("set" | "multi-set"))
+                && c.get(2)
+                    .and_then(Json::as_str)
+                    .is_some_and(|k| JAIL_FILTER_KEYS.contains(&k))
+        })
+        .collect();
+    Ok(Some((filter, stream)))
+}
+
+/// Read jail `jail` as [`read_jail_filter_stream`] does (as if enabled, a
+/// missing log file is no error) and return its `filter` value and its
+/// whole part of the stream: `add`, every `set`, its actions.
+pub fn read_jail_stream(
+    basedir: &Path,
+    jail: &str,
+    extra: &[(String, String)],
+) -> Result<Option<(String, Vec<Command>)>, ConfigError> {
     let tree = ConfigTree::new(basedir)?;
     let Some(jail_cfg) = tree.read("jail")? else {
         return Ok(None);
@@ -1406,17 +1429,7 @@ pub fn read_jail_filter_stream(
         .get("filter")
         .map(Value::to_py_string)
         .unwrap_or_default();
-    let stream = j
-        .convert(true)?
-        .into_iter()
-        .filter(|c| {
-            matches!(c.first().and_then(Json::as_str), Some("set" | "multi-set"))
-                && c.get(2)
-                    .and_then(Json::as_str)
-                    .is_some_and(|k| JAIL_FILTER_KEYS.contains(&k))
-        })
-        .collect();
-    Ok(Some((filter, stream)))
+    Ok(Some((filter, j.convert(true)?)))
 }
 
 #[cfg(test)]

@@ -35,6 +35,12 @@ fn tools() -> Vec<Tool> {
             gaoler_tools::regex_cmd::command(),
         ),
         (
+            "explain",
+            "gaoler-explain",
+            None,
+            gaoler_tools::explain::command(),
+        ),
+        (
             "test-samples",
             "gaoler-test-samples",
             None,
@@ -113,6 +119,7 @@ mod tests {
             "gaoler-server",
             "gaoler-regex",
             "gaoler-test-samples",
+            "gaoler-explain",
             "fail2ban-client",
             "fail2ban-server",
             "fail2ban-regex",

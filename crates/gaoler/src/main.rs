@@ -37,10 +37,11 @@ use std::ffi::OsString;
 use std::path::Path;
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: gaoler <client|server|regex|test-samples> [OPTIONS] ...\n\n\
+const USAGE: &str = "usage: gaoler <client|server|regex|explain|test-samples> [OPTIONS] ...\n\n\
     client   control the server, test or dump a configuration (fail2ban-client)\n\
     server   run the daemon (fail2ban-server)\n\
     regex    test filters against log lines (fail2ban-regex)\n\
+    explain  replay a log through a jail: what it would have banned, and why\n\
     test-samples  run annotated sample logs against their filters\n\
     generate-docs DIR  write man pages and shell completions into DIR\n";
 
@@ -90,6 +91,7 @@ fn main() -> ExitCode {
             server::main(&argv0, rest)
         }
         "regex" => gaoler_tools::regex_main(&argv0, rest),
+        "explain" => gaoler_tools::explain_main(&argv0, rest),
         "test-samples" => gaoler_tools::test_samples_main(&argv0, rest),
         "generate-docs" => match rest.first() {
             Some(dir) => match docs::generate(Path::new(dir)) {

@@ -108,46 +108,6 @@ impl Resolver for SystemResolver {
     }
 }
 
-/// The host's own addresses for `ignoreself`: interface addresses plus
-/// the resolutions of localhost and the host name.
-fn self_ips() -> Vec<IpAddr> {
-    let mut out: Vec<IpAddr> = Vec::new();
-    // SAFETY: getifaddrs allocates a list that we walk read-only and free
-    // with freeifaddrs; every pointer is checked for null before use.
-    unsafe {
-        let mut ifap: *mut libc::ifaddrs = std::ptr::null_mut();
-        if libc::getifaddrs(&mut ifap) == 0 {
-            let mut p = ifap;
-            while !p.is_null() {
-                let sa = (*p).ifa_addr;
-                if !sa.is_null() {
-                    match (*sa).sa_family as i32 {
-                        libc::AF_INET => {
-                            let sin = &*(sa as *const libc::sockaddr_in);
-                            out.push(IpAddr::from(
-                                u32::from_be(sin.sin_addr.s_addr).to_be_bytes(),
-                            ));
-                        }
-                        libc::AF_INET6 => {
-                            let sin6 = &*(sa as *const libc::sockaddr_in6);
-                            out.push(IpAddr::from(sin6.sin6_addr.s6_addr));
-                        }
-                        _ => {}
-                    }
-                }
-                p = (*p).ifa_next;
-            }
-            libc::freeifaddrs(ifap);
-        }
-    }
-    out.extend(SystemResolver.resolve("localhost"));
-    out.push(IpAddr::from([127, 0, 0, 1]));
-    out.push(IpAddr::from(std::net::Ipv6Addr::LOCALHOST));
-    out.sort();
-    out.dedup();
-    out
-}
-
 /// Filter-side settings, as the transmitter sets them.
 #[derive(Debug, Clone)]
 pub(crate) struct FilterConf {
@@ -496,7 +456,7 @@ impl Jail {
 
     pub(crate) fn new(name: &str, backend: &str, ctx: Arc<Ctx>) -> Arc<Jail> {
         let mut ignore = IgnoreList::new();
-        ignore.set_self_ips(self_ips());
+        ignore.set_self_ips(gaoler_addr::host::own_addresses());
         Arc::new_cyclic(|me| Jail {
             me: me.clone(),
             name: name.to_owned(),

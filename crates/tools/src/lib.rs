@@ -21,6 +21,7 @@
 
 #![deny(missing_docs)]
 
+pub mod explain;
 pub mod load;
 mod parallel;
 pub mod pyexpr;
@@ -32,6 +33,7 @@ use std::ffi::OsString;
 use std::io::Read;
 use std::process::ExitCode;
 
+pub use explain::{explain_main, explain_run};
 pub use regex_cmd::{regex_main, regex_run};
 pub use samples::test_samples_main;
 
