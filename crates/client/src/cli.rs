@@ -296,6 +296,7 @@ fn test_config(conf: &Path, client: &ClientOptions) -> bool {
             let problems = config_problems(&read);
             if problems.is_empty() {
                 println!("OK: configuration test is successful");
+                lint_warnings(conf, &read);
                 true
             } else {
                 for p in problems {
@@ -310,6 +311,20 @@ fn test_config(conf: &Path, client: &ClientOptions) -> bool {
             println!("ERROR: test configuration failed");
             false
         }
+    }
+}
+
+/// After a passing test, what `gaoler lint` finds (jails that start but
+/// cannot ban, or ban the wrong address), each as a `WARNING:` line on
+/// stderr: the test's verdict and exit status stay fail2ban's. Logs are
+/// read for their first lines only, so `-t` stays quick.
+fn lint_warnings(conf: &Path, read: &ConfigRead) {
+    let opts = gaoler_lint::Options {
+        log_lines: 200,
+        ..gaoler_lint::Options::default()
+    };
+    for f in gaoler_lint::lint_read(conf, read, &opts, &gaoler_lint::RealHost) {
+        eprintln!("WARNING: {}", f.to_short());
     }
 }
 

@@ -1115,6 +1115,18 @@ pub fn read_config(
     mode: ReadMode,
     client: &ClientOptions,
 ) -> Result<ConfigRead, ConfigError> {
+    read_config_enabling(basedir, mode, client, &[])
+}
+
+/// [`read_config`] with the jails named in `enable` read as if they had
+/// `enabled = true` (`gaoler lint JAIL` checks a jail before it is turned
+/// on). Names without a jail section are ignored.
+pub fn read_config_enabling(
+    basedir: &Path,
+    mode: ReadMode,
+    client: &ClientOptions,
+    enable: &[String],
+) -> Result<ConfigRead, ConfigError> {
     let tree = ConfigTree::new(basedir)?;
     let general = tree.read("fail2ban")?;
     let empty = ConfigSet::default();
@@ -1249,6 +1261,11 @@ pub fn read_config(
     let mut jcfg: ConfigSet = (*jail_cfg).clone();
     jcfg.set_default("fail2ban_version", FAIL2BAN_VERSION);
     jcfg.set_default("fail2ban_confpath", &tree.basedir.to_string_lossy());
+    for name in enable {
+        if name != "INCLUDES" && jcfg.has_section(name) {
+            jcfg.merge_section(name, &[("enabled".to_string(), "true".to_string())], "");
+        }
+    }
     let sections: Vec<String> = jcfg.section_names().map(str::to_string).collect();
     let mut jails = Vec::new();
     for sec in sections {

@@ -40,6 +40,7 @@ fn tools() -> Vec<Tool> {
             None,
             gaoler_tools::explain::command(),
         ),
+        ("lint", "gaoler-lint", None, gaoler_lint::cli::command()),
         (
             "test-samples",
             "gaoler-test-samples",
@@ -120,6 +121,7 @@ mod tests {
             "gaoler-regex",
             "gaoler-test-samples",
             "gaoler-explain",
+            "gaoler-lint",
             "fail2ban-client",
             "fail2ban-server",
             "fail2ban-regex",

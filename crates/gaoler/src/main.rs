@@ -42,6 +42,7 @@ const USAGE: &str = "usage: gaoler <client|server|regex|explain|test-samples> [O
     server   run the daemon (fail2ban-server)\n\
     regex    test filters against log lines (fail2ban-regex)\n\
     explain  replay a log through a jail: what it would have banned, and why\n\
+    lint     find jails that start but cannot ban (or ban the wrong address)\n\
     test-samples  run annotated sample logs against their filters\n\
     generate-docs DIR  write man pages and shell completions into DIR\n";
 
@@ -92,6 +93,7 @@ fn main() -> ExitCode {
         }
         "regex" => gaoler_tools::regex_main(&argv0, rest),
         "explain" => gaoler_tools::explain_main(&argv0, rest),
+        "lint" => gaoler_lint::lint_main(&argv0, rest),
         "test-samples" => gaoler_tools::test_samples_main(&argv0, rest),
         "generate-docs" => match rest.first() {
             Some(dir) => match docs::generate(Path::new(dir)) {
