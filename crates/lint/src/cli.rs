@@ -35,6 +35,7 @@ Checks (id, level):
   jail-enabled-twice      warning  a jail enabled in two files
   jail-same-log           warning  two jails read the same log with the same filter
   config-error            error    the configuration reader refuses the jail
+  continuation-unindented error    a value's next line starts at column 0: an option nobody reads
 
 Exit status: 0 no error, 1 at least one error-level finding, 2 the configuration cannot be read.";
 

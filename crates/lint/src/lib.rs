@@ -31,6 +31,7 @@
 //! | `jail-enabled-twice` | warning | a jail enabled in two files (which one wins) |
 //! | `jail-same-log` | warning | two enabled jails read the same log with the same filter |
 //! | `config-error` | error | the reader refuses the jail (bad value, missing filter, ...) |
+//! | `continuation-unindented` | error | a line meant to continue a value (another failregex, logpath) starts at column 0: it becomes an option nobody reads |
 //!
 //! # Design decisions
 //!

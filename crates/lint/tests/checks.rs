@@ -497,3 +497,43 @@ fn a_named_jail_is_checked_even_when_disabled() {
     let c = one(&f, "logpath-missing", Level::Error);
     at(c, &t, "jail.d/test.local", 2);
 }
+
+// ---- continuation-unindented
+
+#[test]
+fn a_failregex_line_without_indentation_is_an_error_on_its_line() {
+    let t = demo("", &refs(&good_lines()));
+    // as copied from a web page that dropped the indentation (a regex
+    // with a `:` or `=` in it then reads as an option; one without either
+    // is a parse error, which the reader reports itself)
+    t.write(
+        "filter.d/demo.local",
+        "[Definition]\nfailregex = ^auth failed for \\S+ from <HOST>$\n^no such user \\S+ from <HOST>(?: port \\d+:)?$\n",
+    );
+    let f = t.lint(&FakeHost::default());
+    let c = one(&f, "continuation-unindented", Level::Error);
+    at(c, &t, "filter.d/demo.local", 3);
+    says(
+        &c.message,
+        &[
+            "^no such user",
+            "another line of `failregex`",
+            "silently dropped",
+        ],
+    );
+    says(&c.fix, &["indent the line"]);
+}
+
+#[test]
+fn indented_continuation_lines_pass() {
+    let t = demo("", &refs(&good_lines()));
+    t.write(
+        "filter.d/demo.local",
+        "[Definition]\nfailregex = ^auth failed for \\S+ from <HOST>$\n            ^no such user \\S+ from <HOST>$\n",
+    );
+    let f = t.lint(&FakeHost::default());
+    assert!(
+        !f.iter().any(|x| x.check == "continuation-unindented"),
+        "{f:#?}"
+    );
+}

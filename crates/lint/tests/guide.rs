@@ -24,6 +24,12 @@ fn guide() -> String {
 /// occurrence when `last`), up to the first line of prose. The web page
 /// lost the indentation of continuation lines; they get it back here.
 fn block(text: &str, heading: &str, last: bool) -> String {
+    block_as(text, heading, last, true)
+}
+
+/// [`block`], the continuation lines indented again when `indent`, or as
+/// the page has them.
+fn block_as(text: &str, heading: &str, last: bool, indent: bool) -> String {
     let lines: Vec<&str> = text.lines().collect();
     let starts: Vec<usize> = lines
         .iter()
@@ -49,7 +55,9 @@ fn block(text: &str, heading: &str, last: bool) -> String {
         if is_section || is_option || is_comment {
             out.push_str(l);
         } else if is_value {
-            out.push_str("            ");
+            if indent {
+                out.push_str("            ");
+            }
             out.push_str(l);
         } else {
             break;
@@ -167,4 +175,34 @@ fn guide_local_files_are_caught_and_the_fix_works() {
         ["192.0.2.66", "192.0.2.67", "192.0.2.68"],
         "{written}"
     );
+}
+
+#[test]
+fn guide_files_copied_without_indentation_are_caught_too() {
+    // Copied as the page shows them, the second and third failregex start
+    // at column 0: they become options nobody reads.
+    let text = guide();
+    let t = Tree::copy_of(&gaoler_testkit::upstream().join("config"));
+    let filter_local = block_as(&text, "filter.d/freeswitch.local", false, false);
+    t.write("filter.d/freeswitch.local", &filter_local);
+    t.write(
+        "jail.d/freeswitch.local",
+        "[freeswitch]\nenabled = true\nlogpath = @LOGS@/freeswitch.log\n",
+    );
+    t.log("freeswitch.log", FS_LOG);
+    let f = t.lint(&FakeHost::default());
+    let lost: Vec<usize> = filter_local
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| l.starts_with('^') || l.starts_with('\\'))
+        .map(|(i, _)| i + 1)
+        .collect();
+    assert_eq!(lost.len(), 2, "{filter_local}");
+    let found = of(&f, "continuation-unindented");
+    assert_eq!(
+        found.iter().map(|c| c.line).collect::<Vec<_>>(),
+        lost.iter().map(|l| Some(*l)).collect::<Vec<_>>(),
+        "{f:#?}"
+    );
+    assert!(found.iter().all(|c| c.level == Level::Error));
 }

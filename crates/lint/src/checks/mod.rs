@@ -18,6 +18,7 @@ use crate::Options;
 pub(crate) mod actions;
 pub(crate) mod duplicates;
 pub(crate) mod host_anchor;
+pub(crate) mod layout;
 pub(crate) mod logs;
 pub(crate) mod prefregex;
 pub(crate) mod timing;
@@ -71,7 +72,7 @@ impl<'a> Ctx<'a> {
         set
     }
 
-    fn filter_files(&self, name: &str) -> Rc<Vec<PathBuf>> {
+    pub fn filter_files(&self, name: &str) -> Rc<Vec<PathBuf>> {
         if let Some(f) = self.filter_files.borrow().get(name) {
             return f.clone();
         }
@@ -249,6 +250,7 @@ pub(crate) fn run(ctx: &Ctx<'_>, read: &ConfigRead, jails: &[JailView<'_>]) -> V
         timing::check(ctx, j, &mut out);
     }
     duplicates::check(ctx, jails, &mut out);
+    layout::check(ctx, jails, &mut out);
     out
 }
 
