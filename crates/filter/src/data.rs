@@ -22,6 +22,7 @@ pub type Str = compact_str::CompactString;
 /// A failure data value.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
+    /// A text capture.
     Str(Str),
     /// `tuple_X` groups: `(X, tuple_X, ...)`, each possibly absent.
     Tuple(Vec<Option<String>>),
@@ -29,6 +30,7 @@ pub enum Value {
     Set(BTreeSet<Str>),
     /// `matches` / `nofail-matches`: full original lines.
     Lines(Vec<String>),
+    /// A count (`failures`).
     Int(i64),
     /// `ip` of a complex failure (fid ≠ ip).
     Addr(Addr),
@@ -46,6 +48,7 @@ impl Value {
             Value::Addr(_) => true,
         }
     }
+    /// The text, for a text value.
     pub fn as_str(&self) -> Option<&str> {
         match self {
             Value::Str(s) => Some(s),
@@ -103,6 +106,7 @@ pub struct Data {
 }
 
 impl Data {
+    /// An empty map.
     pub fn new() -> Data {
         Data::default()
     }
@@ -115,14 +119,17 @@ impl Data {
         self.items.iter().position(|(x, _)| key_eq(x, k))
     }
 
+    /// The value of `k`.
     pub fn get(&self, k: &str) -> Option<&Value> {
         self.position(k).map(|i| &self.items[i].1)
     }
 
+    /// The value of `k`, to change.
     pub fn get_mut(&mut self, k: &str) -> Option<&mut Value> {
         self.position(k).map(|i| &mut self.items[i].1)
     }
 
+    /// Is `k` set?
     pub fn contains_key(&self, k: &str) -> bool {
         self.position(k).is_some()
     }
@@ -142,6 +149,7 @@ impl Data {
         }
     }
 
+    /// Takes `k` out.
     pub fn remove(&mut self, k: &str) -> Option<Value> {
         self.position(k).map(|i| self.items.remove(i).1)
     }
@@ -211,10 +219,12 @@ impl Data {
         out
     }
 
+    /// Number of keys.
     pub fn len(&self) -> usize {
         self.items.len()
     }
 
+    /// No key set.
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()
     }
@@ -224,6 +234,7 @@ impl Data {
         self.items.iter().map(|(k, v)| (k, v))
     }
 
+    /// The keys, in order.
     pub fn keys(&self) -> impl Iterator<Item = &Str> {
         self.items.iter().map(|(k, _)| k)
     }

@@ -7,12 +7,14 @@ use crate::FilterError;
 
 /// Finds the date in a line (see `gaoler_datedetector::DateDetector::find`).
 pub trait DateFinder: Send {
+    /// The date in `line`, if any (`now` for dates without a year).
     fn find(&mut self, line: &str, now: f64) -> Option<DateHit>;
     /// The stock detector, when this is one (for template statistics and
     /// time zone changes).
     fn as_detector(&self) -> Option<&DateDetector> {
         None
     }
+    /// [`DateFinder::as_detector`], to change.
     fn as_detector_mut(&mut self) -> Option<&mut DateDetector> {
         None
     }

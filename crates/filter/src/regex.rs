@@ -10,8 +10,11 @@ use crate::{tags, Data, FilterError, Str, UseDns, Value};
 /// A line of the buffer: (text before date, date text, text after date).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TupleLine {
+    /// The text before the date.
     pub prefix: String,
+    /// The date as written.
     pub date: String,
+    /// The text after the date.
     pub suffix: String,
 }
 
