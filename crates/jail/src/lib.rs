@@ -56,7 +56,7 @@
 
 pub mod banmanager;
 pub mod compact;
-pub mod expr;
+pub use gaoler_py::expr;
 pub mod failmanager;
 pub mod fileset;
 pub mod ignore;

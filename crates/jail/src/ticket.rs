@@ -210,34 +210,7 @@ pub fn is_permanent(ban_time: f64) -> bool {
     ban_time < 0.0
 }
 
-/// Python's `round()` on floats: round half to even. fail2ban stores
-/// `int(round(time))` in the database and rescales retry counts with it,
-/// so we must round the same way to get the same numbers.
-pub fn py_round(x: f64) -> f64 {
-    let r = x.round();
-    if (x - x.trunc()).abs() == 0.5 {
-        // Exactly halfway: pick the even neighbour.
-        let down = x.floor();
-        if down % 2.0 == 0.0 {
-            down
-        } else {
-            down + 1.0
-        }
-    } else {
-        r
-    }
-}
-
-/// `int(round(x))` as fail2ban stores `timeofban`; saturates at the i64
-/// range instead of failing.
-pub fn py_round_i64(x: f64) -> i64 {
-    let r = py_round(x);
-    if r.is_nan() {
-        0
-    } else {
-        r as i64
-    }
-}
+pub use gaoler_py::expr::{py_round, py_round_i64};
 
 #[cfg(test)]
 mod tests {

@@ -6,11 +6,16 @@
 //! `fail2ban-client`'s fallback output, of a command in the server's "has
 //! failed" log line. Every crate that prints such a value takes it from
 //! here, so that one rendering (tested against Python's on edge values)
-//! is used everywhere. fail2ban's mapping of capture-group names to ticket
+//! is used everywhere. The same goes for the Python expressions users write:
+//! numbers and arithmetic (`bantime.formula`, `bantime.factor`, time
+//! values such as `1h*2`) in [`expr`], one evaluator for all of them, and the
+//! conditions of sample logs in [`cond`]. fail2ban's mapping of capture-group names to ticket
 //! keys (`mapTag2Opt`), which filters and actions must agree on, is here
 //! for the same reason.
 
 #![deny(missing_docs)]
 
+pub mod cond;
+pub mod expr;
 pub mod repr;
 pub mod tags;

@@ -24,7 +24,6 @@
 pub mod explain;
 pub mod load;
 mod parallel;
-pub mod pyexpr;
 pub mod pyrepr;
 pub mod regex_cmd;
 pub mod samples;

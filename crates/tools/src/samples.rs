@@ -50,7 +50,7 @@ use gaoler_filter::{Failure, Filter, FilterSpec, TupleLine, UseDns, Value};
 use serde_json::{json, Value as J};
 
 use crate::load::{filter_spec_string, py_dict_repr, FilterParts};
-use crate::pyexpr::{self, PyVal};
+use gaoler_py::cond::{self as pyexpr, PyVal};
 
 /// The test clock: 2005-08-14 12:00:00 CEST.
 pub const TEST_NOW: f64 = 1124013600.0;

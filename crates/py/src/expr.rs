@@ -1,5 +1,8 @@
 //! A small, safe evaluator for the Python expressions users write in
-//! `bantime.formula` and `bantime.factor`.
+//! `bantime.formula` and `bantime.factor`, and that time values such as
+//! `1h*2` become (`MyTime.str2seconds` rewrites units into factors and
+//! `eval()`s the result): one evaluator, so a number means the same
+//! everywhere.
 //!
 //! fail2ban `eval()`s these strings as Python. We cannot and do not want to
 //! run arbitrary code, so this module implements the arithmetic subset that
@@ -23,28 +26,48 @@ use thiserror::Error;
 /// Error while parsing or evaluating an expression.
 #[derive(Debug, Clone, PartialEq, Error)]
 pub enum ExprError {
+    /// The text is not an expression of the subset.
     #[error("invalid expression {expr:?} at offset {pos}: {msg}")]
     Parse {
+        /// The expression.
         expr: String,
+        /// Byte offset of the problem.
         pos: usize,
+        /// What is wrong there.
         msg: String,
     },
+    /// Evaluation failed (division by zero, a math domain error, ...).
     #[error("error evaluating {expr:?}: {msg}")]
-    Eval { expr: String, msg: String },
+    Eval {
+        /// The expression.
+        expr: String,
+        /// Why.
+        msg: String,
+    },
 }
 
 /// A number with Python's int/float distinction (bool is an int).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Num {
+    /// A Python `int` (kept in `i64`; see the module doc).
     Int(i64),
+    /// A Python `float`.
     Float(f64),
 }
 
 impl Num {
+    /// The value as a float.
     pub fn as_f64(self) -> f64 {
         match self {
             Num::Int(i) => i as f64,
             Num::Float(f) => f,
+        }
+    }
+    /// Python's `int()`: floats are truncated.
+    pub fn as_i64(self) -> i64 {
+        match self {
+            Num::Int(i) => i,
+            Num::Float(f) => f.trunc() as i64,
         }
     }
     fn truthy(self) -> bool {
@@ -62,7 +85,7 @@ impl fmt::Display for Num {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Num::Int(i) => write!(f, "{i}"),
-            Num::Float(x) => write!(f, "{x:?}"),
+            Num::Float(x) => f.write_str(&crate::repr::float_repr(*x)),
         }
     }
 }
@@ -173,6 +196,16 @@ pub struct Expr {
 impl Expr {
     /// Parse `src`. Unknown names and functions are rejected here.
     pub fn parse(src: &str) -> Result<Expr, ExprError> {
+        Expr::parse_with(src, true)
+    }
+
+    /// Parse `src` as plain arithmetic: the formula names (`ban.Time`,
+    /// `ban.Count`, `banFactor`) are unknown names too.
+    pub fn parse_arithmetic(src: &str) -> Result<Expr, ExprError> {
+        Expr::parse_with(src, false)
+    }
+
+    fn parse_with(src: &str, names: bool) -> Result<Expr, ExprError> {
         let toks = lex(src)?;
         if toks.len() > MAX_TOKENS {
             // Also bounds the depth of left-nested operator chains, so
@@ -187,6 +220,7 @@ impl Expr {
             src,
             toks,
             pos: 0,
+            names,
             depth: 0,
         };
         let root = p.ternary()?;
@@ -210,6 +244,35 @@ impl Expr {
             expr: self.src.clone(),
             msg,
         })
+    }
+}
+
+/// Python's `round()` on floats: round half to even. fail2ban stores
+/// `int(round(time))` in the database and rescales retry counts with it,
+/// so we must round the same way to get the same numbers.
+pub fn py_round(x: f64) -> f64 {
+    let r = x.round();
+    if (x - x.trunc()).abs() == 0.5 {
+        // Exactly halfway: pick the even neighbour.
+        let down = x.floor();
+        if down % 2.0 == 0.0 {
+            down
+        } else {
+            down + 1.0
+        }
+    } else {
+        r
+    }
+}
+
+/// `int(round(x))` as fail2ban stores `timeofban`; saturates at the i64
+/// range instead of failing.
+pub fn py_round_i64(x: f64) -> i64 {
+    let r = py_round(x);
+    if r.is_nan() {
+        0
+    } else {
+        r as i64
     }
 }
 
@@ -328,6 +391,10 @@ fn lex_number(s: &str) -> Option<(Num, usize)> {
         }
     }
     let text: String = s[..end].chars().filter(|c| *c != '_').collect();
+    // Python 3 refuses decimal integers with leading zeros (`010`)
+    if !is_float && text.len() > 1 && text.starts_with('0') && text.bytes().any(|c| c != b'0') {
+        return None;
+    }
     if is_float {
         text.parse::<f64>().ok().map(|f| (Num::Float(f), end))
     } else {
@@ -345,6 +412,9 @@ struct Parser<'a> {
     src: &'a str,
     toks: Vec<Token>,
     pos: usize,
+    /// `ban.Time`, `ban.Count` and `banFactor` are known (formulas), or
+    /// not (plain arithmetic, e.g. time values).
+    names: bool,
     /// Nesting depth, bounded so that a pathological formula is an error
     /// instead of a stack overflow (in parsing and in evaluation).
     depth: usize,
@@ -584,9 +654,9 @@ impl Parser<'_> {
                     return Ok(Node::Call(func, args));
                 }
                 match name.as_str() {
-                    "ban.Time" => Ok(Node::Var(Var::Time)),
-                    "ban.Count" => Ok(Node::Var(Var::Count)),
-                    "banFactor" => Ok(Node::Var(Var::Factor)),
+                    "ban.Time" if self.names => Ok(Node::Var(Var::Time)),
+                    "ban.Count" if self.names => Ok(Node::Var(Var::Count)),
+                    "banFactor" if self.names => Ok(Node::Var(Var::Factor)),
                     "True" => Ok(Node::Num(Num::Int(1))),
                     "False" => Ok(Node::Num(Num::Int(0))),
                     "math.pi" => Ok(Node::Num(Num::Float(std::f64::consts::PI))),
@@ -915,11 +985,11 @@ fn call(f: Func, a: &[Num]) -> Result<Num, String> {
         }
         Func::Round => match (a[0], a.get(1)) {
             (Num::Int(i), _) => Num::Int(i),
-            (Num::Float(f), None) => float_to_int(crate::ticket::py_round(f))?,
+            (Num::Float(f), None) => float_to_int(py_round(f))?,
             (Num::Float(f), Some(nd)) => {
                 let nd = want_int(*nd, "round")?.clamp(-308, 308) as i32;
                 let m = 10f64.powi(nd);
-                Num::Float(crate::ticket::py_round(f * m) / m)
+                Num::Float(py_round(f * m) / m)
             }
         },
     })
