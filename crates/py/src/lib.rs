@@ -19,3 +19,4 @@ pub mod cond;
 pub mod expr;
 pub mod repr;
 pub mod tags;
+pub mod time;

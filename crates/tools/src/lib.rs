@@ -165,3 +165,37 @@ pub(crate) fn args_with_argv0(argv0: &OsString, rest: Vec<OsString>) -> Vec<OsSt
 pub(crate) fn exit(code: u8) -> ExitCode {
     ExitCode::from(code)
 }
+
+/// A tool's exit: success; a reader that went away (`| head`) is success
+/// too; else `ERROR: ...` (on stdout when `on_stdout`, as fail2ban-regex
+/// prints it, else on stderr) and exit status `code`.
+pub(crate) fn finish(r: anyhow::Result<()>, on_stdout: bool, code: u8) -> ExitCode {
+    let Err(e) = r else {
+        return ExitCode::SUCCESS;
+    };
+    if e.downcast_ref::<std::io::Error>()
+        .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    {
+        return ExitCode::SUCCESS;
+    }
+    if on_stdout {
+        use std::io::Write;
+        let _ = writeln!(std::io::stdout(), "ERROR: {e:#}");
+    } else {
+        eprintln!("ERROR: {e:#}");
+    }
+    exit(code)
+}
+
+/// A tool's arguments parsed for an in-process run: `name` as the program
+/// name, then `args`.
+pub(crate) fn parse_args<A, I, T>(name: &str, args: I) -> anyhow::Result<A>
+where
+    A: clap::Parser,
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let mut v: Vec<OsString> = vec![OsString::from(name)];
+    v.extend(args.into_iter().map(Into::into));
+    A::try_parse_from(v).map_err(|e| anyhow::anyhow!("{e}"))
+}

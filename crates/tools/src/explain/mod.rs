@@ -110,18 +110,7 @@ pub fn explain_main(argv0: &OsString, rest: Vec<OsString>) -> ExitCode {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
     let r = run(&args, &mut out).and_then(|()| out.flush().map_err(anyhow::Error::from));
-    match r {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            if e.downcast_ref::<std::io::Error>()
-                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-            {
-                return ExitCode::SUCCESS;
-            }
-            eprintln!("ERROR: {e:#}");
-            crate::exit(1)
-        }
-    }
+    crate::finish(r, false, 1)
 }
 
 /// Run `gaoler explain` with `args` (without the program name), writing
@@ -131,9 +120,7 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let mut v: Vec<OsString> = vec![OsString::from("gaoler explain")];
-    v.extend(args.into_iter().map(Into::into));
-    let args = Args::try_parse_from(v).map_err(|e| anyhow!("{e}"))?;
+    let args: Args = crate::parse_args("gaoler explain", args)?;
     run(&args, out)
 }
 

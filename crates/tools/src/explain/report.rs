@@ -456,29 +456,12 @@ pub fn when(t: f64) -> String {
     }
 }
 
-/// `10m`, `1h 30m`, `permanent`.
+/// `10m`, `1h 30m` (as the daemon's log lines write it), `permanent`.
 pub fn duration(s: f64) -> String {
     if s < 0.0 {
         return "permanent".into();
     }
-    let mut s = s.round() as i64;
-    if s == 0 {
-        return "0s".into();
-    }
-    let mut parts = Vec::new();
-    for (unit, len) in [
-        ("w", 604800),
-        ("d", 86400),
-        ("h", 3600),
-        ("m", 60),
-        ("s", 1),
-    ] {
-        if s >= len {
-            parts.push(format!("{}{unit}", s / len));
-            s %= len;
-        }
-    }
-    parts.join(" ")
+    gaoler_py::time::seconds2str(s)
 }
 
 /// The end of a long regex: expanded failregexes share a long common
@@ -570,26 +553,17 @@ impl Report {
                 t.undated_failures
             )?;
         }
-        writeln!(out, "\nFailregex hits:")?;
-        for r in &self.failregex {
-            writeln!(
-                out,
-                "  #{:<3} {:>9}  {}",
-                r.number,
-                r.hits,
-                tail(&r.regex, 100)
-            )?;
-        }
-        if !self.ignoreregex.is_empty() {
-            writeln!(out, "Ignoreregex hits:")?;
-            for r in &self.ignoreregex {
-                writeln!(
-                    out,
-                    "  #{:<3} {:>9}  {}",
-                    r.number,
-                    r.hits,
-                    tail(&r.regex, 100)
-                )?;
+        for (title, list) in [
+            ("\nFailregex hits:", &self.failregex),
+            ("Ignoreregex hits:", &self.ignoreregex),
+        ] {
+            if list.is_empty() && title.starts_with("Ignore") {
+                continue;
+            }
+            writeln!(out, "{title}")?;
+            for r in list {
+                let regex = tail(&r.regex, 100);
+                writeln!(out, "  #{:<3} {:>9}  {regex}", r.number, r.hits)?;
             }
         }
         if !self.addresses.is_empty() {

@@ -205,19 +205,7 @@ pub fn regex_main(argv0: &OsString, rest: Vec<OsString>) -> ExitCode {
     let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
     let r = crate::with_log_level(&level, || run(&args, &mut out));
     let r = r.and_then(|()| out.flush().map_err(anyhow::Error::from));
-    match r {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            // broken pipe (e.g. `| head`) is not an error worth reporting
-            if e.downcast_ref::<std::io::Error>()
-                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-            {
-                return ExitCode::SUCCESS;
-            }
-            let _ = writeln!(std::io::stdout(), "ERROR: {e:#}");
-            crate::exit(255)
-        }
-    }
+    crate::finish(r, true, 255)
 }
 
 /// Run `gaoler regex` with `args` (without the program name), writing the
@@ -227,9 +215,7 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let mut v: Vec<OsString> = vec![OsString::from("fail2ban-regex")];
-    v.extend(args.into_iter().map(Into::into));
-    let args = Args::try_parse_from(v).map_err(|e| anyhow!("{e}"))?;
+    let args: Args = crate::parse_args("fail2ban-regex", args)?;
     let level = args.log_level.clone();
     crate::with_log_level(&level, || run(&args, out))
 }
