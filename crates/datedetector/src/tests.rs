@@ -1,4 +1,7 @@
 //! Unit tests for the detector (matching order, keywords, conversion).
+//! One file of about 1,000 lines on purpose: the cases share the fixed
+//! clock and time zone set up here and read as one table of fail2ban's
+//! behaviour, section by section.
 use super::*;
 
 const NOW: f64 = 1124013600.0; // 2005-08-14 12:00:00 CEST
