@@ -178,26 +178,7 @@ fn resolve(ini: &Ini, opts: &Map<String, Value>, value: &str, depth: usize) -> S
 }
 
 fn constraint_holds(expr: &str, name: &str, opts: &Map<String, Value>) -> bool {
-    let e: String = expr.chars().filter(|c| !c.is_whitespace()).collect();
-    let (lhs, rhs, eq) = if let Some((l, r)) = e.split_once("==") {
-        (l.to_string(), r.to_string(), true)
-    } else if let Some((l, r)) = e.split_once("!=") {
-        (l.to_string(), r.to_string(), false)
-    } else {
-        return true;
-    };
-    let rhs = rhs.trim_matches('\'');
-    let val = if lhs == "name" {
-        Some(name.to_string())
-    } else if let Some(k) = lhs
-        .strip_prefix("opts.get('")
-        .and_then(|s| s.strip_suffix("')"))
-    {
-        opts.get(k).and_then(Value::as_str).map(str::to_string)
-    } else {
-        return true;
-    };
-    (val.as_deref() == Some(rhs)) == eq
+    gaoler_py::cond::sample_condition(expr, name, opts).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Local wall time "YYYY-MM-DDTHH:MM:SS[.ffffff]" in the test zone, like

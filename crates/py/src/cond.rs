@@ -289,6 +289,22 @@ pub fn from_json(v: &serde_json::Value) -> PyVal {
     }
 }
 
+/// A sample log's `constraint` or `test.condition` for the filter `name`
+/// with the option set `opts` (upstream `eval()`s it with these two names).
+pub fn sample_condition(
+    expr: &str,
+    name: &str,
+    opts: &serde_json::Map<String, serde_json::Value>,
+) -> Result<bool, String> {
+    let mut vars = BTreeMap::new();
+    vars.insert("name".to_string(), PyVal::Str(name.to_string()));
+    vars.insert(
+        "opts".to_string(),
+        from_json(&serde_json::Value::Object(opts.clone())),
+    );
+    eval_bool(expr, &vars).map_err(|e| format!("cannot evaluate {expr:?}: {e}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -39,7 +39,7 @@
 //! runner reads a private copy of that filter whose missing includes point
 //! to the file of the same name in `--config DIR/filter.d`.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -50,7 +50,6 @@ use gaoler_filter::{Failure, Filter, FilterSpec, TupleLine, UseDns, Value};
 use serde_json::{json, Value as J};
 
 use crate::load::{filter_spec_string, py_dict_repr, FilterParts};
-use gaoler_py::cond::{self as pyexpr, PyVal};
 
 /// The test clock: 2005-08-14 12:00:00 CEST.
 pub const TEST_NOW: f64 = 1124013600.0;
@@ -715,13 +714,7 @@ fn json_text(v: &J) -> String {
 }
 
 fn eval_cond(expr: &str, name: &str, opts: &serde_json::Map<String, J>) -> Result<bool, String> {
-    let mut vars = BTreeMap::new();
-    vars.insert("name".to_string(), PyVal::Str(name.to_string()));
-    vars.insert(
-        "opts".to_string(),
-        pyexpr::from_json(&J::Object(opts.clone())),
-    );
-    pyexpr::eval_bool(expr, &vars).map_err(|e| format!("cannot evaluate {expr:?}: {e}"))
+    gaoler_py::cond::sample_condition(expr, name, opts)
 }
 
 fn fail_check(file: &Path, line: usize, config: &str, problem: String) -> Check {
