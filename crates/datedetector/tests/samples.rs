@@ -13,14 +13,11 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use gaoler_datedetector::DateDetector;
+use gaoler_testkit::upstream;
 use serde_json::{Map, Value};
 
 const NOW: f64 = 1124013600.0;
 const TEST_TZ: &str = "CET-01CEST-02,M3.5.0,M10.5.0";
-
-fn upstream() -> PathBuf {
-    gaoler_testkit::upstream()
-}
 
 /// `datepattern` per jail from the reference reader's command stream.
 fn golden_datepatterns() -> HashMap<String, String> {

@@ -9,17 +9,13 @@
 //! and `time` compared.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use gaoler_filter::{Filter, FilterSpec, UseDns, Value};
+use gaoler_testkit::upstream;
 use serde_json::Value as J;
 
 const NOW: f64 = 1124013600.0;
 const TZ: &str = "CET-01CEST-02,M3.5.0,M10.5.0";
-
-fn upstream() -> PathBuf {
-    gaoler_testkit::upstream()
-}
 
 #[derive(Default, Clone, Debug)]
 struct JailRegexes {

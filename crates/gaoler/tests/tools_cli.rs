@@ -4,15 +4,12 @@
 
 mod common;
 
+use gaoler_testkit::upstream;
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
 fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_gaoler"))
-}
-
-fn upstream() -> PathBuf {
-    gaoler_testkit::upstream()
 }
 
 fn text(o: &Output) -> String {

@@ -6,14 +6,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use gaoler_testkit::upstream;
 use gaoler_tools::regex_run;
 
 fn shared() -> PathBuf {
     gaoler_testkit::shared()
-}
-
-fn upstream() -> PathBuf {
-    gaoler_testkit::upstream()
 }
 
 fn config() -> String {

@@ -3,11 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
+use gaoler_testkit::upstream;
 use gaoler_tools::samples::{run, Report, RunOptions};
-
-fn upstream() -> PathBuf {
-    gaoler_testkit::upstream()
-}
 
 fn print_failures(r: &Report) {
     for c in r.failures().take(40) {
