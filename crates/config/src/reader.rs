@@ -89,6 +89,13 @@ const JAIL_OPTS: &[(&str, OptType)] = &[
     // gaoler's own: kernel-side timeouts on nftables set elements and
     // ipset entries (gaoler-action's `CommandAction::set_kernel_timeouts`).
     ("kerneltimeout", OptType::Bool),
+    // gaoler's own: the fleet (bans shared through PostgreSQL, see
+    // gaoler-fleet): `fleet = publish|apply|both|off`, the fleet jails
+    // whose bans this one applies, and whose bans count for
+    // bantime.increment. Sent only when set.
+    ("fleet", OptType::Str),
+    ("fleetjails", OptType::Str),
+    ("fleetcount", OptType::Str),
     ("findtime", OptType::Str),
     ("bantime", OptType::Str),
     ("bantime.increment", OptType::Bool),
@@ -831,6 +838,25 @@ fn read_jail_inner(
             ));
         }
     }
+    if let Some(v) = jail.opts.get("fleet").map(Value::to_py_string) {
+        if !matches!(
+            v.trim().to_ascii_lowercase().as_str(),
+            "publish" | "apply" | "both" | "off"
+        ) {
+            let at = at("fleet");
+            jail.problems.push(format!(
+                "{at}[{name}] fleet = {v}: must be publish, apply, both or off"
+            ));
+        }
+    }
+    if let Some(v) = jail.opts.get("fleetcount").map(Value::to_py_string) {
+        if !matches!(v.trim().to_ascii_lowercase().as_str(), "local" | "fleet") {
+            let at = at("fleetcount");
+            jail.problems.push(format!(
+                "{at}[{name}] fleetcount = {v}: must be local or fleet"
+            ));
+        }
+    }
     if let Some(f) = jail.filter.as_mut() {
         f.get_options(&jail.opts, false)?;
     }
@@ -1184,6 +1210,12 @@ pub fn read_config_enabling(
         // gaoler's own: the Prometheus listener (see gaoler-server's
         // `metrics`); absent, nothing is streamed.
         ("metrics", OptType::Str, None),
+        // gaoler's own: the fleet's shared PostgreSQL database, this
+        // host's name in it and the longest wait between reconnection
+        // attempts (see gaoler-fleet); absent, nothing is streamed.
+        ("fleethost", OptType::Str, None),
+        ("fleetretry", OptType::Str, None),
+        ("fleetdb", OptType::Str, None),
     ];
     let spec: Vec<(&str, OptType)> = main_spec.iter().map(|(n, t, _)| (*n, *t)).collect();
     let mut main = read_typed(
@@ -1235,12 +1267,19 @@ pub fn read_config_enabling(
             "dbfile" => 50,
             "dbmaxmatches" | "dbpurgeage" => 51,
             "metrics" => 60,
+            // (host and retry first: `fleetdb` starts the fleet with them)
+            "fleethost" => 61,
+            "fleetretry" => 62,
+            "fleetdb" => 63,
             _ => return None,
         })
     };
     let mut general_stream: Vec<(u8, String, Command)> = Vec::new();
     for (k, v) in &main {
         let Some(o) = order(k) else { continue };
+        if k.starts_with("fleet") && v.is_null() {
+            continue;
+        }
         general_stream.push((
             o,
             k.clone(),

@@ -46,6 +46,7 @@ use gaoler_source::{
 use gaoler_store::Store;
 use serde_json::{json, Map, Value as Json};
 
+use crate::fleet::{self, origin_of};
 use crate::log::{level, time2str, Logger};
 use crate::Clock;
 
@@ -72,6 +73,9 @@ pub(crate) struct Ctx {
     /// Seconds from the failure that reached maxretry to its ban being
     /// applied, per jail (the metrics' histogram).
     pub ban_latency: prometheus::HistogramVec,
+    /// Where publishing jails hand their bans and unbans to the fleet
+    /// (`None`: no `fleetdb`).
+    pub fleet: Mutex<Option<gaoler_fleet::Publisher>>,
 }
 
 impl Ctx {
@@ -244,6 +248,8 @@ pub struct Jail {
     /// at a reload, a minute after an action failed on a ban. The actions
     /// thread runs it once the queued bans are applied.
     reconcile_at: Mutex<Option<f64>>,
+    /// `fleet`, `fleetjails`, `fleetcount` (gaoler-fleet).
+    fleet: Mutex<gaoler_fleet::JailFleet>,
 }
 
 fn json_to_string(v: &Json) -> String {
@@ -493,6 +499,10 @@ impl Jail {
             lines: Default::default(),
             queued_at: Mutex::new(HashMap::new()),
             read_positions: Mutex::new(Vec::new()),
+            fleet: Mutex::new(gaoler_fleet::JailFleet {
+                name: name.to_owned(),
+                ..Default::default()
+            }),
         })
     }
 
@@ -648,20 +658,28 @@ impl Jail {
     // ------------------------------------------------------------------
     // ignore check and failures
 
+    /// The ignore check's reason, if `id` is to be ignored (nothing
+    /// logged).
+    fn ignore_reason(
+        &self,
+        id: &str,
+        ticket: Option<&Ticket>,
+        now: f64,
+    ) -> Option<gaoler_jail::IgnoreReason> {
+        let cmd = lock(&self.conf).ignorecommand.clone();
+        let mut f = lock(&self.fail);
+        let runner = |i: &str, t: Option<&Ticket>| run_ignore_command(&cmd, i, t);
+        let command: Option<&dyn gaoler_jail::IgnoreCommand> = if cmd.trim().is_empty() {
+            None
+        } else {
+            Some(&runner)
+        };
+        f.ignore.check(id, ticket, now, &SystemResolver, command)
+    }
+
     /// The ignore check; logs `[J] Ignore <id> by <reason>` on a hit.
     pub(crate) fn is_ignored(&self, id: &str, ticket: Option<&Ticket>, now: f64) -> bool {
-        let cmd = lock(&self.conf).ignorecommand.clone();
-        let reason = {
-            let mut f = lock(&self.fail);
-            let runner = |i: &str, t: Option<&Ticket>| run_ignore_command(&cmd, i, t);
-            let command: Option<&dyn gaoler_jail::IgnoreCommand> = if cmd.trim().is_empty() {
-                None
-            } else {
-                Some(&runner)
-            };
-            f.ignore.check(id, ticket, now, &SystemResolver, command)
-        };
-        match reason {
+        match self.ignore_reason(id, ticket, now) {
             Some(r) => {
                 self.log(
                     level::INFO,
@@ -796,7 +814,25 @@ impl Jail {
         self.ctx
             .db()
             .as_ref()
-            .and_then(|db| db.ban_history(id, Some(&self.name), false).ok().flatten())
+            .and_then(|db| self.history_in(db, id, false))
+    }
+
+    /// An id's ban history in the database: this host's (the jail's, or
+    /// all jails' with `overall`), merged with the other hosts' with
+    /// `fleetcount = fleet` (read from the local copy the fleet thread
+    /// keeps, never from PostgreSQL: this runs on the jail's threads).
+    fn history_in(&self, db: &Store, id: &str, overall: bool) -> Option<gaoler_jail::BanHistory> {
+        let local = db.ban_history(id, Some(&self.name), overall).ok().flatten();
+        let f = lock(&self.fleet).clone();
+        if f.count != gaoler_fleet::Count::Fleet {
+            return local;
+        }
+        let jails = f.history_jails();
+        let fleet = db
+            .fleet_history(id, if overall { None } else { Some(&jails) })
+            .ok()
+            .flatten();
+        fleet::merge_history(local, fleet)
     }
 
     /// After a failure was counted (fail lock held): the extra count of a
@@ -1544,12 +1580,17 @@ impl Jail {
         let mut round: Vec<(String, ActionInfo, bool)> = Vec::new();
         let mut to_store: Vec<Ticket> = Vec::new();
         let mut queued: Vec<Instant> = Vec::new();
+        // This host's own new bans, for the fleet.
+        let publisher = self.fleet_publisher();
+        let mut to_publish = Vec::new();
         for ticket in tickets {
             let now = self.ctx.clock.now();
             let id = ticket.id.clone();
             let queued_at = lock(&self.queued_at).remove(&id);
             let restored = ticket.restored;
             let new_time = ticket.time;
+            let note = fleet::origin_note(&ticket);
+            let from_fleet = !note.is_empty();
             let (outcome, bantime) = {
                 let mut b = lock(&self.bans);
                 (b.bm.add_ban_ticket(ticket, now), b.bm.ban_time())
@@ -1563,7 +1604,7 @@ impl Jail {
                         level::NOTICE,
                         "fail2ban.actions",
                         &format!(
-                            "[{}] {}Ban {id}",
+                            "[{}] {}Ban {id}{note}",
                             self.name,
                             if restored { "Restore " } else { "" }
                         ),
@@ -1571,8 +1612,24 @@ impl Jail {
                     let Some(mut t) = lock(&self.bans).bm.get(&id).cloned() else {
                         continue;
                     };
-                    if !restored {
+                    if from_fleet {
+                        // Stored to survive a restart, never published
+                        // again (no echo), no increment: the ban is the
+                        // one the other host decided.
+                        if !restored && t.end_of_ban(bantime) >= now {
+                            to_store.push(t.clone());
+                        }
+                    } else if !restored {
                         self.ban_found(&mut t, bantime, now, &mut to_store);
+                        if publisher.is_some() && !t.restored && t.end_of_ban(bantime) >= now {
+                            to_publish.push(fleet::row_of(
+                                &self.name,
+                                &t,
+                                bantime,
+                                gaoler_fleet::Kind::Ban,
+                                false,
+                            ));
+                        }
                         if let Some(bt) = lock(&self.bans).bm.get_mut(&id) {
                             bt.ban_time = t.ban_time;
                             bt.ban_count = t.ban_count;
@@ -1584,9 +1641,19 @@ impl Jail {
                     queued.extend(queued_at);
                 }
                 AddBan::Expired => self.log(
-                    level::INFO,
+                    if from_fleet {
+                        level::DEBUG
+                    } else {
+                        level::INFO
+                    },
                     "fail2ban.actions",
-                    format!("[{}] Ignore {id}, expired bantime", self.name),
+                    format!("[{}] Ignore {id}, expired bantime{note}", self.name),
+                ),
+                // The fleet's copy of a ban in force here: nothing to do.
+                AddBan::AlreadyBanned { .. } if from_fleet => self.log(
+                    level::DEBUG,
+                    "fail2ban.actions",
+                    format!("[{}] {id} already banned{note}", self.name),
                 ),
                 AddBan::AlreadyBanned { .. } => {
                     let since = lock(&self.bans)
@@ -1625,6 +1692,9 @@ impl Jail {
             }
         }
         self.ctx.logger.flush_deferred();
+        if let Some(p) = publisher {
+            p.publish(to_publish);
+        }
         if !round.is_empty() {
             self.ban_round(&round);
             let latency = self
@@ -1727,10 +1797,7 @@ impl Jail {
         let db = self.ctx.db();
         let Some(db) = db.as_ref() else { return };
         if inc.enabled && !is_permanent(t.ban_time_or(bantime)) {
-            let history = db
-                .ban_history(&t.id, Some(&self.name), inc.overall_jails)
-                .ok()
-                .flatten();
+            let history = self.history_in(db, &t.id, inc.overall_jails);
             let mut rng = || rand_unit();
             match inc.apply_to_ban(t, bantime, history.as_ref(), &mut rng) {
                 Ok(o) if o.increased => {
@@ -1773,7 +1840,30 @@ impl Jail {
             let mut b = lock(&self.bans);
             (b.bm.unban_list(now, per_check), b.bm.ban_time())
         };
+        self.publish_unbans(&list, bantime, false);
         self.unban_tickets(&list, bantime, None, Some("Unban"));
+    }
+
+    /// The publisher, when this jail publishes and the fleet is on.
+    fn fleet_publisher(&self) -> Option<gaoler_fleet::Publisher> {
+        if !lock(&self.fleet).mode.publishes() {
+            return None;
+        }
+        lock(&self.ctx.fleet).clone()
+    }
+
+    /// Publishes the end of this host's own bans among `list` (the fleet's
+    /// bans end here without a word: no echo).
+    fn publish_unbans(&self, list: &[Ticket], bantime: f64, manual: bool) {
+        let Some(p) = self.fleet_publisher() else {
+            return;
+        };
+        let rows = list
+            .iter()
+            .filter(|t| origin_of(t).is_none())
+            .map(|t| fleet::row_of(&self.name, t, bantime, gaoler_fleet::Kind::Unban, manual))
+            .collect();
+        p.publish(rows);
     }
 
     /// Runs the actions' unban for one ticket (all actions, or the given
@@ -1885,6 +1975,122 @@ impl Jail {
         self.check_ban(tickets)
     }
 
+    // ------------------------------------------------------------------
+    // fleet (gaoler-fleet; see crate::fleet)
+
+    /// `fleet`, `fleetjails`, `fleetcount` as set.
+    pub(crate) fn fleet_settings(&self) -> gaoler_fleet::JailFleet {
+        lock(&self.fleet).clone()
+    }
+
+    /// Changes the jail's fleet settings.
+    pub(crate) fn update_fleet(&self, f: impl FnOnce(&mut gaoler_fleet::JailFleet)) {
+        f(&mut lock(&self.fleet));
+    }
+
+    /// A ban another host published, applied through this jail's own
+    /// actions: queued for the actions thread like any ban, which logs
+    /// `[J] Ban <ip> (from fleet host H, jail J2)`, stores it and never
+    /// publishes it. An address this jail ignores (`ignoreip`,
+    /// `ignoreself`, `ignorecommand`) is refused with a WARNING. An
+    /// address banned here already is not banned again (the actions
+    /// thread sees it is).
+    pub(crate) fn fleet_ban(&self, rec: &gaoler_fleet::Received) {
+        if !self.is_alive() {
+            return;
+        }
+        let now = self.ctx.clock.now();
+        let id = rec.addr.to_string();
+        if let Some(r) = self.ignore_reason(&id, None, now) {
+            self.log(
+                level::WARNING,
+                "fail2ban.fleet",
+                format!(
+                    "[{}] Refused fleet ban of {id} from host {} (jail {}): ignored by {r}",
+                    self.name, rec.origin, rec.row.jail
+                ),
+            );
+            return;
+        }
+        // The ban count is this host's own (the BanManager adds this ban
+        // to it): the other host's count is its history, which
+        // `fleetcount = fleet` reads from the fleet's copy.
+        let local_count = self
+            .ctx
+            .db()
+            .as_ref()
+            .and_then(|db| db.ban_history(&id, Some(&self.name), false).ok().flatten())
+            .map_or(0, |h| h.ban_count);
+        let mut t = Ticket::new(id, rec.row.time_of_ban).with_matches(rec.row.matches.clone());
+        t.ban_time = Some(rec.row.ban_time);
+        t.ban_count = local_count;
+        t.failures = rec.row.failures;
+        t.data
+            .insert(fleet::ORIGIN_HOST.into(), Json::String(rec.origin.clone()));
+        t.data.insert(
+            fleet::ORIGIN_JAIL.into(),
+            Json::String(rec.row.jail.clone()),
+        );
+        self.queue_ticket(t);
+    }
+
+    /// An unban another host published: lifts this jail's ban of the
+    /// address if that ban came from the fleet, from that host
+    /// ([`gaoler_fleet::rules::lifts`]); a ban this host decided itself
+    /// stays.
+    pub(crate) fn fleet_unban(&self, rec: &gaoler_fleet::Received) {
+        let id = rec.addr.to_string();
+        let from = rec.origin.as_str();
+        let lifted = |t: &Ticket| gaoler_fleet::rules::lifts(origin_of(t).map(|(h, _)| h), from);
+        // (a ban of the same origin still queued goes too)
+        lock(&self.bans)
+            .queue
+            .retain(|t| !(t.id == id && lifted(t)));
+        let (current, bantime) = {
+            let b = lock(&self.bans);
+            (b.bm.get(&id).cloned(), b.bm.ban_time())
+        };
+        let Some(current) = current else { return };
+        if !lifted(&current) {
+            self.log(
+                level::DEBUG,
+                "fail2ban.fleet",
+                format!(
+                    "[{}] {id} stays banned: its ban here did not come from fleet host {from}",
+                    self.name
+                ),
+            );
+            return;
+        }
+        let removed = lock(&self.bans).bm.remove_banned(&id, &SystemResolver);
+        if removed.is_empty() {
+            return;
+        }
+        if let Some(db) = self.ctx.db().as_ref() {
+            let _ = db.del_ban(&self.name, &[id.as_str()]);
+        }
+        self.log(
+            level::NOTICE,
+            "fail2ban.actions",
+            format!(
+                "[{}] Unban {id} (from fleet host {from}, jail {})",
+                self.name, rec.row.jail
+            ),
+        );
+        self.unban_tickets(&removed, bantime, None, None);
+    }
+
+    /// Another host's ban counted as one failure here (`fleetcount =
+    /// fleet` in a jail that does not apply the fleet's bans: recidive).
+    pub(crate) fn fleet_failure(&self, rec: &gaoler_fleet::Received) {
+        if !self.is_alive() {
+            return;
+        }
+        let now = self.ctx.clock.now();
+        let t = Ticket::new(rec.addr.to_string(), rec.row.time_of_ban.min(now));
+        self.add_failure_ticket(t, 1, now);
+    }
+
     /// `set J unbanip` / `unban`: removes the bans (and their database
     /// rows). Addresses that are not banned are an error unless
     /// `if_exists`.
@@ -1910,6 +2116,7 @@ impl Jail {
                 }
                 continue;
             }
+            self.publish_unbans(&removed, bantime, true);
             for t in &removed {
                 self.unban_ticket(t, bantime, None, Some("Unban"));
                 cnt += 1;
@@ -2101,6 +2308,12 @@ impl Jail {
             c.journalmatches.clear();
         }
         lock(&self.fail).ignore.clear();
+        // (the stream sets them again; an option taken out of the
+        // configuration goes back to its default)
+        *lock(&self.fleet) = gaoler_fleet::JailFleet {
+            name: self.name.clone(),
+            ..Default::default()
+        };
         let stale = self.action_names().into_iter().collect();
         *lock(&self.reload) = Some(ReloadState {
             stale_actions: stale,

@@ -13,6 +13,9 @@
 //! - [`jail`]: one jail's filter and actions threads;
 //! - [`startup`]: which jails of a configuration can start, and why the
 //!   others cannot (a bad jail is refused alone, never silently);
+//! - `fleet`: bans shared with other hosts through PostgreSQL
+//!   (`fleetdb`, gaoler-fleet), the thin layer between the fleet thread
+//!   and the jails;
 //! - [`log`]: the server log in fail2ban's format (self-contained).
 //!
 //! Time is injected through [`Clock`] ([`ServerOptions::clock`]); the real
@@ -47,6 +50,7 @@
 
 #![deny(missing_docs)]
 
+mod fleet;
 pub mod jail;
 pub mod log;
 mod metrics;
@@ -54,7 +58,7 @@ pub mod startup;
 pub mod transmitter;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -219,6 +223,10 @@ pub struct Server {
     #[allow(dead_code)]
     opts: ServerOptions,
     purge_stop: Arc<AtomicBool>,
+    /// The fleet's settings and threads (`fleetdb`).
+    pub(crate) fleet: Mutex<fleet::FleetSettings>,
+    /// Start streams and reloads running (fleet rows wait for them).
+    pub(crate) streams: AtomicUsize,
 }
 
 impl std::fmt::Debug for Server {
@@ -260,6 +268,7 @@ impl Server {
             db: Mutex::new(None),
             journalctl: opts.journalctl.clone(),
             ban_latency: metrics::ban_latency(),
+            fleet: Mutex::new(None),
         });
         let purge_stop = Arc::new(AtomicBool::new(false));
         let server = Arc::new_cyclic(|me| Server {
@@ -282,6 +291,8 @@ impl Server {
             stop_cv: (Mutex::new(false), Condvar::new()),
             opts,
             purge_stop: Arc::clone(&purge_stop),
+            fleet: Mutex::new(fleet::FleetSettings::default()),
+            streams: AtomicUsize::new(0),
         });
         server.spawn_purger(purge_stop);
         server.ctx.log(
@@ -371,6 +382,9 @@ impl Server {
             "fail2ban.server",
             "Shutdown in progress...",
         );
+        // First the fleet: no row is applied to a jail that is stopping
+        // (what waits in the outbox is published at the next start).
+        self.stop_fleet();
         self.stop_all_jails();
         *lock(&self.metrics) = None;
         self.purge_stop.store(true, Ordering::SeqCst);
@@ -490,6 +504,7 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.purge_stop.store(true, Ordering::SeqCst);
+        self.stop_fleet();
         let jails: Vec<Arc<Jail>> = lock(&self.jails).drain(..).collect();
         for j in &jails {
             j.signal_stop();

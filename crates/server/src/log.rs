@@ -753,6 +753,8 @@ fn bridge_name(target: &str) -> &'static str {
         "fail2ban.filter"
     } else if target.starts_with("gaoler_store") {
         "fail2ban.database"
+    } else if target.starts_with("gaoler_fleet") {
+        "fail2ban.fleet"
     } else {
         "fail2ban.server"
     }

@@ -162,6 +162,23 @@ pub fn check_stream_detailed(stream: &[Vec<Json>]) -> Vec<Refusal> {
         if skip || jail.as_ref().is_some_and(|j| refused.contains(j)) {
             continue;
         }
+        // The fleet's connection string is checked, but no fleet is
+        // started: a throw-away server must not connect, let alone apply
+        // the fleet's bans.
+        if word(cmd, 0) == Some("set") && word(cmd, 1) == Some("fleetdb") {
+            let v = word(cmd, 2).unwrap_or("").trim();
+            if !(v.is_empty() || v.eq_ignore_ascii_case("none")) {
+                if let Err(e) = gaoler_fleet::ConnInfo::parse(v) {
+                    out.push(Refusal {
+                        index,
+                        jail: None,
+                        message: e.to_string(),
+                        fatal: true,
+                    });
+                }
+            }
+            continue;
+        }
         if let Err(e) = server.handle(cmd) {
             // `set J addaction A file.py json`: a Python action.
             let python = word(cmd, 2) == Some("addaction") && cmd.len() > 4;
@@ -186,9 +203,11 @@ pub fn check_stream(stream: &[Vec<Json>]) -> Vec<String> {
     check_stream_detailed(stream)
         .into_iter()
         .map(|r| {
+            // (a connection string's password is never shown)
             let shown = stream
                 .get(r.index)
-                .and_then(|c| serde_json::to_string(c).ok())
+                .map(|c| crate::fleet::redact_command(&Json::Array(c.clone())))
+                .and_then(|c| serde_json::to_string(&c).ok())
                 .unwrap_or_default();
             let shown: String = shown.chars().take(200).collect();
             let jail = r.jail.map(|j| format!("jail '{j}': ")).unwrap_or_default();

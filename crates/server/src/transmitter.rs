@@ -117,6 +117,29 @@ fn ban_target(v: &str) -> Result<(), CommandError> {
         })
 }
 
+/// A command as it may be logged: `fleetdb` values redacted (see
+/// gaoler-fleet's `redact`), also inside streams.
+fn for_log(cmd: &[Json]) -> Json {
+    crate::fleet::redact_command(&Json::Array(cmd.to_vec()))
+}
+
+/// While alive, a start stream or reload is configuring the jails: the
+/// fleet applies no rows meanwhile (see `Server::fleet_ready`).
+struct Configuring<'a>(&'a Server);
+
+impl<'a> Configuring<'a> {
+    fn new(s: &'a Server) -> Self {
+        s.stream_begins();
+        Configuring(s)
+    }
+}
+
+impl Drop for Configuring<'_> {
+    fn drop(&mut self) {
+        self.0.stream_ends();
+    }
+}
+
 /// A command's `repr`, cut to 200 characters (a regex can be long).
 fn short_repr(cmd: &[Json]) -> String {
     let r = repr(&Json::Array(cmd.to_vec()));
@@ -129,11 +152,13 @@ fn short_repr(cmd: &[Json]) -> String {
 impl Server {
     /// Runs one command (fail2ban's `Transmitter.proceed`).
     pub fn handle(&self, cmd: &[Json]) -> CmdResult {
-        self.ctx.log(
-            level::HEAVYDEBUG,
-            "fail2ban.transmitter",
-            format!("Command: {}", repr(&Json::Array(cmd.to_vec()))),
-        );
+        if self.ctx.logger.enabled(level::HEAVYDEBUG) {
+            self.ctx.log(
+                level::HEAVYDEBUG,
+                "fail2ban.transmitter",
+                format!("Command: {}", repr(&for_log(cmd))),
+            );
+        }
         let r = self.command(cmd, false);
         // Streams log their failing inner command themselves; repeating
         // the whole stream here would be a line of many kilobytes.
@@ -154,7 +179,7 @@ impl Server {
                 "fail2ban.transmitter",
                 format!(
                     "Command {} has failed. Received {}({})",
-                    repr(&Json::Array(cmd.to_vec())),
+                    repr(&for_log(cmd)),
                     e.kind(),
                     repr(&Json::String(e.to_string()))
                 ),
@@ -189,6 +214,7 @@ impl Server {
     /// logged, skips that jail's later commands, and is returned once the
     /// whole stream has run.
     fn run_start_stream(&self, stream: &[Json]) -> Result<(), CommandError> {
+        let _configuring = Configuring::new(self);
         let mut added: BTreeSet<String> = BTreeSet::new();
         let mut skipped: BTreeSet<String> = BTreeSet::new();
         let mut first_err = None;
@@ -511,6 +537,7 @@ impl Server {
                 self.stop_all_jails();
             }
         }
+        let _configuring = Configuring::new(self);
         let mut untouched = BTreeSet::new();
         for j in lock(&self.jails).clone() {
             if target == "--all" || j.name == target {
@@ -665,6 +692,18 @@ impl Server {
                 self.set_metrics(&v)
                     .map(|a| quiet_or(Ok(json!(a))))
                     .map_err(CommandError::Failed)?
+            }
+            "fleethost" => {
+                self.set_fleet_host(&arg_s(cmd, 1)?)?;
+                quiet_or(Ok(json!(self.fleet_host())))
+            }
+            "fleetretry" => {
+                self.set_fleet_retry(seconds(arg(cmd, 1)?)?)?;
+                quiet_or(Ok(num(self.fleet_retry())))
+            }
+            "fleetdb" => {
+                self.set_fleet_db(&arg_s(cmd, 1)?)?;
+                quiet_or(Ok(self.fleet_db_shown().map_or(Json::Null, Json::String)))
             }
             "dbpurgeage" => {
                 let v = seconds(arg(cmd, 1)?)?;
@@ -1005,6 +1044,38 @@ impl Server {
                 j.set_kernel_timeout(as_bool(&first()?));
                 getter("kerneltimeout")
             }
+            "fleet" => {
+                let m: gaoler_fleet::Mode = first()?.parse().map_err(CommandError::Invalid)?;
+                // (the other hosts would refuse every row of this jail)
+                if m.publishes() && !gaoler_fleet::row::valid_name(&j.name) {
+                    return Err(CommandError::Invalid(format!(
+                        "jail {} cannot publish to the fleet: its name must be at most {} \
+                         letters, digits and ._-@",
+                        gaoler_fleet::row::shown(&j.name),
+                        gaoler_fleet::row::MAX_NAME
+                    )));
+                }
+                j.update_fleet(|f| f.mode = m);
+                getter("fleet")
+            }
+            "fleetjails" => {
+                let names: Vec<String> = values
+                    .iter()
+                    .flat_map(|v| {
+                        s(v).split([' ', ',', '\n', '\t'])
+                            .filter(|w| !w.is_empty())
+                            .map(str::to_owned)
+                            .collect::<Vec<_>>()
+                    })
+                    .collect();
+                j.update_fleet(|f| f.jails = names);
+                getter("fleetjails")
+            }
+            "fleetcount" => {
+                let c: gaoler_fleet::Count = first()?.parse().map_err(CommandError::Invalid)?;
+                j.update_fleet(|f| f.count = c);
+                getter("fleetcount")
+            }
             "actionengine" => {
                 let v = first()?;
                 j.set_action_engine(v.trim())
@@ -1239,6 +1310,10 @@ impl Server {
                 Some(d) => json!(d.max_matches()),
             }),
             "metrics" => Ok(json!(self.metrics_addr())),
+            // (never the password)
+            "fleetdb" => Ok(self.fleet_db_shown().map_or(Json::Null, Json::String)),
+            "fleethost" => Ok(json!(self.fleet_host())),
+            "fleetretry" => Ok(num(self.fleet_retry())),
             "dbpurgeage" => Ok(match self.ctx.db().as_ref() {
                 None => Json::Null,
                 Some(d) => num(d.purge_age()),
@@ -1335,6 +1410,9 @@ impl Server {
             "maxtracked" => json!(lock(&j.fail).fm.max_tracked()),
             "actionengine" => json!(j.action_engine()),
             "kerneltimeout" => json!(j.kernel_timeout()),
+            "fleet" => json!(j.fleet_settings().mode.as_str()),
+            "fleetjails" => json!(j.fleet_settings().history_jails()),
+            "fleetcount" => json!(j.fleet_settings().count.as_str()),
             "maxlines" => json!(conf().maxlines),
             "bantime" => num(lock(&j.bans).bm.ban_time()),
             "banip" => {

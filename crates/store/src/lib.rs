@@ -38,6 +38,9 @@
 //!   upgrade is an error ([`StoreError::Migration`]), not a new database.
 //!   A newer version is refused ([`StoreError::UnsupportedVersion`]).
 //!
+//! gaoler's fleet (bans shared between hosts, gaoler-fleet) adds its own
+//! tables, `gaoler_fleet_*`, only when it is used (see the `fleet` module).
+//!
 //! Every method takes `now` where fail2ban would read the clock. Each call
 //! is its own transaction. The store is not `Sync`: the daemon keeps it
 //! behind one mutex, which also serialises writes like fail2ban's lock.
@@ -46,6 +49,10 @@
 
 use std::collections::BTreeSet;
 use std::time::Duration;
+
+mod fleet;
+
+pub use fleet::FleetCount;
 
 use gaoler_jail::{py_round_i64, BanHistory, RestoreRule, StoredBan, Ticket};
 use rusqlite::types::{Value as SqlValue, ValueRef};

@@ -9,6 +9,11 @@
 //! when a test panics, and leftovers of killed test runs are removed the
 //! next time a `TestNet` is created.
 //!
+//! [`Postgres`] is a throw-away PostgreSQL cluster for the fleet's tests
+//! (Debian's `postgresql` package, run as the `postgres` user, reached
+//! through a Unix socket in a temporary directory, which every network
+//! namespace can reach); it is stopped and removed by `Drop`.
+//!
 //! Missing root or tools make a test FAIL with a clear message: a firewall
 //! test that silently passes would prove nothing.
 
@@ -359,4 +364,188 @@ pub fn in_netns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'sta
     })
     .join()
     .expect("netns thread panicked")
+}
+
+/// Where Debian's `postgresql` package puts the server's programs.
+pub const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
+
+/// A throw-away PostgreSQL cluster under a temporary directory: `initdb`
+/// with trust authentication for the `postgres` user, listening only on a
+/// Unix socket in that directory. Stopped (immediately) and removed on
+/// drop, also when the test fails. Never touches the system's cluster.
+pub struct Postgres {
+    dir: tempfile::TempDir,
+    /// With TLS over TCP: the network namespace and port.
+    tcp: Option<(String, u16)>,
+}
+
+impl Postgres {
+    /// Makes and starts the cluster (Unix socket only). FAILS unless root
+    /// with Debian's `postgresql` package installed.
+    pub fn start() -> Postgres {
+        Self::start_with(None)
+    }
+
+    /// [`Postgres::start`], also listening with TLS on 127.0.0.1:`port`
+    /// inside network namespace `netns` (whose loopback must be up), with
+    /// a self-signed certificate for `localhost` ([`Postgres::certificate`]).
+    pub fn start_tls(netns: &str, port: u16) -> Postgres {
+        Self::start_with(Some((netns.to_owned(), port)))
+    }
+
+    fn start_with(tcp: Option<(String, u16)>) -> Postgres {
+        require_root_and_tools(&["runuser", "chown", "openssl"]);
+        assert!(
+            Path::new(PG_BIN).join("initdb").is_file(),
+            "this test needs Debian's postgresql package ({PG_BIN}; see .ci/run)"
+        );
+        let pg = Postgres {
+            dir: tempfile::tempdir().expect("tempdir"),
+            tcp,
+        };
+        std::fs::create_dir(pg.socket_dir()).expect("socket dir");
+        if pg.tcp.is_some() {
+            let d = pg.dir.path();
+            run(&[
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=localhost",
+                "-addext",
+                "subjectAltName=DNS:localhost,IP:127.0.0.1",
+                "-keyout",
+                &d.join("server.key").to_string_lossy(),
+                "-out",
+                &pg.certificate().to_string_lossy(),
+            ]);
+            run(&["chmod", "600", &d.join("server.key").to_string_lossy()]);
+        }
+        run(&["chown", "-R", "postgres:", &pg.dir.path().to_string_lossy()]);
+        let data = pg.data_dir().to_string_lossy().into_owned();
+        Self::as_postgres(
+            None,
+            &[
+                &format!("{PG_BIN}/initdb"),
+                "-D",
+                &data,
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "--no-sync",
+            ],
+        );
+        pg.up();
+        pg
+    }
+
+    /// The server's certificate (PEM), with [`Postgres::start_tls`].
+    pub fn certificate(&self) -> std::path::PathBuf {
+        self.dir.path().join("server.crt")
+    }
+
+    fn data_dir(&self) -> std::path::PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// The directory of the server's Unix socket.
+    pub fn socket_dir(&self) -> std::path::PathBuf {
+        self.dir.path().join("sock")
+    }
+
+    /// `host=SOCKET_DIR user=postgres dbname=postgres`.
+    pub fn conninfo(&self) -> String {
+        format!(
+            "host={} user=postgres dbname=postgres",
+            self.socket_dir().display()
+        )
+    }
+
+    fn as_postgres(netns: Option<&str>, args: &[&str]) {
+        let mut v = match netns {
+            Some(ns) => vec!["ip", "netns", "exec", ns],
+            None => Vec::new(),
+        };
+        v.extend_from_slice(&["runuser", "-u", "postgres", "--"]);
+        v.extend_from_slice(args);
+        run(&v);
+    }
+
+    /// Starts the server (again).
+    pub fn up(&self) {
+        let data = self.data_dir().to_string_lossy().into_owned();
+        let log = self
+            .dir
+            .path()
+            .join("pg.log")
+            .to_string_lossy()
+            .into_owned();
+        let mut opts = format!("-k {} -c fsync=off", self.socket_dir().display());
+        match &self.tcp {
+            None => opts.push_str(" -c listen_addresses=''"),
+            Some((_, port)) => opts.push_str(&format!(
+                " -c listen_addresses=127.0.0.1 -p {port} -c ssl=on \
+                 -c ssl_cert_file={} -c ssl_key_file={}",
+                self.certificate().display(),
+                self.dir.path().join("server.key").display()
+            )),
+        }
+        // (started inside the namespace, its TCP socket is there too)
+        let netns = self.tcp.as_ref().map(|(ns, _)| ns.as_str());
+        Self::as_postgres(
+            netns,
+            &[
+                &format!("{PG_BIN}/pg_ctl"),
+                "-D",
+                &data,
+                "-l",
+                &log,
+                "-o",
+                &opts,
+                "-w",
+                "start",
+            ],
+        );
+    }
+
+    /// Stops the server (`fast`: sessions are ended, as in a restart).
+    pub fn down(&self) {
+        let data = self.data_dir().to_string_lossy().into_owned();
+        Self::as_postgres(
+            None,
+            &[
+                &format!("{PG_BIN}/pg_ctl"),
+                "-D",
+                &data,
+                "-m",
+                "fast",
+                "-w",
+                "stop",
+            ],
+        );
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let data = self.data_dir().to_string_lossy().into_owned();
+        let _ = Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .args([
+                &format!("{PG_BIN}/pg_ctl"),
+                "-D",
+                &data,
+                "-m",
+                "immediate",
+                "-w",
+                "stop",
+            ])
+            .output();
+    }
 }
