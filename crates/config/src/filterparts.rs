@@ -10,13 +10,22 @@ use crate::Command;
 /// The filter part of a command stream, in stream order.
 #[derive(Clone, Debug, Default)]
 pub struct FilterParts {
+    /// The `prefregex` (the last one set).
     pub prefregex: Option<String>,
+    /// Every `addfailregex`, in stream order.
     pub failregex: Vec<String>,
+    /// Every `addignoreregex`, in stream order.
     pub ignoreregex: Vec<String>,
+    /// `maxlines`: lines buffered for multi-line regexes (the first value
+    /// wins, as in fail2ban-regex).
     pub maxlines: Option<usize>,
+    /// The first `datepattern`.
     pub datepattern: Option<String>,
+    /// `usedns` (`yes`, `warn`, `no`, `raw`), for information.
     pub usedns: Option<String>,
+    /// `logtimezone`, for information.
     pub logtimezone: Option<String>,
+    /// The words of each `addjournalmatch`, for information.
     pub journalmatch: Vec<Vec<String>>,
 }
 

@@ -21,7 +21,9 @@ use crate::ConfigError;
 /// Where a value was defined, for error messages.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Origin {
+    /// The file.
     pub file: PathBuf,
+    /// Line number, from 1; 0 when the file as a whole is meant.
     pub line: usize,
 }
 
@@ -38,11 +40,14 @@ impl std::fmt::Display for Origin {
 /// An option's value and where it was defined.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
+    /// The raw text, before interpolation and tag substitution.
     pub value: String,
+    /// Where it was defined; `None` for values the program set itself.
     pub origin: Option<Origin>,
 }
 
 impl Entry {
+    /// A value set by the program rather than read from a file (no origin).
     pub fn new(value: impl Into<String>) -> Entry {
         Entry {
             value: value.into(),
@@ -51,15 +56,19 @@ impl Entry {
     }
 }
 
+/// A section's options by lower-cased name, in file order.
 pub type Section = IndexMap<String, Entry>;
 
 /// The parsed content of one file.
 #[derive(Clone, Debug, Default)]
 pub struct IniFile {
+    /// The options of `[DEFAULT]`, which every section inherits.
     pub defaults: Section,
+    /// The other sections by name, in file order.
     pub sections: IndexMap<String, Section>,
 }
 
+/// The section whose options every other section inherits.
 pub const DEFAULT_SECTION: &str = "DEFAULT";
 
 /// Largest configuration file read (stock files are a few KiB; `jail.conf`

@@ -17,6 +17,8 @@
 //! Errors carry the file and line where the offending value was defined and
 //! the jail being read, so an administrator can find the mistake.
 
+#![deny(missing_docs)]
+
 pub mod filterparts;
 pub mod ini;
 pub mod options;
@@ -36,36 +38,93 @@ pub use value::Value;
 /// Everything that can go wrong while reading a configuration tree.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// A file that cannot be parsed or read as an INI file (syntax error,
+    /// duplicate section or option, not UTF-8, not a regular file, too
+    /// large, an `[INCLUDES]` problem).
     #[error("{origin}: {message}")]
-    Parse { origin: Origin, message: String },
-    #[error("no section {section:?}")]
-    NoSection { section: String },
-    #[error("no option {option:?} in section {section:?}")]
-    NoOption { section: String, option: String },
-    #[error("{}in section {section:?}, option {option:?}: {message}", origin.as_ref().map(|o| format!("{o}: ")).unwrap_or_default())]
-    Interpolation {
-        section: String,
-        option: String,
-        origin: Option<Origin>,
+    Parse {
+        /// The file and line (line 0: the file as a whole).
+        origin: Origin,
+        /// What is wrong.
         message: String,
     },
+    /// A section that was asked for does not exist (Python's
+    /// `NoSectionError`).
+    #[error("no section {section:?}")]
+    NoSection {
+        /// The missing section.
+        section: String,
+    },
+    /// An option is set neither in the section nor in `[DEFAULT]` (Python's
+    /// `NoOptionError`).
+    #[error("no option {option:?} in section {section:?}")]
+    NoOption {
+        /// The section searched.
+        section: String,
+        /// The missing option (lower-cased).
+        option: String,
+    },
+    /// A `%(name)s` reference cannot be resolved: bad syntax, a missing
+    /// option, nesting deeper than 10 levels, or a value grown too large.
+    #[error("{}in section {section:?}, option {option:?}: {message}", origin.as_ref().map(|o| format!("{o}: ")).unwrap_or_default())]
+    Interpolation {
+        /// The section of the option being read.
+        section: String,
+        /// The option being read.
+        option: String,
+        /// Where that option was defined, when known.
+        origin: Option<Origin>,
+        /// What went wrong.
+        message: String,
+    },
+    /// `<tag>` substitution loops (a tag refers back to itself, or is
+    /// replaced too often) or grows the value too large; the message is
+    /// fail2ban's.
     #[error("properties contain self referencing definitions and cannot be resolved, fail tag: {tag}, found: {found} in value: {value}")]
     TagRecursion {
+        /// The tag whose value was being substituted.
         tag: String,
+        /// The tag found in it that cannot be replaced again.
         found: String,
+        /// The value at that point (or a note that it grew too large).
         value: String,
     },
+    /// A `name[opt=val, ...]` option list that does not parse.
     #[error("invalid option list {text:?}: {message}")]
-    Options { text: String, message: String },
+    Options {
+        /// The text that was being split.
+        text: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// None of a logical name's layered files (`.conf`, `.d/*.conf`,
+    /// `.local`, `.d/*.local`) exists.
     #[error("Found no accessible config files for {name:?} under {basedir}")]
-    NotFound { name: String, basedir: String },
+    NotFound {
+        /// The logical name, e.g. `filter.d/sshd`.
+        name: String,
+        /// The configuration directory searched.
+        basedir: String,
+    },
+    /// The configuration directory (`-c`) does not exist; holds its path.
     #[error("base configuration directory {0} does not exist")]
     NoBaseDir(String),
+    /// A jail (or `fail2ban.conf`) cannot be used as configured, e.g. a
+    /// missing log file or an invalid log level.
     #[error("jail {jail:?}: {message}")]
-    Jail { jail: String, message: String },
+    Jail {
+        /// The jail's name (`fail2ban.conf` for the general settings).
+        jail: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// Another error with what was being read when it happened (a jail,
+    /// an action definition, an including file).
     #[error("{context}: {source}")]
     Context {
+        /// What was being read, e.g. `jail "sshd"`.
         context: String,
+        /// The underlying error.
         #[source]
         source: Box<ConfigError>,
     },

@@ -116,6 +116,7 @@ impl ConfigSet {
             .filter(|n| !n.starts_with("KNOWN/"))
     }
 
+    /// Whether the section exists (the hidden `KNOWN/` ones included).
     pub fn has_section(&self, name: &str) -> bool {
         self.sections.contains_key(name)
     }
@@ -128,12 +129,16 @@ impl ConfigSet {
             .unwrap_or_default()
     }
 
+    /// Whether the section itself sets the option (`[DEFAULT]` is not
+    /// consulted).
     pub fn has_own_option(&self, section: &str, option: &str) -> bool {
         self.sections
             .get(section)
             .is_some_and(|s| s.contains_key(option))
     }
 
+    /// Set an option in `[DEFAULT]`, where every section's interpolation
+    /// finds it (`fail2ban_version`, `fail2ban_confpath`).
     pub fn set_default(&mut self, key: &str, value: &str) {
         self.defaults.insert(key.to_string(), Entry::new(value));
     }

@@ -136,6 +136,8 @@ pub struct ConfigTree {
 }
 
 impl ConfigTree {
+    /// Open the configuration directory (`-c`). Trailing slashes are dropped;
+    /// a missing directory is [`ConfigError::NoBaseDir`].
     pub fn new(basedir: impl Into<PathBuf>) -> Result<ConfigTree, ConfigError> {
         let basedir: PathBuf = basedir.into();
         // fail2ban strips trailing slashes from the base directory.
@@ -151,6 +153,7 @@ impl ConfigTree {
         })
     }
 
+    /// The configuration directory, without trailing slashes.
     pub fn basedir(&self) -> &Path {
         &self.basedir
     }
@@ -572,6 +575,7 @@ enum ActionEntry {
 
 /// One jail section (fail2ban's `JailReader`).
 pub struct JailReader {
+    /// The jail's name (its section in `jail.conf`/`jail.local`).
     pub name: String,
     opts: Vars,
     filter: Option<DefinitionReader>,
@@ -588,6 +592,8 @@ pub struct JailReader {
 }
 
 impl JailReader {
+    /// Why the jail cannot be used (fail2ban's `config-error`), without where
+    /// the culprit was defined (see [`JailReader::refusal`]).
     pub fn config_error(&self) -> Option<&str> {
         self.config_error.as_deref()
     }
@@ -604,10 +610,13 @@ impl JailReader {
         Some(format!("{at}{e}"))
     }
 
+    /// Whether the jail has `enabled = true`.
     pub fn is_enabled(&self) -> bool {
         matches!(self.opts.get("enabled"), Some(Value::Bool(true)))
     }
 
+    /// A jail option as read and typed (`maxretry` an int, `enabled` a bool);
+    /// `None` when it was not set.
     pub fn option(&self, name: &str) -> Option<&Value> {
         self.opts.get(name)
     }
@@ -1074,25 +1083,38 @@ pub enum ReadMode {
 /// Client-side overrides of fail2ban.conf values (command-line flags).
 #[derive(Clone, Debug, Default)]
 pub struct ClientOptions {
+    /// `--loglevel`: overrides `loglevel`.
     pub loglevel: Option<String>,
+    /// `--logtarget`: overrides `logtarget`.
     pub logtarget: Option<String>,
+    /// `--syslogsocket`: overrides `syslogsocket`.
     pub syslogsocket: Option<String>,
 }
 
 /// Values of fail2ban.conf that the client itself uses.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EarlyOptions {
+    /// `socket`: path of the control socket.
     pub socket: String,
+    /// `pidfile`: path of the server's pid file.
     pub pidfile: String,
+    /// `loglevel`, after the client's override.
     pub loglevel: String,
+    /// `logtarget` (a file, `STDOUT`, `STDERR`, `SYSLOG`, `SYSTEMD-JOURNAL`),
+    /// after the client's override.
     pub logtarget: String,
+    /// `syslogsocket` (`auto` or a path), after the client's override.
     pub syslogsocket: String,
 }
 
 /// The result of reading a whole tree.
 pub struct ConfigRead {
+    /// The fail2ban.conf values the client uses itself.
     pub early: EarlyOptions,
+    /// The command stream for the server (what `-d` prints).
     pub stream: Vec<Command>,
+    /// The jails read: the enabled ones and those refused for a configuration
+    /// error, in section order.
     pub jails: Vec<JailReader>,
 }
 

@@ -13,10 +13,13 @@ use gaoler_matcher::{Options, Regex};
 
 pub use gaoler_py::expr::Num;
 
+/// A time value that cannot be converted to seconds.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("invalid time value {value:?}: {message}")]
 pub struct TimeError {
+    /// The value as given.
     pub value: String,
+    /// Why it was refused.
     pub message: String,
 }
 

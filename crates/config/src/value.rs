@@ -3,10 +3,14 @@
 
 use indexmap::IndexMap;
 
+/// An option value: text, or an int or bool after type conversion.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Value {
+    /// Text (every option before type conversion).
     Str(String),
+    /// An integer option (`maxretry`, `maxlines`, ...).
     Int(i64),
+    /// A boolean option (`enabled`, `ignoreself`, ...).
     Bool(bool),
     /// An option whose section was missing (Python keeps `None`).
     Null,
@@ -24,6 +28,7 @@ impl Value {
         }
     }
 
+    /// The text of a `Str`; `None` for the other kinds.
     pub fn as_str(&self) -> Option<&str> {
         match self {
             Value::Str(s) => Some(s),
@@ -31,10 +36,12 @@ impl Value {
         }
     }
 
+    /// True for `Null`: an option whose section was missing.
     pub fn is_null(&self) -> bool {
         matches!(self, Value::Null)
     }
 
+    /// The value as it appears in the command stream (`Null` as JSON `null`).
     pub fn to_json(&self) -> serde_json::Value {
         match self {
             Value::Str(s) => serde_json::Value::String(s.clone()),

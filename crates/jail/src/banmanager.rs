@@ -60,11 +60,16 @@ pub enum AddBan {
 /// actions' consistency check).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AlreadyBannedLevel {
+    /// Under 3 s: the backend delivered a line late.
     Debug,
+    /// From 3 s to under a minute: a slow ban action can explain it.
     Notice,
+    /// A minute or more: the ban does not seem to work.
     Warning,
 }
 
+/// The level for logging an [`AddBan::AlreadyBanned`], from its `since`
+/// (seconds from the ban's start to the new failure).
 pub fn already_banned_level(since: f64) -> AlreadyBannedLevel {
     if since < 3.0 {
         AlreadyBannedLevel::Debug
@@ -78,9 +83,14 @@ pub fn already_banned_level(since: f64) -> AlreadyBannedLevel {
 /// One line of `get J banip --with-time`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BanListEntry {
+    /// The banned id.
     pub id: String,
+    /// Start of the ban: the ticket's last failure (seconds since the epoch).
     pub time: f64,
+    /// Effective ban time: the ticket's own, else the jail's (seconds, `-1`
+    /// permanent).
     pub ban_time: f64,
+    /// When the ban ends (seconds since the epoch; [`MAX_TIME`] if permanent).
     pub end_of_ban: f64,
 }
 
@@ -101,6 +111,8 @@ impl Default for BanManager {
 }
 
 impl BanManager {
+    /// An empty ban list for a jail with `bantime` = `ban_time` (seconds, `-1`
+    /// permanent).
     pub fn new(ban_time: f64) -> Self {
         BanManager {
             ban_list: HashMap::new(),
@@ -124,6 +136,7 @@ impl BanManager {
     pub fn ban_total(&self) -> u64 {
         self.ban_total
     }
+    /// Overwrite "Total banned", e.g. to carry it over from a previous manager.
     pub fn set_ban_total(&mut self, v: u64) {
         self.ban_total = v;
     }
@@ -131,9 +144,11 @@ impl BanManager {
     pub fn size(&self) -> usize {
         self.ban_list.len()
     }
+    /// Whether exactly this id (no subnet or name matching) is banned now.
     pub fn is_banned(&self, id: &str) -> bool {
         self.ban_list.contains_key(id)
     }
+    /// The current ban ticket of exactly this id.
     pub fn get(&self, id: &str) -> Option<&BanTicket> {
         self.ban_list.get(id)
     }
@@ -144,6 +159,7 @@ impl BanManager {
         self.next_unban = f64::NEG_INFINITY;
         Some(t)
     }
+    /// Every current ban ticket, in no particular order.
     pub fn tickets(&self) -> impl Iterator<Item = &BanTicket> {
         self.ban_list.values()
     }

@@ -16,7 +16,7 @@
 //!   given through the string API is parsed first, as fail2ban compares a
 //!   `str` with an `IPAddr`.
 //! - **Matched lines** are encoded against a reference line that the
-//!   [`LineStore`] keeps once and shares ([`LineStore::encode_line`]): log
+//!   [`LineStore`] keeps once and shares (`LineStore::encode_line`): log
 //!   lines of one failregex differ from each other in a few tokens (time
 //!   stamp, address, port, pid, user), so a line becomes a list of
 //!   "copy n bytes of the reference, skip m, insert these bytes" groups,
@@ -52,7 +52,9 @@ const ACTIVE_REFS: usize = 4;
 /// A failure id as the FailManager keys it (see the module docs).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FailKey {
+    /// An IPv4 address, packed (octets in network order).
     V4([u8; 4]),
+    /// An IPv6 address, packed (octets in network order).
     V6([u8; 16]),
     /// A subnet id (rare: `<F-ID>` with a prefix, `cidr` groups).
     Net(Box<(IpAddr, u8)>),
@@ -63,9 +65,13 @@ pub enum FailKey {
 /// A borrowed [`FailKey`], for lookups without allocating.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KeyRef<'a> {
+    /// An IPv4 address ([`FailKey::V4`]).
     V4([u8; 4]),
+    /// An IPv6 address ([`FailKey::V6`]).
     V6([u8; 16]),
+    /// A subnet: network address and prefix length ([`FailKey::Net`]).
     Net(IpAddr, u8),
+    /// A host name or other raw id ([`FailKey::Raw`]).
     Raw(&'a str),
 }
 
@@ -91,6 +97,7 @@ impl Hash for KeyRef<'_> {
 }
 
 impl KeyRef<'_> {
+    /// Copy into a [`FailKey`], to store an id counted for the first time.
     pub fn to_owned_key(self) -> FailKey {
         match self {
             KeyRef::V4(a) => FailKey::V4(a),
@@ -100,12 +107,15 @@ impl KeyRef<'_> {
         }
     }
 
+    /// The key's hash under `s` (the manager's randomly seeded hasher), which
+    /// places it in the slot table.
     pub fn hash_with(&self, s: &impl BuildHasher) -> u64 {
         s.hash_one(self)
     }
 }
 
 impl FailKey {
+    /// Borrow as a [`KeyRef`], the form lookups and hashing take.
     pub fn as_ref(&self) -> KeyRef<'_> {
         match self {
             FailKey::V4(a) => KeyRef::V4(*a),
@@ -115,6 +125,7 @@ impl FailKey {
         }
     }
 
+    /// The id as an [`Addr`] (its text form is the ticket's id).
     pub fn to_addr(&self) -> Addr {
         match self {
             FailKey::V4(a) => Addr::Ip(IpAddr::V4(Ipv4Addr::from(*a))),
@@ -140,6 +151,7 @@ impl std::fmt::Display for FailKey {
 /// found it, or a string, which is parsed (`"192.0.2.1"` is the address;
 /// `"alice"` a raw id).
 pub trait FailId {
+    /// The key the FailManager counts this id under.
     fn fail_key(&self) -> KeyRef<'_>;
 }
 
@@ -181,7 +193,11 @@ impl FailId for FailKey {
 /// One data field of a new failure.
 #[derive(Clone, Debug, PartialEq)]
 pub enum FieldValue<'a> {
+    /// Text. A value equal to the failure id (`ip4`, `ip6`, `fid`) is stored
+    /// as a one-byte marker.
     Str(&'a str),
+    /// Any JSON value: a string is stored as text like [`FieldValue::Str`],
+    /// others as JSON text; `null` drops the field.
     Json(Value),
 }
 
@@ -421,6 +437,8 @@ struct Layout {
 }
 
 impl LineStore {
+    /// Reference lines currently held: the shared part of the matched lines'
+    /// storage.
     pub fn live_refs(&self) -> usize {
         self.refs.iter().filter(|r| r.is_some()).count()
     }

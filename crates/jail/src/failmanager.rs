@@ -220,6 +220,9 @@ fn hash32(h: &RandomState, k: KeyRef<'_>) -> u32 {
 }
 
 impl FailManager {
+    /// An empty counter with `maxretry` = `max_retry`, `findtime` = `find_time`
+    /// (seconds) and `maxmatches` = `max_matches` (lines kept per ticket);
+    /// `maxtracked` starts at [`DEFAULT_MAX_TRACKED`].
     pub fn new(max_retry: u32, find_time: f64, max_matches: usize) -> Self {
         FailManager {
             index: Index::default(),
@@ -238,9 +241,12 @@ impl FailManager {
         }
     }
 
+    /// `maxretry`: the retry count at which an id is to be banned.
     pub fn max_retry(&self) -> u32 {
         self.max_retry
     }
+    /// Change `maxretry`; retry counts already reached are kept and compared
+    /// with the new value.
     pub fn set_max_retry(&mut self, v: u32) {
         self.max_retry = v;
     }
@@ -248,12 +254,18 @@ impl FailManager {
     pub fn find_time(&self) -> f64 {
         self.max_time
     }
+    /// Change `findtime` (seconds); it applies from the next failure and
+    /// cleanup.
     pub fn set_find_time(&mut self, v: f64) {
         self.max_time = v;
     }
+    /// `maxmatches`: how many of its latest matched lines a ticket keeps (0:
+    /// none).
     pub fn max_matches(&self) -> usize {
         self.max_matches
     }
+    /// Change `maxmatches`; a counted ticket is cut down to it at its next
+    /// failure.
     pub fn set_max_matches(&mut self, v: usize) {
         self.max_matches = v;
     }

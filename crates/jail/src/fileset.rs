@@ -22,14 +22,20 @@ use gaoler_addr::Addr;
 /// What identifies a version of a file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FileStamp {
+    /// Modification time in nanoseconds since the epoch (0 if unknown).
     pub mtime_ns: i128,
+    /// Inode number (0 where the platform has none), so a replaced file is
+    /// noticed even with the same time and size.
     pub inode: u64,
+    /// Size in bytes.
     pub size: u64,
 }
 
 /// Filesystem access used by [`FileIpSet`].
 pub trait FileSystem: Send + Sync {
+    /// The file's current stamp (one `stat`).
     fn stamp(&self, path: &Path) -> io::Result<FileStamp>;
+    /// The whole file as text.
     fn read(&self, path: &Path) -> io::Result<String>;
 }
 
@@ -77,6 +83,8 @@ pub struct FileIpSet {
 }
 
 impl FileIpSet {
+    /// The set of the file at `path`; empty until [`FileIpSet::refresh`] first
+    /// reads it.
     pub fn new(path: impl Into<PathBuf>) -> Self {
         FileIpSet {
             path: path.into(),
@@ -89,6 +97,7 @@ impl FileIpSet {
         }
     }
 
+    /// The file, as written after `file:`.
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -103,6 +112,7 @@ impl FileIpSet {
     pub fn len(&self) -> usize {
         self.singles.len() + self.nets.len() + self.raws.len()
     }
+    /// True when no entries are loaded (also after a failed read).
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

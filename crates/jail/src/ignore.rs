@@ -35,9 +35,14 @@ pub const DNS_CACHE_MAX: usize = 1000;
 /// Why a failure was ignored (the text after `by` in the log line).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IgnoreReason {
+    /// `ignoreself`: one of the host's own addresses (logged `ignoreself rule`).
     SelfRule,
+    /// An `ignoreip` address or subnet (logged `ip`).
     Ip,
+    /// An `ignoreip` host name, by equal text or a resolved address (logged
+    /// `dns`).
     Dns,
+    /// `ignorecommand` exited with 0 (logged `command`).
     Command,
     /// A `file:` list; holds the path.
     File(String),
@@ -60,6 +65,8 @@ impl fmt::Display for IgnoreReason {
 /// exit 0 means ignore, anything else (1, other codes, failure to run)
 /// means do not ignore.
 pub trait IgnoreCommand {
+    /// Whether `ignorecommand` says to ignore `id`; `ticket` is the failure
+    /// whose tags the command may use, if there is one.
     fn is_ignored(&self, id: &str, ticket: Option<&Ticket>) -> bool;
 }
 
@@ -81,6 +88,8 @@ pub struct IgnoreCacheConfig {
 }
 
 impl IgnoreCacheConfig {
+    /// `ignorecache` with key template `key` and fail2ban's defaults
+    /// (`max-count` 100, `max-time` 300 s).
     pub fn new(key: impl Into<String>) -> Self {
         IgnoreCacheConfig {
             key: key.into(),
@@ -189,6 +198,8 @@ impl Default for IgnoreList {
 }
 
 impl IgnoreList {
+    /// fail2ban's defaults: `ignoreself` on, no `ignoreip` entries, no
+    /// `ignorecache`, `file:` lists read from the real filesystem.
     pub fn new() -> Self {
         Self::default()
     }
@@ -199,9 +210,11 @@ impl IgnoreList {
         self
     }
 
+    /// `ignoreself`: whether failures from the host's own addresses are ignored.
     pub fn ignore_self(&self) -> bool {
         self.ignore_self
     }
+    /// Turn `ignoreself` on or off.
     pub fn set_ignore_self(&mut self, v: bool) {
         self.ignore_self = v;
     }
@@ -226,6 +239,7 @@ impl IgnoreList {
             .map(|c| TimedCache::new(c.max_count.max(1), c.max_time));
         self.cache_cfg = cfg;
     }
+    /// The `ignorecache` settings; `None` when the cache is off.
     pub fn cache_config(&self) -> Option<&IgnoreCacheConfig> {
         self.cache_cfg.as_ref()
     }

@@ -24,10 +24,13 @@ pub const DEFAULT_FORMULA: &str = "ban.Time * (1<<(ban.Count if ban.Count<20 els
 #[derive(Debug, Clone, PartialEq, Error)]
 pub enum IncrementError {
     #[error("bantime.factor: {0}")]
+    /// `bantime.factor` is not a valid expression.
     Factor(ExprError),
     #[error("bantime.formula: {0}")]
+    /// `bantime.formula` is not a valid expression.
     Formula(ExprError),
     #[error("bantime.multipliers: {0:?} is not an integer")]
+    /// A word of `bantime.multipliers` (held here) is not an integer.
     Multiplier(String),
 }
 
@@ -35,8 +38,13 @@ pub enum IncrementError {
 /// the sums over all jails for `overalljails`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BanHistory {
+    /// `bancount`: how many times the id was banned (summed over the jails
+    /// for `overalljails`).
     pub ban_count: u32,
+    /// `timeofban`: start of the latest ban (seconds since the epoch).
     pub time_of_ban: f64,
+    /// `bantime` of the latest ban in seconds (summed over the jails for
+    /// `overalljails`).
     pub ban_time: f64,
 }
 
@@ -89,9 +97,11 @@ impl BanTimeIncrement {
         self.factor_src = src.to_owned();
         Ok(())
     }
+    /// The evaluated `bantime.factor` (`banFactor` in the formula).
     pub fn factor(&self) -> Num {
         self.factor
     }
+    /// `bantime.factor` as it was given (trimmed; `1` when empty).
     pub fn factor_source(&self) -> &str {
         &self.factor_src
     }
@@ -106,6 +116,7 @@ impl BanTimeIncrement {
         self.formula = Expr::parse(src).map_err(IncrementError::Formula)?;
         Ok(())
     }
+    /// The `bantime.formula` in use, as text (the stock one when unset).
     pub fn formula(&self) -> &str {
         self.formula.source()
     }
@@ -123,6 +134,7 @@ impl BanTimeIncrement {
             .collect::<Result<_, _>>()?;
         Ok(())
     }
+    /// The `bantime.multipliers` in use; empty means the formula applies.
     pub fn multipliers(&self) -> &[i64] {
         &self.multipliers
     }
@@ -252,7 +264,9 @@ impl BanTimeIncrement {
 /// Result of [`BanTimeIncrement::apply_to_ban`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct IncrementOutcome {
+    /// Ban time before the increment (seconds, `-1` permanent).
     pub old_ban_time: f64,
+    /// Ban time after it (seconds); equal to the old one when unchanged.
     pub new_ban_time: f64,
     /// Log `Increase Ban` and call `actionprolong` within
     /// [`prolong_delay`] seconds.

@@ -54,6 +54,8 @@
 //! At start: `store.current_bans(jail, &RestoreRule::new(bantime, &inc),
 //! maxmatches, now)`, each ticket checked with the ignore list and queued.
 
+#![deny(missing_docs)]
+
 pub mod banmanager;
 pub mod compact;
 pub use gaoler_py::expr;

@@ -9,6 +9,7 @@ use std::net::IpAddr;
 /// resolve is an empty list: for ignore checks and unbans, an unresolvable
 /// name simply matches nothing.
 pub trait Resolver {
+    /// The addresses `name` resolves to; empty when it does not resolve.
     fn resolve(&self, name: &str) -> Vec<IpAddr>;
 }
 
@@ -25,6 +26,7 @@ impl Resolver for NoResolver {
 /// A fixed name table, for tests and for `/etc/hosts`-like setups.
 #[derive(Debug, Clone, Default)]
 pub struct StaticResolver {
+    /// Addresses by host name (lower case, as lookups are case-insensitive).
     pub names: HashMap<String, Vec<IpAddr>>,
 }
 

@@ -27,12 +27,15 @@ pub const UNKNOWN_BAN_TIME: f64 = -2.0;
 /// One `bips` row as read from the database.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredBan {
+    /// The banned id (`ip` column).
     pub ip: String,
+    /// The jail's name.
     pub jail: String,
     /// `timeofban` (integer seconds in the database).
     pub time_of_ban: f64,
     /// `bantime`: seconds, `-1` permanent, `-2` unknown (old schema).
     pub ban_time: f64,
+    /// `bancount`: how many times the id has been banned in this jail.
     pub ban_count: u32,
     /// The `data` JSON object (`{}` when missing or unreadable).
     pub data: serde_json::Value,
