@@ -373,31 +373,6 @@ fn release_memory() {
     }
 }
 
-/// fail2ban's `seconds2str`-like short duration (`1w 2d`, `10m`, `30s`).
-pub(crate) fn seconds2str(sec: f64) -> String {
-    let mut s = sec.max(0.0).round() as i64;
-    if s == 0 {
-        return "0s".into();
-    }
-    let mut parts = Vec::new();
-    for (unit, len) in [
-        ("w", 604800),
-        ("d", 86400),
-        ("h", 3600),
-        ("m", 60),
-        ("s", 1),
-    ] {
-        if s >= len {
-            parts.push(format!("{}{unit}", s / len));
-            s %= len;
-        }
-        if parts.len() == 3 {
-            break;
-        }
-    }
-    parts.join(" ")
-}
-
 /// `sh -c` quoting for one value substituted into `ignorecommand`.
 fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
@@ -1810,7 +1785,7 @@ impl Jail {
                             self.name,
                             t.id,
                             t.ban_count,
-                            seconds2str(o.new_ban_time),
+                            gaoler_py::time::seconds2str(o.new_ban_time),
                             time2str(end)
                         ),
                     );
@@ -2533,17 +2508,6 @@ mod tests {
         let start = std::time::Instant::now();
         assert!(!join_within(stuck, Duration::from_millis(200)));
         assert!(start.elapsed() < Duration::from_secs(5));
-    }
-
-    #[test]
-    fn seconds2str_short_forms() {
-        assert_eq!(seconds2str(600.0), "10m");
-        assert_eq!(seconds2str(1200.0), "20m");
-        assert_eq!(
-            seconds2str(86400.0 * 2.0 + 3600.0 * 7.0 + 900.0),
-            "2d 7h 15m"
-        );
-        assert_eq!(seconds2str(59.0), "59s");
     }
 
     #[test]
