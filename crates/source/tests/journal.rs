@@ -26,25 +26,11 @@ fn entry(cursor: &str, usec: u64, ident: &str, msg: &str) -> String {
     .to_string()
 }
 
-/// Writes a fake journalctl into `dir`. Invocation N records its arguments
-/// in `args.N`, prints `entries.N` and then either stays alive (N >= `stay`)
-/// or exits.
+/// A fake journalctl in `dir` (see [`gaoler_testkit::fake_journalctl`]):
+/// run N records its arguments in `args.N`, prints `entries.N`, and stays
+/// alive from run `stay_from` on.
 fn fake_journalctl(dir: &Path, stay_from: u32) -> PathBuf {
-    let d = dir.display();
-    let script = format!(
-        "#!/bin/sh\n\
-         n=$(cat '{d}/count' 2>/dev/null || echo 0)\n\
-         n=$((n+1))\n\
-         echo $n > '{d}/count'\n\
-         printf '%s\\n' \"$@\" > '{d}/args.'$n\n\
-         cat '{d}/entries.'$n 2>/dev/null\n\
-         if [ $n -ge {stay_from} ]; then exec sleep 30; fi\n\
-         exit 0\n"
-    );
-    let path = dir.join("journalctl");
-    fs::write(&path, script).unwrap();
-    fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
-    path
+    gaoler_testkit::fake_journalctl(dir, Some(stay_from))
 }
 
 /// Spawns, retrying while the freshly written script is "text file busy"

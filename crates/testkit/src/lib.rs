@@ -549,3 +549,32 @@ impl Drop for Postgres {
             .output();
     }
 }
+
+/// Writes a fake `journalctl` into `dir` and returns its path. Each run
+/// counts itself (run N), records its arguments in `args.N` and `args`,
+/// prints `entries.N` (or else `entries`), fails like journalctl without
+/// journal files when `dir/fail` exists, and from run `stay_from` on stays
+/// alive after printing (a following reader), else exits 0.
+pub fn fake_journalctl(dir: &Path, stay_from: Option<u32>) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let d = dir.display();
+    let stay = stay_from
+        .map(|n| format!("if [ $n -ge {n} ]; then exec sleep 30; fi\n"))
+        .unwrap_or_default();
+    let script = format!(
+        "#!/bin/sh\n\
+         n=$(cat '{d}/count' 2>/dev/null || echo 0)\n\
+         n=$((n+1))\n\
+         echo $n > '{d}/count'\n\
+         printf '%s\\n' \"$@\" > '{d}/args.'$n\n\
+         cp '{d}/args.'$n '{d}/args'\n\
+         if [ -e '{d}/entries.'$n ]; then cat '{d}/entries.'$n; else cat '{d}/entries' 2>/dev/null; fi\n\
+         if [ -e '{d}/fail' ]; then echo 'No journal files were found.' >&2; exit 1; fi\n\
+         {stay}exit 0\n"
+    );
+    let path = dir.join("journalctl");
+    std::fs::write(&path, script).expect("write fake journalctl");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+        .expect("chmod fake journalctl");
+    path
+}

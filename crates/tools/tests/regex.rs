@@ -410,16 +410,7 @@ fn threads_change_nothing() {
 /// A fake `journalctl` in `dir` that records its arguments in `args` and
 /// prints `entries` (exits 1 with a message when `fail` exists).
 fn fake_journalctl(dir: &Path) -> PathBuf {
-    use std::os::unix::fs::PermissionsExt;
-    let d = dir.display();
-    let script = format!(
-        "#!/bin/sh\nprintf '%s\\n' \"$@\" > '{d}/args'\ncat '{d}/entries'\n\
-         if [ -e '{d}/fail' ]; then echo 'No journal files were found.' >&2; exit 1; fi\n"
-    );
-    let exe = dir.join("journalctl");
-    std::fs::write(&exe, script).expect("write fake journalctl");
-    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    exe
+    gaoler_testkit::fake_journalctl(dir, None)
 }
 
 /// `systemd-journal` as LOG: entries come from journalctl's JSON, carry
