@@ -117,24 +117,13 @@ impl Db {
         })
     }
 
-    fn err(&self, op: &'static str) -> impl Fn(postgres::Error) -> FleetError + '_ {
-        move |source| FleetError::Db {
-            shown: self.shown.clone(),
-            op,
-            source,
-        }
+    fn err(&self, op: &'static str) -> impl FnOnce(postgres::Error) -> FleetError {
+        db_err(&self.shown, op)
     }
 
     fn ensure_schema(&mut self) -> Result<String, FleetError> {
         let shown = self.shown.clone();
-        let err = |op: &'static str| {
-            let shown = shown.clone();
-            move |source| FleetError::Db {
-                shown: shown.clone(),
-                op,
-                source,
-            }
-        };
+        let err = |op: &'static str| db_err(&shown, op);
         let mut tx = self.client.transaction().map_err(err("begin"))?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY])
             .map_err(err("lock"))?;
@@ -155,14 +144,7 @@ impl Db {
         }
         let cols = Columns::of(origin, rows);
         let shown = self.shown.clone();
-        let err = |op: &'static str| {
-            let shown = shown.clone();
-            move |source| FleetError::Db {
-                shown: shown.clone(),
-                op,
-                source,
-            }
-        };
+        let err = |op: &'static str| db_err(&shown, op);
         let mut tx = self.client.transaction().map_err(err("begin"))?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY])
             .map_err(err("lock"))?;
@@ -307,4 +289,11 @@ impl Db {
     pub fn is_closed(&self) -> bool {
         self.client.is_closed()
     }
+}
+
+/// A database error of operation `op` on the database shown as `shown`
+/// (the connection string without its password).
+fn db_err(shown: &str, op: &'static str) -> impl FnOnce(postgres::Error) -> FleetError {
+    let shown = shown.to_string();
+    move |source| FleetError::Db { shown, op, source }
 }
