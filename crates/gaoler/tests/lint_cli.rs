@@ -68,16 +68,24 @@ fn tree_with_log(dir: &Path, jail_extra: &str, failregex: &str, missing: bool) -
 
 const GOOD: &str = r"^auth failed for \S+ from <HOST>$";
 
+/// `gaoler lint [extra...] -c conf`: the process output, stdout, stderr.
+fn lint(conf: &Path, extra: &[&str]) -> (std::process::Output, String, String) {
+    let o = gaoler()
+        .arg("lint")
+        .args(extra)
+        .arg("-c")
+        .arg(conf)
+        .output()
+        .expect("run");
+    let (so, se) = out(&o);
+    (o, so, se)
+}
+
 #[test]
 fn clean_tree_exits_0() {
     let d = tempfile::tempdir().expect("tempdir");
     let conf = tree(d.path(), "", GOOD);
-    let o = gaoler()
-        .args(["lint", "-c"])
-        .arg(&conf)
-        .output()
-        .expect("run");
-    let (so, se) = out(&o);
+    let (o, so, se) = lint(&conf, &[]);
     assert_eq!(o.status.code(), Some(0), "{so}{se}");
     assert!(so.contains("0 errors, 0 warnings"), "{so}");
 }
@@ -86,12 +94,7 @@ fn clean_tree_exits_0() {
 fn an_error_finding_exits_1_with_the_compiler_style_line() {
     let d = tempfile::tempdir().expect("tempdir");
     let conf = tree_with_log(d.path(), "", GOOD, true);
-    let o = gaoler()
-        .args(["lint", "-c"])
-        .arg(&conf)
-        .output()
-        .expect("run");
-    let (so, se) = out(&o);
+    let (o, so, se) = lint(&conf, &[]);
     assert_eq!(o.status.code(), Some(1), "{so}{se}");
     let line = format!(
         "{}:11: error[logpath-missing]: [demo] logpath `/nonexistent/gaoler-lint-test.log`",
@@ -105,12 +108,7 @@ fn an_error_finding_exits_1_with_the_compiler_style_line() {
 fn warnings_alone_exit_0() {
     let d = tempfile::tempdir().expect("tempdir");
     let conf = tree(d.path(), "", r"^auth failed for .* from <HOST>");
-    let o = gaoler()
-        .args(["lint", "-c"])
-        .arg(&conf)
-        .output()
-        .expect("run");
-    let (so, se) = out(&o);
+    let (o, so, se) = lint(&conf, &[]);
     assert_eq!(o.status.code(), Some(0), "{so}{se}");
     assert!(so.contains("warning[host-unanchored]"), "{so}");
 }
@@ -119,12 +117,7 @@ fn warnings_alone_exit_0() {
 fn json_is_one_document() {
     let d = tempfile::tempdir().expect("tempdir");
     let conf = tree_with_log(d.path(), "", r"^auth failed for .* from <HOST>", true);
-    let o = gaoler()
-        .args(["lint", "--json", "-c"])
-        .arg(&conf)
-        .output()
-        .expect("run");
-    let (so, se) = out(&o);
+    let (o, so, se) = lint(&conf, &["--json"]);
     assert_eq!(o.status.code(), Some(1), "{so}{se}");
     let v: serde_json::Value = serde_json::from_str(&so).expect("one JSON document");
     assert_eq!(v["errors"], 1, "{v}");
@@ -147,12 +140,7 @@ fn json_is_one_document() {
 fn unreadable_configuration_exits_2_with_its_place() {
     let d = tempfile::tempdir().expect("tempdir");
     let conf = tree(d.path(), "this line is no option\n", GOOD);
-    let o = gaoler()
-        .args(["lint", "-c"])
-        .arg(&conf)
-        .output()
-        .expect("run");
-    let (so, se) = out(&o);
+    let (o, so, se) = lint(&conf, &[]);
     assert_eq!(o.status.code(), Some(2), "{so}{se}");
     assert!(
         se.contains(&format!("{}:12", conf.join("jail.conf").display())),
