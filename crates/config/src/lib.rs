@@ -10,7 +10,8 @@
 //! - [`parser`]: layered files, `[INCLUDES]`, `KNOWN/` history, lazy
 //!   `%(name)s` interpolation;
 //! - [`tags`] and [`options`]: `<tag>` substitution and `name[opt=val]` lists;
-//! - [`reader`]: the filter, action, jail and fail2ban.conf readers that turn
+//! - [`reader`]: the filter and action readers (`reader::definition`), the jail
+//!   reader (`reader::jail`) and the fail2ban.conf reader that turn
 //!   all of that into the stream;
 //! - [`timeval`]: time values (`10m`, `1h 30m`).
 //!
