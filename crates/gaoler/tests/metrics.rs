@@ -95,7 +95,7 @@ fn scraped_during_a_ban_burst_the_counters_match_status() {
             "{metric}\n{status}"
         );
     }
-    assert_eq!(value(&text, "gaoler_jails"), 1);
+    assert_eq!(value(&text, "gaoler_bans"), 1);
     assert_eq!(value(&text, "gaoler_lines_read_total{jail=\"burst\"}"), 120);
     assert_eq!(
         value(&text, "gaoler_lines_matched_total{jail=\"burst\"}"),

@@ -17,11 +17,11 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
+use gaoler_ban::{BanHistory, Ticket};
 use gaoler_fleet::{
     BanRow, ConnInfo, Fleet, FleetOptions, Host, JailFleet, Kind, Local, MemoryLocal, Plan,
     Received,
 };
-use gaoler_jail::{BanHistory, Ticket};
 
 use crate::jail::{lock, Ctx};
 use crate::log::level;

@@ -39,12 +39,12 @@ use std::time::{Duration, Instant};
 
 use gaoler_action::{ActionInfo, ActionSpec, CommandAction};
 use gaoler_addr::Addr;
-use gaoler_filter::{Filter, FilterSpec, TupleLine, UseDns};
-use gaoler_jail::{
+use gaoler_ban::{
     already_banned_level, is_permanent, AddBan, AlreadyBannedLevel, BanManager, BanTimeIncrement,
     FailManager, FieldValue, IgnoreList, Resolver, RestoreRule, Ticket, BAN_PER_ROUND,
     BATCH_PER_ROUND, UNBAN_PER_CHECK,
 };
+use gaoler_filter::{Filter, FilterSpec, TupleLine, UseDns};
 use gaoler_source::{
     FileSource, JournalOptions, JournalSource, JournalStart, Position, SourceOptions, StartAt,
 };
@@ -357,7 +357,7 @@ struct AddOutcome {
     /// Boxed: the outcome is moved for every failure, a ticket rarely.
     ticket: Option<Box<Ticket>>,
     cleaned: usize,
-    evictions: Option<gaoler_jail::EvictionReport>,
+    evictions: Option<gaoler_ban::EvictionReport>,
 }
 
 /// A cleanup that drops at least this many tickets asks the allocator to
@@ -649,11 +649,11 @@ impl Jail {
         id: &str,
         ticket: Option<&Ticket>,
         now: f64,
-    ) -> Option<gaoler_jail::IgnoreReason> {
+    ) -> Option<gaoler_ban::IgnoreReason> {
         let cmd = lock(&self.conf).ignorecommand.clone();
         let mut f = lock(&self.fail);
         let runner = |i: &str, t: Option<&Ticket>| run_ignore_command(&cmd, i, t);
-        let command: Option<&dyn gaoler_jail::IgnoreCommand> = if cmd.trim().is_empty() {
+        let command: Option<&dyn gaoler_ban::IgnoreCommand> = if cmd.trim().is_empty() {
             None
         } else {
             Some(&runner)
@@ -759,7 +759,7 @@ impl Jail {
         self.after_add(out);
     }
 
-    fn log_ignored(&self, id: &Addr, r: &gaoler_jail::IgnoreReason) {
+    fn log_ignored(&self, id: &Addr, r: &gaoler_ban::IgnoreReason) {
         self.log(
             level::INFO,
             "fail2ban.filter",
@@ -794,7 +794,7 @@ impl Jail {
         inc.enabled.then(|| inc.clone())
     }
 
-    fn ban_history(&self, id: &str) -> Option<gaoler_jail::BanHistory> {
+    fn ban_history(&self, id: &str) -> Option<gaoler_ban::BanHistory> {
         self.ctx
             .db()
             .as_ref()
@@ -805,7 +805,7 @@ impl Jail {
     /// all jails' with `overall`), merged with the other hosts' with
     /// `fleetcount = fleet` (read from the local copy the fleet thread
     /// keeps, never from PostgreSQL: this runs on the jail's threads).
-    fn history_in(&self, db: &Store, id: &str, overall: bool) -> Option<gaoler_jail::BanHistory> {
+    fn history_in(&self, db: &Store, id: &str, overall: bool) -> Option<gaoler_ban::BanHistory> {
         let local = db.ban_history(id, Some(&self.name), overall).ok().flatten();
         let f = lock(&self.fleet).clone();
         if f.count != gaoler_fleet::Count::Fleet {
@@ -825,14 +825,14 @@ impl Jail {
     /// cleanup dropped, and the cap's eviction report if one is due.
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
-    fn decide<I: gaoler_jail::FailId + ?Sized>(
+    fn decide<I: gaoler_ban::FailId + ?Sized>(
         &self,
         f: &mut FailState,
         id: &I,
         retry: u32,
         time: f64,
         inc: Option<&BanTimeIncrement>,
-        history: Option<gaoler_jail::BanHistory>,
+        history: Option<gaoler_ban::BanHistory>,
         now: f64,
     ) -> AddOutcome {
         let mut ban = retry >= f.fm.max_retry();
@@ -871,7 +871,7 @@ impl Jail {
         }
     }
 
-    fn warn_evictions(&self, r: &gaoler_jail::EvictionReport) {
+    fn warn_evictions(&self, r: &gaoler_ban::EvictionReport) {
         self.log(
             level::WARNING,
             "fail2ban.filter",

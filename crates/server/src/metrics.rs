@@ -12,7 +12,7 @@
 //!   matched and ignored, counted per batch by the filter threads; how far
 //!   each log is behind, as of its last saved position). Its
 //!   `f2b_jail_count` is left out: promtool's lint rejects a `_count`
-//!   suffix on a gauge; it is `gaoler_jails` here, and
+//!   suffix on a gauge; it is `gaoler_bans` here, and
 //!   `count(f2b_jail_banned_current)` gives the same.
 //! - **Read at scrape time** from the jails' own counters: nothing is
 //!   counted twice, and a scrape costs a lock per jail, not a pass over
@@ -104,11 +104,7 @@ pub(crate) fn render(
         r.register(Box::new(g)).expect("unique metric");
     };
     single("f2b_up", "Whether the server answers (always 1 here)", 1);
-    single(
-        "gaoler_jails",
-        "Number of running jails",
-        jails.len() as i64,
-    );
+    single("gaoler_bans", "Number of running jails", jails.len() as i64);
     let banned = gauge("f2b_jail_banned_current", "Addresses banned now");
     let banned_total = counter("f2b_jail_banned_total", "Bans since the jail started");
     let failed = gauge(
@@ -286,7 +282,7 @@ mod tests {
         );
         for line in [
             "f2b_up 1",
-            "gaoler_jails 1",
+            "gaoler_bans 1",
             "f2b_jail_banned_current{jail=\"sshd\"} 1",
             "f2b_jail_banned_total{jail=\"sshd\"} 3",
             "f2b_jail_failed_current{jail=\"sshd\"} 2",

@@ -18,7 +18,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gaoler_jail::IgnoreCacheConfig;
+use gaoler_ban::IgnoreCacheConfig;
 use gaoler_py::repr::repr;
 use gaoler_source::StartAt;
 use gaoler_store::{OpenOptions, Store};

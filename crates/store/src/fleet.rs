@@ -12,7 +12,7 @@
 
 use rusqlite::{params, OptionalExtension};
 
-use gaoler_jail::BanHistory;
+use gaoler_ban::BanHistory;
 
 use crate::{Result, Store};
 

@@ -55,7 +55,7 @@ mod open;
 
 pub use fleet::FleetCount;
 
-use gaoler_jail::{py_round_i64, BanHistory, RestoreRule, StoredBan, Ticket};
+use gaoler_ban::{py_round_i64, BanHistory, RestoreRule, StoredBan, Ticket};
 use rusqlite::types::{Value as SqlValue, ValueRef};
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension};
 use serde_json::Value;

@@ -1,5 +1,5 @@
 use super::*;
-use gaoler_jail::BanTimeIncrement;
+use gaoler_ban::BanTimeIncrement;
 use serde_json::json;
 
 fn mem() -> Store {

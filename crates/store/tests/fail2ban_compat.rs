@@ -11,7 +11,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use gaoler_jail::{BanTimeIncrement, RestoreRule, Ticket};
+use gaoler_ban::{BanTimeIncrement, RestoreRule, Ticket};
 use gaoler_store::Store;
 use serde_json::{json, Value};
 

@@ -14,7 +14,7 @@
 //! - **The daemon's parts, not a model of them.** The configuration is
 //!   read into the command stream the server gets ([`plan`]); lines go
 //!   through the same `Filter` and the decisions through the same
-//!   `gaoler-jail` managers ([`replay`]). What differs is only the clock:
+//!   `gaoler-ban` managers ([`replay`]). What differs is only the clock:
 //!   the log's instead of the wall's.
 //! - **`gaoler regex`'s reader.** The log is read by the threaded reader
 //!   (`crate::parallel`): the filter is where the time goes, and the

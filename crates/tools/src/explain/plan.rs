@@ -9,8 +9,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
+use gaoler_ban::{BanTimeIncrement, IgnoreList};
 use gaoler_config::Command;
-use gaoler_jail::{BanTimeIncrement, IgnoreList};
 use serde_json::Value as Json;
 
 /// What the replay needs from a jail's configuration.

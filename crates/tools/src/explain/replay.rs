@@ -1,6 +1,6 @@
 //! The jail's decisions, replayed in the log's own time.
 //!
-//! The same decision core as the daemon (`gaoler-jail`: FailManager,
+//! The same decision core as the daemon (`gaoler-ban`: FailManager,
 //! IgnoreList, BanManager, BanTimeIncrement), driven in the order the
 //! server drives it (see that crate's doc), with one difference: the
 //! clock is the log's. Each failure happens at its line's time, and that
@@ -17,8 +17,8 @@
 use std::collections::HashMap;
 
 use gaoler_addr::Addr;
-use gaoler_jail::ticket::is_permanent;
-use gaoler_jail::{
+use gaoler_ban::ticket::is_permanent;
+use gaoler_ban::{
     AddBan, BanHistory, BanManager, BanTimeIncrement, FailManager, IgnoreList, IgnoreReason,
     NoResolver,
 };
@@ -157,7 +157,7 @@ impl Replay {
     }
 
     /// The actions thread's part: the ban manager, then the increment.
-    fn ban(&mut self, ticket: gaoler_jail::ticket::Ticket, place: Place) -> Decision {
+    fn ban(&mut self, ticket: gaoler_ban::ticket::Ticket, place: Place) -> Decision {
         let id = ticket.id.clone();
         let failures = ticket.failures;
         let bantime = self.bm.ban_time();

@@ -1,4 +1,4 @@
-//! gaoler-jail: the decision core of a jail.
+//! gaoler-ban: the decision core of a jail.
 //!
 //! Everything here is pure logic over plain data, with every outside input
 //! injected:

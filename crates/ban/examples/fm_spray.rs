@@ -1,7 +1,7 @@
 //! The FailManager alone under an address spray: nanoseconds per failure
 //! and bytes per tracked id (see bench/spray.py for the whole daemon).
 //!
-//!     cargo run --release -p gaoler-jail --example fm_spray [ADDRESSES] [MAXTRACKED]
+//!     cargo run --release -p gaoler-ban --example fm_spray [ADDRESSES] [MAXTRACKED]
 
 use std::time::Instant;
 
@@ -10,7 +10,7 @@ use std::time::Instant;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use gaoler_addr::Addr;
-use gaoler_jail::{FailManager, FieldValue};
+use gaoler_ban::{FailManager, FieldValue};
 
 fn main() {
     let mut args = std::env::args().skip(1);
