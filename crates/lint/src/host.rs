@@ -106,29 +106,11 @@ impl Host for RealHost {
     }
 }
 
-/// `glob.glob` as fail2ban calls it: not recursive (a `**` is a `*`), no
-/// match for hidden files unless the pattern says `.`, sorted, existing
-/// files only (a dangling link is no log).
+/// `glob.glob` as fail2ban calls it (the configuration reader's
+/// expansion), existing files only: a dangling link is no log.
 pub fn glob_like_python(pattern: &str) -> Vec<PathBuf> {
-    let opts = glob::MatchOptions {
-        case_sensitive: true,
-        require_literal_separator: true,
-        require_literal_leading_dot: true,
-    };
-    let mut folded = String::with_capacity(pattern.len());
-    for c in pattern.chars() {
-        if !(c == '*' && folded.ends_with('*')) {
-            folded.push(c);
-        }
-    }
-    let mut out: Vec<PathBuf> = match glob::glob_with(&folded, opts) {
-        Ok(paths) => paths.flatten().filter(|p| p.exists()).collect(),
-        Err(e) => {
-            tracing::debug!("logpath {pattern:?} is not a valid glob: {e}");
-            Vec::new()
-        }
-    };
-    out.sort();
+    let mut out = gaoler_config::reader::glob_like_python(pattern);
+    out.retain(|p| p.exists());
     out
 }
 

@@ -379,6 +379,25 @@ pub(crate) fn is_jail_ignored_opt(opt: &str) -> bool {
 /// other files) and refuses `**` inside a component. Runs of `*` are
 /// therefore folded to one first.
 pub(crate) fn glob_logpath(pattern: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for p in glob_like_python(pattern) {
+        if p.exists() {
+            out.push(p.to_string_lossy().to_string());
+        } else {
+            tracing::warn!(
+                "File {} is a dangling link, thus cannot be monitored",
+                p.display()
+            );
+        }
+    }
+    out
+}
+
+/// `glob.glob` as fail2ban calls it for a `logpath`: not recursive (runs
+/// of `*` folded to one, see [`glob_logpath`]), hidden files only when the
+/// pattern says `.`, sorted; dangling links included (callers decide what
+/// a link to nothing means). An invalid pattern matches nothing.
+pub fn glob_like_python(pattern: &str) -> Vec<std::path::PathBuf> {
     let opts = glob::MatchOptions {
         case_sensitive: true,
         require_literal_separator: true,
@@ -390,19 +409,14 @@ pub(crate) fn glob_logpath(pattern: &str) -> Vec<String> {
             folded.push(c);
         }
     }
-    let mut out = Vec::new();
-    if let Ok(paths) = glob::glob_with(&folded, opts) {
-        for p in paths.flatten() {
-            if p.exists() {
-                out.push(p.to_string_lossy().to_string());
-            } else {
-                tracing::warn!(
-                    "File {} is a dangling link, thus cannot be monitored",
-                    p.display()
-                );
-            }
+    let mut out: Vec<std::path::PathBuf> = match glob::glob_with(&folded, opts) {
+        Ok(paths) => paths.flatten().collect(),
+        Err(e) => {
+            tracing::debug!("logpath {pattern:?} is not a valid glob: {e}");
+            Vec::new()
         }
-    }
+    };
+    out.sort();
     out
 }
 
