@@ -394,8 +394,8 @@ pub(crate) fn glob_logpath(pattern: &str) -> Vec<String> {
 }
 
 /// `glob.glob` as fail2ban calls it for a `logpath`: not recursive (runs
-/// of `*` folded to one, see [`glob_logpath`]), hidden files only when the
-/// pattern says `.`, sorted; dangling links included (callers decide what
+/// of `*` folded to one, else `**` would walk the whole tree), hidden
+/// files only when the pattern says `.`, sorted; dangling links included (callers decide what
 /// a link to nothing means). An invalid pattern matches nothing.
 pub fn glob_like_python(pattern: &str) -> Vec<std::path::PathBuf> {
     let opts = glob::MatchOptions {
