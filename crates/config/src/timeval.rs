@@ -89,6 +89,20 @@ pub fn str2seconds(value: &str) -> Result<Num, TimeError> {
     })
 }
 
+/// A time value as the command stream carries it: a JSON number as it
+/// is, anything else through [`str2seconds`] (the server and `gaoler
+/// explain` read `findtime`, `bantime` and `bantime.*` this way).
+pub fn json_seconds(v: &serde_json::Value) -> Result<f64, TimeError> {
+    match v {
+        serde_json::Value::Number(n) => n.as_f64().ok_or_else(|| TimeError {
+            value: n.to_string(),
+            message: "not a finite number".into(),
+        }),
+        serde_json::Value::String(t) => str2seconds(t).map(Num::as_f64),
+        other => str2seconds(&other.to_string()).map(Num::as_f64),
+    }
+}
+
 /// Evaluate an arithmetic expression with Python semantics (the shared
 /// evaluator of `gaoler_py::expr`, without the formula names).
 pub fn eval(expr: &str) -> Result<Num, String> {

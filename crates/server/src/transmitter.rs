@@ -60,10 +60,7 @@ fn arg_s(cmd: &[Json], i: usize) -> Result<String, CommandError> {
 }
 
 fn as_bool(v: &str) -> bool {
-    matches!(
-        v.trim().to_ascii_lowercase().as_str(),
-        "1" | "yes" | "true" | "on"
-    )
+    gaoler_config::value::as_bool(v.trim())
 }
 
 fn parse_int(v: &Json) -> Result<i64, CommandError> {
@@ -82,17 +79,12 @@ fn parse_int(v: &Json) -> Result<i64, CommandError> {
 }
 
 fn seconds(v: &Json) -> Result<f64, CommandError> {
-    match v {
-        Json::Number(n) => n
-            .as_f64()
-            .ok_or_else(|| CommandError::Invalid(format!("invalid time {n}"))),
-        other => {
-            let t = s(other);
-            gaoler_config::str2seconds(&t)
-                .map(|n| n.as_f64())
-                .map_err(|e| CommandError::Invalid(format!("{e}")))
-        }
-    }
+    let r = match v {
+        Json::Number(_) | Json::String(_) => gaoler_config::timeval::json_seconds(v),
+        // (a bool or null as Python's str() shows it, as fail2ban reads it)
+        other => gaoler_config::str2seconds(&s(other)).map(|n| n.as_f64()),
+    };
+    r.map_err(|e| CommandError::Invalid(e.to_string()))
 }
 
 /// A number as Python would show it: integral values as ints.

@@ -94,15 +94,7 @@ fn text(v: &Json) -> String {
 }
 
 fn seconds(v: &Json) -> Result<f64> {
-    match v {
-        Json::Number(n) => n.as_f64().ok_or_else(|| anyhow!("invalid time {n}")),
-        other => {
-            let t = text(other);
-            gaoler_config::str2seconds(&t)
-                .map(gaoler_config::timeval::Num::as_f64)
-                .map_err(|e| anyhow!("invalid time {t:?}: {e}"))
-        }
-    }
+    gaoler_config::timeval::json_seconds(v).map_err(|e| anyhow!("{e}"))
 }
 
 fn int(v: &Json) -> Result<i64> {
@@ -121,10 +113,7 @@ fn int(v: &Json) -> Result<i64> {
 }
 
 fn as_bool(v: &str) -> bool {
-    matches!(
-        v.trim().to_ascii_lowercase().as_str(),
-        "1" | "yes" | "true" | "on"
-    )
+    gaoler_config::value::as_bool(v.trim())
 }
 
 impl JailPlan {
