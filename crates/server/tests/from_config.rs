@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::path::Path;
 use std::time::Duration;
 
 use common::{run, wait_for};
@@ -14,19 +13,7 @@ use gaoler_config::{read_config, ReadMode};
 use gaoler_server::{Server, ServerOptions};
 use serde_json::{json, Value as Json};
 
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let p = e.path();
-        let dst = to.join(e.file_name());
-        if p.is_dir() {
-            copy_tree(&p, &dst);
-        } else {
-            std::fs::copy(&p, &dst).unwrap();
-        }
-    }
-}
+use gaoler_testkit::copy_tree;
 
 fn syslog_now() -> String {
     // `Nov 25 16:33:56` from our `YYYY-mm-dd HH:MM:SS`.

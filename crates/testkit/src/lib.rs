@@ -43,6 +43,35 @@ pub fn shared() -> std::path::PathBuf {
     p
 }
 
+/// Copies a directory tree (a configuration into a per-test temporary
+/// directory), calling `edit` on each file's text on the way: `None` keeps
+/// the file as it is (binary files are always copied as they are).
+pub fn copy_tree_with(from: &Path, to: &Path, edit: &dyn Fn(&str) -> Option<String>) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for e in std::fs::read_dir(from).expect("read_dir") {
+        let e = e.expect("entry");
+        let dst = to.join(e.file_name());
+        if e.file_type().expect("type").is_dir() {
+            copy_tree_with(&e.path(), &dst, edit);
+            continue;
+        }
+        match std::fs::read_to_string(e.path())
+            .ok()
+            .and_then(|t| edit(&t))
+        {
+            Some(text) => std::fs::write(&dst, text).expect("write"),
+            None => {
+                std::fs::copy(e.path(), &dst).expect("copy");
+            }
+        }
+    }
+}
+
+/// Copies a directory tree as it is (see [`copy_tree_with`]).
+pub fn copy_tree(from: &Path, to: &Path) {
+    copy_tree_with(from, to, &|_| None)
+}
+
 /// fail2ban's upstream tree the tests compare against (`config/`,
 /// `test-config/`, `logs/`, `golden/`): `GAOLER_UPSTREAM`, or
 /// `fail2ban-upstream` in [`shared`]. FAILS, saying what to set, when it is

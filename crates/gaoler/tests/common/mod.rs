@@ -14,19 +14,7 @@ pub fn gaoler() -> Command {
     Command::new(env!("CARGO_BIN_EXE_gaoler"))
 }
 
-/// Copy a directory tree (the upstream config into a temp dir, per test).
-pub fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for e in std::fs::read_dir(from).expect("read_dir") {
-        let e = e.expect("entry");
-        let dst = to.join(e.file_name());
-        if e.file_type().expect("type").is_dir() {
-            copy_tree(&e.path(), &dst);
-        } else {
-            std::fs::copy(e.path(), &dst).expect("copy");
-        }
-    }
-}
+pub use gaoler_testkit::copy_tree;
 
 /// gaoler's shipped configuration tree (`config/`).
 pub fn shipped() -> PathBuf {

@@ -137,19 +137,13 @@ impl Tree {
     }
 }
 
+/// Copies a tree, `@LOGS@` in its files replaced by `logs` when given.
 pub fn copy_tree(from: &Path, to: &Path, logs: Option<&Path>) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for e in std::fs::read_dir(from).expect("read_dir") {
-        let e = e.expect("entry");
-        let p = e.path();
-        let dest = to.join(e.file_name());
-        if p.is_dir() {
-            copy_tree(&p, &dest, logs);
-        } else if let (Some(l), Ok(text)) = (logs, std::fs::read_to_string(&p)) {
-            std::fs::write(&dest, text.replace("@LOGS@", &l.to_string_lossy())).expect("write");
-        } else {
-            std::fs::copy(&p, &dest).expect("copy");
-        }
+    match logs {
+        None => gaoler_testkit::copy_tree(from, to),
+        Some(l) => gaoler_testkit::copy_tree_with(from, to, &|t| {
+            Some(t.replace("@LOGS@", &l.to_string_lossy()))
+        }),
     }
 }
 
