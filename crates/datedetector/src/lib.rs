@@ -64,6 +64,7 @@ mod build;
 mod chars;
 mod convert;
 mod fast;
+pub mod samples;
 mod slot;
 mod template;
 

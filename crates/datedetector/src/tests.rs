@@ -5,7 +5,7 @@
 use super::*;
 
 const NOW: f64 = 1124013600.0; // 2005-08-14 12:00:00 CEST
-const TEST_TZ: &str = "CET-01CEST-02,M3.5.0,M10.5.0";
+use crate::samples::TEST_TZ;
 
 fn shared(rel: &str) -> std::path::PathBuf {
     gaoler_testkit::shared().join(rel)

@@ -12,12 +12,12 @@ use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use gaoler_datedetector::samples::{directive, local_to_unix, TEST_TZ};
 use gaoler_datedetector::DateDetector;
 use gaoler_testkit::upstream;
 use serde_json::{Map, Value};
 
 const NOW: f64 = 1124013600.0;
-const TEST_TZ: &str = "CET-01CEST-02,M3.5.0,M10.5.0";
 
 /// `datepattern` per jail from the reference reader's command stream.
 fn golden_datepatterns() -> HashMap<String, String> {
@@ -178,35 +178,9 @@ fn constraint_holds(expr: &str, name: &str, opts: &Map<String, Value>) -> bool {
     gaoler_py::cond::sample_condition(expr, name, opts).unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// Local wall time "YYYY-MM-DDTHH:MM:SS[.ffffff]" in the test zone, like
-/// the runner's `mktime(...) + microsecond / 1e6`.
+/// An annotated time (local, in the test zone) as Unix time.
 fn expected_time(t: &str) -> f64 {
-    let tz = jiff::tz::TimeZone::posix(TEST_TZ).unwrap();
-    let (date, time) = t.split_once('T').unwrap();
-    let d: Vec<i64> = date.split('-').map(|x| x.parse().unwrap()).collect();
-    let (hms, frac) = time.split_once('.').unwrap_or((time, ""));
-    let h: Vec<i64> = hms.split(':').map(|x| x.parse().unwrap()).collect();
-    let dt = jiff::civil::DateTime::new(
-        d[0] as i16,
-        d[1] as i8,
-        d[2] as i8,
-        h[0] as i8,
-        h[1] as i8,
-        h[2] as i8,
-        0,
-    )
-    .unwrap();
-    let secs = tz
-        .to_ambiguous_timestamp(dt)
-        .compatible()
-        .unwrap()
-        .as_second() as f64;
-    let micros: f64 = if frac.is_empty() {
-        0.0
-    } else {
-        format!("{frac:0<6}")[..6].parse::<f64>().unwrap()
-    };
-    secs + micros / 1_000_000.0
+    local_to_unix(t).unwrap_or_else(|| panic!("bad failJSON time {t:?}"))
 }
 
 struct Outcome {
@@ -369,22 +343,6 @@ fn run_filter(name: &str, filter_dir: &Path, golden: &HashMap<String, String>, o
             }
         }
     }
-}
-
-fn directive(line: &str) -> Option<(&str, &str)> {
-    let rest = line.trim_start_matches('#');
-    if rest.len() == line.len() {
-        return None;
-    }
-    let rest = rest.strip_prefix(' ').unwrap_or(rest);
-    for kind in ["failJSON", "fileOptions", "filterOptions", "addFILE"] {
-        if let Some(json) = rest.strip_prefix(kind).and_then(|r| r.strip_prefix(':')) {
-            if !json.is_empty() {
-                return Some((kind, json));
-            }
-        }
-    }
-    None
 }
 
 #[test]

@@ -10,12 +10,12 @@
 
 use std::collections::BTreeMap;
 
+use gaoler_datedetector::samples::{directive, local_to_unix, TEST_TZ as TZ};
 use gaoler_filter::{Filter, FilterSpec, UseDns, Value};
 use gaoler_testkit::upstream;
 use serde_json::Value as J;
 
 const NOW: f64 = 1124013600.0;
-const TZ: &str = "CET-01CEST-02,M3.5.0,M10.5.0";
 
 #[derive(Default, Clone, Debug)]
 struct JailRegexes {
@@ -126,8 +126,6 @@ fn real_year() -> i32 {
     y as i32
 }
 
-// --- local time → Unix time in the test zone (EU rules, CET/CEST) ---
-
 fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = if y >= 0 { y } else { y - 399 } / 400;
@@ -136,39 +134,6 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let doy = (153 * mp + 2) / 5 + d - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     era * 146097 + doe - 719468
-}
-
-fn last_sunday_utc_1am(y: i64, m: i64) -> i64 {
-    // last day of month m
-    let next = if m == 12 {
-        days_from_civil(y + 1, 1, 1)
-    } else {
-        days_from_civil(y, m + 1, 1)
-    };
-    let last = next - 1;
-    let wd = (last + 4).rem_euclid(7); // 0 = Sunday
-    (last - wd) * 86400 + 3600
-}
-
-fn local_to_unix(s: &str) -> Option<f64> {
-    let (date, time) = s.split_once('T')?;
-    let mut d = date.split('-').map(|x| x.parse::<i64>());
-    let (y, mo, da) = (d.next()?.ok()?, d.next()?.ok()?, d.next()?.ok()?);
-    let (hms, frac) = match time.split_once('.') {
-        Some((a, b)) => (a, format!("0.{b}").parse::<f64>().ok()?),
-        None => (time, 0.0),
-    };
-    let mut t = hms.split(':').map(|x| x.parse::<i64>());
-    let (h, mi, se) = (t.next()?.ok()?, t.next()?.ok()?, t.next()?.ok()?);
-    let naive = days_from_civil(y, mo, da) * 86400 + h * 3600 + mi * 60 + se;
-    let (dst_start, dst_end) = (last_sunday_utc_1am(y, 3), last_sunday_utc_1am(y, 10));
-    let as_summer = naive - 7200;
-    let utc = if as_summer >= dst_start && as_summer < dst_end {
-        as_summer
-    } else {
-        naive - 3600
-    };
-    Some(utc as f64 + frac)
 }
 
 /// A sample's condition, for the default options (the only ones this
@@ -260,27 +225,24 @@ fn check_file(name: &str, j: &JailRegexes, t: &mut Tally) {
     let mut active = fd.is_none() || fd == jm;
     let mut pending: Option<J> = None;
     for line in text.lines() {
-        if let Some(rest) = line
-            .trim_start_matches('#')
-            .trim_start()
-            .strip_prefix("filterOptions:")
-        {
-            active = includes_default(
-                &serde_json::from_str(rest.trim()).expect("filterOptions json"),
-                name,
-            );
-            pending = None;
-            continue;
-        }
-        if line.starts_with('#') {
-            let body = line.trim_start_matches('#').trim_start();
-            if let Some(js) = body.strip_prefix("failJSON:") {
+        match directive(line) {
+            Some(("filterOptions", rest)) => {
+                active = includes_default(
+                    &serde_json::from_str(rest.trim()).expect("filterOptions json"),
+                    name,
+                );
+                pending = None;
+                continue;
+            }
+            Some(("failJSON", js)) => {
                 pending = Some(
                     serde_json::from_str(js.trim())
                         .unwrap_or_else(|e| panic!("{name}: bad failJSON {js}: {e}")),
                 );
+                continue;
             }
-            continue;
+            _ if line.starts_with('#') => continue,
+            _ => {}
         }
         if line.trim().is_empty() {
             continue;
@@ -369,13 +331,6 @@ fn check_file(name: &str, j: &JailRegexes, t: &mut Tally) {
                 .push(format!("{name}: {line}\n    {}", problems.join("; ")));
         }
     }
-}
-
-#[test]
-fn local_time_helper() {
-    // 2005-08-14 12:00:00 CEST is the upstream test clock
-    assert_eq!(local_to_unix("2005-08-14T12:00:00"), Some(NOW));
-    assert_eq!(local_to_unix("2005-01-01T01:00:00"), Some(1104537600.0));
 }
 
 #[test]

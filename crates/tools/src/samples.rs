@@ -52,15 +52,14 @@ use serde_json::{json, Value as J};
 use crate::load::{filter_spec_string, py_dict_repr, FilterParts};
 
 mod check;
-pub use check::local_to_unix;
 use check::*;
+use gaoler_datedetector::samples::{directive, local_iso};
+pub use gaoler_datedetector::samples::{local_to_unix, TEST_TZ};
 
 /// The test clock: 2005-08-14 12:00:00 CEST.
 pub const TEST_NOW: f64 = 1124013600.0;
 /// `TEST_NOW` as the UTC ISO text journal lines carry.
 const TEST_NOW_STR: &str = "2005-08-14T10:00:00";
-/// The test time zone.
-pub const TEST_TZ: &str = "CET-01CEST-02,M3.5.0,M10.5.0";
 
 #[derive(Parser, Debug)]
 #[command(
@@ -689,25 +688,6 @@ impl Runner {
         st.filters.push((cname.to_string(), built));
         st.filters.len() - 1
     }
-}
-
-/// `^#+ ?(failJSON|fileOptions|filterOptions|addFILE):(.+)$`.
-fn directive(line: &str) -> Option<(&str, &str)> {
-    let rest = line.trim_start_matches('#');
-    if rest.len() == line.len() {
-        return None;
-    }
-    let rest = rest.strip_prefix(' ').unwrap_or(rest);
-    for kind in ["failJSON", "fileOptions", "filterOptions", "addFILE"] {
-        if let Some(body) = rest.strip_prefix(kind).and_then(|r| r.strip_prefix(':')) {
-            let body = body.trim_end_matches('\r');
-            if body.is_empty() {
-                return None;
-            }
-            return Some((kind, body));
-        }
-    }
-    None
 }
 
 /// Rewrite `[INCLUDES] before/after` entries that do not exist relative to
