@@ -248,6 +248,17 @@ impl CommandAction {
         self.ipv6_allowed = allowed;
     }
 
+    /// The jail option `actionengine`: `auto` lets the actions batch
+    /// (`true`, see [`CommandAction::set_batching`]), `shell` runs
+    /// fail2ban's per-address commands (`false`).
+    pub fn batching_for_engine(engine: &str) -> Result<bool, String> {
+        match engine {
+            "auto" => Ok(true),
+            "shell" => Ok(false),
+            other => Err(format!("actionengine must be auto or shell, not {other:?}")),
+        }
+    }
+
     /// Whether [`CommandAction::ban_round`] and
     /// [`CommandAction::unban_round`] may batch (the default); `false` runs
     /// fail2ban's per-address commands whatever they are.

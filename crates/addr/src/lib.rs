@@ -376,6 +376,23 @@ impl Addr {
     /// ban of `"; rm -rf /"`, of an empty string or of a mistyped address
     /// is refused here instead of being listed as banned.
     pub fn parse_ban_target(s: &str) -> Result<Addr, InvalidTarget> {
+        Self::parse_ban_target_inner(s)
+    }
+
+    /// [`Addr::parse_ban_target`] with the message `banip` answers
+    /// (the value cut to 64 characters and escaped).
+    pub fn check_ban_target(s: &str) -> Result<Addr, String> {
+        Self::parse_ban_target_inner(s).map_err(|e| {
+            let shown: String = s.chars().take(64).collect();
+            let more = if shown.len() < s.len() { "..." } else { "" };
+            format!(
+                "Invalid IP address, subnet or ID '{}{more}': {e}",
+                shown.escape_debug()
+            )
+        })
+    }
+
+    fn parse_ban_target_inner(s: &str) -> Result<Addr, InvalidTarget> {
         let a = Addr::parse(s);
         if a.is_valid() {
             return Ok(a);

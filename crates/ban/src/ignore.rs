@@ -97,6 +97,46 @@ impl IgnoreCacheConfig {
             max_time: 300.0,
         }
     }
+
+    /// The `ignorecache` option (`key="<ip>", max-count=100, max-time=5m`);
+    /// `None` when empty. `seconds` reads a time value (fail2ban's
+    /// `str2seconds`, which lives with the configuration reader).
+    pub fn parse(
+        v: &str,
+        seconds: impl Fn(&str) -> Result<f64, String>,
+    ) -> Result<Option<IgnoreCacheConfig>, String> {
+        if v.trim().is_empty() {
+            return Ok(None);
+        }
+        let mut cfg: Option<IgnoreCacheConfig> = None;
+        let mut max_count = None;
+        let mut max_time = None;
+        for part in v.split(',') {
+            let Some((k, val)) = part.split_once('=') else {
+                continue;
+            };
+            let val = val.trim().trim_matches(|c| c == '"' || c == '\'');
+            match k.trim() {
+                "key" => cfg = Some(IgnoreCacheConfig::new(val)),
+                "max-count" => {
+                    max_count = Some(
+                        val.parse::<usize>()
+                            .map_err(|_| format!("invalid max-count {val:?}"))?,
+                    )
+                }
+                "max-time" => max_time = Some(seconds(val)?),
+                _ => {}
+            }
+        }
+        let mut cfg = cfg.ok_or_else(|| "ignorecache needs a key".to_owned())?;
+        if let Some(c) = max_count {
+            cfg.max_count = c;
+        }
+        if let Some(t) = max_time {
+            cfg.max_time = t;
+        }
+        Ok(Some(cfg))
+    }
 }
 
 /// A small FIFO cache with expiry, like fail2ban's: when full, the oldest

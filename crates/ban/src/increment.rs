@@ -290,11 +290,7 @@ pub fn prolong_delay(outcome: &IncrementOutcome) -> f64 {
 }
 
 fn num_of(v: f64) -> Num {
-    if v.fract() == 0.0 && v.abs() < 9.0e15 {
-        Num::Int(v as i64)
-    } else {
-        Num::Float(v)
-    }
+    gaoler_py::repr::as_int(v).map_or(Num::Float(v), Num::Int)
 }
 
 #[cfg(test)]

@@ -285,7 +285,7 @@ fn interactive(ctx: &Ctx) -> bool {
 fn config_problems(read: &ConfigRead) -> Vec<String> {
     let mut problems = read.problems();
     if problems.is_empty() {
-        problems = gaoler_server::check_stream(&read.stream);
+        problems = gaoler_lint::stream::check_stream(&read.stream);
     }
     problems
 }
@@ -613,7 +613,7 @@ fn start_server(ctx: &Ctx) -> bool {
 /// A jail with errors is reported (file and line) and left out, and the
 /// others start; the start is refused when no enabled jail is left, or
 /// when a server-level setting is wrong.
-fn start_plan(ctx: &Ctx) -> Option<gaoler_server::StartPlan> {
+fn start_plan(ctx: &Ctx) -> Option<gaoler_lint::start::StartPlan> {
     let read = match read_config(&ctx.args.conf, ReadMode::Test, &ctx.client_opts) {
         Ok(read) => read,
         Err(e) => {
@@ -621,7 +621,7 @@ fn start_plan(ctx: &Ctx) -> Option<gaoler_server::StartPlan> {
             return None;
         }
     };
-    let plan = gaoler_server::plan_start(&read);
+    let plan = gaoler_lint::start::plan_start(&read);
     for (jail, reason) in &plan.refused {
         log::error(&format!("Jail '{jail}' not started: {reason}"));
     }

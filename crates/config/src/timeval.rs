@@ -99,6 +99,10 @@ pub fn json_seconds(v: &serde_json::Value) -> Result<f64, TimeError> {
             message: "not a finite number".into(),
         }),
         serde_json::Value::String(t) => str2seconds(t).map(Num::as_f64),
+        // (a bool or null as Python's str() shows it, as fail2ban reads it)
+        serde_json::Value::Bool(true) => str2seconds("True").map(Num::as_f64),
+        serde_json::Value::Bool(false) => str2seconds("False").map(Num::as_f64),
+        serde_json::Value::Null => str2seconds("None").map(Num::as_f64),
         other => str2seconds(&other.to_string()).map(Num::as_f64),
     }
 }

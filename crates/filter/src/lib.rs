@@ -107,6 +107,7 @@ mod find;
 mod hit;
 mod ids;
 mod mlfid;
+mod options;
 mod prefilter;
 mod regex;
 mod spec;
@@ -129,6 +130,7 @@ pub use hit::Examined;
 use hit::*;
 use ids::*;
 use mlfid::*;
+pub use options::FilterOptions;
 use prefilter::*;
 pub use spec::*;
 

@@ -87,6 +87,18 @@ pub enum UseDns {
     Raw,
 }
 
+impl UseDns {
+    /// The value's name, as `get J usedns` shows it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UseDns::Yes => "yes",
+            UseDns::Warn => "warn",
+            UseDns::No => "no",
+            UseDns::Raw => "raw",
+        }
+    }
+}
+
 impl std::str::FromStr for UseDns {
     type Err = String;
     fn from_str(s: &str) -> Result<UseDns, String> {
@@ -98,6 +110,38 @@ impl std::str::FromStr for UseDns {
             other => Err(format!("invalid usedns value {other:?}")),
         }
     }
+}
+
+/// fail2ban expands `<HOST>` when a regex is added, by the jail's `usedns`
+/// at that moment (`no`: addresses only): a later `set J usedns` changes
+/// the regexes added after it, not those before. The server and the
+/// start-up check pin the tag to the form it had when added.
+pub fn pin_host(regex: &str, usedns: UseDns) -> String {
+    if usedns == UseDns::No {
+        regex.replace("<HOST>", "<ADDR>")
+    } else {
+        regex.replace("<HOST>", "(?:<ADDR>|<DNS>)")
+    }
+}
+
+/// Compiles one regex (a failregex with the jail's `prefregex`, which can
+/// supply the failure id, or an ignoreregex), so that a bad one is
+/// refused when it is set, as fail2ban does, rather than when the jail
+/// starts.
+pub fn check_regex(prefregex: Option<&str>, regex: &str, fail: bool) -> Result<(), FilterError> {
+    let spec = if fail {
+        FilterSpec {
+            prefregex: prefregex.map(str::to_owned),
+            failregex: vec![regex.to_owned()],
+            ..Default::default()
+        }
+    } else {
+        FilterSpec {
+            ignoreregex: vec![regex.to_owned()],
+            ..Default::default()
+        }
+    };
+    crate::Filter::new(spec).map(|_| ())
 }
 
 /// One candidate failure (`[regexIndex, ID, time, data]`).

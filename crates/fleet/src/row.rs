@@ -196,6 +196,64 @@ pub fn valid_name(s: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'))
 }
 
+/// `fleethost`: a [`valid_name`], or why not.
+pub fn check_host(v: &str) -> Result<(), String> {
+    match valid_name(v) {
+        true => Ok(()),
+        false => Err(format!(
+            "fleethost {}: at most {MAX_NAME} letters, digits and ._-@",
+            shown(v)
+        )),
+    }
+}
+
+/// A jail that publishes to the fleet needs a [`valid_name`]: the other
+/// hosts would refuse every row of it.
+pub fn check_publisher(jail: &str) -> Result<(), String> {
+    match valid_name(jail) {
+        true => Ok(()),
+        false => Err(format!(
+            "jail {} cannot publish to the fleet: its name must be at most {MAX_NAME} \
+             letters, digits and ._-@",
+            shown(jail)
+        )),
+    }
+}
+
+/// `fleetretry`: at least 0.05 seconds.
+pub fn check_retry(secs: f64) -> Result<std::time::Duration, String> {
+    if !secs.is_finite() || secs < 0.05 {
+        return Err(format!(
+            "fleetretry must be at least 0.05 seconds, not {secs}"
+        ));
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
+}
+
+/// A command as it may be logged or shown: the `fleetdb` value's
+/// password redacted ([`crate::redact`]), also inside nested streams.
+pub fn redact_command(cmd: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value as J;
+    match cmd {
+        J::Array(items) => {
+            let is_fleetdb = items.len() >= 3
+                && items[0].as_str() == Some("set")
+                && items[1].as_str() == Some("fleetdb");
+            J::Array(
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| match (is_fleetdb && i == 2, v) {
+                        (true, J::String(s)) => J::String(crate::redact(s)),
+                        _ => redact_command(v),
+                    })
+                    .collect(),
+            )
+        }
+        other => other.clone(),
+    }
+}
+
 /// An address a fleet row may ban: an address or a network no wider than
 /// [`MIN_PREFIX`], neither unspecified, loopback nor multicast.
 fn valid_addr(ip: &str) -> Result<Addr, String> {

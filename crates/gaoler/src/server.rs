@@ -312,7 +312,7 @@ fn watch(notifier: Arc<crate::notify::Notifier>, server: Arc<Server>, failed: Ar
 /// protected: the tree cannot be read at all, or jails are enabled but
 /// none of them could start (the server then exits non-zero instead of
 /// running unprotected). A jail with errors is refused with its file and
-/// line and the others start (see [`gaoler_server::startup`]); `status`
+/// line and the others start (see [`gaoler_lint::start`]); `status`
 /// lists the refused ones.
 fn configure(
     server: &Server,
@@ -339,7 +339,7 @@ fn configure(
     }
     // Refused jails are logged by the server from their `config-error`
     // entries; server-level settings it refuses, by the stream.
-    let plan = gaoler_server::plan_start(&read);
+    let plan = gaoler_lint::start::plan_start(&read);
     let stream: Vec<Value> = plan.stream.into_iter().map(Value::Array).collect();
     if let Err(e) = server.handle(&[json!("server-stream"), Value::Array(stream)]) {
         // The jails that could start run, as fail2ban's server does.

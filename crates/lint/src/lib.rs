@@ -33,6 +33,10 @@
 //! | `config-error` | error | the reader refuses the jail (bad value, missing filter, ...) |
 //! | `continuation-unindented` | error | a line meant to continue a value (another failregex, logpath) starts at column 0: it becomes an option nobody reads |
 //!
+//! Beside the checks, [`stream`] finds every command of a stream the
+//! server would refuse, without a server (`client -t`), and [`start`]
+//! decides from it which jails a start leaves out.
+//!
 //! # Design decisions
 //!
 //! - **The command stream is the source of values.** It is what the
@@ -68,6 +72,8 @@ pub mod finding;
 pub mod host;
 mod model;
 mod pattern;
+pub mod start;
+pub mod stream;
 mod witness;
 
 use std::path::Path;

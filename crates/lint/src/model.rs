@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 use gaoler_config::reader::{ConfigRead, JailReader};
 use gaoler_config::{Command, Origin};
+use gaoler_filter::FilterOptions;
 use serde_json::Value as Json;
 
 /// One action of a jail.
@@ -30,25 +31,14 @@ pub(crate) struct ActionView {
     pub file: Option<String>,
 }
 
-/// The filter part of a jail, as the server applies it (last value wins).
-#[derive(Clone, Debug, Default)]
-pub(crate) struct FilterView {
-    pub prefregex: Option<String>,
-    pub failregex: Vec<String>,
-    pub ignoreregex: Vec<String>,
-    pub maxlines: usize,
-    pub datepattern: Option<String>,
-    pub logtimezone: Option<String>,
-    pub usedns: gaoler_filter::UseDns,
-}
-
 /// One jail.
 pub(crate) struct JailView<'a> {
     pub name: String,
     pub reader: &'a JailReader,
     /// The backend from `["add", jail, backend]`.
     pub backend: String,
-    pub filter: FilterView,
+    /// The filter part, as the server applies it (last value wins).
+    pub filter: FilterOptions,
     pub actions: Vec<ActionView>,
     pub ignoreip: Vec<String>,
     /// Other `["set", jail, key, value]` values.
@@ -127,10 +117,7 @@ pub(crate) fn jails(read: &ConfigRead) -> Vec<JailView<'_>> {
                 name: jail.to_string(),
                 reader,
                 backend: word(2).unwrap_or("auto").to_string(),
-                filter: FilterView {
-                    maxlines: 1,
-                    ..FilterView::default()
-                },
+                filter: FilterOptions::default(),
                 actions: Vec::new(),
                 ignoreip: Vec::new(),
                 settings: HashMap::new(),
@@ -177,23 +164,18 @@ fn apply(j: &mut JailView<'_>, kind: &str, c: &Command) {
         ("set", _) => c[3..].iter().map(json_text).collect(),
         _ => Vec::new(),
     };
-    let f = &mut j.filter;
+    // The filter's options, read as the server reads them (a value it
+    // would refuse is left out here: `config-error` reports it).
+    if let Ok(gaoler_command::Command::Set {
+        target: gaoler_command::Set::Jail { option, .. },
+        ..
+    }) = gaoler_command::Command::parse(c)
+    {
+        if j.filter.apply(&option).unwrap_or(true) {
+            return;
+        }
+    }
     match key {
-        "prefregex" => f.prefregex = values.into_iter().last().filter(|p| !p.trim().is_empty()),
-        "addfailregex" => f.failregex.extend(values),
-        "addignoreregex" => f.ignoreregex.extend(values),
-        "maxlines" => {
-            if let Some(n) = values.first().and_then(|v| v.trim().parse::<usize>().ok()) {
-                f.maxlines = n.max(1);
-            }
-        }
-        "datepattern" => f.datepattern = values.into_iter().last(),
-        "logtimezone" => f.logtimezone = values.into_iter().last().filter(|v| !v.is_empty()),
-        "usedns" => {
-            if let Some(u) = values.first().and_then(|v| v.parse().ok()) {
-                f.usedns = u;
-            }
-        }
         "addignoreip" => j.ignoreip.extend(values),
         "addlogpath" => j.logpaths.extend(values.into_iter().take(1)),
         "addaction" => {

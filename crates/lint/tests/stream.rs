@@ -1,4 +1,5 @@
-//! `check_stream`: what `client -t` asks the server before anything runs.
+//! `check_stream`: what the server would refuse, found before anything
+//! runs (`client -t`), without a server.
 
 use serde_json::json;
 
@@ -28,20 +29,21 @@ fn noop_action() -> Vec<serde_json::Value> {
 
 #[test]
 fn a_valid_stream_has_no_problems() {
-    let p = gaoler_server::check_stream(&stream("^auth failure from <HOST>$", noop_action()));
+    let p = gaoler_lint::stream::check_stream(&stream("^auth failure from <HOST>$", noop_action()));
     assert!(p.is_empty(), "{p:?}");
 }
 
 #[test]
 fn invalid_regex_is_reported_with_its_text() {
-    let p = gaoler_server::check_stream(&stream("^auth (failure from <HOST>$", noop_action()));
+    let p =
+        gaoler_lint::stream::check_stream(&stream("^auth (failure from <HOST>$", noop_action()));
     assert_eq!(p.len(), 1, "{p:?}");
     assert!(p[0].contains("auth (failure"), "{p:?}");
 }
 
 #[test]
 fn regex_without_failure_id_is_reported() {
-    let p = gaoler_server::check_stream(&stream("^auth failure$", noop_action()));
+    let p = gaoler_lint::stream::check_stream(&stream("^auth failure$", noop_action()));
     assert_eq!(p.len(), 1, "{p:?}");
 }
 
@@ -55,6 +57,37 @@ fn python_action_is_reported() {
         json!("/etc/fail2ban/action.d/smtp.py"),
         json!("{}"),
     ];
-    let p = gaoler_server::check_stream(&stream("^x from <HOST>$", act));
+    let p = gaoler_lint::stream::check_stream(&stream("^x from <HOST>$", act));
     assert!(p.iter().any(|m| m.contains("smtp")), "{p:?}");
+}
+
+#[test]
+fn the_start_check_validates_fleetdb_without_connecting() {
+    let good = vec![vec![
+        json!("set"),
+        json!("fleetdb"),
+        json!("host=/nonexistent dbname=x"),
+    ]];
+    assert!(gaoler_lint::stream::check_stream(&good).is_empty());
+    let bad = vec![vec![
+        json!("set"),
+        json!("fleetdb"),
+        json!("postgresql://u:hunter2@db/x?sslmode=sometimes"),
+    ]];
+    let p = gaoler_lint::stream::check_stream(&bad);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(
+        p[0].contains("sslmode") && !p[0].contains("hunter2"),
+        "{p:?}"
+    );
+}
+
+/// The check binds nothing: a metrics address in use (as the running
+/// server holds it during a reload check) is no refusal.
+#[test]
+fn the_check_binds_no_metrics_socket() {
+    let held = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = held.local_addr().expect("addr").to_string();
+    let s = vec![vec![json!("set"), json!("metrics"), json!(addr)]];
+    assert!(gaoler_lint::stream::check_stream(&s).is_empty());
 }

@@ -17,6 +17,7 @@
 
 pub mod cond;
 pub mod expr;
+pub mod int;
 pub mod repr;
 pub mod tags;
 pub mod time;

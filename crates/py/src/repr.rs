@@ -8,6 +8,21 @@
 
 use serde_json::{Number, Value};
 
+/// `v` as the int Python would hold, when it is integral (and exact in a
+/// double): fail2ban keeps whole seconds as ints, so they print as `600`,
+/// not `600.0`.
+pub fn as_int(v: f64) -> Option<i64> {
+    (v.fract() == 0.0 && v.abs() < 9.0e15).then_some(v as i64)
+}
+
+/// A number as a JSON value, an int when integral ([`as_int`]).
+pub fn int_or_float(v: f64) -> Value {
+    match as_int(v) {
+        Some(i) => Value::from(i),
+        None => Value::from(v),
+    }
+}
+
 /// Python `repr()` of a JSON value.
 pub fn repr(v: &Value) -> String {
     let mut out = String::new();

@@ -394,13 +394,7 @@ impl Server {
     /// `set fleethost V`.
     pub(crate) fn set_fleet_host(&self, v: &str) -> Result<(), CommandError> {
         let v = v.trim();
-        if !gaoler_fleet::row::valid_name(v) {
-            return Err(CommandError::Invalid(format!(
-                "fleethost {}: at most {} letters, digits and ._-@",
-                gaoler_fleet::row::shown(v),
-                gaoler_fleet::row::MAX_NAME
-            )));
-        }
+        gaoler_fleet::row::check_host(v).map_err(CommandError::Invalid)?;
         let running = {
             let mut f = lock(&self.fleet);
             if f.host == v {
@@ -414,14 +408,9 @@ impl Server {
 
     /// `set fleetretry V` (seconds, at least 0.05).
     pub(crate) fn set_fleet_retry(&self, secs: f64) -> Result<(), CommandError> {
-        if !secs.is_finite() || secs < 0.05 {
-            return Err(CommandError::Invalid(format!(
-                "fleetretry must be at least 0.05 seconds, not {secs}"
-            )));
-        }
+        let retry = gaoler_fleet::row::check_retry(secs).map_err(CommandError::Invalid)?;
         let running = {
             let mut f = lock(&self.fleet);
-            let retry = Duration::from_secs_f64(secs);
             if f.retry == retry {
                 return Ok(());
             }
@@ -498,29 +487,7 @@ impl Server {
     }
 }
 
-/// A command for the log: the `fleetdb` values in it (also inside
-/// streams) redacted.
-pub(crate) fn redact_command(cmd: &serde_json::Value) -> serde_json::Value {
-    use serde_json::Value as J;
-    match cmd {
-        J::Array(items) => {
-            let is_fleetdb = items.len() >= 3
-                && items[0].as_str() == Some("set")
-                && items[1].as_str() == Some("fleetdb");
-            J::Array(
-                items
-                    .iter()
-                    .enumerate()
-                    .map(|(i, v)| match (is_fleetdb && i == 2, v) {
-                        (true, J::String(s)) => J::String(gaoler_fleet::redact(s)),
-                        _ => redact_command(v),
-                    })
-                    .collect(),
-            )
-        }
-        other => other.clone(),
-    }
-}
+pub(crate) use gaoler_fleet::row::redact_command;
 
 #[cfg(test)]
 mod tests {

@@ -44,7 +44,7 @@ use gaoler_ban::{
     FailManager, FieldValue, IgnoreList, Resolver, RestoreRule, Ticket, BAN_PER_ROUND,
     BATCH_PER_ROUND, UNBAN_PER_CHECK,
 };
-use gaoler_filter::{Filter, FilterSpec, TupleLine, UseDns};
+use gaoler_filter::{Filter, FilterOptions, FilterSpec, TupleLine, UseDns};
 use gaoler_source::{
     FileSource, JournalOptions, JournalSource, JournalStart, Position, SourceOptions, StartAt,
 };
@@ -58,6 +58,7 @@ use crate::Clock;
 mod actions_thread;
 mod control;
 mod filter_thread;
+mod options;
 
 /// Positions are written to the database at least this often.
 const POSITION_INTERVAL: Duration = Duration::from_secs(10);
@@ -121,16 +122,11 @@ impl Resolver for SystemResolver {
     }
 }
 
-/// Filter-side settings, as the transmitter sets them.
+/// Filter-side settings, as the transmitter sets them: the filter's own
+/// options, and what the jail reads and how.
 #[derive(Debug, Clone)]
 pub(crate) struct FilterConf {
-    pub prefregex: Option<String>,
-    pub failregex: Vec<String>,
-    pub ignoreregex: Vec<String>,
-    pub maxlines: usize,
-    pub datepattern: Option<String>,
-    pub logtimezone: Option<String>,
-    pub usedns: String,
+    pub filter: FilterOptions,
     pub findtime: f64,
     pub logpaths: Vec<(String, StartAt)>,
     pub journalmatches: Vec<Vec<String>>,
@@ -142,13 +138,7 @@ pub(crate) struct FilterConf {
 impl Default for FilterConf {
     fn default() -> Self {
         FilterConf {
-            prefregex: None,
-            failregex: Vec::new(),
-            ignoreregex: Vec::new(),
-            maxlines: 1,
-            datepattern: None,
-            logtimezone: None,
-            usedns: "warn".into(),
+            filter: FilterOptions::default(),
             findtime: 600.0,
             logpaths: Vec::new(),
             journalmatches: Vec::new(),
@@ -162,15 +152,8 @@ impl Default for FilterConf {
 impl FilterConf {
     pub fn spec(&self) -> FilterSpec {
         FilterSpec {
-            prefregex: self.prefregex.clone(),
-            failregex: self.failregex.clone(),
-            ignoreregex: self.ignoreregex.clone(),
-            maxlines: self.maxlines.max(1),
-            datepattern: self.datepattern.clone(),
-            logtimezone: self.logtimezone.clone(),
-            usedns: self.usedns.parse().unwrap_or(UseDns::Warn),
             check_find_time: Some(self.findtime),
-            ..FilterSpec::default()
+            ..self.filter.spec()
         }
     }
 }
@@ -208,23 +191,23 @@ pub struct Jail {
     pub(crate) name: String,
     pub(crate) backend: String,
     pub(crate) ctx: Arc<Ctx>,
-    pub(crate) conf: Mutex<FilterConf>,
-    pub(crate) fail: Mutex<FailState>,
-    pub(crate) bans: Mutex<BanState>,
+    conf: Mutex<FilterConf>,
+    fail: Mutex<FailState>,
+    bans: Mutex<BanState>,
     wake: Condvar,
-    pub(crate) actions: Mutex<Vec<ActionEntry>>,
-    pub(crate) inc: Mutex<BanTimeIncrement>,
+    actions: Mutex<Vec<ActionEntry>>,
+    inc: Mutex<BanTimeIncrement>,
     /// `bantime.*` values as set, for `get J bantime.X`.
-    pub(crate) ban_extra: Mutex<Map<String, Json>>,
+    ban_extra: Mutex<Map<String, Json>>,
     active: AtomicBool,
     started: AtomicBool,
-    pub(crate) idle: AtomicBool,
+    idle: AtomicBool,
     threads: Mutex<Vec<JoinHandle<()>>>,
-    pub(crate) reload: Mutex<Option<ReloadState>>,
+    reload: Mutex<Option<ReloadState>>,
     /// Files the filter thread tracks (for `status`).
     files: Mutex<Vec<String>>,
     /// Python actions that were refused (their later settings are ignored).
-    pub(crate) refused: Mutex<BTreeSet<String>>,
+    refused: Mutex<BTreeSet<String>>,
     /// Set once the actions thread has run the actions' `start`; bans
     /// from other threads (`set J banip`) wait for it, because an
     /// `actionstart` after a ban would reset the action's state and lose

@@ -11,8 +11,9 @@
 //! Modules:
 //! - [`transmitter`]: command dispatch (`ping` … `reload`, `set`/`get`);
 //! - [`jail`]: one jail's filter and actions threads;
-//! - [`startup`]: which jails of a configuration can start, and why the
-//!   others cannot (a bad jail is refused alone, never silently);
+//! - which jails of a configuration can start, and why the others cannot,
+//!   is decided before the stream is sent (`gaoler_lint::start`); a
+//!   command that still fails here refuses its own jail alone;
 //! - `fleet`: bans shared with other hosts through PostgreSQL
 //!   (`fleetdb`, gaoler-fleet), the thin layer between the fleet thread
 //!   and the jails;
@@ -54,7 +55,6 @@ mod fleet;
 pub mod jail;
 pub mod log;
 mod metrics;
-pub mod startup;
 pub mod transmitter;
 
 use std::path::PathBuf;
@@ -64,7 +64,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use jail::Jail;
 pub use log::Logger;
-pub use startup::{check_stream, plan_start, StartPlan};
 
 use jail::{lock, Ctx};
 
@@ -137,39 +136,7 @@ pub enum ServerError {
     Log(#[from] log::LogError),
 }
 
-/// Errors of one command, mirroring fail2ban's exception classes.
-#[derive(Debug, thiserror::Error)]
-pub enum CommandError {
-    /// `UnknownJailException`: the client prints
-    /// `Sorry but the jail 'X' does not exist`.
-    #[error("{0}")]
-    UnknownJail(String),
-    /// `DuplicateJailException`.
-    #[error("{0}")]
-    DuplicateJail(String),
-    /// `ValueError` (bad value, `not banned: [...]`).
-    #[error("{0}")]
-    Invalid(String),
-    /// `Exception` (e.g. `Invalid command`).
-    #[error("{0}")]
-    Failed(String),
-    /// `KeyError` (an action a jail does not have).
-    #[error("{0}")]
-    UnknownKey(String),
-}
-
-impl CommandError {
-    /// fail2ban's exception class name.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            CommandError::UnknownJail(_) => "UnknownJailException",
-            CommandError::DuplicateJail(_) => "DuplicateJailException",
-            CommandError::Invalid(_) => "ValueError",
-            CommandError::Failed(_) => "Exception",
-            CommandError::UnknownKey(_) => "KeyError",
-        }
-    }
-}
+pub use gaoler_command::CommandError;
 
 /// fail2ban's `name[opt=v, ...]` split (backends, log targets).
 pub(crate) fn split_options(value: &str) -> (String, Vec<(String, String)>) {

@@ -14,7 +14,6 @@
 //! (`Command [...] has failed. Received Exception('...')`).
 
 use std::collections::BTreeSet;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,9 +23,11 @@ use gaoler_source::StartAt;
 use gaoler_store::{OpenOptions, Store};
 use serde_json::{json, Map, Value as Json};
 
+use gaoler_command::{Command, Get, JailGet, JailSet, ParseError, ServerSetting, Set, Stop, Unban};
+
 use crate::jail::{lock, Jail};
 use crate::log::{level, parse_level};
-use crate::{startup, CommandError, Server};
+use crate::{CommandError, Server};
 
 mod jail_options;
 
@@ -36,79 +37,32 @@ pub const VERSION: &str = gaoler_config::reader::FAIL2BAN_VERSION;
 type CmdResult = Result<Json, CommandError>;
 
 fn invalid_command() -> CommandError {
-    CommandError::Failed("Invalid command".into())
+    CommandError::invalid_command()
 }
 
-/// A command argument as text (numbers and booleans as Python's `str`).
-fn s(v: &Json) -> String {
-    match v {
-        Json::String(x) => x.clone(),
-        Json::Null => "None".into(),
-        Json::Bool(true) => "True".into(),
-        Json::Bool(false) => "False".into(),
-        other => other.to_string(),
-    }
-}
-
-fn arg(cmd: &[Json], i: usize) -> Result<&Json, CommandError> {
-    cmd.get(i)
-        .ok_or_else(|| CommandError::Failed("list index out of range".into()))
-}
-
-fn arg_s(cmd: &[Json], i: usize) -> Result<String, CommandError> {
-    arg(cmd, i).map(s)
-}
+use gaoler_command::text as s;
 
 fn as_bool(v: &str) -> bool {
     gaoler_config::value::as_bool(v.trim())
 }
 
 fn parse_int(v: &Json) -> Result<i64, CommandError> {
-    match v {
-        Json::Number(n) => n
-            .as_i64()
-            .or_else(|| n.as_f64().map(|f| f as i64))
-            .ok_or_else(|| CommandError::Invalid(format!("invalid literal for int(): {n}"))),
-        other => {
-            let t = s(other);
-            t.trim().parse::<i64>().map_err(|_| {
-                CommandError::Invalid(format!("invalid literal for int() with base 10: '{t}'"))
-            })
-        }
-    }
+    gaoler_py::int::json_int(v).map_err(CommandError::Invalid)
 }
 
 fn seconds(v: &Json) -> Result<f64, CommandError> {
-    let r = match v {
-        Json::Number(_) | Json::String(_) => gaoler_config::timeval::json_seconds(v),
-        // (a bool or null as Python's str() shows it, as fail2ban reads it)
-        other => gaoler_config::str2seconds(&s(other)).map(|n| n.as_f64()),
-    };
-    r.map_err(|e| CommandError::Invalid(e.to_string()))
+    gaoler_config::timeval::json_seconds(v).map_err(|e| CommandError::Invalid(e.to_string()))
 }
 
 /// A number as Python would show it: integral values as ints.
-fn num(v: f64) -> Json {
-    if v.fract() == 0.0 && v.abs() < 9.0e15 {
-        json!(v as i64)
-    } else {
-        json!(v)
-    }
-}
+use gaoler_py::repr::int_or_float as num;
 
 /// A manual ban's target must be an address, a subnet or a raw ID a
 /// filter could produce ([`gaoler_addr::Addr::parse_ban_target`]).
 fn ban_target(v: &str) -> Result<(), CommandError> {
-    gaoler_addr::Addr::parse_ban_target(v)
+    gaoler_addr::Addr::check_ban_target(v)
         .map(|_| ())
-        .map_err(|e| {
-            let shown: String = v.chars().take(64).collect();
-            let more = if shown.len() < v.len() { "..." } else { "" };
-            CommandError::Invalid(format!(
-                "Invalid IP address, subnet or ID '{}{more}': {e}",
-                shown.escape_debug()
-            ))
-        })
+        .map_err(CommandError::Invalid)
 }
 
 /// A command as it may be logged: `fleetdb` values redacted (see
@@ -224,13 +178,22 @@ impl Server {
                 first_err.get_or_insert(e);
                 continue;
             };
-            let jail = startup::jail_of(c).map(str::to_owned);
+            let parsed = Command::parse(c);
+            let jail = match &parsed {
+                Ok(cmd) => cmd.jail().map(str::to_owned),
+                Err(e) => e.jail.clone(),
+            };
             if jail.as_ref().is_some_and(|j| skipped.contains(j)) {
                 continue;
             }
-            match self.command(c, true) {
+            let adds = matches!(parsed, Ok(Command::Add { .. }));
+            let result = match parsed {
+                Ok(cmd) => self.run(cmd, true),
+                Err(e) => Err(self.parse_error(e)),
+            };
+            match result {
                 Ok(_) => {
-                    if let (Some(j), Some("add")) = (&jail, c.first().and_then(Json::as_str)) {
+                    if let (Some(j), true) = (&jail, adds) {
                         added.insert(j.clone());
                     }
                 }
@@ -280,68 +243,84 @@ impl Server {
     }
 
     fn command(&self, cmd: &[Json], quiet: bool) -> CmdResult {
-        let name = match cmd.first() {
-            Some(Json::String(n)) => n.as_str(),
-            _ => return Err(invalid_command()),
-        };
-        match name {
-            "ping" => Ok(json!("pong")),
-            "add" => {
-                let jail = arg_s(cmd, 1)?;
-                if jail == "--all" {
-                    return Err(CommandError::Failed(format!("Reserved name '{jail}'")));
-                }
-                let backend = cmd.get(2).map(s).unwrap_or_else(|| "auto".into());
+        match Command::parse(cmd) {
+            Ok(c) => self.run(c, quiet),
+            Err(e) => Err(self.parse_error(e)),
+        }
+    }
+
+    /// The error for a command that could not be read: fail2ban looks the
+    /// jail up before it reads the option, so a missing jail comes first.
+    fn parse_error(&self, e: ParseError) -> CommandError {
+        match e.jail {
+            Some(j) => self.jail(&j).err().unwrap_or(e.error),
+            None => e.error,
+        }
+    }
+
+    /// Carries out one command (quiet: inside a stream, where `set`
+    /// answers null).
+    fn run(&self, c: Command, quiet: bool) -> CmdResult {
+        match c {
+            Command::Ping => Ok(json!("pong")),
+            Command::Add { jail, backend } => {
                 self.add_jail(&jail, &backend)?;
                 Ok(json!(jail))
             }
-            "multi-set" => self.command_set(&cmd[1..], true, quiet),
-            "set" => self.command_set(&cmd[1..], false, quiet),
-            "get" => self.command_get(&cmd[1..]),
-            "start" => {
-                let jail = arg_s(cmd, 1)?;
+            Command::Set {
+                target: Set::Server { setting, value },
+                ..
+            } => self.set_server(setting, value.as_ref(), quiet),
+            Command::Set {
+                multi,
+                target: Set::Jail { jail, option },
+            } => {
+                let j = self.jail(&jail)?;
+                self.set_jail(&j, option, multi, quiet)
+            }
+            Command::Get(Get::Server(setting)) => Ok(self.get_server(setting)),
+            Command::Get(Get::Jail { jail, option }) => {
+                let j = self.jail(&jail)?;
+                self.get_jail(&j, &option)
+            }
+            Command::Start { jail } => {
                 self.start_jail(&jail)?;
                 Ok(Json::Null)
             }
-            "stop" => {
-                match cmd.get(1).map(s) {
-                    None => self.shutdown(),
-                    Some(a) if a == "--all" => self.stop_all_jails(),
-                    Some(j) => self.stop_jail(&j)?,
+            Command::Stop(stop) => {
+                match stop {
+                    Stop::Server => self.shutdown(),
+                    Stop::AllJails => self.stop_all_jails(),
+                    Stop::Jail(j) => self.stop_jail(&j)?,
                 }
                 Ok(Json::Null)
             }
-            "reload" => {
-                let target = cmd.get(1).map(s).unwrap_or_else(|| "--all".into());
-                let opts: Vec<String> = match cmd.get(2) {
-                    Some(Json::Array(a)) => a.iter().map(s).collect(),
-                    Some(Json::Null) | None => Vec::new(),
-                    Some(other) => vec![s(other)],
-                };
-                let stream: Vec<Json> = match cmd.get(3) {
-                    Some(Json::Array(a)) => a.clone(),
-                    _ => Vec::new(),
-                };
-                self.reload(&target, &opts, &stream)?;
+            Command::Reload {
+                target,
+                options,
+                stream,
+            } => {
+                self.reload(&target, &options, &stream)?;
                 Ok(json!("OK"))
             }
-            "unban" if cmd.len() >= 2 => {
-                let values: Vec<String> = cmd[1..].iter().map(s).collect();
+            Command::Unban(unban) => {
                 let jails = lock(&self.jails).clone();
                 let mut cnt = 0;
-                if values.len() == 1 && values[0] == "--all" {
-                    for j in &jails {
-                        cnt += j.flush_bans(true, false);
+                match unban {
+                    Unban::All => {
+                        for j in &jails {
+                            cnt += j.flush_bans(true, false);
+                        }
                     }
-                } else {
-                    for j in &jails {
-                        cnt += j.unban_ips(&values, true).unwrap_or(0);
+                    Unban::Ids(ids) => {
+                        for j in &jails {
+                            cnt += j.unban_ips(&ids, true).unwrap_or(0);
+                        }
                     }
                 }
                 Ok(json!(cnt))
             }
-            "banned" => {
-                let ids: Vec<String> = cmd[1..].iter().map(s).collect();
+            Command::Banned { ids } => {
                 let jails = lock(&self.jails).clone();
                 if ids.is_empty() {
                     Ok(Json::Array(
@@ -368,33 +347,28 @@ impl Server {
                     ))
                 }
             }
-            "echo" => Ok(Json::Array(cmd[1..].to_vec())),
-            "server-status" => Ok(json!("Server ready")),
-            "server-stream" => {
-                let Some(Json::Array(stream)) = cmd.get(1) else {
-                    return Err(invalid_command());
-                };
-                self.run_start_stream(stream)?;
+            Command::Echo(args) => Ok(Json::Array(args)),
+            Command::ServerStatus => Ok(json!("Server ready")),
+            Command::ServerStream(stream) => {
+                self.run_start_stream(&stream)?;
                 Ok(Json::Null)
             }
-            "sleep" => {
-                let secs = seconds(arg(cmd, 1)?)?;
+            Command::Sleep(v) => {
+                let secs = seconds(&v)?;
                 std::thread::sleep(Duration::from_secs_f64(secs.clamp(0.0, 3600.0)));
                 Ok(Json::Null)
             }
-            "flushlogs" => Ok(json!(self.ctx.logger.flush_logs())),
-            "status" => self.status(&cmd[1..]),
-            "stats" | "statistic" | "statistics" => self.status(&[json!("--all"), json!("stats")]),
-            "version" => Ok(json!(VERSION)),
-            "config-error" => {
-                let msg = arg_s(cmd, 1)?;
-                if let Some((jail, reason)) = startup::parse_skipped(&msg) {
+            Command::FlushLogs => Ok(json!(self.ctx.logger.flush_logs())),
+            Command::Status { jail, flavor } => self.status(jail.as_deref(), flavor.as_deref()),
+            Command::Stats => self.status(Some("--all"), Some("stats")),
+            Command::Version => Ok(json!(VERSION)),
+            Command::ConfigError(msg) => {
+                if let Some((jail, reason)) = gaoler_command::parse_skipped(&msg) {
                     lock(&self.failed).insert(jail.to_owned(), reason.to_owned());
                 }
                 self.ctx.log(level::ERROR, "fail2ban.transmitter", msg);
                 Ok(Json::Null)
             }
-            _ => Err(invalid_command()),
         }
     }
 
@@ -465,7 +439,7 @@ impl Server {
                 format!("Jail '{name}' reloaded"),
             );
         }
-        j.idle.store(false, Ordering::SeqCst);
+        j.set_idle(false);
         Ok(())
     }
 
@@ -576,62 +550,60 @@ impl Server {
         Json::Array(st)
     }
 
-    fn status(&self, args: &[Json]) -> CmdResult {
-        match args.len() {
-            0 => Ok(self.server_status()),
-            1 | 2 => {
-                let name = s(&args[0]);
-                let flavor = args.get(1).map(s).unwrap_or_else(|| "basic".into());
-                if name == "--all" {
-                    // fail2ban 1.1: the general status with the dict of
-                    // jail statuses appended; for `stats` the dict alone.
-                    let mut m = Map::new();
-                    let mut jails = lock(&self.jails).clone();
-                    jails.sort_by(|a, b| a.name.cmp(&b.name));
-                    for j in jails {
-                        m.insert(j.name.clone(), j.status(&flavor));
-                    }
-                    if flavor == "stats" {
-                        return Ok(Json::Object(m));
-                    }
-                    let mut st = match self.server_status() {
-                        Json::Array(a) => a,
-                        _ => Vec::new(),
-                    };
-                    st.push(Json::Object(m));
-                    return Ok(Json::Array(st));
-                }
-                match self.jail(&name) {
-                    Ok(j) => Ok(j.status(&flavor)),
-                    Err(e) => match lock(&self.failed).get(&name) {
-                        Some(reason) => Err(CommandError::Failed(format!(
-                            "Jail '{name}' failed to start: {reason}"
-                        ))),
-                        None => Err(e),
-                    },
-                }
+    fn status(&self, jail: Option<&str>, flavor: Option<&str>) -> CmdResult {
+        let Some(name) = jail else {
+            return Ok(self.server_status());
+        };
+        let flavor = flavor.unwrap_or("basic");
+        if name == "--all" {
+            // fail2ban 1.1: the general status with the dict of jail
+            // statuses appended; for `stats` the dict alone.
+            let mut m = Map::new();
+            let mut jails = lock(&self.jails).clone();
+            jails.sort_by(|a, b| a.name.cmp(&b.name));
+            for j in jails {
+                m.insert(j.name.clone(), j.status(flavor));
             }
-            _ => Err(CommandError::Failed("Invalid command (no status)".into())),
+            if flavor == "stats" {
+                return Ok(Json::Object(m));
+            }
+            let mut st = match self.server_status() {
+                Json::Array(a) => a,
+                _ => Vec::new(),
+            };
+            st.push(Json::Object(m));
+            return Ok(Json::Array(st));
+        }
+        match self.jail(name) {
+            Ok(j) => Ok(j.status(flavor)),
+            Err(e) => match lock(&self.failed).get(name) {
+                Some(reason) => Err(CommandError::Failed(format!(
+                    "Jail '{name}' failed to start: {reason}"
+                ))),
+                None => Err(e),
+            },
         }
     }
 
     // ------------------------------------------------------------------
     // set
 
-    fn command_set(&self, cmd: &[Json], multiple: bool, quiet: bool) -> CmdResult {
-        let name = arg_s(cmd, 0)?;
+    fn set_server(&self, setting: ServerSetting, value: Option<&Json>, quiet: bool) -> CmdResult {
         let quiet_or = |v: CmdResult| if quiet { v.map(|_| Json::Null) } else { v };
-        match name.as_str() {
-            "loglevel" => {
-                let v = arg_s(cmd, 1)?;
+        // (the parser has made sure that a setting which needs a value has one)
+        let v = || value.map(s).unwrap_or_default();
+        let number = || value.cloned().unwrap_or(Json::Null);
+        match setting {
+            ServerSetting::LogLevel => {
+                let v = v();
                 let l = parse_level(&v)
                     .ok_or_else(|| CommandError::Invalid(format!("Invalid log level {v:?}")))?;
                 self.ctx.logger.set_level(l);
                 lock(&self.settings).loglevel = v.to_ascii_uppercase();
-                quiet_or(self.command_get(&[json!("loglevel")]))
+                quiet_or(Ok(self.get_server(ServerSetting::LogLevel)))
             }
-            "logtarget" => {
-                let v = arg_s(cmd, 1)?;
+            ServerSetting::LogTarget => {
+                let v = v();
                 if let Err(e) = self.ctx.logger.set_target(&v) {
                     self.ctx
                         .log(level::ERROR, "fail2ban.server", format!("{e}"));
@@ -639,8 +611,8 @@ impl Server {
                 }
                 quiet_or(Ok(json!(self.ctx.logger.target())))
             }
-            "syslogsocket" => {
-                let v = arg_s(cmd, 1)?;
+            ServerSetting::SyslogSocket => {
+                let v = v();
                 if let Err(e) = self.ctx.logger.set_syslog_socket(&v) {
                     self.ctx
                         .log(level::ERROR, "fail2ban.server", format!("{e}"));
@@ -650,22 +622,20 @@ impl Server {
                 }
                 quiet_or(Ok(json!(self.ctx.logger.syslog_socket())))
             }
-            "allowipv6" => {
-                let v = arg_s(cmd, 1)?;
+            ServerSetting::AllowIpv6 => {
+                let v = v();
                 lock(&self.settings).allowipv6 = v.clone();
                 if v != "auto" {
                     let allowed = as_bool(&v);
                     for j in lock(&self.jails).iter() {
-                        for a in crate::jail::lock(&j.actions).iter_mut() {
-                            a.action.set_ipv6_allowed(allowed);
-                        }
+                        j.set_ipv6_allowed(allowed);
                     }
                 }
                 quiet_or(Ok(json!(v)))
             }
-            "thread" => Ok(Json::Null),
-            "dbfile" => {
-                let v = arg_s(cmd, 1)?;
+            ServerSetting::Thread => Ok(Json::Null),
+            ServerSetting::DbFile => {
+                let v = v();
                 self.set_dbfile(&v)?;
                 let cur = lock(&self.settings).dbfile.clone();
                 match cur {
@@ -673,43 +643,37 @@ impl Server {
                     Some(f) => quiet_or(Ok(json!(f))),
                 }
             }
-            "dbmaxmatches" => {
-                let v = parse_int(arg(cmd, 1)?)?.max(0) as usize;
+            ServerSetting::DbMaxMatches => {
+                let v = parse_int(&number())?.max(0) as usize;
                 lock(&self.settings).dbmaxmatches = v;
                 match self.with_db("dbmaxmatches", |d| d.set_max_matches(v)) {
                     true => quiet_or(Ok(json!(v))),
                     false => Ok(Json::Null),
                 }
             }
-            "metrics" => {
-                let v = arg(cmd, 1).map(s).unwrap_or_default();
-                self.set_metrics(&v)
-                    .map(|a| quiet_or(Ok(json!(a))))
-                    .map_err(CommandError::Failed)?
-            }
-            "fleethost" => {
-                self.set_fleet_host(&arg_s(cmd, 1)?)?;
+            ServerSetting::Metrics => self
+                .set_metrics(&v())
+                .map(|a| quiet_or(Ok(json!(a))))
+                .map_err(CommandError::Failed)?,
+            ServerSetting::FleetHost => {
+                self.set_fleet_host(&v())?;
                 quiet_or(Ok(json!(self.fleet_host())))
             }
-            "fleetretry" => {
-                self.set_fleet_retry(seconds(arg(cmd, 1)?)?)?;
+            ServerSetting::FleetRetry => {
+                self.set_fleet_retry(seconds(&number())?)?;
                 quiet_or(Ok(num(self.fleet_retry())))
             }
-            "fleetdb" => {
-                self.set_fleet_db(&arg_s(cmd, 1)?)?;
+            ServerSetting::FleetDb => {
+                self.set_fleet_db(&v())?;
                 quiet_or(Ok(self.fleet_db_shown().map_or(Json::Null, Json::String)))
             }
-            "dbpurgeage" => {
-                let v = seconds(arg(cmd, 1)?)?;
+            ServerSetting::DbPurgeAge => {
+                let v = seconds(&number())?;
                 lock(&self.settings).dbpurgeage = v;
                 match self.with_db("dbpurgeage", |d| d.set_purge_age(v)) {
                     true => quiet_or(Ok(num(v))),
                     false => Ok(Json::Null),
                 }
-            }
-            _ => {
-                let jail = self.jail(&name)?;
-                self.set_jail(&jail, cmd, multiple, quiet)
             }
         }
     }
@@ -798,109 +762,49 @@ impl Server {
         Ok(())
     }
 
-    fn command_get(&self, cmd: &[Json]) -> CmdResult {
-        let name = arg_s(cmd, 0)?;
-        match name.as_str() {
-            "loglevel" => Ok(json!(lock(&self.settings).loglevel)),
-            "logtarget" => Ok(json!(self.ctx.logger.target())),
-            "syslogsocket" => Ok(json!(self.ctx.logger.syslog_socket())),
-            "thread" => Ok(json!({"stacksize": 0})),
-            "dbfile" => Ok(lock(&self.settings)
+    fn get_server(&self, setting: ServerSetting) -> Json {
+        match setting {
+            ServerSetting::LogLevel => json!(lock(&self.settings).loglevel),
+            ServerSetting::LogTarget => json!(self.ctx.logger.target()),
+            ServerSetting::SyslogSocket => json!(self.ctx.logger.syslog_socket()),
+            // (not gettable in fail2ban: `get allowipv6` names a jail)
+            ServerSetting::AllowIpv6 => json!(lock(&self.settings).allowipv6),
+            ServerSetting::Thread => json!({"stacksize": 0}),
+            ServerSetting::DbFile => lock(&self.settings)
                 .dbfile
                 .clone()
-                .map_or(Json::Null, Json::String)),
-            "dbmaxmatches" => Ok(match self.ctx.db().as_ref() {
+                .map_or(Json::Null, Json::String),
+            ServerSetting::DbMaxMatches => match self.ctx.db().as_ref() {
                 None => Json::Null,
                 Some(d) => json!(d.max_matches()),
-            }),
-            "metrics" => Ok(json!(self.metrics_addr())),
+            },
+            ServerSetting::Metrics => json!(self.metrics_addr()),
             // (never the password)
-            "fleetdb" => Ok(self.fleet_db_shown().map_or(Json::Null, Json::String)),
-            "fleethost" => Ok(json!(self.fleet_host())),
-            "fleetretry" => Ok(num(self.fleet_retry())),
-            "dbpurgeage" => Ok(match self.ctx.db().as_ref() {
+            ServerSetting::FleetDb => self.fleet_db_shown().map_or(Json::Null, Json::String),
+            ServerSetting::FleetHost => json!(self.fleet_host()),
+            ServerSetting::FleetRetry => num(self.fleet_retry()),
+            ServerSetting::DbPurgeAge => match self.ctx.db().as_ref() {
                 None => Json::Null,
                 Some(d) => num(d.purge_age()),
-            }),
-            _ => {
-                let j = self.jail(&name)?;
-                self.get_jail(&j, cmd)
-            }
+            },
         }
     }
 }
 
-/// Compiles one regex (with the jail's prefregex, which can supply the
-/// failure id), so a bad one is refused when it is set, as fail2ban does,
-/// rather than when the jail starts.
-fn validate_regex(prefregex: Option<&str>, r: &str, fail: bool) -> Result<(), CommandError> {
-    let spec = if fail {
-        gaoler_filter::FilterSpec {
-            prefregex: prefregex.map(str::to_owned),
-            failregex: vec![r.to_owned()],
-            ..Default::default()
-        }
-    } else {
-        gaoler_filter::FilterSpec {
-            ignoreregex: vec![r.to_owned()],
-            ..Default::default()
-        }
-    };
-    gaoler_filter::Filter::new(spec)
-        .map(|_| ())
-        .map_err(|e| CommandError::Invalid(e.to_string()))
+/// A regex as `set` adds it, compiled alone ([`gaoler_filter::check_regex`]).
+fn check_regex(prefregex: Option<&str>, r: &str, fail: bool) -> Result<(), CommandError> {
+    gaoler_filter::check_regex(prefregex, r, fail).map_err(|e| CommandError::Invalid(e.to_string()))
 }
 
 /// `ignorecache` value: `key="<ip>", max-count=100, max-time=5m`.
 fn parse_ignore_cache(v: &str) -> Result<Option<IgnoreCacheConfig>, CommandError> {
-    if v.trim().is_empty() {
-        return Ok(None);
-    }
-    let mut cfg: Option<IgnoreCacheConfig> = None;
-    let mut max_count = None;
-    let mut max_time = None;
-    for part in v.split(',') {
-        let Some((k, val)) = part.split_once('=') else {
-            continue;
-        };
-        let val = val.trim().trim_matches(|c| c == '"' || c == '\'');
-        match k.trim() {
-            "key" => cfg = Some(IgnoreCacheConfig::new(val)),
-            "max-count" => {
-                max_count = Some(
-                    val.parse::<usize>()
-                        .map_err(|_| CommandError::Invalid(format!("invalid max-count {val:?}")))?,
-                )
-            }
-            "max-time" => max_time = Some(seconds(&json!(val))?),
-            _ => {}
-        }
-    }
-    let mut cfg = cfg.ok_or_else(|| CommandError::Invalid("ignorecache needs a key".into()))?;
-    if let Some(c) = max_count {
-        cfg.max_count = c;
-    }
-    if let Some(t) = max_time {
-        cfg.max_time = t;
-    }
-    Ok(Some(cfg))
+    IgnoreCacheConfig::parse(v, |t| seconds(&json!(t)).map_err(|e| e.to_string()))
+        .map_err(CommandError::Invalid)
 }
 
 /// What fail2ban's jail raises for an action it does not have.
 fn no_action(name: &str) -> CommandError {
     CommandError::UnknownKey(format!("Invalid Action name: {name}"))
-}
-
-/// fail2ban expands `<HOST>` when a regex is added, by the jail's `usedns`
-/// at that moment (`no`: addresses only): a later `set J usedns` changes
-/// the regexes added after it, not those before. The tag is pinned here to
-/// the form it had when added.
-fn pin_host(regex: &str, usedns: &str) -> String {
-    if usedns == "no" {
-        regex.replace("<HOST>", "<ADDR>")
-    } else {
-        regex.replace("<HOST>", "(?:<ADDR>|<DNS>)")
-    }
 }
 
 #[cfg(test)]

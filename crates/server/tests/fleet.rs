@@ -100,27 +100,6 @@ fn settings_round_trip_and_bad_values_are_refused() {
     srv.shutdown();
 }
 
-#[test]
-fn the_start_check_validates_fleetdb_without_connecting() {
-    let good = vec![vec![
-        json!("set"),
-        json!("fleetdb"),
-        json!("host=/nonexistent dbname=x"),
-    ]];
-    assert!(gaoler_server::check_stream(&good).is_empty());
-    let bad = vec![vec![
-        json!("set"),
-        json!("fleetdb"),
-        json!("postgresql://u:hunter2@db/x?sslmode=sometimes"),
-    ]];
-    let p = gaoler_server::check_stream(&bad);
-    assert_eq!(p.len(), 1, "{p:?}");
-    assert!(
-        p[0].contains("sslmode") && !p[0].contains("hunter2"),
-        "{p:?}"
-    );
-}
-
 /// No database to reach: bans go on at once, the rows wait in the local
 /// outbox, and the log says so once, not at every retry.
 #[test]

@@ -4,25 +4,12 @@
 
 mod common;
 
-use std::path::Path;
-
 use common::{run, stream, Env};
 use gaoler_config::reader::ClientOptions;
 use gaoler_config::{read_config, ReadMode};
 use serde_json::{json, Value as Json};
 
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dst = to.join(e.file_name());
-        if e.path().is_dir() {
-            copy_tree(&e.path(), &dst);
-        } else {
-            std::fs::copy(e.path(), &dst).unwrap();
-        }
-    }
-}
+use gaoler_testkit::copy_tree;
 
 /// The pairs of `["Failed jails", [[jail, reason], ...]]` in a status.
 fn failed(status: &Json) -> Vec<(String, String)> {
@@ -150,7 +137,7 @@ fn plan_start_refuses_bad_jails_with_file_and_line() {
             .unwrap()
     };
     let read = read_config(&conf, ReadMode::Test, &ClientOptions::default()).expect("tree reads");
-    let plan = gaoler_server::plan_start(&read);
+    let plan = gaoler_lint::start::plan_start(&read);
     assert_eq!(plan.starting, ["b-good", "h-good"], "{plan:?}");
     let reason = |j: &str| {
         plan.refused
@@ -194,4 +181,121 @@ fn plan_start_refuses_bad_jails_with_file_and_line() {
     assert_eq!(srv.failed_jails(), f);
     assert!(f[0].1.contains(&line_of("findtime = abc")), "{f:?}");
     srv.shutdown();
+}
+
+/// The start check (`gaoler_lint::stream`, which runs no server) and the
+/// server agree: for each command a jail's stream can carry, good or bad,
+/// both refuse the stream, or neither does.
+#[test]
+fn the_serverless_check_and_the_server_agree() {
+    let j = "j";
+    let cases: Vec<Vec<Json>> = [
+        json!([["set", j, "findtime", "abc"]]),
+        json!([["set", j, "findtime", "10m"]]),
+        json!([["set", j, "bantime", "10 parsecs"]]),
+        json!([["set", j, "bantime", -1]]),
+        json!([["set", j, "maxretry", "lots"]]),
+        json!([["set", j, "maxretry", 5]]),
+        json!([["set", j, "maxtracked", "-1"]]),
+        json!([["set", j, "maxlines", "2"]]),
+        json!([["set", j, "addfailregex", "^x (<HOST>$"]]),
+        json!([["set", j, "addfailregex", "^no id here$"]]),
+        json!([["set", j, "addfailregex", "^user <F-USER>\\S+</F-USER>$"]]),
+        json!([["set", j, "prefregex", "^(x"]]),
+        json!([["set", j, "prefregex", "^<F-CONTENT>.+</F-CONTENT>$"]]),
+        json!([["set", j, "addignoreregex", "(("]]),
+        json!([["set", j, "delfailregex", 0]]),
+        json!([["set", j, "delfailregex", 1]]),
+        json!([["set", j, "delignoreregex", 0]]),
+        json!([["set", j, "datepattern", "^%Y-%m-%d %H:%M:%S"]]),
+        json!([["set", j, "datepattern", "^%Y-%m-%d (unclosed"]]),
+        json!([["set", j, "logencoding", "utf-16"]]),
+        json!([["set", j, "logencoding", "latin-1"]]),
+        json!([["set", j, "ignorecache", "max-count=3"]]),
+        json!([["set", j, "ignorecache", "key=\"<ip>\", max-time=5m"]]),
+        json!([["set", j, "ignorecache", "key=\"<ip>\", max-time=soon"]]),
+        json!([["set", j, "fleet", "sometimes"]]),
+        json!([["set", j, "fleet", "publish"]]),
+        json!([["set", j, "fleetcount", "both"]]),
+        json!([["set", j, "actionengine", "turbo"]]),
+        json!([["set", j, "actionengine", "shell"]]),
+        json!([["set", j, "bantime.increment", true]]),
+        json!([["set", j, "bantime.factor", "x*"]]),
+        json!([["set", j, "bantime.formula", "ban.Time * (1<<"]]),
+        json!([["set", j, "bantime.multipliers", "1 2 x"]]),
+        json!([["set", j, "bantime.maxtime", "forever"]]),
+        json!([["set", j, "bantime.rndtime", "5m"]]),
+        json!([["set", j, "banip", "not an address;"]]),
+        json!([["set", j, "attempt", ""]]),
+        json!([["set", j, "unbanip", "--report-absent", "192.0.2.1"]]),
+        json!([["set", j, "idle", "maybe"]]),
+        json!([
+            ["set", j, "usedns", "bogus"],
+            ["set", j, "addfailregex", "^y <HOST>$"]
+        ]),
+        json!([["set", j, "addlogpath", "/x", "middle"]]),
+        json!([["set", j, "bogus", "1"]]),
+        json!([["get", j, "bogus"]]),
+        json!([["set", j, "addaction", "dummy"]]),
+        json!([["set", j, "addaction", "x.py"]]),
+        json!([[
+            "set",
+            j,
+            "addaction",
+            "smtp",
+            "/etc/fail2ban/action.d/smtp.py",
+            "{}"
+        ]]),
+        json!([["set", j, "delaction", "nope"]]),
+        json!([["set", j, "delaction", "dummy"]]),
+        json!([["multi-set", j, "action", "nope", [["k", "v"]]]]),
+        json!([["multi-set", j, "action", "dummy", [["timeout", "abc"]]]]),
+        json!([["multi-set", j, "action", "dummy", "not pairs"]]),
+        json!([["set", j, "action", "dummy", "timeout", "1m"]]),
+        json!([["set", j, "action", "dummy", "timeout"]]),
+        json!([["set", "nojail", "findtime", "1"]]),
+        json!([["set", "nojail", "bogus"]]),
+        json!([["add", j, "polling"]]),
+        json!([["set", "dbpurgeage", "1 fortnight"]]),
+        json!([["set", "dbmaxmatches", "many"]]),
+        json!([["set", "fleethost", "no spaces allowed"]]),
+        json!([["set", "fleetretry", "0.01"]]),
+        json!([[
+            "config-error",
+            "Jail 'x' skipped, because of wrong configuration: y"
+        ]]),
+        json!([["nonsense"]]),
+    ]
+    .into_iter()
+    .map(|c| c.as_array().cloned().unwrap_or_default())
+    .collect();
+    let mut disagree = Vec::new();
+    let mut refused = 0;
+    for case in &cases {
+        let env = Env::new();
+        let s = env.stream(j, case);
+        let words: Vec<Vec<Json>> = s.iter().map(|c| c.as_array().cloned().unwrap()).collect();
+        let check = gaoler_lint::stream::check_stream_detailed(&words);
+        let check_refuses = check.iter().any(|r| r.fatal);
+        let srv = gaoler_server::Server::new(gaoler_server::ServerOptions {
+            loglevel: Some("CRITICAL".into()),
+            logtarget: Some("STDERR".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        let streamed = srv.handle(&[json!("server-stream"), Json::Array(s.clone())]);
+        let st = run(&srv, json!(["status"]));
+        srv.shutdown();
+        let server_refuses = streamed.is_err() || st[1] != json!(["Jail list", j]);
+        refused += usize::from(server_refuses);
+        if check_refuses != server_refuses {
+            disagree.push(format!(
+                "{}: check {check:?}, server {streamed:?} {st}",
+                Json::Array(case.clone())
+            ));
+        }
+    }
+    assert!(disagree.is_empty(), "{}", disagree.join("\n"));
+    // (both verdicts are exercised)
+    assert_eq!((refused, cases.len()), (43, 62));
 }

@@ -845,11 +845,7 @@ fn utc_stamp(t: std::time::SystemTime) -> String {
 /// Numbers are written as INTEGER when integral (what Python writes for
 /// ints) and REAL otherwise (a random or formula ban time).
 fn num_value(v: f64) -> SqlValue {
-    if v.fract() == 0.0 && v.abs() < 9.0e15 {
-        SqlValue::Integer(v as i64)
-    } else {
-        SqlValue::Real(v)
-    }
+    gaoler_py::repr::as_int(v).map_or(SqlValue::Real(v), SqlValue::Integer)
 }
 
 /// Read a numeric column that may hold INTEGER, REAL or (from a damaged

@@ -179,11 +179,7 @@ impl Jail {
     /// `actionengine`: `auto` (batches where the commands allow, see
     /// gaoler-action's `batch`) or `shell` (fail2ban's per-address runs).
     pub(crate) fn set_action_engine(&self, engine: &str) -> Result<(), String> {
-        let on = match engine {
-            "auto" => true,
-            "shell" => false,
-            other => return Err(format!("actionengine must be auto or shell, not {other:?}")),
-        };
+        let on = CommandAction::batching_for_engine(engine)?;
         self.batching.store(on, Ordering::SeqCst);
         for a in lock(&self.actions).iter_mut() {
             a.action.set_batching(on);
@@ -201,6 +197,11 @@ impl Jail {
             a.action.set_kernel_timeouts(on);
         }
         self.ban_time_changed();
+    }
+
+    /// The jail's `usedns` now (what a regex added now pins `<HOST>` to).
+    pub(crate) fn usedns(&self) -> UseDns {
+        lock(&self.conf).filter.usedns
     }
 
     pub(crate) fn kernel_timeout(&self) -> bool {
@@ -341,9 +342,9 @@ impl Jail {
         self.idle.store(true, Ordering::SeqCst);
         {
             let mut c = lock(&self.conf);
-            c.failregex.clear();
-            c.ignoreregex.clear();
-            c.prefregex = None;
+            c.filter.failregex.clear();
+            c.filter.ignoreregex.clear();
+            c.filter.prefregex = None;
             c.logpaths.clear();
             c.journalmatches.clear();
         }

@@ -163,7 +163,8 @@ impl Jail {
         {
             let findtime = conf.findtime;
             let clock = Arc::clone(&self.ctx.clock);
-            let mut dd = gaoler_datedetector::DateDetector::new(conf.datepattern.as_deref()).ok();
+            let mut dd =
+                gaoler_datedetector::DateDetector::new(conf.filter.datepattern.as_deref()).ok();
             src.set_head_seek(Some(Box::new(move |probe| {
                 let dd = dd.as_mut()?;
                 let now = clock.now();

@@ -127,20 +127,14 @@ where
 /// The jail's filter as the daemon builds it, minus name resolution.
 fn build_filter(plan: &JailPlan) -> Result<Filter> {
     let spec = FilterSpec {
-        prefregex: plan.prefregex.clone(),
-        failregex: plan.failregex.clone(),
-        ignoreregex: plan.ignoreregex.clone(),
-        maxlines: plan.maxlines.max(1),
-        datepattern: plan.datepattern.clone(),
-        logtimezone: plan.logtimezone.clone(),
         usedns: UseDns::No,
         check_find_time: None,
         // failures without an id yet (a multi-line id pending) make the
         // line matched, as in `gaoler regex`; they are not counted
         ignore_pending: false,
         // multi-line filters need the matched lines to merge failures
-        failure_data: plan.maxlines > 1,
-        ..FilterSpec::default()
+        failure_data: plan.filter_options.maxlines > 1,
+        ..plan.filter_options.spec()
     };
     let mut filter = Filter::new(spec).map_err(|e| anyhow!("jail {}: {e}", plan.name))?;
     if let Some(d) = filter.date_detector_mut() {
@@ -193,8 +187,8 @@ fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
     );
     let mut c = Collector::new(
         replay,
-        plan.failregex.len(),
-        plan.ignoreregex.len(),
+        plan.filter_options.failregex.len(),
+        plan.filter_options.ignoreregex.len(),
         logs.len(),
     );
     let keep: &(dyn Fn(&str) -> bool + Sync) = &hints::looks_like_failure;

@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
 use gaoler_ban::{BanTimeIncrement, IgnoreList};
+use gaoler_command::{JailSet, Set};
 use gaoler_config::Command;
+use gaoler_filter::FilterOptions;
 use serde_json::Value as Json;
 
 /// What the replay needs from a jail's configuration.
@@ -22,18 +24,8 @@ pub struct JailPlan {
     pub filter: String,
     /// `backend`.
     pub backend: String,
-    /// `prefregex`.
-    pub prefregex: Option<String>,
-    /// `failregex`, one entry per regex.
-    pub failregex: Vec<String>,
-    /// `ignoreregex`.
-    pub ignoreregex: Vec<String>,
-    /// `maxlines`.
-    pub maxlines: usize,
-    /// `datepattern`.
-    pub datepattern: Option<String>,
-    /// `logtimezone`.
-    pub logtimezone: Option<String>,
+    /// The filter's options (`prefregex`, `failregex`, `datepattern`, ...).
+    pub filter_options: FilterOptions,
     /// `journalmatch` lines (for a journal backend).
     pub journalmatch: Vec<Vec<String>>,
     /// The log files the configuration names (existing ones only: the
@@ -64,12 +56,7 @@ impl Default for JailPlan {
             name: String::new(),
             filter: String::new(),
             backend: "auto".into(),
-            prefregex: None,
-            failregex: Vec::new(),
-            ignoreregex: Vec::new(),
-            maxlines: 1,
-            datepattern: None,
-            logtimezone: None,
+            filter_options: FilterOptions::default(),
             journalmatch: Vec::new(),
             logpaths: Vec::new(),
             findtime: 600.0,
@@ -84,13 +71,9 @@ impl Default for JailPlan {
     }
 }
 
-/// A stream value as text (strings as they are, numbers as JSON).
-fn text(v: &Json) -> String {
-    match v {
-        Json::String(s) => s.clone(),
-        Json::Null => String::new(),
-        other => other.to_string(),
-    }
+/// A stream value as text (`None` for null: an option left unset).
+fn text(v: &Json) -> Option<String> {
+    (!v.is_null()).then(|| gaoler_command::text(v))
 }
 
 fn seconds(v: &Json) -> Result<f64> {
@@ -98,18 +81,7 @@ fn seconds(v: &Json) -> Result<f64> {
 }
 
 fn int(v: &Json) -> Result<i64> {
-    match v {
-        Json::Number(n) => n
-            .as_i64()
-            .or_else(|| n.as_f64().map(|f| f as i64))
-            .ok_or_else(|| anyhow!("invalid number {n}")),
-        other => {
-            let t = text(other);
-            t.trim()
-                .parse()
-                .map_err(|_| anyhow!("invalid number {t:?}"))
-        }
-    }
+    gaoler_py::int::json_int(v).map_err(|e| anyhow!("{e}"))
 }
 
 fn as_bool(v: &str) -> bool {
@@ -133,73 +105,60 @@ impl JailPlan {
             name: jail.to_string(),
             ..JailPlan::default()
         };
-        for c in stream {
-            let word = |i: usize| c.get(i).and_then(Json::as_str);
-            if word(1) != Some(jail) {
+        for words in stream {
+            // (a command the server would refuse is the server's to report)
+            let Ok(c) = gaoler_command::Command::parse(words) else {
                 continue;
-            }
-            match word(0) {
-                Some("add") => plan.backend = word(2).unwrap_or("auto").to_string(),
-                Some("set") => {
-                    let Some(key) = word(2) else { continue };
-                    plan.set(key, &c[3.min(c.len())..])
-                        .with_context(|| format!("jail {jail:?}, option {key:?}"))?;
+            };
+            match c {
+                gaoler_command::Command::Add { jail: j, backend } if j == jail => {
+                    plan.backend = backend;
                 }
-                Some("multi-set") => {
-                    let Some(key) = word(2) else { continue };
-                    if let Some(Json::Array(values)) = c.get(3) {
-                        for v in values {
-                            plan.set(key, std::slice::from_ref(v))
-                                .with_context(|| format!("jail {jail:?}, option {key:?}"))?;
-                        }
-                    }
+                gaoler_command::Command::Set {
+                    target: Set::Jail { jail: j, option },
+                    ..
+                } if j == jail => {
+                    let key = option.name();
+                    plan.set(option)
+                        .with_context(|| format!("jail {jail:?}, option {key:?}"))?;
                 }
                 _ => {}
             }
         }
-        if plan.failregex.is_empty() {
+        if plan.filter_options.failregex.is_empty() {
             bail!("jail {jail:?} has no failregex");
         }
         Ok(plan)
     }
 
-    fn set(&mut self, key: &str, values: &[Json]) -> Result<()> {
-        let first = || values.first().ok_or_else(|| anyhow!("no value"));
-        match key {
-            "prefregex" => {
-                let v = text(first()?);
-                self.prefregex = (!v.trim().is_empty()).then_some(v);
-            }
-            "addfailregex" => self.failregex.push(text(first()?)),
-            "addignoreregex" => self.ignoreregex.push(text(first()?)),
-            "maxlines" => self.maxlines = int(first()?)?.max(1) as usize,
-            "datepattern" => {
-                let v = text(first()?);
-                self.datepattern = (!v.is_empty()).then_some(v);
-            }
-            "logtimezone" => {
-                let v = text(first()?);
-                self.logtimezone = (!v.is_empty()).then_some(v);
-            }
-            "addjournalmatch" => self.journalmatch.push(values.iter().map(text).collect()),
-            "addlogpath" => self.logpaths.push(PathBuf::from(text(first()?))),
-            "findtime" => self.findtime = seconds(first()?)?,
-            "maxretry" => self.maxretry = int(first()?)?.max(0) as u32,
-            "maxmatches" => self.maxmatches = int(first()?)?.max(0) as usize,
-            "bantime" => self.bantime = seconds(first()?)?,
-            "ignoreself" => self.ignoreself = as_bool(&text(first()?)),
-            "addignoreip" => {
+    fn set(&mut self, option: JailSet) -> Result<()> {
+        if self
+            .filter_options
+            .apply(&option)
+            .map_err(|e| anyhow!("{e}"))?
+        {
+            return Ok(());
+        }
+        match option {
+            JailSet::AddJournalMatch(m) => self.journalmatch.push(m),
+            JailSet::AddLogPath { path, .. } => self.logpaths.push(PathBuf::from(path)),
+            JailSet::FindTime(v) => self.findtime = seconds(&v)?,
+            JailSet::MaxRetry(v) => self.maxretry = int(&v)?.max(0) as u32,
+            JailSet::MaxMatches(v) => self.maxmatches = int(&v)?.max(0) as usize,
+            JailSet::BanTime(v) => self.bantime = seconds(&v)?,
+            JailSet::IgnoreSelf(v) => self.ignoreself = as_bool(&text(&v).unwrap_or_default()),
+            JailSet::AddIgnoreIp(values) => {
                 for v in values {
                     self.ignoreip
-                        .extend(text(v).split_whitespace().map(str::to_string));
+                        .extend(v.split_whitespace().map(str::to_string));
                 }
             }
-            "ignorecommand" => self.ignorecommand = text(first()?),
-            k if k.starts_with("bantime.") => {
-                let v = values.first().map(text).unwrap_or_default();
+            JailSet::IgnoreCommand(v) => self.ignorecommand = v,
+            JailSet::BanTimeExtra { key, value } => {
+                let v = value.as_ref().and_then(text).unwrap_or_default();
                 let inc = &mut self.increment;
                 let empty = v.trim().is_empty();
-                match &k["bantime.".len()..] {
+                match key.as_str() {
                     "increment" => inc.enabled = !empty && as_bool(&v),
                     "factor" => inc.set_factor(&v)?,
                     "formula" => inc.set_formula(&v)?,
@@ -280,7 +239,7 @@ mod tests {
         .collect();
         let p = JailPlan::from_stream("j", &stream).unwrap();
         assert_eq!(p.backend, "polling");
-        assert_eq!(p.failregex.len(), 2);
+        assert_eq!(p.filter_options.failregex.len(), 2);
         assert_eq!(p.maxretry, 4);
         assert_eq!(p.findtime, 3600.0);
         assert_eq!(p.bantime, 1200.0);

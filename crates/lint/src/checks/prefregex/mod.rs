@@ -63,9 +63,10 @@ mod report;
 
 use super::{failregex_places, Ctx};
 use crate::finding::{Finding, Level};
-use crate::model::{FilterView, JailView};
+use crate::model::JailView;
 use crate::pattern::{self, first_real, starts_anchored, Item, Node};
 use crate::witness::WitnessMaker;
+use gaoler_filter::FilterOptions;
 use report::{consumed_finding, nomatch_finding, run_log};
 
 /// A failregex the pattern reasoning convicts.
@@ -88,7 +89,7 @@ struct Pref {
 }
 
 impl Pref {
-    fn new(text: &str, f: &FilterView) -> Option<Pref> {
+    fn new(text: &str, f: &FilterOptions) -> Option<Pref> {
         let at = text.find("<F-CONTENT>")?;
         let before = gaoler_filter::resolve_tags(&text[..at], f.usedns);
         let consumed = literal_sets(&before, 3).unwrap_or_default();
@@ -186,25 +187,24 @@ const LEADING_MIN: usize = 4;
 
 /// A filter spec for the jail with the given regexes (no shortcuts that
 /// could hide a line: every line is examined).
-pub(super) fn spec(f: &FilterView, prefregex: Option<&str>, failregex: Vec<String>) -> FilterSpec {
+pub(super) fn spec(
+    f: &FilterOptions,
+    prefregex: Option<&str>,
+    failregex: Vec<String>,
+) -> FilterSpec {
     FilterSpec {
         prefregex: prefregex.map(str::to_string),
         failregex,
-        ignoreregex: f.ignoreregex.clone(),
-        maxlines: f.maxlines,
-        datepattern: f.datepattern.clone(),
-        logtimezone: f.logtimezone.clone(),
-        usedns: f.usedns,
         check_all_regex: true,
         ignore_pending: false,
         failure_data: false,
-        ..FilterSpec::default()
+        ..f.spec()
     }
 }
 
 /// Whether `failregex` (through `prefregex`, if given) finds a failure on
 /// `text`, a line without date; `None` when the filter cannot be built.
-fn finds(f: &FilterView, prefregex: Option<&str>, failregex: &str, text: &str) -> Option<bool> {
+fn finds(f: &FilterOptions, prefregex: Option<&str>, failregex: &str, text: &str) -> Option<bool> {
     let mut s = spec(f, prefregex, vec![failregex.to_string()]);
     s.ignoreregex.clear();
     let mut filter = Filter::new(s).ok()?;
@@ -223,7 +223,7 @@ fn leading_evidence(
     src: &str,
     items: &[Item],
     caret: usize,
-    f: &FilterView,
+    f: &FilterOptions,
 ) -> Option<Vec<Vec<(String, bool)>>> {
     let plain = |i: &Item| matches!(i.node, Node::Char(_)) && i.min == 1 && i.max == Some(1);
     for k in caret + 1..=items.len() {
@@ -266,7 +266,7 @@ fn witness_fix(
     src: &str,
     items: &[Item],
     caret: usize,
-    f: &FilterView,
+    f: &FilterOptions,
     maker: &mut WitnessMaker,
 ) -> Result<Option<(String, String)>, ()> {
     let Some(w) = maker.make(items) else {
@@ -294,7 +294,7 @@ fn witness_fix(
 }
 
 /// The pattern half of the check for one failregex.
-fn judge(pref: &Pref, src: &str, f: &FilterView, maker: &mut WitnessMaker) -> Option<Consumed> {
+fn judge(pref: &Pref, src: &str, f: &FilterOptions, maker: &mut WitnessMaker) -> Option<Consumed> {
     if pref.consumed.is_empty() {
         return None;
     }
@@ -328,7 +328,7 @@ fn judge(pref: &Pref, src: &str, f: &FilterView, maker: &mut WitnessMaker) -> Op
 fn cut_only(
     pref: &Pref,
     src: &str,
-    f: &FilterView,
+    f: &FilterOptions,
     maker: &mut WitnessMaker,
 ) -> Option<(String, String)> {
     let branches = pattern::parse(src)?;

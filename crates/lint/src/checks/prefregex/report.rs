@@ -12,7 +12,8 @@ use gaoler_filter::Filter;
 use super::{spec, Consumed};
 use crate::checks::{quote, Ctx};
 use crate::finding::{Finding, Level};
-use crate::model::{FilterView, JailView};
+use crate::model::JailView;
+use gaoler_filter::FilterOptions;
 
 /// What the first lines of one log show.
 pub(super) struct LogRun {
@@ -50,7 +51,7 @@ fn run_lines(
 
 pub(super) fn run_log(
     ctx: &Ctx<'_>,
-    f: &FilterView,
+    f: &FilterOptions,
     fixes: &[Option<String>],
     path: &Path,
     lines: Rc<Vec<String>>,
