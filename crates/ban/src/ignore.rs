@@ -537,41 +537,19 @@ impl IgnoreList {
 /// stores `F-NAME` groups), any other `<tag>` a data field of that name;
 /// unknown tags are kept as written.
 pub fn render_key(template: &str, id: &str, ticket: Option<&Ticket>) -> String {
-    let mut out = String::with_capacity(template.len() + id.len());
-    let mut rest = template;
-    while let Some(open) = rest.find('<') {
-        out.push_str(&rest[..open]);
-        let after = &rest[open + 1..];
-        let Some(close) = after.find('>') else {
-            out.push_str(&rest[open..]);
-            return out;
-        };
-        let tag = &after[..close];
-        let value: Option<String> = match tag {
-            "ip" | "fid" => Some(id.to_owned()),
-            _ => ticket.and_then(|t| {
-                let key = match tag.strip_prefix("F-") {
-                    Some(n) => n.to_ascii_lowercase(),
-                    None => tag.to_owned(),
-                };
-                t.data.get(&key).map(|v| match v {
-                    serde_json::Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                })
-            }),
-        };
-        match value {
-            Some(v) => out.push_str(&v),
-            None => {
-                out.push('<');
-                out.push_str(tag);
-                out.push('>');
-            }
-        }
-        rest = &after[close + 1..];
-    }
-    out.push_str(rest);
-    out
+    gaoler_py::tags::substitute(template, |tag| match tag {
+        "ip" | "fid" => Some(id.to_owned()),
+        _ => ticket.and_then(|t| {
+            let key = match tag.strip_prefix("F-") {
+                Some(n) => n.to_ascii_lowercase(),
+                None => tag.to_owned(),
+            };
+            t.data.get(&key).map(|v| match v {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+        }),
+    })
 }
 
 #[cfg(test)]

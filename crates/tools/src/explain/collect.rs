@@ -65,7 +65,7 @@ struct Pending {
     place: Place,
 }
 
-/// The [`Settle`] of `explain`.
+/// The `Settle` (the threaded reader's ordered step) of `explain`.
 pub struct Collector {
     now: f64,
     /// Index of the log being read.

@@ -112,19 +112,9 @@ pub(super) fn emit(fmt: &OutFmt, ret: &[&Failure], out: &mut dyn Write) -> Resul
 }
 /// Replace `<tag>`s in an `-o` template (action-style dynamic tags).
 pub(super) fn substitute(t: &str, f: &Failure, wrap: &mut bool) -> String {
-    let mut out = String::with_capacity(t.len() + 32);
-    let mut rest = t;
-    while let Some(open) = rest.find('<') {
-        out.push_str(&rest[..open]);
-        let after = &rest[open + 1..];
-        let Some(close) = after.find('>') else {
-            out.push_str(&rest[open..]);
-            rest = "";
-            break;
-        };
-        let tag = &after[..close];
+    gaoler_py::tags::substitute(t, |tag| {
         let esc = |v: String| v.replace('\u{0}', "\\x00");
-        let val: Option<String> = match tag {
+        match tag {
             "fid" => Some(esc(id_str(f))),
             "ip" => Some(esc(f
                 .data
@@ -158,20 +148,10 @@ pub(super) fn substitute(t: &str, f: &Failure, wrap: &mut bool) -> String {
                 .map(value_str)
                 .unwrap_or_default())),
             t => f.data.get(t).map(|v| esc(value_str(v))),
-        };
-        match val {
-            Some(v) => out.push_str(&v),
-            None => {
-                out.push('<');
-                out.push_str(tag);
-                out.push('>');
-            }
         }
-        rest = &after[close + 1..];
-    }
-    out.push_str(rest);
-    out
+    })
 }
+
 pub(super) fn failure_json(lineno: usize, line: &str, f: &Failure) -> String {
     let mut fields = serde_json::Map::new();
     for (k, v) in &f.data {
