@@ -2,7 +2,7 @@
 
 use gaoler_command::{CommandError, JailSet};
 
-use crate::{FilterSpec, UseDns};
+use crate::{check_regex, pin_host, FilterSpec, UseDns};
 
 /// The options of a jail's filter as the command stream sets them (`set J
 /// prefregex|addfailregex|addignoreregex|delfailregex|delignoreregex|
@@ -11,9 +11,9 @@ use crate::{FilterSpec, UseDns};
 /// a jail's filter through this one type, and [`FilterOptions::spec`]
 /// makes the [`FilterSpec`] a [`Filter`](crate::Filter) is built from.
 ///
-/// Values are kept as the command gives them: checking that a regex
-/// compiles, and pinning its `<HOST>` by the `usedns` of the moment
-/// ([`crate::pin_host`]), are the server's, before it applies a command.
+/// [`FilterOptions::set`] applies a command as the server does (`<HOST>`
+/// pinned, regexes checked); [`FilterOptions::apply`] keeps values as the
+/// command gives them, for a reader that looks at the regexes as written.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FilterOptions {
     /// `prefregex` (none when empty).
@@ -73,6 +73,37 @@ impl FilterOptions {
             _ => return Ok(false),
         }
         Ok(true)
+    }
+
+    /// Applies `option` as `set` does on the server: `<HOST>` in a regex
+    /// is pinned by the `usedns` of the moment ([`pin_host`]), and a regex
+    /// or date pattern that does not compile is refused (a `ValueError`,
+    /// as fail2ban refuses it when it is set, not when the jail starts).
+    /// The rest is [`FilterOptions::apply`].
+    pub fn set(&mut self, option: &JailSet) -> Result<bool, CommandError> {
+        let invalid = |e: &dyn std::fmt::Display| CommandError::Invalid(e.to_string());
+        let pin = |list: &[String], fail: bool| -> Result<Vec<String>, CommandError> {
+            let pinned: Vec<String> = list.iter().map(|r| pin_host(r, self.usedns)).collect();
+            for r in &pinned {
+                check_regex(self.prefregex.as_deref(), r, fail).map_err(|e| invalid(&e))?;
+            }
+            Ok(pinned)
+        };
+        let pinned = match option {
+            JailSet::PrefRegex(v) if !v.is_empty() => {
+                let r = pin_host(v, self.usedns);
+                check_regex(None, &r, false).map_err(|e| invalid(&e))?;
+                JailSet::PrefRegex(r)
+            }
+            JailSet::AddFailRegex(list) => JailSet::AddFailRegex(pin(list, true)?),
+            JailSet::AddIgnoreRegex(list) => JailSet::AddIgnoreRegex(pin(list, false)?),
+            JailSet::DatePattern(v) if !v.is_empty() => {
+                gaoler_datedetector::DateDetector::new(Some(v)).map_err(|e| invalid(&e))?;
+                return self.apply(option);
+            }
+            _ => return self.apply(option),
+        };
+        self.apply(&pinned)
     }
 
     /// The spec for a [`Filter`](crate::Filter) (fail2ban's other

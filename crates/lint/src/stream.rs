@@ -21,7 +21,7 @@ use gaoler_action::{ActionSpec, CommandAction};
 use gaoler_ban::{BanTimeIncrement, IgnoreCacheConfig};
 use gaoler_command::{ActionCall, Command, CommandError, JailSet, ParseError, ServerSetting, Set};
 use gaoler_config::timeval::json_seconds;
-use gaoler_filter::{check_regex, pin_host, UseDns};
+use gaoler_filter::FilterOptions;
 use gaoler_py::int::json_int;
 use serde_json::Value as Json;
 
@@ -41,10 +41,7 @@ pub struct Refusal {
 
 /// What the server knows of one jail while the stream configures it.
 struct Shadow {
-    prefregex: Option<String>,
-    usedns: UseDns,
-    failregex: usize,
-    ignoreregex: usize,
+    filter: FilterOptions,
     actions: BTreeMap<String, CommandAction>,
     /// Python actions: logged and skipped, later commands for them too.
     refused: BTreeSet<String>,
@@ -53,10 +50,7 @@ struct Shadow {
 impl Shadow {
     fn new() -> Self {
         Shadow {
-            prefregex: None,
-            usedns: UseDns::Warn,
-            failregex: 0,
-            ignoreregex: 0,
+            filter: FilterOptions::default(),
             actions: BTreeMap::new(),
             refused: BTreeSet::new(),
         }
@@ -70,9 +64,6 @@ fn invalid(e: impl ToString) -> CommandError {
 fn seconds(v: &Json) -> Result<f64, CommandError> {
     json_seconds(v).map_err(invalid)
 }
-
-/// A refusal the server logs and survives (the jail keeps going).
-struct NotFatal(CommandError);
 
 /// Every command of `stream` the server would refuse. After a jail's
 /// first refusal its later commands are not tried (they would only fail
@@ -100,7 +91,7 @@ pub fn check_stream_detailed(stream: &[Vec<Json>]) -> Vec<Refusal> {
         let (error, fatal) = match result {
             Ok(()) => continue,
             Err(Outcome::Fatal(e)) => (e, true),
-            Err(Outcome::Logged(NotFatal(e))) => (e, false),
+            Err(Outcome::Logged(e)) => (e, false),
         };
         if let (Some(j), true) = (&jail, fatal) {
             refused.insert(j.clone());
@@ -135,8 +126,10 @@ pub fn check_stream(stream: &[Vec<Json>]) -> Vec<String> {
 }
 
 enum Outcome {
+    /// The server refuses the command (and the jail, at start).
     Fatal(CommandError),
-    Logged(NotFatal),
+    /// The server logs it and goes on (a Python action).
+    Logged(CommandError),
 }
 
 impl From<CommandError> for Outcome {
@@ -217,6 +210,9 @@ fn server_setting(setting: ServerSetting, value: Option<&Json>) -> Result<(), Co
 }
 
 fn jail_option(jail: &str, j: &mut Shadow, option: JailSet) -> Result<(), Outcome> {
+    if j.filter.set(&option)? {
+        return Ok(());
+    }
     let int = |v: &Json| json_int(v).map_err(invalid);
     match option {
         JailSet::IgnoreCache(v) => {
@@ -228,29 +224,10 @@ fn jail_option(jail: &str, j: &mut Shadow, option: JailSet) -> Result<(), Outcom
         JailSet::LogEncoding(v) => {
             gaoler_source::LineDecoder::new(&v).map_err(invalid)?;
         }
-        JailSet::PrefRegex(v) => {
-            j.prefregex = if v.is_empty() {
-                None
-            } else {
-                let r = pin_host(&v, j.usedns);
-                check_regex(None, &r, false).map_err(invalid)?;
-                Some(r)
-            };
-        }
-        JailSet::AddFailRegex(list) => add_regexes(j, &list, true)?,
-        JailSet::AddIgnoreRegex(list) => add_regexes(j, &list, false)?,
-        JailSet::DelFailRegex(v) => del_regex(&mut j.failregex, &v)?,
-        JailSet::DelIgnoreRegex(v) => del_regex(&mut j.ignoreregex, &v)?,
-        JailSet::UseDns(v) => j.usedns = v.to_ascii_lowercase().parse().unwrap_or(UseDns::No),
         JailSet::FindTime(v) | JailSet::BanTime(v) => {
             seconds(&v)?;
         }
-        JailSet::DatePattern(v) => {
-            if !v.is_empty() {
-                gaoler_datedetector::DateDetector::new(Some(&v)).map_err(invalid)?;
-            }
-        }
-        JailSet::MaxMatches(v) | JailSet::MaxRetry(v) | JailSet::MaxLines(v) => {
+        JailSet::MaxMatches(v) | JailSet::MaxRetry(v) => {
             int(&v)?;
         }
         JailSet::MaxTracked(v) => {
@@ -353,9 +330,18 @@ fn jail_option(jail: &str, j: &mut Shadow, option: JailSet) -> Result<(), Outcom
         | JailSet::DelLogPath(_)
         | JailSet::AddJournalMatch(_)
         | JailSet::DelJournalMatch(_)
-        | JailSet::LogTimeZone(_)
         | JailSet::KernelTimeout(_)
         | JailSet::FleetJails(_) => {}
+        // (the filter's own, applied above)
+        JailSet::PrefRegex(_)
+        | JailSet::AddFailRegex(_)
+        | JailSet::AddIgnoreRegex(_)
+        | JailSet::DelFailRegex(_)
+        | JailSet::DelIgnoreRegex(_)
+        | JailSet::UseDns(_)
+        | JailSet::DatePattern(_)
+        | JailSet::LogTimeZone(_)
+        | JailSet::MaxLines(_) => {}
     }
     Ok(())
 }
@@ -364,28 +350,6 @@ fn ban_target(v: &str) -> Result<(), CommandError> {
     gaoler_addr::Addr::check_ban_target(v)
         .map(|_| ())
         .map_err(CommandError::Invalid)
-}
-
-fn add_regexes(j: &mut Shadow, list: &[String], fail: bool) -> Result<(), CommandError> {
-    for r in list {
-        check_regex(j.prefregex.as_deref(), &pin_host(r, j.usedns), fail).map_err(invalid)?;
-    }
-    match fail {
-        true => j.failregex += list.len(),
-        false => j.ignoreregex += list.len(),
-    }
-    Ok(())
-}
-
-fn del_regex(count: &mut usize, v: &Json) -> Result<(), CommandError> {
-    let i = json_int(v).map_err(invalid)?;
-    if i < 0 || i as usize >= *count {
-        return Err(CommandError::Failed(format!(
-            "Cannot remove regular expression. Index {i} is not valid"
-        )));
-    }
-    *count -= 1;
-    Ok(())
 }
 
 fn add_action(jail: &str, j: &mut Shadow, name: String, python: Vec<Json>) -> Result<(), Outcome> {
@@ -414,7 +378,7 @@ fn add_action(jail: &str, j: &mut Shadow, name: String, python: Vec<Json>) -> Re
             let e = CommandError::Failed(e.to_string());
             if !python.is_empty() || name.ends_with(".py") {
                 j.refused.insert(name);
-                return Err(Outcome::Logged(NotFatal(e)));
+                return Err(Outcome::Logged(e));
             }
             Err(e.into())
         }

@@ -44,7 +44,7 @@ use gaoler_ban::{
     FailManager, FieldValue, IgnoreList, Resolver, RestoreRule, Ticket, BAN_PER_ROUND,
     BATCH_PER_ROUND, UNBAN_PER_CHECK,
 };
-use gaoler_filter::{Filter, FilterOptions, FilterSpec, TupleLine, UseDns};
+use gaoler_filter::{Filter, FilterOptions, FilterSpec, TupleLine};
 use gaoler_source::{
     FileSource, JournalOptions, JournalSource, JournalStart, Position, SourceOptions, StartAt,
 };

@@ -791,11 +791,6 @@ impl Server {
     }
 }
 
-/// A regex as `set` adds it, compiled alone ([`gaoler_filter::check_regex`]).
-fn check_regex(prefregex: Option<&str>, r: &str, fail: bool) -> Result<(), CommandError> {
-    gaoler_filter::check_regex(prefregex, r, fail).map_err(|e| CommandError::Invalid(e.to_string()))
-}
-
 /// `ignorecache` value: `key="<ip>", max-count=100, max-time=5m`.
 fn parse_ignore_cache(v: &str) -> Result<Option<IgnoreCacheConfig>, CommandError> {
     IgnoreCacheConfig::parse(v, |t| seconds(&json!(t)).map_err(|e| e.to_string()))

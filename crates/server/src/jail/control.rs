@@ -199,11 +199,6 @@ impl Jail {
         self.ban_time_changed();
     }
 
-    /// The jail's `usedns` now (what a regex added now pins `<HOST>` to).
-    pub(crate) fn usedns(&self) -> UseDns {
-        lock(&self.conf).filter.usedns
-    }
-
     pub(crate) fn kernel_timeout(&self) -> bool {
         self.kernel_timeout.load(Ordering::SeqCst)
     }

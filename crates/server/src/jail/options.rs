@@ -82,11 +82,11 @@ impl Jail {
         }
     }
 
-    /// One of the filter's options ([`FilterOptions::apply`]), already
-    /// checked and pinned by the caller.
+    /// One of the filter's options, checked and applied
+    /// ([`FilterOptions::set`]).
     pub(crate) fn set_filter_option(&self, option: &JailSet) -> Result<(), CommandError> {
         let mut c = lock(&self.conf);
-        c.filter.apply(option)?;
+        c.filter.set(option)?;
         c.generation += 1;
         Ok(())
     }

@@ -3,7 +3,7 @@
 //! lists, actions and their properties) and as `get` reads them back.
 
 use gaoler_command::{ActionCall, LogStart};
-use gaoler_filter::{pin_host, UseDns};
+use gaoler_filter::UseDns;
 
 use super::*;
 
@@ -91,74 +91,49 @@ impl Server {
                 });
                 getter(JailGet::JournalMatch)
             }
-            JailSet::PrefRegex(v) => {
-                let pinned = (!v.is_empty()).then(|| pin_host(&v, j.usedns()));
-                if let Some(r) = &pinned {
-                    check_regex(None, r, false)?;
+            JailSet::PrefRegex(_)
+            | JailSet::AddFailRegex(_)
+            | JailSet::AddIgnoreRegex(_)
+            | JailSet::DelFailRegex(_)
+            | JailSet::DelIgnoreRegex(_)
+            | JailSet::UseDns(_)
+            | JailSet::DatePattern(_)
+            | JailSet::LogTimeZone(_)
+            | JailSet::MaxLines(_) => {
+                if let JailSet::UseDns(v) = &option {
+                    let v = v.to_ascii_lowercase();
+                    if v.parse::<UseDns>().is_err() {
+                        self.ctx.log(
+                            level::WARNING,
+                            "fail2ban.filter",
+                            format!("Incorrect value for usedns. \"{v}\". Using default \"no\""),
+                        );
+                    }
                 }
-                j.set_filter_option(&JailSet::PrefRegex(pinned.unwrap_or_default()))?;
-                getter(JailGet::PrefRegex)
-            }
-            JailSet::AddFailRegex(values) | JailSet::AddIgnoreRegex(values) => {
-                let fail = name == "addfailregex";
-                let pref = j.filter_conf().filter.prefregex;
-                let usedns = j.usedns();
-                let regs: Vec<String> = values.iter().map(|v| pin_host(v, usedns)).collect();
-                for r in &regs {
-                    check_regex(pref.as_deref(), r, fail)?;
-                }
-                j.set_filter_option(&if fail {
-                    JailSet::AddFailRegex(regs)
-                } else {
-                    JailSet::AddIgnoreRegex(regs)
-                })?;
-                if multiple {
+                j.set_filter_option(&option)?;
+                let get = match option {
+                    JailSet::PrefRegex(_) => JailGet::PrefRegex,
+                    JailSet::AddFailRegex(_) | JailSet::DelFailRegex(_) => JailGet::FailRegex,
+                    JailSet::AddIgnoreRegex(_) | JailSet::DelIgnoreRegex(_) => JailGet::IgnoreRegex,
+                    JailSet::UseDns(_) => JailGet::UseDns,
+                    JailSet::DatePattern(_) => JailGet::DatePattern,
+                    JailSet::LogTimeZone(_) => JailGet::LogTimeZone,
+                    _ => JailGet::MaxLines,
+                };
+                // (a multi-set of regexes answers True, as in fail2ban)
+                let added = matches!(
+                    option,
+                    JailSet::AddFailRegex(_) | JailSet::AddIgnoreRegex(_)
+                );
+                if multiple && added {
                     return Ok(json!(true));
                 }
-                getter(if fail {
-                    JailGet::FailRegex
-                } else {
-                    JailGet::IgnoreRegex
-                })
-            }
-            JailSet::DelFailRegex(_) | JailSet::DelIgnoreRegex(_) => {
-                j.set_filter_option(&option)?;
-                getter(if name == "delfailregex" {
-                    JailGet::FailRegex
-                } else {
-                    JailGet::IgnoreRegex
-                })
-            }
-            JailSet::UseDns(ref v) => {
-                if v.to_ascii_lowercase().parse::<UseDns>().is_err() {
-                    self.ctx.log(
-                        level::WARNING,
-                        "fail2ban.filter",
-                        format!(
-                            "Incorrect value for usedns. \"{}\". Using default \"no\"",
-                            v.to_ascii_lowercase()
-                        ),
-                    );
-                }
-                j.set_filter_option(&option)?;
-                getter(JailGet::UseDns)
+                getter(get)
             }
             JailSet::FindTime(v) => {
                 let v = seconds(&v)?;
                 j.set_find_time(v);
                 getter(JailGet::FindTime)
-            }
-            JailSet::DatePattern(ref v) => {
-                if !v.is_empty() {
-                    gaoler_datedetector::DateDetector::new(Some(v))
-                        .map_err(|e| CommandError::Invalid(e.to_string()))?;
-                }
-                j.set_filter_option(&option)?;
-                getter(JailGet::DatePattern)
-            }
-            JailSet::LogTimeZone(_) => {
-                j.set_filter_option(&option)?;
-                getter(JailGet::LogTimeZone)
             }
             JailSet::MaxMatches(v) => {
                 let v = parse_int(&v)?;
@@ -215,10 +190,6 @@ impl Server {
                 j.set_action_engine(v.trim())
                     .map_err(CommandError::Invalid)?;
                 getter(JailGet::ActionEngine)
-            }
-            JailSet::MaxLines(_) => {
-                j.set_filter_option(&option)?;
-                getter(JailGet::MaxLines)
             }
             JailSet::BanTime(v) => {
                 let v = seconds(&v)?;
