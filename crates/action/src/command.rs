@@ -11,6 +11,10 @@
 //! Substitution results are cached per (command, conditional) and dropped
 //! whenever a property changes, as fail2ban does in `__setattr__`.
 //!
+//! The file is about 1,000 lines on purpose: it is one type, whose
+//! methods share the family state and the caches above; batch rounds and
+//! reconcile, which need neither, live in `rounds`.
+//!
 //! # One copy per ban (gaoler's addition)
 //!
 //! Some actions *stack*: every `actionban` adds one more copy of the ban and

@@ -28,6 +28,10 @@
 //! Draining before opening the new file keeps the old file's last lines ahead
 //! of the new file's first ones.
 //!
+//! The file is about 1,000 lines on purpose: the check above is one
+//! sequence over one path's handles and positions, and reads best in one
+//! place; opening a file safely lives in `open`.
+//!
 //! # Positions
 //!
 //! [`Position`] is what the database stores (`logs` table): the path, the
