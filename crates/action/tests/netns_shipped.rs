@@ -644,21 +644,7 @@ fn container(net: &TestNet, tag: &str) -> Container {
     gaoler_testkit::run(&["ip", "netns", "add", &ctr.ns]);
     let host_if = format!("d{}{tag}h", pid % 100_000);
     let ctr_if = format!("d{}{tag}c", pid % 100_000);
-    gaoler_testkit::run(&[
-        "ip",
-        "link",
-        "add",
-        &host_if,
-        "netns",
-        &net.server,
-        "type",
-        "veth",
-        "peer",
-        "name",
-        &ctr_if,
-        "netns",
-        &ctr.ns,
-    ]);
+    gaoler_testkit::veth(&net.server, &host_if, &ctr.ns, &ctr_if);
     let srv = |args: &[&str]| net.in_server(args);
     let c = |args: &[&str]| net.ns(&ctr.ns, args);
     srv(&["ip", "addr", "add", "198.51.100.1/24", "dev", &host_if]);

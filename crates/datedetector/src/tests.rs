@@ -852,13 +852,7 @@ fn iso_fast_path_gives_pcre2_spans() {
 fn generated_and_sample_lines() -> Vec<String> {
     let mut lines = syslog_like_lines();
     lines.extend(iso_like_lines());
-    let mut names: Vec<_> = std::fs::read_dir(gaoler_testkit::upstream().join("logs"))
-        .expect("logs")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file())
-        .collect();
-    names.sort();
-    for p in names {
+    for p in gaoler_testkit::upstream_sample_logs() {
         let text = std::fs::read_to_string(p).unwrap_or_default();
         lines.extend(text.lines().map(str::to_string));
     }

@@ -382,13 +382,7 @@ fn stock_filter_samples() {
 #[test]
 fn prefilter_changes_nothing() {
     let mut text = String::new();
-    let mut names: Vec<_> = std::fs::read_dir(upstream().join("logs"))
-        .expect("logs dir")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file())
-        .collect();
-    names.sort();
-    for p in names {
+    for p in gaoler_testkit::upstream_sample_logs() {
         text.push_str(&std::fs::read_to_string(p).unwrap_or_default());
         text.push('\n');
     }

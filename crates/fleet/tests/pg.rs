@@ -22,12 +22,7 @@ fn row(ip: &str, kind: Kind, time: f64) -> BanRow {
     }
 }
 
-fn now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64()
-}
+use gaoler_testkit::now;
 
 #[test]
 fn rows_keep_their_order_and_are_read_bounded() {

@@ -16,12 +16,7 @@ use serde_json::{json, Value as Json};
 
 const T: Duration = Duration::from_secs(15);
 
-fn now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64()
-}
+use gaoler_testkit::now;
 
 #[test]
 fn settings_round_trip_and_bad_values_are_refused() {

@@ -43,6 +43,32 @@ pub fn shared() -> std::path::PathBuf {
     p
 }
 
+/// Wall-clock time as fail2ban holds it: seconds since the epoch.
+pub fn now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// Upstream's annotated sample logs (`logs/*`), sorted by name.
+pub fn upstream_sample_logs() -> Vec<std::path::PathBuf> {
+    let mut names: Vec<_> = std::fs::read_dir(upstream().join("logs"))
+        .expect("upstream logs/")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file())
+        .collect();
+    names.sort();
+    names
+}
+
+/// A veth pair: `a` in namespace `a_ns`, its peer `b` in `b_ns`.
+pub fn veth(a_ns: &str, a: &str, b_ns: &str, b: &str) {
+    run(&[
+        "ip", "link", "add", a, "netns", a_ns, "type", "veth", "peer", "name", b, "netns", b_ns,
+    ]);
+}
+
 /// Copies a directory tree (a configuration into a per-test temporary
 /// directory), calling `edit` on each file's text on the way: `None` keeps
 /// the file as it is (binary files are always copied as they are).
@@ -160,21 +186,7 @@ impl TestNet {
         run(&["ip", "netns", "add", &net.client]);
         let vs = format!("g{}{tag}s", pid % 100_000);
         let vc = format!("g{}{tag}c", pid % 100_000);
-        run(&[
-            "ip",
-            "link",
-            "add",
-            &vs,
-            "netns",
-            &net.server,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            &vc,
-            "netns",
-            &net.client,
-        ]);
+        veth(&net.server, &vs, &net.client, &vc);
         for (ns, dev, a4, a6) in [
             (&net.server, &vs, SERVER4, SERVER6),
             (&net.client, &vc, CLIENT4, CLIENT6),

@@ -340,13 +340,7 @@ fn filter_sources_and_templates() {
 fn threads_change_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut all: Vec<u8> = Vec::new();
-    let mut names: Vec<_> = std::fs::read_dir(upstream().join("logs"))
-        .expect("logs")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file())
-        .collect();
-    names.sort();
-    for p in names {
+    for p in gaoler_testkit::upstream_sample_logs() {
         all.extend(std::fs::read(p).expect("sample log"));
         all.push(b'\n');
     }
