@@ -15,6 +15,7 @@ use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use gaoler_command::Command as Cmd;
 use gaoler_config::reader::{ClientOptions, ConfigRead, EarlyOptions};
 use gaoler_config::{read_config, ReadMode};
 use gaoler_protocol::{Client, ClientError};
@@ -512,29 +513,31 @@ fn read_stream(ctx: &Ctx) -> Option<ConfigRead> {
 
 /// The part of `stream` a single-jail reload sends: server-level settings
 /// and the jail's own commands (fail2ban reads only that jail then).
-pub fn jail_stream(stream: &[Vec<Value>], jail: &str) -> Vec<Vec<Value>> {
-    const SERVER_KEYS: [&str; 8] = [
-        "loglevel",
-        "logtarget",
-        "syslogsocket",
-        "allowipv6",
-        "dbfile",
-        "dbmaxmatches",
-        "dbpurgeage",
-        "thread",
-    ];
+pub fn jail_stream(stream: &[Cmd], jail: &str) -> Vec<Cmd> {
+    use gaoler_command::{ServerSetting as S, Set};
     let skipped = format!("Jail '{jail}' skipped");
     stream
         .iter()
-        .filter(|c| {
-            let w = |i: usize| c.get(i).and_then(Value::as_str);
-            match w(0) {
-                Some("set") if c.len() == 3 && w(1).is_some_and(|k| SERVER_KEYS.contains(&k)) => {
-                    true
-                }
-                Some("config-error") => w(1).is_some_and(|m| m.starts_with(&skipped)),
-                _ => w(1) == Some(jail),
+        .filter(|c| match c {
+            Cmd::Set {
+                target: Set::Server { setting, value },
+                ..
+            } => {
+                value.is_some()
+                    && matches!(
+                        setting,
+                        S::LogLevel
+                            | S::LogTarget
+                            | S::SyslogSocket
+                            | S::AllowIpv6
+                            | S::DbFile
+                            | S::DbMaxMatches
+                            | S::DbPurgeAge
+                            | S::Thread
+                    )
             }
+            Cmd::ConfigError(m) => m.starts_with(&skipped),
+            c => c.jail() == Some(jail),
         })
         .cloned()
         .collect()
@@ -585,7 +588,11 @@ fn start_server(ctx: &Ctx) -> bool {
         ));
         return false;
     }
-    let stream: Vec<Value> = plan.stream.into_iter().map(Value::Array).collect();
+    let stream: Vec<Value> = plan
+        .stream
+        .iter()
+        .map(|c| Value::Array(c.to_json()))
+        .collect();
     let streamed = send_commands(
         ctx,
         &[vec![json!("server-stream"), Value::Array(stream)]],
@@ -722,7 +729,7 @@ fn reload(ctx: &Ctx, mut cmd: Vec<String>) -> bool {
     } else {
         (cmd[1].clone(), jail_stream(&read.stream, &cmd[1]))
     };
-    let stream: Vec<Value> = stream.into_iter().map(Value::Array).collect();
+    let stream: Vec<Value> = stream.iter().map(|c| Value::Array(c.to_json())).collect();
     let req = vec![
         json!("reload"),
         Value::from(jail),
@@ -878,19 +885,39 @@ mod tests {
 
     #[test]
     fn single_jail_reload_stream() {
-        let s: Vec<Vec<Value>> = vec![
-            vec![json!("set"), json!("loglevel"), json!("INFO")],
-            vec![json!("add"), json!("a"), json!("auto")],
-            vec![json!("set"), json!("a"), json!("maxretry"), json!(3)],
-            vec![json!("add"), json!("b"), json!("auto")],
-            vec![json!("set"), json!("b"), json!("maxretry"), json!(3)],
-            vec![json!("start"), json!("a")],
-            vec![json!("start"), json!("b")],
-        ];
-        let a = jail_stream(&s, "a");
-        assert_eq!(a.len(), 4);
-        assert!(a
+        let s: Vec<Cmd> = [
+            json!(["set", "loglevel", "INFO"]),
+            json!(["set", "fleetdb", "host=/x"]),
+            json!(["add", "a", "auto"]),
+            json!(["set", "a", "maxretry", 3]),
+            json!(["add", "b", "auto"]),
+            json!(["set", "b", "maxretry", 3]),
+            json!([
+                "config-error",
+                "Jail 'a' skipped, because of wrong configuration: x"
+            ]),
+            json!(["start", "a"]),
+            json!(["start", "b"]),
+        ]
+        .iter()
+        .map(|w| Cmd::parse(w.as_array().unwrap()).unwrap())
+        .collect();
+        let a: Vec<Value> = jail_stream(&s, "a")
             .iter()
-            .all(|c| c[1] == json!("a") || c[1] == json!("loglevel")));
+            .map(|c| Value::Array(c.to_json()))
+            .collect();
+        assert_eq!(
+            a,
+            [
+                json!(["set", "loglevel", "INFO"]),
+                json!(["add", "a", "auto"]),
+                json!(["set", "a", "maxretry", 3]),
+                json!([
+                    "config-error",
+                    "Jail 'a' skipped, because of wrong configuration: x"
+                ]),
+                json!(["start", "a"]),
+            ]
+        );
     }
 }

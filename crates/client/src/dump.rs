@@ -9,10 +9,11 @@ use gaoler_config::reader::ConfigRead;
 /// Print the stream of `read`.
 pub fn dump(read: &ConfigRead, pretty: bool) {
     for c in &read.stream {
+        let words = c.to_json();
         let line = if pretty {
-            serde_json::to_string_pretty(c)
+            serde_json::to_string_pretty(&words)
         } else {
-            python_style_json(c)
+            python_style_json(&words)
         };
         match line {
             Ok(l) => println!("{l}"),

@@ -3,7 +3,10 @@
 //! The output is the *command stream* fail2ban's client sends to its server
 //! (`["add", jail, backend]`, `["set", jail, "addfailregex", ...]`, …): it is
 //! what `fail2ban-client -d` prints, what gaoler's server consumes, and the
-//! contract that lets an unmodified fail2ban tree drive gaoler.
+//! contract that lets an unmodified fail2ban tree drive gaoler. The readers
+//! build each command's words as fail2ban's do; [`reader::read_config`]
+//! hands them out as typed `gaoler_command::Command`s, whose words are the
+//! same (the golden dump of every stock jail reads back word for word).
 //!
 //! Layers, bottom up:
 //! - [`ini`]: one file → sections of raw values (Python `configparser` rules);

@@ -220,8 +220,8 @@ pub struct EarlyOptions {
 pub struct ConfigRead {
     /// The fail2ban.conf values the client uses itself.
     pub early: EarlyOptions,
-    /// The command stream for the server (what `-d` prints).
-    pub stream: Vec<Command>,
+    /// The command stream for the server (what `-d` prints), typed.
+    pub stream: Vec<gaoler_command::Command>,
     /// The jails read: the enabled ones and those refused for a configuration
     /// error, in section order.
     pub jails: Vec<JailReader>,
@@ -472,6 +472,21 @@ pub fn read_config_enabling(
     for p in problems {
         tracing::warn!("{p}");
     }
+    // The reader builds the words fail2ban's reader builds; every one of
+    // them is a command the server knows (the golden dump reads back word
+    // for word), so a failure here is a reader bug, reported as such.
+    let stream = stream
+        .iter()
+        .map(|words| {
+            gaoler_command::Command::parse(words).map_err(|e| ConfigError::Jail {
+                jail: e.jail.clone().unwrap_or_default(),
+                message: format!(
+                    "the reader made a command the server does not know ({e}): {}",
+                    Json::Array(words.clone())
+                ),
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(ConfigRead {
         early,
         stream,

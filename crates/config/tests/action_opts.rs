@@ -39,6 +39,7 @@ fn actionunban_repeat_is_a_definition_bool() {
     let props = read
         .stream
         .iter()
+        .map(|c| c.to_json())
         .find(|v| v[0] == "multi-set" && v[1] == "app" && v[2] == "action")
         .map(|v| v[4].clone())
         .expect("action properties in the stream");

@@ -41,7 +41,7 @@ fn read(general: &str, jail: &str) -> (Vec<Vec<Value>>, Vec<String>) {
     let tmp = tempfile::tempdir().unwrap();
     tree(tmp.path(), general, jail);
     let r = read_config(tmp.path(), ReadMode::Test, &ClientOptions::default()).unwrap();
-    (r.stream.clone(), r.problems())
+    (r.stream.iter().map(|c| c.to_json()).collect(), r.problems())
 }
 
 fn fleet_cmds(stream: &[Vec<Value>]) -> Vec<Vec<Value>> {

@@ -35,7 +35,7 @@ fn read(extra: &str) -> (Vec<Vec<Value>>, Vec<String>) {
     let tmp = tempfile::tempdir().unwrap();
     tree(tmp.path(), extra);
     let r = read_config(tmp.path(), ReadMode::Test, &ClientOptions::default()).unwrap();
-    (r.stream.clone(), r.problems())
+    (r.stream.iter().map(|c| c.to_json()).collect(), r.problems())
 }
 
 fn maxtracked_cmds(stream: &[Vec<Value>]) -> Vec<&Vec<Value>> {

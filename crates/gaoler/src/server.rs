@@ -34,6 +34,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use gaoler_client::early::{early_options, EarlyOverrides};
+use gaoler_command::{Command, JailSet, ServerSetting, Set};
 use gaoler_config::reader::ClientOptions;
 use gaoler_config::{read_config, ReadMode};
 use gaoler_protocol::{Handler, Listener, Pidfile, RemoteError, Response, ServeOptions};
@@ -340,7 +341,11 @@ fn configure(
     // Refused jails are logged by the server from their `config-error`
     // entries; server-level settings it refuses, by the stream.
     let plan = gaoler_lint::start::plan_start(&read);
-    let stream: Vec<Value> = plan.stream.into_iter().map(Value::Array).collect();
+    let stream: Vec<Value> = plan
+        .stream
+        .iter()
+        .map(|c| Value::Array(c.to_json()))
+        .collect();
     if let Err(e) = server.handle(&[json!("server-stream"), Value::Array(stream)]) {
         // The jails that could start run, as fail2ban's server does.
         log(&format!("Configuration stream failed: {e}"));
@@ -361,11 +366,16 @@ fn configure(
 /// What a server started on a terminal prints first: where its files
 /// are and what each jail watches, or how to enable a jail.
 fn summary(read: &gaoler_config::reader::ConfigRead, conf: &Path, socket: &Path) -> String {
-    let setting = |key: &str| {
-        read.stream.iter().find_map(|c| match c.as_slice() {
-            [Value::String(set), Value::String(k), v] if set == "set" && k == key => {
-                Some(v.as_str().map_or_else(|| v.to_string(), str::to_string))
-            }
+    let setting = |key: ServerSetting| {
+        read.stream.iter().find_map(|c| match c {
+            Command::Set {
+                target:
+                    Set::Server {
+                        setting,
+                        value: Some(v),
+                    },
+                ..
+            } if *setting == key => Some(v.as_str().map_or_else(|| v.to_string(), str::to_string)),
             _ => None,
         })
     };
@@ -374,8 +384,8 @@ fn summary(read: &gaoler_config::reader::ConfigRead, conf: &Path, socket: &Path)
         env!("CARGO_PKG_VERSION"),
         gaoler_config::reader::FAIL2BAN_VERSION,
         conf.display(),
-        setting("logtarget").unwrap_or_else(|| read.early.logtarget.clone()),
-        setting("dbfile").unwrap_or_else(|| "None".into()),
+        setting(ServerSetting::LogTarget).unwrap_or_else(|| read.early.logtarget.clone()),
+        setting(ServerSetting::DbFile).unwrap_or_else(|| "None".into()),
         socket.display(),
     );
     let enabled: Vec<_> = read.jails.iter().filter(|j| j.is_enabled()).collect();
@@ -384,12 +394,15 @@ fn summary(read: &gaoler_config::reader::ConfigRead, conf: &Path, socket: &Path)
         let actions: Vec<&str> = read
             .stream
             .iter()
-            .filter_map(|c| match c.as_slice() {
-                [Value::String(set), Value::String(jail), Value::String(add), Value::String(a)]
-                    if set == "set" && jail == &j.name && add == "addaction" =>
-                {
-                    Some(a.as_str())
-                }
+            .filter_map(|c| match c {
+                Command::Set {
+                    target:
+                        Set::Jail {
+                            jail,
+                            option: JailSet::AddAction { name, python },
+                        },
+                    ..
+                } if *jail == j.name && python.is_empty() => Some(name.as_str()),
                 _ => None,
             })
             .collect();

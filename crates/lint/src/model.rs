@@ -103,7 +103,9 @@ pub(crate) fn json_text(v: &Json) -> String {
 pub(crate) fn jails(read: &ConfigRead) -> Vec<JailView<'_>> {
     let mut out: Vec<JailView<'_>> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
-    for c in &read.stream {
+    for cmd in &read.stream {
+        let words = cmd.to_json();
+        let c = &words;
         let word = |i: usize| c.get(i).and_then(Json::as_str);
         let (Some(kind), Some(jail)) = (word(0), word(1)) else {
             continue;
@@ -126,7 +128,7 @@ pub(crate) fn jails(read: &ConfigRead) -> Vec<JailView<'_>> {
             continue;
         }
         let Some(&i) = index.get(jail) else { continue };
-        apply(&mut out[i], kind, c);
+        apply(&mut out[i], kind, c, cmd);
     }
     for j in &mut out {
         let files = action_files(j.reader);
@@ -155,7 +157,7 @@ fn action_files(reader: &JailReader) -> Vec<String> {
         .collect()
 }
 
-fn apply(j: &mut JailView<'_>, kind: &str, c: &Command) {
+fn apply(j: &mut JailView<'_>, kind: &str, c: &Command, cmd: &gaoler_command::Command) {
     let Some(key) = c.get(2).and_then(Json::as_str) else {
         return;
     };
@@ -166,12 +168,12 @@ fn apply(j: &mut JailView<'_>, kind: &str, c: &Command) {
     };
     // The filter's options, read as the server reads them (a value it
     // would refuse is left out here: `config-error` reports it).
-    if let Ok(gaoler_command::Command::Set {
+    if let gaoler_command::Command::Set {
         target: gaoler_command::Set::Jail { option, .. },
         ..
-    }) = gaoler_command::Command::parse(c)
+    } = cmd
     {
-        if j.filter.apply(&option).unwrap_or(true) {
+        if j.filter.apply(option).unwrap_or(true) {
             return;
         }
     }

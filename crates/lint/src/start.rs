@@ -22,7 +22,6 @@ use std::collections::BTreeMap;
 
 use gaoler_command::{skipped_message, Command};
 use gaoler_config::reader::ConfigRead;
-use serde_json::Value as Json;
 
 use crate::stream::check_stream_detailed;
 
@@ -30,7 +29,7 @@ use crate::stream::check_stream_detailed;
 #[derive(Debug, Clone, Default)]
 pub struct StartPlan {
     /// The stream to send: refused jails appear only as `config-error`.
-    pub stream: Vec<Vec<Json>>,
+    pub stream: Vec<Command>,
     /// Enabled jails that will start.
     pub starting: Vec<String>,
     /// Enabled jails that are refused, with the reason (file:line first
@@ -60,11 +59,7 @@ pub fn plan_start(read: &ConfigRead) -> StartPlan {
         if refused.contains_key(&jail) || late.contains_key(&jail) {
             continue;
         }
-        let option = read
-            .stream
-            .get(r.index)
-            .and_then(|c| Command::parse(c).ok())
-            .and_then(|c| c.option());
+        let option = read.stream.get(r.index).and_then(Command::option);
         let at = option
             .and_then(|o| read.jails.iter().find(|j| j.name == jail)?.option_origin(o))
             .map(|o| format!("{o}: "))
@@ -74,19 +69,11 @@ pub fn plan_start(read: &ConfigRead) -> StartPlan {
     }
     let mut stream = Vec::with_capacity(read.stream.len());
     for cmd in &read.stream {
-        let parsed = Command::parse(cmd).ok();
-        match parsed
-            .as_ref()
-            .and_then(Command::jail)
-            .and_then(|j| late.get_key_value(j))
-        {
+        match cmd.jail().and_then(|j| late.get_key_value(j)) {
             None => stream.push(cmd.clone()),
             Some((j, reason)) => {
-                if matches!(parsed, Some(Command::Add { .. })) {
-                    stream.push(vec![
-                        Json::from("config-error"),
-                        Json::from(skipped_message(j, reason)),
-                    ]);
+                if matches!(cmd, Command::Add { .. }) {
+                    stream.push(Command::ConfigError(skipped_message(j, reason)));
                 }
             }
         }

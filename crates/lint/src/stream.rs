@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use gaoler_action::{ActionSpec, CommandAction};
 use gaoler_ban::{BanTimeIncrement, IgnoreCacheConfig};
-use gaoler_command::{ActionCall, Command, CommandError, JailSet, ParseError, ServerSetting, Set};
+use gaoler_command::{ActionCall, Command, CommandError, JailSet, ServerSetting, Set};
 use gaoler_config::timeval::json_seconds;
 use gaoler_filter::FilterOptions;
 use gaoler_py::int::json_int;
@@ -68,27 +68,16 @@ fn seconds(v: &Json) -> Result<f64, CommandError> {
 /// Every command of `stream` the server would refuse. After a jail's
 /// first refusal its later commands are not tried (they would only fail
 /// for the same reason).
-pub fn check_stream_detailed(stream: &[Vec<Json>]) -> Vec<Refusal> {
+pub fn check_stream_detailed(stream: &[Command]) -> Vec<Refusal> {
     let mut jails: BTreeMap<String, Shadow> = BTreeMap::new();
     let mut refused: BTreeSet<String> = BTreeSet::new();
     let mut out = Vec::new();
-    for (index, words) in stream.iter().enumerate() {
-        let cmd = Command::parse(words);
-        let jail = match &cmd {
-            Ok(c) => c.jail().map(str::to_owned),
-            Err(e) => e.jail.clone(),
-        };
+    for (index, cmd) in stream.iter().enumerate() {
+        let jail = cmd.jail().map(str::to_owned);
         if jail.as_ref().is_some_and(|j| refused.contains(j)) {
             continue;
         }
-        let result = match cmd {
-            Ok(c) => apply(&mut jails, c),
-            Err(ParseError { jail: Some(j), .. }) if !jails.contains_key(&j) => {
-                Err(CommandError::UnknownJail(j).into())
-            }
-            Err(e) => Err(e.error.into()),
-        };
-        let (error, fatal) = match result {
+        let (error, fatal) = match apply(&mut jails, cmd.clone()) {
             Ok(()) => continue,
             Err(Outcome::Fatal(e)) => (e, true),
             Err(Outcome::Logged(e)) => (e, false),
@@ -108,14 +97,14 @@ pub fn check_stream_detailed(stream: &[Vec<Json>]) -> Vec<Refusal> {
 
 /// [`check_stream_detailed`] as messages (what `client -t` prints): one
 /// per refused command, naming the jail and the command.
-pub fn check_stream(stream: &[Vec<Json>]) -> Vec<String> {
+pub fn check_stream(stream: &[Command]) -> Vec<String> {
     check_stream_detailed(stream)
         .into_iter()
         .map(|r| {
             // (a connection string's password is never shown)
             let shown = stream
                 .get(r.index)
-                .map(|c| gaoler_fleet::row::redact_command(&Json::Array(c.clone())))
+                .map(|c| gaoler_fleet::row::redact_command(&Json::Array(c.to_json())))
                 .and_then(|c| serde_json::to_string(&c).ok())
                 .unwrap_or_default();
             let shown: String = shown.chars().take(200).collect();

@@ -80,7 +80,8 @@ const CDR_LOG: &[&str] = &["\"FAIL2BAN_HOST=192.0.2.77\",\"4f3c2a@pbx\""];
 fn banned_ids(conf: &Path, lines: &[&str]) -> Vec<String> {
     let read = gaoler_config::read_config(conf, gaoler_config::ReadMode::Dump, &Default::default())
         .expect("read");
-    let parts = gaoler_config::filterparts::FilterParts::from_stream(&read.stream);
+    let words: Vec<_> = read.stream.iter().map(|c| c.to_json()).collect();
+    let parts = gaoler_config::filterparts::FilterParts::from_stream(&words);
     let mut f = Filter::new(FilterSpec {
         prefregex: parts.prefregex,
         failregex: parts.failregex,

@@ -3,6 +3,15 @@
 
 use serde_json::json;
 
+/// The check of a stream written as JSON words (each must parse).
+fn check(stream: &[Vec<serde_json::Value>]) -> Vec<String> {
+    let typed: Vec<gaoler_command::Command> = stream
+        .iter()
+        .map(|w| gaoler_command::Command::parse(w).expect("a command"))
+        .collect();
+    gaoler_lint::stream::check_stream(&typed)
+}
+
 fn stream(failregex: &str, action: Vec<serde_json::Value>) -> Vec<Vec<serde_json::Value>> {
     vec![
         vec![json!("add"), json!("j"), json!("polling")],
@@ -29,21 +38,20 @@ fn noop_action() -> Vec<serde_json::Value> {
 
 #[test]
 fn a_valid_stream_has_no_problems() {
-    let p = gaoler_lint::stream::check_stream(&stream("^auth failure from <HOST>$", noop_action()));
+    let p = check(&stream("^auth failure from <HOST>$", noop_action()));
     assert!(p.is_empty(), "{p:?}");
 }
 
 #[test]
 fn invalid_regex_is_reported_with_its_text() {
-    let p =
-        gaoler_lint::stream::check_stream(&stream("^auth (failure from <HOST>$", noop_action()));
+    let p = check(&stream("^auth (failure from <HOST>$", noop_action()));
     assert_eq!(p.len(), 1, "{p:?}");
     assert!(p[0].contains("auth (failure"), "{p:?}");
 }
 
 #[test]
 fn regex_without_failure_id_is_reported() {
-    let p = gaoler_lint::stream::check_stream(&stream("^auth failure$", noop_action()));
+    let p = check(&stream("^auth failure$", noop_action()));
     assert_eq!(p.len(), 1, "{p:?}");
 }
 
@@ -57,7 +65,7 @@ fn python_action_is_reported() {
         json!("/etc/fail2ban/action.d/smtp.py"),
         json!("{}"),
     ];
-    let p = gaoler_lint::stream::check_stream(&stream("^x from <HOST>$", act));
+    let p = check(&stream("^x from <HOST>$", act));
     assert!(p.iter().any(|m| m.contains("smtp")), "{p:?}");
 }
 
@@ -68,13 +76,13 @@ fn the_start_check_validates_fleetdb_without_connecting() {
         json!("fleetdb"),
         json!("host=/nonexistent dbname=x"),
     ]];
-    assert!(gaoler_lint::stream::check_stream(&good).is_empty());
+    assert!(check(&good).is_empty());
     let bad = vec![vec![
         json!("set"),
         json!("fleetdb"),
         json!("postgresql://u:hunter2@db/x?sslmode=sometimes"),
     ]];
-    let p = gaoler_lint::stream::check_stream(&bad);
+    let p = check(&bad);
     assert_eq!(p.len(), 1, "{p:?}");
     assert!(
         p[0].contains("sslmode") && !p[0].contains("hunter2"),
@@ -89,5 +97,5 @@ fn the_check_binds_no_metrics_socket() {
     let held = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = held.local_addr().expect("addr").to_string();
     let s = vec![vec![json!("set"), json!("metrics"), json!(addr)]];
-    assert!(gaoler_lint::stream::check_stream(&s).is_empty());
+    assert!(check(&s).is_empty());
 }

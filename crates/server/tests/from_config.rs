@@ -72,7 +72,11 @@ fn stock_tree_sshd_and_recidive() {
     )
     .unwrap();
     let read = read_config(&conf, ReadMode::Test, &ClientOptions::default()).expect("config");
-    let stream: Vec<Json> = read.stream.iter().map(|c| Json::Array(c.clone())).collect();
+    let stream: Vec<Json> = read
+        .stream
+        .iter()
+        .map(|c| Json::Array(c.to_json()))
+        .collect();
 
     let srv = Server::new(ServerOptions::default()).unwrap();
     run(&srv, json!(["server-stream", stream]));

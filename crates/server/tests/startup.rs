@@ -5,6 +5,7 @@
 mod common;
 
 use common::{run, stream, Env};
+use gaoler_command::Command;
 use gaoler_config::reader::ClientOptions;
 use gaoler_config::{read_config, ReadMode};
 use serde_json::{json, Value as Json};
@@ -160,6 +161,7 @@ fn plan_start_refuses_bad_jails_with_file_and_line() {
     assert!(plan.problems.is_empty(), "{:?}", plan.problems);
     // Refused jails appear in the stream only as config-error entries.
     for c in &plan.stream {
+        let c = c.to_json();
         let w = |i: usize| c.get(i).and_then(Json::as_str).unwrap_or("");
         if w(0) != "config-error" {
             assert!(!w(1).contains("bad") && !w(1).contains("no-log"), "{c:?}");
@@ -172,7 +174,11 @@ fn plan_start_refuses_bad_jails_with_file_and_line() {
         ..Default::default()
     })
     .unwrap();
-    let s: Vec<Json> = plan.stream.iter().cloned().map(Json::Array).collect();
+    let s: Vec<Json> = plan
+        .stream
+        .iter()
+        .map(|c| Json::Array(c.to_json()))
+        .collect();
     run(&srv, json!(["server-stream", s]));
     let st = run(&srv, json!(["status"]));
     assert_eq!(st[1], json!(["Jail list", "b-good, h-good"]), "{st}");
@@ -274,9 +280,17 @@ fn the_serverless_check_and_the_server_agree() {
     for case in &cases {
         let env = Env::new();
         let s = env.stream(j, case);
-        let words: Vec<Vec<Json>> = s.iter().map(|c| c.as_array().cloned().unwrap()).collect();
-        let check = gaoler_lint::stream::check_stream_detailed(&words);
-        let check_refuses = check.iter().any(|r| r.fatal);
+        // (a command that does not parse is refused before the check: the
+        // configuration reader never emits one)
+        let typed: Result<Vec<Command>, _> = s
+            .iter()
+            .map(|c| Command::parse(c.as_array().map_or(&[][..], Vec::as_slice)))
+            .collect();
+        let check = typed
+            .as_ref()
+            .map(|t| gaoler_lint::stream::check_stream_detailed(t))
+            .unwrap_or_default();
+        let check_refuses = typed.is_err() || check.iter().any(|r| r.fatal);
         let srv = gaoler_server::Server::new(gaoler_server::ServerOptions {
             loglevel: Some("CRITICAL".into()),
             logtarget: Some("STDERR".into()),

@@ -76,7 +76,7 @@ pub fn jail_action(root: &Path, jail: &str, settings: &str, logpath: Option<&Pat
     let read = gaoler_config::read_config(&cfg, gaoler_config::ReadMode::Test, &Default::default())
         .expect("read config");
     assert!(read.problems().is_empty(), "{:?}", read.problems());
-    for v in &read.stream {
+    for v in read.stream.iter().map(|c| c.to_json()) {
         if v[0] == "multi-set" && v[1] == jail && v[2] == "action" {
             let properties = v[4]
                 .as_array()
