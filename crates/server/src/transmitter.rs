@@ -24,6 +24,10 @@ use gaoler_store::{OpenOptions, Store};
 use serde_json::{json, Map, Value as Json};
 
 use gaoler_command::{Command, Get, JailGet, JailSet, ParseError, ServerSetting, Set, Stop, Unban};
+// (a word as Python's str() shows it; a number as Python shows it:
+// integral values as ints)
+use gaoler_command::text as s;
+use gaoler_py::repr::int_or_float as num;
 
 use crate::jail::{lock, Jail};
 use crate::log::{level, parse_level};
@@ -40,8 +44,6 @@ fn invalid_command() -> CommandError {
     CommandError::invalid_command()
 }
 
-use gaoler_command::text as s;
-
 fn as_bool(v: &str) -> bool {
     gaoler_config::value::as_bool(v.trim())
 }
@@ -53,9 +55,6 @@ fn parse_int(v: &Json) -> Result<i64, CommandError> {
 fn seconds(v: &Json) -> Result<f64, CommandError> {
     gaoler_config::timeval::json_seconds(v).map_err(|e| CommandError::Invalid(e.to_string()))
 }
-
-/// A number as Python would show it: integral values as ints.
-use gaoler_py::repr::int_or_float as num;
 
 /// A manual ban's target must be an address, a subnet or a raw ID a
 /// filter could produce ([`gaoler_addr::Addr::parse_ban_target`]).
