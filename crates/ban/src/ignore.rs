@@ -195,6 +195,20 @@ enum ListEntry {
     File(FileIpSet),
 }
 
+impl ListEntry {
+    /// The same entry written again (a file by its path).
+    fn same(&self, other: &ListEntry) -> bool {
+        match (self, other) {
+            (ListEntry::Net(a), ListEntry::Net(b)) => a == b,
+            (ListEntry::Name(a), ListEntry::Name(b)) => a == b,
+            (ListEntry::File(a), ListEntry::File(b)) => {
+                a.path().as_os_str() == b.path().as_os_str()
+            }
+            _ => false,
+        }
+    }
+}
+
 /// The ignore settings of one jail and their caches.
 #[derive(Clone)]
 pub struct IgnoreList {
@@ -292,42 +306,19 @@ impl IgnoreList {
             return false;
         }
         self.clear_cache();
-        if let Some(path) = entry.strip_prefix("file:") {
-            if self
-                .list
-                .iter()
-                .any(|e| matches!(e, ListEntry::File(f) if f.path().as_os_str() == path))
-            {
-                return false;
-            }
-            self.list.push(ListEntry::File(FileIpSet::new(path)));
-            return true;
+        let new = match entry.strip_prefix("file:") {
+            Some(path) => ListEntry::File(FileIpSet::new(path)),
+            None => match Addr::parse(entry) {
+                a @ Addr::Ip(_) => return self.singles.insert(a),
+                a @ Addr::Net(..) => ListEntry::Net(a),
+                Addr::Raw(name) => ListEntry::Name(name),
+            },
+        };
+        if self.list.iter().any(|e| e.same(&new)) {
+            return false;
         }
-        match Addr::parse(entry) {
-            a @ Addr::Ip(_) => self.singles.insert(a),
-            a @ Addr::Net(..) => {
-                if self
-                    .list
-                    .iter()
-                    .any(|e| matches!(e, ListEntry::Net(n) if *n == a))
-                {
-                    return false;
-                }
-                self.list.push(ListEntry::Net(a));
-                true
-            }
-            Addr::Raw(name) => {
-                if self
-                    .list
-                    .iter()
-                    .any(|e| matches!(e, ListEntry::Name(n) if *n == name))
-                {
-                    return false;
-                }
-                self.list.push(ListEntry::Name(name));
-                true
-            }
-        }
+        self.list.push(new);
+        true
     }
 
     /// Add every entry of an `ignoreip` value (separated by blanks or
