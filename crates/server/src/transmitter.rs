@@ -40,10 +40,6 @@ pub const VERSION: &str = gaoler_config::reader::FAIL2BAN_VERSION;
 
 type CmdResult = Result<Json, CommandError>;
 
-fn invalid_command() -> CommandError {
-    CommandError::invalid_command()
-}
-
 fn as_bool(v: &str) -> bool {
     gaoler_config::value::as_bool(v.trim())
 }
@@ -140,7 +136,7 @@ impl Server {
     fn run_stream(&self, stream: &[Json]) -> Result<(), CommandError> {
         for c in stream {
             let Json::Array(c) = c else {
-                let e = invalid_command();
+                let e = CommandError::invalid_command();
                 self.log_failed(std::slice::from_ref(c), &e);
                 return Err(e);
             };
@@ -172,7 +168,7 @@ impl Server {
                 break;
             }
             let Json::Array(c) = c else {
-                let e = invalid_command();
+                let e = CommandError::invalid_command();
                 self.log_failed(std::slice::from_ref(c), &e);
                 first_err.get_or_insert(e);
                 continue;

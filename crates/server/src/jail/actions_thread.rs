@@ -156,16 +156,22 @@ impl Jail {
     pub(crate) fn stop_actions(&self) {
         let mut acts = lock(&self.actions);
         for a in acts.iter_mut().rev() {
-            if let Err(e) = a.action.stop() {
-                self.log(
-                    level::ERROR,
-                    "fail2ban.actions",
-                    format!(
-                        "Failed to stop jail '{}' action '{}': {e}",
-                        self.name, a.name
-                    ),
-                );
-            }
+            self.stop_action(a);
+        }
+    }
+
+    /// Runs one action's `actionstop`; a failure is logged, as fail2ban
+    /// logs it, and the jail goes on.
+    pub(crate) fn stop_action(&self, a: &mut ActionEntry) {
+        if let Err(e) = a.action.stop() {
+            self.log(
+                level::ERROR,
+                "fail2ban.actions",
+                format!(
+                    "Failed to stop jail '{}' action '{}': {e}",
+                    self.name, a.name
+                ),
+            );
         }
     }
 

@@ -294,16 +294,7 @@ impl Jail {
             if names.contains(&a.name) {
                 found = true;
                 if self.is_alive() {
-                    if let Err(e) = a.action.stop() {
-                        self.log(
-                            level::ERROR,
-                            "fail2ban.actions",
-                            format!(
-                                "Failed to stop jail '{}' action '{}': {e}",
-                                self.name, a.name
-                            ),
-                        );
-                    }
+                    self.stop_action(&mut a);
                 }
             } else {
                 keep.push(a);
